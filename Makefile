@@ -1,0 +1,35 @@
+# cskh-assistant: every target bootstraps the environment first (cached outside the clone).
+PY := .venv/bin/python
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup run test train shell lint format types validate nlu-report crossval review import-nlu export-nlu telegram-poll run-scaled bench clean
+
+setup:
+	@scripts/bootstrap.sh
+
+run: setup  ## run the whole assistant on embedded defaults (SQLite, in-memory stores)
+	$(PY) -m devstack.run
+
+test: setup  ## run every test (starts the servers the tests need)
+	$(PY) -m devstack.model
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+train: setup  ## train the Rasa model if its data changed (FORCE=1 to retrain, FINETUNE=1 to fine-tune)
+	$(PY) -m devstack.model $(if $(FORCE),--force) $(if $(FINETUNE),--finetune)
+
+shell: setup  ## talk to the bot in the terminal (signing service and actions started for you)
+	$(PY) -m devstack.shell
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+types: setup
+	$(PY) -m mypy
+
+clean:
+	rm -rf var models .pytest_cache .mypy_cache .ruff_cache

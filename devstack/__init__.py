@@ -1,0 +1,1 @@
+"""Development stack helpers: start the assistant's processes, cache the trained model."""

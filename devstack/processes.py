@@ -1,0 +1,151 @@
+"""Start and stop the assistant's processes (used by `make run` and by the tests).
+
+One place knows how each process is started, so the development stack and the test fixtures
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Development defaults; production refuses to start with them (see each service's settings).
+DEV_DEFAULTS = {
+    "SIGNING_SERVICE_TOKEN": "dev-signing-token",
+    "RASA_AUTH_TOKEN": "dev-rasa-token",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Ports:
+    rasa: int = 5005
+    actions: int = 5055
+    signing: int = 8800
+    desk: int = 8900
+
+    @classmethod
+    def free(cls) -> "Ports":
+        return cls(rasa=free_port(), actions=free_port(), signing=free_port(), desk=free_port())
+
+
+def stack_env(ports: Ports, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment shared by all processes of one stack."""
+    env = {**DEV_DEFAULTS, **os.environ}
+    env.setdefault("SIGNING_SERVICE_URL", f"http://127.0.0.1:{ports.signing}")
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{ports.signing}")
+    env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{ports.actions}/webhook")
+    env.setdefault("RASA_URL", f"http://127.0.0.1:{ports.rasa}")
+    env.setdefault("RASA_EVENTS_DB", str(ROOT / "var" / "rasa_events.db"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if extra:
+        env.update(extra)
+    return env
+
+
+@dataclass
+class Proc:
+    name: str
+    cmd: list[str]
+    health_url: str
+    env: dict[str, str]
+    log_path: Path | None = None
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(
+            self.cmd, cwd=ROOT, env=self.env, start_new_session=True,
+            stdout=self._log, stderr=subprocess.STDOUT if self._log else None,
+        )
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen and self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.health_url, timeout=2) as r:
+                    if r.status < 500:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"{self.name} not healthy after {timeout:.0f} s ({self.health_url}); see {self.log_path}")
+
+    def stop(self, timeout: float = 10) -> None:
+        if not self.popen or self.popen.poll() is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+        except ProcessLookupError:
+            pass
+        if self._log:
+            self._log.close()
+
+
+def signing_service(ports: Ports, env: dict[str, str], log_dir: Path | None) -> Proc:
+    return Proc(
+        "signing-service",
+        [sys.executable, "-m", "signing_service", "--port", str(ports.signing)],
+        f"http://127.0.0.1:{ports.signing}/health", env,
+        log_dir / "signing-service.log" if log_dir else None,
+    )
+
+
+def action_server(ports: Ports, env: dict[str, str], log_dir: Path | None) -> Proc:
+    return Proc(
+        "action-server",
+        [sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions", "--port", str(ports.actions)],
+        f"http://127.0.0.1:{ports.actions}/health", env,
+        log_dir / "action-server.log" if log_dir else None,
+    )
+
+
+def rasa_server(
+    ports: Ports, env: dict[str, str], log_dir: Path | None, model: Path,
+    endpoints: str = "endpoints.yml", credentials: str = "credentials.yml",
+) -> Proc:
+    return Proc(
+        "rasa",
+        [
+            sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(ports.rasa),
+            "--enable-api", "--auth-token", env["RASA_AUTH_TOKEN"], "--cors", "*",
+            "--endpoints", endpoints, "--credentials", credentials,
+        ],
+        f"http://127.0.0.1:{ports.rasa}/", env,
+        log_dir / "rasa.log" if log_dir else None,
+    )
+
+
+def agent_desk(ports: Ports, env: dict[str, str], log_dir: Path | None) -> Proc:
+    return Proc(
+        "agent-desk",
+        [sys.executable, "-m", "agent_desk", "--port", str(ports.desk)],
+        f"http://127.0.0.1:{ports.desk}/health", env,
+        log_dir / "agent-desk.log" if log_dir else None,
+    )

@@ -1,0 +1,63 @@
+"""`make run`: train if needed, then run every process of the assistant until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+from devstack import model, processes
+
+
+def main() -> int:
+    model_file = model.ensure_model()
+    ports = processes.Ports()
+    env = processes.stack_env(ports)
+    log_dir = processes.ROOT / "var" / "log"
+    procs = [
+        processes.signing_service(ports, env, log_dir),
+        processes.action_server(ports, env, log_dir),
+        processes.rasa_server(ports, env, log_dir, model_file),
+    ]
+    if (processes.ROOT / "agent_desk" / "__main__.py").exists():
+        procs.append(processes.agent_desk(ports, env, log_dir))
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for p in procs:
+            print(f">> starting {p.name} (log: {p.log_path})", flush=True)
+            p.start()
+        for p in procs:
+            p.wait_healthy(timeout=180)
+            print(f">> {p.name} is up: {p.health_url}", flush=True)
+        print(
+            f"\nThe assistant is running.\n"
+            f"  REST channel : POST http://127.0.0.1:{ports.rasa}/webhooks/rest/webhook\n"
+            f"  signing API  : http://127.0.0.1:{ports.signing}/v1 (Bearer {env['SIGNING_SERVICE_TOKEN']})\n"
+            f"  agent desk   : http://127.0.0.1:{ports.desk}/  (web chat demo: /demo)\n"
+            f"  OTP outbox   : {Path(env.get('OUTBOX_PATH', 'var/outbox/messages.jsonl'))}\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        while not stopping:
+            for p in procs:
+                if p.popen and p.popen.poll() is not None:
+                    print(f"!! {p.name} exited with {p.popen.returncode}; see {p.log_path}", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("\n>> stopping", flush=True)
+        for p in reversed(procs):
+            p.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
