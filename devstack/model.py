@@ -57,9 +57,20 @@ def ensure_model(root: Path = ROOT, force: bool = False, finetune: bool = False)
     print(f">> training model {target.name} (a few minutes on 2 cores)", flush=True)
     started = time.monotonic()
     cmd = [
-        sys.executable, "-m", "rasa", "train",
-        "--config", "config.yml", "--domain", "domain.yml", "--data", "bot/data",
-        "--out", str(target.parent), "--fixed-model-name", target.name[: -len(".tar.gz")],
+        sys.executable,
+        "-m",
+        "rasa",
+        "train",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain.yml",
+        "--data",
+        "bot/data",
+        "--out",
+        str(target.parent),
+        "--fixed-model-name",
+        target.name[: -len(".tar.gz")],
     ]
     if finetune:
         previous = sorted(target.parent.glob("cskh-*.tar.gz"), key=lambda p: p.stat().st_mtime)

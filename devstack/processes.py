@@ -41,7 +41,7 @@ class Ports:
     desk: int = 8900
 
     @classmethod
-    def free(cls) -> "Ports":
+    def free(cls) -> Ports:
         return cls(rasa=free_port(), actions=free_port(), signing=free_port(), desk=free_port())
 
 
@@ -75,8 +75,12 @@ class Proc:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab")
         self.popen = subprocess.Popen(
-            self.cmd, cwd=ROOT, env=self.env, start_new_session=True,
-            stdout=self._log, stderr=subprocess.STDOUT if self._log else None,
+            self.cmd,
+            cwd=ROOT,
+            env=self.env,
+            start_new_session=True,
+            stdout=self._log,
+            stderr=subprocess.STDOUT if self._log else None,
         )
 
     def wait_healthy(self, timeout: float) -> None:
@@ -85,13 +89,16 @@ class Proc:
             if self.popen and self.popen.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.popen.returncode}; see {self.log_path}")
             try:
-                with urllib.request.urlopen(self.health_url, timeout=2) as r:
+                # health URLs are always http://127.0.0.1:<port>/... built above
+                with urllib.request.urlopen(self.health_url, timeout=2) as r:  # noqa: S310
                     if r.status < 500:
                         return
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.3)
-        raise TimeoutError(f"{self.name} not healthy after {timeout:.0f} s ({self.health_url}); see {self.log_path}")
+        raise TimeoutError(
+            f"{self.name} not healthy after {timeout:.0f} s ({self.health_url}); see {self.log_path}"
+        )
 
     def stop(self, timeout: float = 10) -> None:
         if not self.popen or self.popen.poll() is not None:
@@ -112,7 +119,8 @@ def signing_service(ports: Ports, env: dict[str, str], log_dir: Path | None) -> 
     return Proc(
         "signing-service",
         [sys.executable, "-m", "signing_service", "--port", str(ports.signing)],
-        f"http://127.0.0.1:{ports.signing}/health", env,
+        f"http://127.0.0.1:{ports.signing}/health",
+        env,
         log_dir / "signing-service.log" if log_dir else None,
     )
 
@@ -121,23 +129,43 @@ def action_server(ports: Ports, env: dict[str, str], log_dir: Path | None) -> Pr
     return Proc(
         "action-server",
         [sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions", "--port", str(ports.actions)],
-        f"http://127.0.0.1:{ports.actions}/health", env,
+        f"http://127.0.0.1:{ports.actions}/health",
+        env,
         log_dir / "action-server.log" if log_dir else None,
     )
 
 
 def rasa_server(
-    ports: Ports, env: dict[str, str], log_dir: Path | None, model: Path,
-    endpoints: str = "endpoints.yml", credentials: str = "credentials.yml",
+    ports: Ports,
+    env: dict[str, str],
+    log_dir: Path | None,
+    model: Path,
+    endpoints: str = "endpoints.yml",
+    credentials: str = "credentials.yml",
 ) -> Proc:
     return Proc(
         "rasa",
         [
-            sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(ports.rasa),
-            "--enable-api", "--auth-token", env["RASA_AUTH_TOKEN"], "--cors", "*",
-            "--endpoints", endpoints, "--credentials", credentials,
+            sys.executable,
+            "-m",
+            "rasa",
+            "run",
+            "--model",
+            str(model),
+            "--port",
+            str(ports.rasa),
+            "--enable-api",
+            "--auth-token",
+            env["RASA_AUTH_TOKEN"],
+            "--cors",
+            "*",
+            "--endpoints",
+            endpoints,
+            "--credentials",
+            credentials,
         ],
-        f"http://127.0.0.1:{ports.rasa}/", env,
+        f"http://127.0.0.1:{ports.rasa}/",
+        env,
         log_dir / "rasa.log" if log_dir else None,
     )
 
@@ -146,6 +174,7 @@ def agent_desk(ports: Ports, env: dict[str, str], log_dir: Path | None) -> Proc:
     return Proc(
         "agent-desk",
         [sys.executable, "-m", "agent_desk", "--port", str(ports.desk)],
-        f"http://127.0.0.1:{ports.desk}/health", env,
+        f"http://127.0.0.1:{ports.desk}/health",
+        env,
         log_dir / "agent-desk.log" if log_dir else None,
     )
