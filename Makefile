@@ -33,3 +33,6 @@ types: setup
 
 clean:
 	rm -rf var models .pytest_cache .mypy_cache .ruff_cache
+
+run-scaled: setup  ## production topology on this machine: nginx, 2 Rasa (Redis locks, PostgreSQL trackers, RabbitMQ events), 2 action servers, 2 signing replicas on PostgreSQL
+	$(PY) -m devstack.scaled $(if $(WORKERS),--workers $(WORKERS)) $(if $(RASA),--rasa $(RASA))

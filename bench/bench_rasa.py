@@ -1,0 +1,301 @@
+"""Benchmark: this assistant against the stock `rasa init` starter bot, same load generator.
+
+    .venv/bin/python -m bench.bench_rasa                 # starter, assistant, assistant-scaled
+    .venv/bin/python -m bench.bench_rasa --systems starter,assistant --quick
+
+Prints figures (it is not a test and asserts nothing): for each system and load level (closed loop
+at 1/10/20/50 concurrent customers, and 20 customers thinking 1 s between turns) msg/s, p50, p95 and
+p99 per turn and the throughput ratio to the starter bot; the latency at turn 5 versus turn 100 of
+one long conversation; the peak resident memory of the server processes. Every system runs with
+the same conversation length (8 turns) and the same load generator (bench/loadgen.py).
+
+Systems:
+  starter           `rasa run` on the starter model (in-memory tracker and lock stores).
+  assistant         this assistant as `make run` starts it: 1 Rasa, action server, signing service
+                    on SQLite.
+  assistant-scaled  `make run-scaled` topology: nginx, 2 Rasa, Redis locks, PostgreSQL trackers,
+                    RabbitMQ events, 2 action servers, 2 signing replicas on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import loadgen, starter
+from devstack import model, processes
+
+# 8 turns each. The starter bot gets its own domain (moods); the assistant a request lookup
+# (two signing-service calls through the action server) and small talk.
+STARTER_SCRIPT = [
+    "hello",
+    "I am feeling very sad",
+    "yes",
+    "hi there",
+    "great, thanks",
+    "are you a bot?",
+    "no",
+    "goodbye",
+]
+ASSISTANT_SCRIPT = [
+    "xin chào",
+    "tôi muốn tra cứu hồ sơ",
+    "Điện lực Tam Kỳ, mã PC05TK0000123",
+    "xem tài liệu của hồ sơ",
+    "cảm ơn",
+    "số hotline là gì",
+    "bạn là người hay máy",
+    "tạm biệt",
+]
+LEVELS = [(1, 0.0), (10, 0.0), (20, 0.0), (50, 0.0), (20, 1.0)]
+
+
+@dataclass
+class System:
+    name: str
+    rest_url: str
+    pids: list[int]
+    script: list[str]
+
+
+@contextmanager
+def run_starter(tmp: Path) -> Iterator[System]:
+    bot = starter.ensure_starter_bot()
+    ports = processes.Ports.free()
+    env = processes.stack_env(ports, {"RASA_TELEMETRY_ENABLED": "false"})
+    proc = processes.rasa_server(
+        ports,
+        env,
+        tmp / "log-starter",
+        starter.starter_model(),
+        endpoints=str(bot / "endpoints.yml"),
+        credentials=str(bot / "credentials.yml"),
+    )
+    proc.name = "starter-rasa"
+    try:
+        proc.start()
+        proc.wait_healthy(400)
+        assert proc.popen
+        yield System(
+            "starter",
+            f"http://127.0.0.1:{ports.rasa}/webhooks/rest/webhook",
+            [proc.popen.pid],
+            STARTER_SCRIPT,
+        )
+    finally:
+        proc.stop()
+
+
+@contextmanager
+def run_assistant(tmp: Path) -> Iterator[System]:
+    model_file = model.ensure_model()
+    root = tmp / "assistant"
+    ports = processes.Ports.free()
+    env = processes.stack_env(
+        ports,
+        {
+            "DATABASE_URL": f"sqlite:///{root / 'signing.db'}",
+            "OUTBOX_PATH": str(root / "outbox" / "messages.jsonl"),
+            "SIGNING_VAR_DIR": str(root),
+            "SIGNING_SERVICE_URL": f"http://127.0.0.1:{ports.signing}",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.signing}",
+            "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{ports.actions}/webhook",
+            "RASA_URL": f"http://127.0.0.1:{ports.rasa}",
+            "RASA_EVENTS_DB": str(root / "rasa_events.db"),
+            "RASA_TELEMETRY_ENABLED": "false",
+        },
+    )
+    log = root / "log"
+    procs = [
+        processes.signing_service(ports, env, log),
+        processes.action_server(ports, env, log),
+        processes.rasa_server(ports, env, log, model_file),
+    ]
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.wait_healthy(400)
+        yield System(
+            "assistant",
+            f"http://127.0.0.1:{ports.rasa}/webhooks/rest/webhook",
+            [p.popen.pid for p in procs if p.popen],
+            ASSISTANT_SCRIPT,
+        )
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+@contextmanager
+def run_scaled(tmp: Path, workers: int = 1) -> Iterator[System]:
+    from devstack.scaled import ScaledConfig, ScaledStack
+
+    stack = ScaledStack(
+        ScaledConfig.for_tests(tmp / "scaled", sanic_workers=workers, with_desk=False),
+        model.ensure_model(),
+    )
+    try:
+        stack.start()
+        yield System(
+            "assistant-scaled" + (f"-w{workers}" if workers > 1 else ""),
+            f"http://127.0.0.1:{stack.cfg.ports.public}/webhooks/rest/webhook",
+            [p.popen.pid for p in stack.procs.values() if p.popen],
+            ASSISTANT_SCRIPT,
+        )
+    finally:
+        stack.stop()
+        stack.drop_databases()
+
+
+@dataclass
+class SystemReport:
+    name: str
+    results: list[loadgen.Result]
+    turn5_ms: float
+    turn100_ms: float
+    peak_rss_mb: float
+
+
+async def measure(system: System, duration: float, long_turns: int) -> SystemReport:
+    results = []
+    async with loadgen.PeakRss(system.pids) as rss:
+        # Warm every code path once (first calls load lazily imported modules, JIT-ish caches).
+        await loadgen.long_conversation(system.rest_url, system.script, len(system.script))
+        for customers, think in LEVELS:
+            label = f"{customers} customers" + (f", think {think:.0f} s" if think else "")
+            r = await loadgen.closed_loop(
+                system.rest_url,
+                system.script,
+                customers,
+                duration * (1.5 if think else 1.0),
+                think,
+                label=label,
+            )
+            print(
+                f"   {system.name:18} {label:24} {r.rate:6.1f} msg/s  p50 {r.pct(50):6.0f}  "
+                f"p95 {r.pct(95):6.0f}  p99 {r.pct(99):6.0f} ms  errors {r.errors}"
+                + (f"  e.g. {r.error_samples[0]}" if r.error_samples else ""),
+                flush=True,
+            )
+            results.append(r)
+        long = await loadgen.long_conversation(system.rest_url, system.script, long_turns)
+    t5, t100 = loadgen.window_median(long, 5), loadgen.window_median(long, 100)
+    print(
+        f"   {system.name:18} long conversation: turn 5 {t5:.0f} ms, turn 100 {t100:.0f} ms "
+        f"({t100 / t5:.2f}x); peak RSS {rss.peak_mb:.0f} MiB",
+        flush=True,
+    )
+    return SystemReport(system.name, results, t5, t100, rss.peak_mb)
+
+
+def print_table(reports: Sequence[SystemReport]) -> None:
+    base = {r.label: r.rate for r in reports[0].results} if reports[0].name == "starter" else {}
+    print("\n| system | load | msg/s | p50 ms | p95 ms | p99 ms | errors | × starter |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for rep in reports:
+        for r in rep.results:
+            ratio = f"{r.rate / base[r.label]:.2f}" if base.get(r.label) else "—"
+            print(
+                f"| {rep.name} | {r.label} | {r.rate:.1f} | {r.pct(50):.0f} | {r.pct(95):.0f} | "
+                f"{r.pct(99):.0f} | {r.errors} | {ratio} |"
+            )
+    print("\n| system | turn 5 ms | turn 100 ms | ratio | peak RSS MiB |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for rep in reports:
+        print(
+            f"| {rep.name} | {rep.turn5_ms:.0f} | {rep.turn100_ms:.0f} | "
+            f"{rep.turn100_ms / rep.turn5_ms:.2f} | {rep.peak_rss_mb:.0f} |"
+        )
+    if base:
+        print(
+            "\nTargets: >=3x starter at 20 concurrent; p95 <= 300 ms at 20 customers thinking 1 s; "
+            "turn 100 <= 1.2x turn 5."
+        )
+        for rep in reports[1:]:
+            by = {r.label: r for r in rep.results}
+            r20, rt = by["20 customers"], by["20 customers, think 1 s"]
+            print(
+                f"  {rep.name}: {r20.rate / base['20 customers']:.2f}x at 20 concurrent "
+                f"[{'ok' if r20.rate >= 3 * base['20 customers'] else 'MISSED'}]; "
+                f"p95 {rt.pct(95):.0f} ms with think time [{'ok' if rt.pct(95) <= 300 else 'MISSED'}]; "
+                f"turn 100/turn 5 {rep.turn100_ms / rep.turn5_ms:.2f} "
+                f"[{'ok' if rep.turn100_ms <= 1.2 * rep.turn5_ms else 'MISSED'}]"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--systems", default="starter,assistant,assistant-scaled")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds measured per load level")
+    parser.add_argument("--quick", action="store_true", help="5 s per level (a smoke run)")
+    parser.add_argument("--long-turns", type=int, default=105)
+    parser.add_argument("--workers", type=int, default=1, help="Sanic workers per scaled Rasa instance")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = parser.parse_args(argv)
+    duration = 5.0 if args.quick else args.duration
+    runners: dict[str, Callable[[Path], object]] = {
+        "starter": run_starter,
+        "assistant": run_assistant,
+        "assistant-scaled": lambda tmp: run_scaled(tmp, args.workers),
+    }
+    names = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = [n for n in names if n not in runners]
+    if unknown:
+        parser.error(f"unknown systems {unknown}; choose from {list(runners)}")
+    print(
+        f">> {loadgen.cpu_count()} CPUs; {duration:.0f} s per level; systems: {', '.join(names)}", flush=True
+    )
+    reports = []
+    tmp = Path(tempfile.mkdtemp(prefix="cskh-bench-"))
+    try:
+        for name in names:
+            print(f">> starting {name}", flush=True)
+            t0 = time.monotonic()
+            with runners[name](tmp) as system:  # type: ignore[attr-defined]
+                print(f">> {name} up in {time.monotonic() - t0:.0f} s", flush=True)
+                reports.append(asyncio.run(measure(system, duration, args.long_turns)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print_table(reports)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "system": r.name,
+                        "turn5_ms": r.turn5_ms,
+                        "turn100_ms": r.turn100_ms,
+                        "peak_rss_mb": r.peak_rss_mb,
+                        "levels": [
+                            {
+                                "label": x.label,
+                                "msg_s": x.rate,
+                                "p50": x.pct(50),
+                                "p95": x.pct(95),
+                                "p99": x.pct(99),
+                                "errors": x.errors,
+                                "turns": x.turns,
+                            }
+                            for x in r.results
+                        ],
+                    }
+                    for r in reports
+                ],
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

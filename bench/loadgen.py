@@ -1,0 +1,182 @@
+"""A closed-loop load generator for Rasa's REST channel (aiohttp).
+
+Each simulated customer plays a conversation script turn by turn: send a message, wait for the
+bot's reply, optionally "think", send the next one. When the script ends the customer starts a new
+conversation (new sender id). Throughput is completed turns per second over the measured window;
+latency is per turn (one POST /webhooks/rest/webhook round trip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+
+@dataclass
+class Result:
+    label: str
+    customers: int
+    think_s: float
+    duration_s: float
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+
+    @property
+    def turns(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def rate(self) -> float:
+        return self.turns / self.duration_s if self.duration_s else 0.0
+
+    def pct(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        xs = sorted(self.latencies_ms)
+        return xs[min(len(xs) - 1, max(0, round(q / 100 * len(xs)) - 1))]
+
+
+async def send(session: aiohttp.ClientSession, url: str, sender: str, text: str) -> float:
+    """One turn; returns latency in ms. Raises on a non-200 reply or a reply that is not a list."""
+    t0 = time.perf_counter()
+    async with session.post(url, json={"sender": sender, "message": text}) as r:
+        body = await r.json(content_type=None)
+        if r.status != 200 or not isinstance(body, list):
+            raise RuntimeError(f"HTTP {r.status}: {str(body)[:120]}")
+    return (time.perf_counter() - t0) * 1000
+
+
+async def closed_loop(
+    url: str,
+    script: Sequence[str],
+    customers: int,
+    duration_s: float,
+    think_s: float = 0.0,
+    warmup_s: float = 2.0,
+    label: str = "",
+) -> Result:
+    """Run `customers` concurrent customers for warmup + duration; measure only `duration`."""
+    res = Result(label, customers, think_s, duration_s)
+    start = time.monotonic()
+    measure_from = start + warmup_s
+    stop_at = measure_from + duration_s
+    conn = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=60)
+
+    async def customer(n: int) -> None:
+        # Stagger the first message a little so 50 customers don't all fire at t=0.
+        await asyncio.sleep((n % 10) * 0.01)
+        while time.monotonic() < stop_at:
+            sender = f"bench-{uuid.uuid4().hex[:12]}"
+            for text in script:
+                if time.monotonic() >= stop_at:
+                    return
+                sent_at = time.monotonic()
+                try:
+                    ms = await send(session, url, sender, text)
+                    if sent_at >= measure_from and time.monotonic() <= stop_at:
+                        res.latencies_ms.append(ms)
+                except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError) as e:
+                    if sent_at >= measure_from:
+                        res.errors += 1
+                        if len(res.error_samples) < 3:
+                            res.error_samples.append(repr(e)[:160])
+                if think_s:
+                    await asyncio.sleep(think_s)
+
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
+        await asyncio.gather(*(customer(i) for i in range(customers)))
+    return res
+
+
+async def long_conversation(url: str, script: Sequence[str], turns: int) -> list[float]:
+    """One customer, one sender id, `turns` messages cycling through the script; per-turn ms."""
+    sender = f"bench-long-{uuid.uuid4().hex[:10]}"
+    out: list[float] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        for i in range(turns):
+            out.append(await send(session, url, sender, script[i % len(script)]))
+    return out
+
+
+def window_median(lat: Sequence[float], turn: int, half: int = 2) -> float:
+    """Median latency of turns turn-half..turn+half (1-based), to smooth single-turn noise."""
+    lo, hi = max(0, turn - 1 - half), min(len(lat), turn + half)
+    return statistics.median(lat[lo:hi])
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(d.name))
+    return out
+
+
+def tree_rss_mb(pids: Sequence[int]) -> float:
+    """Resident memory of the given processes and all their descendants, in MiB."""
+    seen: set[int] = set()
+    todo = list(pids)
+    total_kb = 0
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+        todo.extend(_children(pid))
+    return total_kb / 1024
+
+
+class PeakRss:
+    """Samples the RSS of a process tree in the background; `.peak_mb` is the maximum seen."""
+
+    def __init__(self, pids: Sequence[int], every_s: float = 0.5) -> None:
+        self.pids = list(pids)
+        self.every_s = every_s
+        self.peak_mb = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            self.peak_mb = max(self.peak_mb, await asyncio.to_thread(tree_rss_mb, self.pids))
+            await asyncio.sleep(self.every_s)
+
+    async def __aenter__(self) -> PeakRss:
+        self.peak_mb = tree_rss_mb(self.pids)
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0))

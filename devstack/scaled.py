@@ -1,0 +1,449 @@
+"""`make run-scaled`: the production topology on one machine.
+
+nginx in front of N Rasa instances (each with SANIC_WORKERS workers) sharing the Redis lock store,
+the PostgreSQL tracker store and the RabbitMQ event broker; N action servers and N signing-service
+replicas on PostgreSQL behind the same nginx. Every generated file lives under var/scaled/.
+
+The class `ScaledStack` is also what the fault tests (tests/faults/) start, on free ports and
+with their own databases, so what is tested is what `make run-scaled` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from devstack import processes
+
+ROOT = processes.ROOT
+NGINX = os.environ.get("NGINX_BIN", "/usr/sbin/nginx")
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf.j2"
+ENDPOINTS_TEMPLATE = ROOT / "deploy" / "endpoints.scaled.yml"
+
+# Shared servers of the development machine (see design.md); overridable by environment.
+PG_HOST = os.environ.get("SCALED_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("SCALED_PG_PORT", "5432"))
+PG_USER = os.environ.get("SCALED_PG_USER", "postgres")
+PG_PASSWORD = os.environ.get("SCALED_PG_PASSWORD", "")
+REDIS_HOST = os.environ.get("SCALED_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("SCALED_REDIS_PORT", "6379"))
+RABBIT_HOST = os.environ.get("SCALED_RABBITMQ_HOST", "127.0.0.1")
+RABBIT_PORT = int(os.environ.get("SCALED_RABBITMQ_PORT", "5672"))
+
+
+@dataclass
+class ScaledPorts:
+    """Ports of every process; nginx's four entries are the only ones clients use."""
+
+    public: int = 7080  # nginx: channel webhooks + document links (the internet-facing port)
+    rasa_api: int = 7005  # nginx -> Rasa HTTP API (desk, tests)
+    signing_api: int = 7800  # nginx -> signing service replicas
+    actions_api: int = 7055  # nginx -> action servers
+    rasa: list[int] = field(default_factory=lambda: [7015, 7025])
+    actions: list[int] = field(default_factory=lambda: [7065, 7075])
+    signing: list[int] = field(default_factory=lambda: [7810, 7820])
+    desk: int = 7900
+
+    @classmethod
+    def free(cls, rasa: int = 2, actions: int = 2, signing: int = 2) -> ScaledPorts:
+        fp = processes.free_port
+        return cls(
+            public=fp(),
+            rasa_api=fp(),
+            signing_api=fp(),
+            actions_api=fp(),
+            rasa=[fp() for _ in range(rasa)],
+            actions=[fp() for _ in range(actions)],
+            signing=[fp() for _ in range(signing)],
+            desk=fp(),
+        )
+
+    @classmethod
+    def default(cls, rasa: int = 2, actions: int = 2, signing: int = 2) -> ScaledPorts:
+        return cls(
+            rasa=[7015 + 10 * i for i in range(rasa)],
+            actions=[7065 + 10 * i for i in range(actions)],
+            signing=[7810 + 10 * i for i in range(signing)],
+        )
+
+
+def require_nginx() -> None:
+    if not Path(NGINX).exists():
+        raise SystemExit(
+            f"nginx not found at {NGINX}. Install Debian's package:\n"
+            "    sudo apt-get install -y nginx\n"
+            "(or set NGINX_BIN to another nginx binary)."
+        )
+
+
+def pg_connect(dbname: str = "postgres"):  # type: ignore[no-untyped-def]
+    import psycopg2
+
+    conn = psycopg2.connect(
+        host=PG_HOST,
+        port=PG_PORT,
+        user=PG_USER,
+        password=PG_PASSWORD or None,
+        dbname=dbname,
+        connect_timeout=5,
+    )
+    conn.autocommit = True
+    return conn
+
+
+def ensure_database(name: str) -> None:
+    """Create a PostgreSQL database if it does not exist (names are ours: [a-z0-9_] only)."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+    conn = pg_connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+
+
+def drop_database(name: str) -> None:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+    conn = pg_connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        conn.close()
+
+
+@dataclass
+class ScaledConfig:
+    var_dir: Path = ROOT / "var" / "scaled"
+    ports: ScaledPorts = field(default_factory=ScaledPorts.default)
+    sanic_workers: int = 1
+    tracker_db: str = "cskh_scaled_tracker"
+    signing_db: str = "cskh_scaled_signing"
+    # Alphanumeric (Rasa drops other prefixes); separates this stack's locks from other users of Redis.
+    lock_prefix: str = "cskhscaled"
+    lock_db: int = 1
+    redis_port: int = REDIS_PORT
+    queue: str = "cskh_scaled_events"
+    # Lower than Rasa's 60 s so a conversation whose instance died mid-turn is free again sooner;
+    # must stay above the longest turn (signing a batch takes a few seconds).
+    lock_lifetime: int = 20
+    with_desk: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_tests(cls, var_dir: Path, **kw: object) -> ScaledConfig:
+        """Free ports, unique databases/queue/lock prefix: no collision with `make run-scaled`."""
+        tag = uuid.uuid4().hex[:10]
+        return cls(
+            var_dir=var_dir,
+            ports=ScaledPorts.free(),
+            tracker_db=f"cskh_t_{tag}",
+            signing_db=f"cskh_s_{tag}",
+            lock_prefix=f"cskht{tag}",
+            queue=f"cskh_test_{tag}",
+            **kw,  # type: ignore[arg-type]
+        )
+
+
+class ScaledStack:
+    """Generates the configuration and runs every process of the scaled topology."""
+
+    def __init__(self, config: ScaledConfig, model: Path) -> None:
+        self.cfg = config
+        self.model = model
+        self.log_dir = config.var_dir / "log"
+        self.nginx_dir = config.var_dir / "nginx"
+        self.procs: dict[str, processes.Proc] = {}
+        self.nginx: processes.Proc | None = None
+        p = config.ports
+        # processes.Ports of the first replicas; URLs below point at nginx, not at a replica.
+        self.env = processes.stack_env(
+            processes.Ports(rasa=p.rasa[0], actions=p.actions[0], signing=p.signing[0], desk=p.desk),
+            {
+                "DATABASE_URL": self.signing_database_url(),
+                "OUTBOX_PATH": str(config.var_dir / "outbox" / "messages.jsonl"),
+                "SIGNING_VAR_DIR": str(config.var_dir / "signing"),
+                "SIGNING_SERVICE_URL": f"http://127.0.0.1:{p.signing_api}",
+                "PUBLIC_BASE_URL": f"http://127.0.0.1:{p.public}",
+                "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{p.actions_api}/webhook",
+                "RASA_URL": f"http://127.0.0.1:{p.rasa_api}",
+                "RASA_EVENTS_DB": str(config.var_dir / "rasa_events.db"),
+                "TRACKER_DB_HOST": PG_HOST,
+                "TRACKER_DB_PORT": str(PG_PORT),
+                "TRACKER_DB_NAME": config.tracker_db,
+                "TRACKER_DB_USER": PG_USER,
+                "TRACKER_DB_PASSWORD": PG_PASSWORD,
+                "TRACKER_DB_LOGIN_DB": "postgres",
+                "LOCK_STORE_HOST": REDIS_HOST,
+                "LOCK_STORE_PORT": str(config.redis_port),
+                "LOCK_STORE_DB": str(config.lock_db),
+                "LOCK_STORE_PASSWORD": "",
+                "LOCK_STORE_KEY_PREFIX": config.lock_prefix,
+                "RABBITMQ_HOST": RABBIT_HOST,
+                "RABBITMQ_PORT": str(RABBIT_PORT),
+                "RABBITMQ_USERNAME": os.environ.get("RABBITMQ_USERNAME", "guest"),
+                "RABBITMQ_PASSWORD": os.environ.get("RABBITMQ_PASSWORD", "guest"),
+                "RABBITMQ_QUEUE": config.queue,
+                "SANIC_WORKERS": str(config.sanic_workers),
+                "TICKET_LOCK_LIFETIME": str(config.lock_lifetime),
+                "RASA_TELEMETRY_ENABLED": "false",
+                **config.extra_env,
+            },
+        )
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def signing_database_url(self) -> str:
+        auth = PG_USER + (f":{PG_PASSWORD}" if PG_PASSWORD else "")
+        return f"postgresql+asyncpg://{auth}@{PG_HOST}:{PG_PORT}/{self.cfg.signing_db}"
+
+    @property
+    def endpoints_path(self) -> Path:
+        return self.cfg.var_dir / "endpoints.yml"
+
+    @property
+    def nginx_conf(self) -> Path:
+        return self.nginx_dir / "nginx.conf"
+
+    def render(self) -> None:
+        """Write var/scaled/{endpoints.yml, nginx/nginx.conf}."""
+        self.cfg.var_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.nginx_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ENDPOINTS_TEMPLATE, self.endpoints_path)
+        p = self.cfg.ports
+        tpl = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(NGINX_TEMPLATE.parent),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,  # noqa: S701 (nginx config, not HTML)
+        ).get_template(NGINX_TEMPLATE.name)
+        self.nginx_conf.write_text(
+            tpl.render(
+                # As root the workers drop to nobody; otherwise nginx keeps the caller's user.
+                user="nobody nogroup" if os.geteuid() == 0 else None,
+                worker_processes=1,
+                foreground=True,
+                listen_host="127.0.0.1",
+                run_dir=self.nginx_dir,
+                log_dir=self.log_dir,
+                public_port=p.public,
+                rasa_api_port=p.rasa_api,
+                signing_api_port=p.signing_api,
+                actions_api_port=p.actions_api,
+                rasa_ports=p.rasa,
+                action_ports=p.actions,
+                signing_ports=p.signing,
+            )
+        )
+
+    # -- processes -----------------------------------------------------------------------------
+
+    def signing_procs(self) -> list[processes.Proc]:
+        out = []
+        for i, port in enumerate(self.cfg.ports.signing, 1):
+            base = processes.signing_service(processes.Ports(signing=port), self.env, self.log_dir)
+            out.append(
+                dataclasses.replace(base, name=f"signing-{i}", log_path=self.log_dir / f"signing-{i}.log")
+            )
+        return out
+
+    def action_procs(self) -> list[processes.Proc]:
+        out = []
+        for i, port in enumerate(self.cfg.ports.actions, 1):
+            base = processes.action_server(processes.Ports(actions=port), self.env, self.log_dir)
+            out.append(
+                dataclasses.replace(base, name=f"actions-{i}", log_path=self.log_dir / f"actions-{i}.log")
+            )
+        return out
+
+    def rasa_proc(self, i: int) -> processes.Proc:
+        port = self.cfg.ports.rasa[i - 1]
+        base = processes.rasa_server(
+            processes.Ports(rasa=port),
+            self.env,
+            self.log_dir,
+            self.model,
+            endpoints=str(self.endpoints_path),
+        )
+        return dataclasses.replace(base, name=f"rasa-{i}", log_path=self.log_dir / f"rasa-{i}.log")
+
+    def nginx_proc(self) -> processes.Proc:
+        return processes.Proc(
+            "nginx",
+            [
+                NGINX,
+                "-p",
+                str(self.nginx_dir),
+                "-c",
+                str(self.nginx_conf),
+                "-e",
+                str(self.log_dir / "nginx-error.log"),
+            ],
+            f"http://127.0.0.1:{self.cfg.ports.public}/health",
+            self.env,
+            self.log_dir / "nginx.log",
+        )
+
+    def desk_proc(self) -> processes.Proc | None:
+        if not self.cfg.with_desk or not (ROOT / "agent_desk" / "__main__.py").exists():
+            return None
+        return processes.agent_desk(processes.Ports(desk=self.cfg.ports.desk), self.env, self.log_dir)
+
+    def _start(self, procs: Iterable[processes.Proc], timeout: float, say: bool) -> None:
+        procs = list(procs)
+        for p in procs:
+            if say:
+                print(f">> starting {p.name} (log: {p.log_path})", flush=True)
+            self.procs[p.name] = p
+            p.start()
+        for p in procs:
+            p.wait_healthy(timeout)
+            if say:
+                print(f">> {p.name} is up", flush=True)
+
+    def start(self, say: bool = False) -> None:
+        require_nginx()
+        ensure_database(self.cfg.tracker_db)
+        ensure_database(self.cfg.signing_db)
+        self.render()
+        check = subprocess.run(
+            [
+                NGINX,
+                "-t",
+                "-q",
+                "-p",
+                str(self.nginx_dir),
+                "-c",
+                str(self.nginx_conf),
+                "-e",
+                str(self.log_dir / "nginx-error.log"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if check.returncode:
+            raise RuntimeError(f"nginx rejected {self.nginx_conf}:\n{check.stderr}")
+        self.nginx = self.nginx_proc()
+        self._start([self.nginx], 20, say)
+        signing = self.signing_procs()
+        # The first replica creates the schema and loads the demo data; the others then join it,
+        # so two replicas never race on an empty database.
+        self._start(signing[:1], 120, say)
+        self._start(signing[1:] + self.action_procs(), 120, say)
+        # Rasa instances load the model in parallel (the slow part: ~20-60 s each on 2 cores).
+        self._start([self.rasa_proc(i) for i in range(1, len(self.cfg.ports.rasa) + 1)], 400, say)
+        desk = self.desk_proc()
+        if desk:
+            self._start([desk], 120, say)
+
+    def restart(self, name: str, timeout: float = 400) -> float:
+        """Start a stopped/killed process again; returns seconds until healthy."""
+        old = self.procs[name]
+        old.stop()
+        fresh = dataclasses.replace(old, popen=None, _log=None)
+        t0 = time.monotonic()
+        self._start([fresh], timeout, say=False)
+        return time.monotonic() - t0
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Kill a process group abruptly (a crash, not a shutdown)."""
+        p = self.procs[name]
+        if p.popen and p.popen.poll() is None:
+            os.killpg(p.popen.pid, sig)
+            p.popen.wait(30)
+
+    def stop(self) -> None:
+        for p in reversed(list(self.procs.values())):
+            p.stop()
+        self.procs.clear()
+
+    def drop_databases(self) -> None:
+        for db in (self.cfg.tracker_db, self.cfg.signing_db):
+            drop_database(db)
+
+    def summary(self) -> str:
+        p = self.cfg.ports
+        desk = f"  agent desk    : http://127.0.0.1:{p.desk}/\n" if "agent-desk" in self.procs else ""
+        return (
+            f"\nThe scaled assistant is running ({len(p.rasa)} Rasa x {self.cfg.sanic_workers} workers, "
+            f"{len(p.actions)} action servers, {len(p.signing)} signing replicas, nginx).\n"
+            f"  public (nginx): http://127.0.0.1:{p.public}/webhooks/rest/webhook\n"
+            f"  Rasa API      : http://127.0.0.1:{p.rasa_api}/  (?token={self.env['RASA_AUTH_TOKEN']})\n"
+            f"  signing API   : http://127.0.0.1:{p.signing_api}/v1\n"
+            f"{desk}"
+            f"  trackers      : postgresql://{PG_HOST}:{PG_PORT}/{self.cfg.tracker_db}\n"
+            f"  signing DB    : postgresql://{PG_HOST}:{PG_PORT}/{self.cfg.signing_db}\n"
+            f"  locks         : redis://{REDIS_HOST}:{self.cfg.redis_port}/{self.cfg.lock_db} "
+            f"prefix {self.cfg.lock_prefix}\n"
+            f"  events        : amqp://{RABBIT_HOST}:{RABBIT_PORT} queue {self.cfg.queue}\n"
+            f"  configs, logs : {self.cfg.var_dir}\n"
+            "Press Ctrl-C to stop."
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rasa", type=int, default=int(os.environ.get("SCALED_RASA", 2)), help="Rasa instances (default 2)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("SANIC_WORKERS", 1)),
+        help="Sanic workers per Rasa instance (default 1; each loads the model)",
+    )
+    parser.add_argument("--actions", type=int, default=2, help="action servers (default 2)")
+    parser.add_argument("--signing", type=int, default=2, help="signing-service replicas (default 2)")
+    args = parser.parse_args(argv)
+    require_nginx()
+    from devstack import model
+
+    model_file = model.ensure_model()
+    cfg = ScaledConfig(
+        ports=ScaledPorts.default(args.rasa, args.actions, args.signing),
+        sanic_workers=args.workers,
+    )
+    stack = ScaledStack(cfg, model_file)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        stack.start(say=True)
+        print(stack.summary(), flush=True)
+        while not stopping:
+            for p in stack.procs.values():
+                if p.popen and p.popen.poll() is not None:
+                    print(f"!! {p.name} exited with {p.popen.returncode}; see {p.log_path}", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("\n>> stopping", flush=True)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
