@@ -36,3 +36,10 @@ clean:
 
 run-scaled: setup  ## production topology on this machine: nginx, 2 Rasa (Redis locks, PostgreSQL trackers, RabbitMQ events), 2 action servers, 2 signing replicas on PostgreSQL
 	$(PY) -m devstack.scaled $(if $(WORKERS),--workers $(WORKERS)) $(if $(RASA),--rasa $(RASA))
+
+telegram-poll: setup  ## development: relay Telegram updates (long polling) to the local Rasa webhook
+	$(PY) -m connectors.telegram.poll
+
+.PHONY: telegram-set-webhook
+telegram-set-webhook: setup  ## register the Telegram webhook (URL=https://host/webhooks/telegram/webhook)
+	$(PY) -m connectors.telegram.setup_webhook $(if $(URL),--url $(URL))

@@ -1,0 +1,1 @@
+"""Pieces shared by the Zalo and Telegram connectors (no platform knowledge here)."""

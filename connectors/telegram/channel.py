@@ -1,0 +1,150 @@
+"""Rasa input/output channel for a Telegram bot (webhook /webhooks/telegram/webhook)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from telegram import Update
+from telegram.error import TelegramError
+
+from connectors.common import canned
+from connectors.common.dedupe import RecentKeys
+from connectors.common.masking import mask_id
+from connectors.common.tasks import SerialPerKey
+from connectors.telegram import updates
+from connectors.telegram.callbacks import CallbackPayloads
+from connectors.telegram.config import TelegramSettings, make_bot
+from connectors.telegram.output import CHANNEL, TelegramOutput, TelegramSender, sender_id_for
+
+logger = logging.getLogger(__name__)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+MAX_BODY = 256 * 1024
+DEDUPE_TTL = 24 * 3600  # Telegram keeps unacknowledged updates for 24 h
+DEDUPE_SIZE = 100_000
+
+
+class TelegramInput(InputChannel):
+    """Checks the secret token, acknowledges at once and runs the bot in the background."""
+
+    def __init__(self, settings: TelegramSettings | None, sender: TelegramSender | None = None) -> None:
+        self.settings = settings
+        self.sender = sender or (
+            TelegramSender(settings, make_bot(settings), CallbackPayloads()) if settings else None
+        )
+        self.recent = RecentKeys(DEDUPE_TTL, DEDUPE_SIZE)
+        self.runner = SerialPerKey(CHANNEL)
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> TelegramInput:
+        settings = TelegramSettings.from_env()  # credentials.yml only registers the class
+        if settings is None:
+            logger.info("Telegram channel disabled: TELEGRAM_BOT_TOKEN unset")
+        return cls(settings)
+
+    def get_output_channel(self) -> OutputChannel | None:
+        return TelegramOutput(self.sender) if self.sender else None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint("telegram_webhook", __name__)
+
+        @bp.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "enabled": self.settings is not None})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            return await self.handle_webhook(request, on_new_message)
+
+        @bp.listener("after_server_stop")
+        async def close(app: Any, loop: Any) -> None:
+            await self.runner.drain()
+            if self.sender:
+                await self.sender.close()
+
+        return bp
+
+    async def handle_webhook(
+        self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> HTTPResponse:
+        if self.settings is None or self.sender is None:
+            logger.warning("Telegram webhook called but the channel is disabled (TELEGRAM_BOT_TOKEN unset)")
+            return response.json({"error": "channel_disabled"}, status=503)
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.settings.secret_token.encode()):
+            logger.warning("Telegram webhook with a missing or wrong secret token refused")
+            return response.json({"error": "bad_secret_token"}, status=403)
+        raw = request.body or b""
+        if len(raw) > MAX_BODY:
+            return response.json({"error": "body_too_large"}, status=413)
+        try:
+            data = json.loads(raw)
+            update = Update.de_json(data, self.sender.bot)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return response.json({"error": "malformed_update"}, status=400)
+        if update is None:
+            return response.json({"error": "malformed_update"}, status=400)
+        event = updates.classify(update)
+        if event.kind == "ignore":
+            return response.json({"status": "ignored"})
+        if not self.recent.check_and_add(str(event.update_id)):
+            logger.info("duplicate Telegram update dropped")
+            return response.json({"status": "duplicate"})
+        sender = sender_id_for(event.chat_id)
+        app = request.app
+        self.runner.submit(sender, lambda: self._process(event, sender, on_new_message, app))
+        return response.json({"status": "accepted"})
+
+    async def _process(
+        self,
+        event: updates.TelegramEvent,
+        sender: str,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        app: Any,
+    ) -> None:
+        assert self.sender is not None
+        output = TelegramOutput(self.sender)
+        metadata: dict[str, Any] = {"telegram": {"update_id": event.update_id, "kind": event.kind}}
+        text: str | None = event.text
+        if event.kind == "callback":
+            await self._answer_callback(event)
+            text = self.sender.callbacks.decode(event.text)
+            if not text:
+                logger.info("Telegram button of an expired payload pressed by %s", mask_id(sender))
+                return
+        elif event.kind == "unsupported":
+            reply = canned.domain_response_text(app, canned.UNSUPPORTED_RESPONSE, CHANNEL)
+            if reply:
+                await output.send_response(sender, {"text": reply})
+                return
+            text = canned.FALLBACK_INTENT_TEXT
+            metadata["unsupported_content"] = event.content_type
+        await on_new_message(
+            UserMessage(
+                text,
+                output,
+                sender,
+                input_channel=CHANNEL,
+                message_id=str(event.update_id),
+                metadata=metadata,
+            )
+        )
+
+    async def _answer_callback(self, event: updates.TelegramEvent) -> None:
+        """Stop the client's spinner; a failure here must not lose the customer's choice."""
+        assert self.sender is not None
+        bot = self.sender.bot
+        try:
+            await self.sender.call(None, lambda: bot.answer_callback_query(event.callback_query_id))
+        except TelegramError as exc:
+            logger.info("answerCallbackQuery failed: %s", type(exc).__name__)

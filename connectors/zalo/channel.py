@@ -1,0 +1,200 @@
+"""Rasa input/output channel for a Zalo Official Account (webhook /webhooks/zalo/webhook)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from connectors.common import canned, outgoing
+from connectors.common.dedupe import RecentKeys
+from connectors.common.failures import record_failure
+from connectors.common.masking import mask_id
+from connectors.common.tasks import SerialPerKey
+from connectors.zalo import events, messages, signature
+from connectors.zalo.api import ZaloApi, ZaloSendError
+from connectors.zalo.config import ZaloSettings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "zalo"
+SENDER_PREFIX = "zalo:"
+MAX_BODY = 64 * 1024  # a webhook event is a few hundred bytes
+DEDUPE_TTL = 2 * 3600  # Zalo retries for up to about an hour
+DEDUPE_SIZE = 100_000
+FAILURE_REASONS = {"window": "outside_window", "rate": "rate_limited", "token": "token_invalid"}
+
+
+def sender_id_for(user_id: str) -> str:
+    return SENDER_PREFIX + user_id
+
+
+def user_id_of(sender_id: str) -> str:
+    """The Zalo user id of a conversation (accepts the raw id, for pushes by older callers)."""
+    return sender_id[len(SENDER_PREFIX) :] if sender_id.startswith(SENDER_PREFIX) else sender_id
+
+
+class ZaloOutput(OutputChannel):
+    def __init__(self, api: ZaloApi) -> None:
+        self._api = api
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        reply = outgoing.from_rasa(message)
+        if reply.empty:
+            return
+        bodies = messages.build(reply, self._api.settings.text_limit, self._api.settings.max_buttons)
+        user_id = user_id_of(recipient_id)
+        for sent, body in enumerate(bodies):
+            try:
+                await self._api.send_message(user_id, body)
+            except ZaloSendError as exc:
+                # Keep the whole reply (not only the failing part) so staff can resend it.
+                kept = {
+                    k: v
+                    for k, v in message.items()
+                    if k in ("text", "buttons", "custom", "attachment", "image")
+                }
+                record_failure(
+                    CHANNEL,
+                    recipient_id,
+                    FAILURE_REASONS.get(exc.kind, exc.kind),
+                    kept,
+                    exc.code,
+                    f"{exc.message}; {sent} of {len(bodies)} parts delivered",
+                )
+                return
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text})
+
+
+class ZaloInput(InputChannel):
+    """Verifies X-ZEvent-Signature, acknowledges at once and runs the bot in the background."""
+
+    def __init__(self, settings: ZaloSettings | None, api: ZaloApi | None = None) -> None:
+        self.settings = settings
+        self.api = api or (ZaloApi(settings) if settings else None)
+        self.recent = RecentKeys(DEDUPE_TTL, DEDUPE_SIZE)
+        self.runner = SerialPerKey(CHANNEL)
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> ZaloInput:
+        # Configuration comes from the environment (credentials.yml only registers the class).
+        settings = ZaloSettings.from_env()
+        if settings is None:
+            logger.info("Zalo channel disabled: ZALO_APP_ID/ZALO_OA_SECRET_KEY/ZALO_ACCESS_TOKEN unset")
+        return cls(settings)
+
+    def get_output_channel(self) -> OutputChannel | None:
+        return ZaloOutput(self.api) if self.api else None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint("zalo_webhook", __name__)
+
+        @bp.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "enabled": self.settings is not None})
+
+        @bp.route("/webhook", methods=["GET"])
+        async def probe(request: Request) -> HTTPResponse:
+            return response.text("ok")
+
+        @bp.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            return await self.handle_webhook(request, on_new_message)
+
+        @bp.listener("after_server_stop")
+        async def close(app: Any, loop: Any) -> None:
+            await self.runner.drain()
+            if self.api:
+                await self.api.close()
+
+        return bp
+
+    async def handle_webhook(
+        self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> HTTPResponse:
+        if self.settings is None:
+            logger.warning("Zalo webhook called but the channel is disabled (ZALO_* unset)")
+            return response.json({"error": "channel_disabled"}, status=503)
+        raw = request.body or b""
+        if len(raw) > MAX_BODY:
+            return response.json({"error": "body_too_large"}, status=413)
+        header = request.headers.get(signature.HEADER)
+        if not header:
+            if raw.strip() in (b"", b"{}"):
+                return response.json({"status": "ok"})  # Zalo's unsigned probe when the URL is saved
+            return response.json({"error": "missing_signature"}, status=403)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return response.json({"error": "malformed_json"}, status=400)
+        if not isinstance(body, dict):
+            return response.json({"error": "malformed_event"}, status=400)
+        stamps = [str(body.get("timestamp", ""))]
+        header_ts = request.headers.get("X-ZEvent-Timestamp")
+        if header_ts:
+            stamps.append(header_ts.strip())
+        if not signature.verify(header, self.settings.app_id, raw, stamps, self.settings.oa_secret_key):
+            logger.warning("Zalo webhook with a wrong signature refused")
+            return response.json({"error": "bad_signature"}, status=403)
+        try:
+            event = events.classify(body)
+        except events.BadEvent as exc:
+            logger.warning("Zalo %s event refused: %s", body.get("event_name"), exc)
+            return response.json({"error": "malformed_event", "detail": str(exc)}, status=400)
+        if event.kind == "ignore":
+            return response.json({"status": "ignored"})
+        if not self.recent.check_and_add(event.dedupe_key):
+            logger.info("duplicate Zalo delivery %s dropped", event.event_name)
+            return response.json({"status": "duplicate"})
+        sender = sender_id_for(event.user_id)
+        app = request.app
+        self.runner.submit(sender, lambda: self._process(event, sender, on_new_message, app))
+        return response.json({"status": "accepted"})
+
+    async def _process(
+        self,
+        event: events.ZaloEvent,
+        sender: str,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        app: Any,
+    ) -> None:
+        assert self.api is not None
+        output = ZaloOutput(self.api)
+        metadata: dict[str, Any] = {"zalo": {"event": event.event_name}}
+        if event.kind == "text":
+            text = event.text
+        elif event.kind == "follow":
+            text = "/greet"
+        else:
+            reply = canned.domain_response_text(app, canned.UNSUPPORTED_RESPONSE, CHANNEL)
+            if reply:
+                await output.send_response(sender, {"text": reply})
+                return
+            text = canned.FALLBACK_INTENT_TEXT
+            metadata["unsupported_content"] = event.content_type
+        logger.debug("Zalo %s from %s", event.event_name, mask_id(sender))
+        await on_new_message(
+            UserMessage(
+                text,
+                output,
+                sender,
+                input_channel=CHANNEL,
+                message_id=event.dedupe_key if event.kind == "text" else None,
+                metadata=metadata,
+            )
+        )

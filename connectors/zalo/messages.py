@@ -1,0 +1,64 @@
+"""Build Zalo v3 customer-service message bodies from a platform-neutral reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.common.outgoing import Button, Reply
+from connectors.common.text import split_text
+
+TITLE_LIMIT = 100
+# Zalo wants text next to buttons; a group of buttons beyond the first five gets this neutral filler.
+CONTINUATION = "…"
+
+
+def zalo_button(button: Button) -> dict[str, Any]:
+    title = button.title[:TITLE_LIMIT]
+    if button.url:
+        return {"title": title, "type": "oa.open.url", "payload": {"url": button.url}}
+    # oa.query.hide: the tap comes back as user_send_text whose text is the payload, and the
+    # payload is not echoed in the chat (Rasa payloads like /sign_documents stay invisible).
+    return {"title": title, "type": "oa.query.hide", "payload": button.payload or title}
+
+
+def _with_buttons(text: str, buttons: list[Button]) -> dict[str, Any]:
+    return {
+        "text": text,
+        "attachment": {"type": "template", "payload": {"buttons": [zalo_button(b) for b in buttons]}},
+    }
+
+
+def build(reply: Reply, text_limit: int = 2000, max_buttons: int = 5) -> list[dict[str, Any]]:
+    """One or more message bodies, in sending order."""
+    out: list[dict[str, Any]] = []
+    chunks = split_text(reply.text, text_limit) if reply.text else []
+    groups = [reply.buttons[i : i + max_buttons] for i in range(0, len(reply.buttons), max_buttons)]
+    for i, chunk in enumerate(chunks):
+        last = i == len(chunks) - 1
+        out.append(_with_buttons(chunk, groups[0]) if last and groups else {"text": chunk})
+    for j, group in enumerate(groups):
+        if j == 0 and chunks:
+            continue
+        out.append(_with_buttons(CONTINUATION, group))
+    # Documents: the links in text (copyable, survive any client) plus one URL button each.
+    docs = reply.documents
+    for k in range(0, len(docs), max_buttons):
+        part = docs[k : k + max_buttons]
+        lines = "\n".join(f"{d.title}: {d.url}" for d in part)
+        buttons = [Button(d.title, url=d.url) for d in part]
+        for n, chunk in enumerate(split_text(lines, text_limit)):
+            last = n == len(split_text(lines, text_limit)) - 1
+            out.append(_with_buttons(chunk, buttons) if last else {"text": chunk})
+    if reply.image:
+        out.append(
+            {
+                "attachment": {
+                    "type": "template",
+                    "payload": {
+                        "template_type": "media",
+                        "elements": [{"media_type": "image", "url": reply.image}],
+                    },
+                }
+            }
+        )
+    return out
