@@ -1,0 +1,1 @@
+"""Signing service: service requests, their documents, amendments and OTP-confirmed PAdES signing."""

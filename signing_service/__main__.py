@@ -1,0 +1,35 @@
+"""`python -m signing_service --port 8800`: run the signing service."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from aiohttp import web
+
+from .app import create_app
+from .settings import ConfigError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m signing_service", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8800, help="TCP port (default 8800)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # aiohttp's access log would print query strings, i.e. link signatures: keep it off.
+    try:
+        settings = load_settings(port=args.port)
+    except ConfigError as e:
+        print(f"signing service: configuration error: {e}", file=sys.stderr)
+        return 2
+    web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

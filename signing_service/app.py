@@ -1,0 +1,67 @@
+"""aiohttp application: middlewares, routes, start-up (schema, demo data, keys) and shutdown."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from . import api_requests
+from .clock import Clock, SystemClock
+from .context import CTX, Context
+from .db import Database
+from .demo_data import ANCHOR_KEY, load_demo_data
+from .errors import error_middleware, error_response
+from .models import Meta
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Paths under /v1 that carry their own proof (an HMAC-signed link) instead of the bearer token.
+_OPEN_SUFFIXES = ("/file",)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path.startswith("/v1/") and not (
+        request.path.startswith("/v1/documents/") and request.path.endswith(_OPEN_SUFFIXES)
+    ):
+        expected = request.app[CTX].settings.token
+        given = request.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+            return error_response(401, "unauthorized")
+    return await handler(request)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "service": "signing-service"})
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=64 * 1024)
+    app[CTX] = Context(settings=settings, db=Database(settings.database_url), clock=clock or SystemClock())
+    app.router.add_get("/health", health)
+    app.router.add_routes(api_requests.routes)
+    app.on_startup.append(_startup)
+    app.on_cleanup.append(_cleanup)
+    return app
+
+
+async def _startup(app: web.Application) -> None:
+    c = app[CTX]
+    c.settings.var_dir.mkdir(parents=True, exist_ok=True)
+    await c.db.create_schema()
+    if c.settings.demo_data:
+        await load_demo_data(c.db, c.clock.now())
+    async with c.db.read() as s:
+        anchor = await s.get(Meta, ANCHOR_KEY)
+    c.anchor = date.fromisoformat(anchor.value) if anchor else None
+    log.info("signing service ready (%s, env=%s)", c.db.engine.url.get_backend_name(), c.settings.app_env)
+
+
+async def _cleanup(app: web.Application) -> None:
+    await app[CTX].db.close()

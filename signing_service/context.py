@@ -1,0 +1,31 @@
+"""Everything a handler needs, built once per application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from .clock import Clock
+from .db import Database
+from .settings import Settings
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    clock: Clock
+    outbox: Any = None  # outbox.Outbox
+    sealer: Any = None  # pades.Sealer
+    anchor: date | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+CTX: web.AppKey[Context] = web.AppKey("ctx", Context)
+
+
+def ctx(request: web.Request) -> Context:
+    return request.app[CTX]

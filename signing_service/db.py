@@ -1,0 +1,84 @@
+"""Async database access: SQLite (aiosqlite) by default, PostgreSQL (asyncpg) for replicas.
+
+Concurrency: state changes use conditional UPDATEs (… WHERE state = 'pending') and, on PostgreSQL,
+row locks. SQLite has a single writer anyway, so writes of this process are serialised by an asyncio
+lock; that avoids SQLITE_BUSY upgrade deadlocks between concurrent transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import sessionmaker
+
+from .models import Base
+
+log = logging.getLogger(__name__)
+
+
+def async_url(url: str) -> str:
+    """Map the configured URL to its async driver."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return str(u.set(drivername="sqlite+aiosqlite"))
+    if backend in {"postgresql", "postgres"}:
+        return str(u.set(drivername="postgresql+asyncpg"))
+    raise ValueError(f"unsupported database {backend!r}")
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = async_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"future": True}
+        if self.is_sqlite:
+            db_path = make_url(self.url).database
+            if db_path and db_path != ":memory:":
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False, future=True)
+        self._write_lock = asyncio.Lock()
+
+    async def create_schema(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One transaction; committed on success, rolled back on any exception."""
+        if self.is_sqlite:
+            async with self._write_lock, self._sessions() as session, session.begin():
+                yield session
+        else:
+            async with self._sessions() as session, session.begin():
+                yield session
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -1,0 +1,83 @@
+"""JSON errors with stable codes, and the middleware that guarantees JSON (never a raw 500)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+MESSAGES: dict[str, str] = {
+    "unauthorized": "Thiếu hoặc sai mã xác thực dịch vụ.",
+    "invalid_json": "Dữ liệu gửi lên không đúng định dạng JSON.",
+    "invalid_field": "Dữ liệu gửi lên không hợp lệ.",
+    "invalid_request_code": "Mã yêu cầu không đúng định dạng (ví dụ: PC05TK0000123).",
+    "invalid_unit": "Mã đơn vị điện lực không đúng định dạng (ví dụ: PC05TK).",
+    "request_not_found": "Không tìm thấy yêu cầu với mã này.",
+    "unknown_unit": "Không tìm thấy đơn vị điện lực này.",
+    "name_required": "Vui lòng cho biết tên khách hàng.",
+    "query_too_long": "Nội dung tìm kiếm quá dài.",
+    "document_not_found": "Không tìm thấy hồ sơ.",
+    "not_found": "Không tìm thấy.",
+    "method_not_allowed": "Phương thức không được hỗ trợ.",
+    "text_too_short": "Nội dung yêu cầu hiệu chỉnh quá ngắn (tối thiểu 5 ký tự).",
+    "text_too_long": "Nội dung yêu cầu hiệu chỉnh quá dài (tối đa 1000 ký tự).",
+    "document_not_awaiting": "Hồ sơ không ở trạng thái chờ ký.",
+    "consent_required": "Quý khách cần xác nhận: Tôi đã đọc, hiểu và đồng ý với dự thảo.",
+    "no_documents": "Vui lòng chọn ít nhất một hồ sơ để ký.",
+    "no_contact": "Yêu cầu chưa đăng ký thông tin liên hệ cho kênh nhận mã này.",
+    "send_limit": "Quý khách đã yêu cầu gửi mã quá nhiều lần. Vui lòng thử lại sau.",
+    "resend_cooldown": "Vui lòng đợi trước khi yêu cầu gửi lại mã.",
+    "send_failed": "Chưa gửi được mã xác thực. Vui lòng thử lại sau.",
+    "session_not_found": "Không tìm thấy phiên ký.",
+    "session_locked": "Phiên ký đã bị khóa do nhập sai mã quá số lần cho phép.",
+    "session_finished": "Phiên ký đã kết thúc.",
+    "invalid_otp_format": "Mã xác thực gồm 6 chữ số.",
+    "wrong_otp": "Mã xác thực không đúng.",
+    "otp_expired": "Mã xác thực đã hết hạn. Vui lòng yêu cầu gửi lại mã.",
+    "document_changed": "Dự thảo đã thay đổi sau khi quý khách đồng ý. Vui lòng xem lại và ký lại.",
+    "signing_failed": (
+        "Chưa ký được hồ sơ do lỗi hệ thống. Không hồ sơ nào bị thay đổi; vui lòng thử lại sau."
+    ),
+    "internal_error": "Hệ thống đang gặp sự cố. Vui lòng thử lại sau.",
+    "payload_too_large": "Dữ liệu gửi lên quá lớn.",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str | None = None, **extra: Any) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.message = message or MESSAGES.get(code, code)
+        self.extra = extra
+
+
+def error_response(status: int, code: str, message: str | None = None, **extra: Any) -> web.Response:
+    body = {"error": code, "message": message or MESSAGES.get(code, code), **extra}
+    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
+    return web.json_response(
+        body, status=status, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False)
+    )
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "invalid_field"}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return error_response(e.status, e.code, e.message, **e.extra)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return error_response(e.status, _HTTP_CODES.get(e.status, "invalid_field"))
+    except Exception:
+        # Operators get the traceback in the log; the caller gets no internals.
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error")

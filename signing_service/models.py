@@ -1,0 +1,179 @@
+"""Database tables (SQLAlchemy 1.4, 2.0-style usage). Timestamps are stored in UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import declarative_base, deferred, relationship
+from sqlalchemy.types import TypeDecorator
+
+Base: Any = declarative_base()
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (no tz) and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key = Column(String(64), primary_key=True)
+    value = Column(String(255), nullable=False)
+
+
+class PowerUnit(Base):
+    __tablename__ = "power_units"
+    code = Column(String(6), primary_key=True)
+    name = Column(String(120), nullable=False)
+    name_folded = Column(String(120), nullable=False)
+    company = Column(String(120), nullable=False)
+    area = Column(String(8), nullable=False)  # town | rural: decides the committed time
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(120), nullable=False)
+    name_folded = Column(String(120), nullable=False, index=True)
+    address = Column(String(255), nullable=False)
+    id_number = Column(String(20))
+
+
+class Request(Base):
+    __tablename__ = "requests"
+    id = Column(Integer, primary_key=True)
+    code = Column(String(13), nullable=False, unique=True)
+    unit_code = Column(String(6), ForeignKey("power_units.code"), nullable=False, index=True)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
+    service_type = Column(String(32), nullable=False)
+    supply_address = Column(String(255), nullable=False)
+    received_at = Column(UTCDateTime, nullable=False)
+    committed_working_days = Column(Integer, nullable=False)
+    current_step = Column(String(32), nullable=False)
+    completed_at = Column(UTCDateTime)
+    # Demo/generated rows keep their story (late or not) whatever today's date: their timestamps are
+    # shifted at read time by the working days elapsed since the demo data were anchored.
+    relative_dates = Column(Boolean, nullable=False, default=False)
+    unit = relationship("PowerUnit", lazy="joined")
+    customer = relationship("Customer", lazy="joined")
+    steps = relationship("RequestStep", order_by="RequestStep.seq", lazy="selectin")
+
+
+class RequestStep(Base):
+    __tablename__ = "request_steps"
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    seq = Column(Integer, nullable=False)
+    key = Column(String(32), nullable=False)
+    started_at = Column(UTCDateTime)
+    finished_at = Column(UTCDateTime)
+
+
+class Contact(Base):
+    """Contacts registered with the request; OTPs only ever go to these."""
+
+    __tablename__ = "contacts"
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    channel = Column(String(8), nullable=False)  # sms | email
+    value = Column(String(255), nullable=False)
+    __table_args__ = (UniqueConstraint("request_id", "channel"),)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    kind = Column(String(40), nullable=False)
+    status = Column(String(24), nullable=False)  # awaiting_signature | amendment_requested | signed
+    version = Column(Integer, nullable=False, default=1)
+    created_at = Column(UTCDateTime, nullable=False)
+    sha256 = Column(String(64))  # of the draft PDF; set when the draft is rendered
+    pdf = deferred(Column(LargeBinary))
+    signed_pdf = deferred(Column(LargeBinary))
+    signed_sha256 = Column(String(64))
+    signed_at = Column(UTCDateTime)
+    signer_name = Column(String(120))
+    signing_session_id = Column(String(64))
+
+
+class Amendment(Base):
+    __tablename__ = "amendments"
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(32), unique=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    document_id = Column(Integer, ForeignKey("documents.id"), nullable=False)
+    text = Column(Text, nullable=False)
+    chat_channel = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False, default="open")
+    created_at = Column(UTCDateTime, nullable=False)
+
+
+class SigningSession(Base):
+    __tablename__ = "signing_sessions"
+    id = Column(String(64), primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    # pending -> signing -> signed; or locked / cancelled (revoked by a newer session) / failed
+    state = Column(String(12), nullable=False)
+    channel = Column(String(8), nullable=False)
+    destination = Column(String(255), nullable=False)
+    # [{"id": 12, "sha256": "..."}]: exactly the drafts the customer consented to.
+    documents = Column(JSON, nullable=False)
+    code_hash = Column(String(64))
+    code_expires_at = Column(UTCDateTime)
+    attempts = Column(Integer, nullable=False, default=0)
+    last_sent_at = Column(UTCDateTime)
+    chat_channel = Column(String(16), nullable=False)
+    chat_user = Column(String(128))
+    created_at = Column(UTCDateTime, nullable=False)
+    finished_at = Column(UTCDateTime)
+
+
+class OtpSend(Base):
+    """One row per code sent, for the per-request hourly cap."""
+
+    __tablename__ = "otp_sends"
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False)
+    session_id = Column(String(64), nullable=False)
+    sent_at = Column(UTCDateTime, nullable=False)
+    __table_args__ = (Index("ix_otp_sends_request_time", "request_id", "sent_at"),)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), index=True)
+    at = Column(UTCDateTime, nullable=False)
+    actor = Column(String(160), nullable=False)
+    action = Column(String(40), nullable=False)
+    channel = Column(String(16))
+    document_id = Column(Integer)
+    document_sha256 = Column(String(64))
+    details = Column(JSON, nullable=False, default=dict)

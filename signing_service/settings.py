@@ -1,0 +1,128 @@
+"""Configuration from environment variables, validated once at start-up.
+
+Development defaults let `make run` work with no set-up; with APP_ENV=production every development
+default (token, secret, generated dev CA) is refused so a misconfigured deployment cannot start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEV_TOKEN = "dev-signing-token"  # noqa: S105 - a public development default, refused in production
+DEV_SECRET = "dev-signing-secret-key-change-me"  # noqa: S105
+DEV_SEAL_PASSWORD = "dev-seal-password"  # noqa: S105
+
+
+class ConfigError(ValueError):
+    """Raised with an operator-readable message when the environment is not usable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str
+    var_dir: Path
+    database_url: str
+    outbox_path: Path
+    token: str
+    secret_key: str
+    public_base_url: str
+    link_ttl_seconds: int
+    seal_p12_path: Path
+    seal_p12_password: str
+    seal_ca_path: Path
+    generate_dev_ca: bool
+    demo_data: bool
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, port: int | None = None) -> Settings:
+    """Read and check the configuration; raise ConfigError naming the variable that is wrong."""
+    env = os.environ if env is None else env
+    app_env = env.get("APP_ENV", "development").strip() or "development"
+    if app_env not in {"development", "test", "production"}:
+        raise ConfigError(f"APP_ENV must be development, test or production, got {app_env!r}")
+    production = app_env == "production"
+    var_dir = Path(env.get("SIGNING_VAR_DIR", "").strip() or "var").resolve()
+
+    database_url = env.get("DATABASE_URL", "").strip() or f"sqlite:///{var_dir / 'signing.db'}"
+    scheme = urlsplit(database_url).scheme.split("+")[0]
+    if scheme not in {"sqlite", "postgresql", "postgres"}:
+        raise ConfigError(f"DATABASE_URL must be sqlite:///... or postgresql://..., got scheme {scheme!r}")
+
+    outbox = Path(env.get("OUTBOX_PATH", "").strip() or var_dir / "outbox" / "messages.jsonl")
+    token = env.get("SIGNING_SERVICE_TOKEN", "").strip() or DEV_TOKEN
+    secret = env.get("SIGNING_SECRET_KEY", "").strip() or DEV_SECRET
+    if len(token) < 12:
+        raise ConfigError("SIGNING_SERVICE_TOKEN must be at least 12 characters")
+    if len(secret) < 16:
+        raise ConfigError("SIGNING_SECRET_KEY must be at least 16 characters")
+
+    base = env.get("PUBLIC_BASE_URL", "").strip() or f"http://127.0.0.1:{port or 8800}"
+    if urlsplit(base).scheme not in {"http", "https"} or not urlsplit(base).netloc:
+        raise ConfigError(f"PUBLIC_BASE_URL must be an absolute http(s) URL, got {base!r}")
+
+    p12 = env.get("SEAL_P12_PATH", "").strip()
+    ca = env.get("SEAL_CA_PATH", "").strip()
+    seal_password = env.get("SEAL_P12_PASSWORD", "").strip() or DEV_SEAL_PASSWORD
+    generate_dev_ca = not p12
+    if p12 and not ca:
+        raise ConfigError("SEAL_CA_PATH (the CA certificate, PEM) is required with SEAL_P12_PATH")
+
+    if production:
+        problems = []
+        if token == DEV_TOKEN:
+            problems.append("SIGNING_SERVICE_TOKEN")
+        if secret == DEV_SECRET:
+            problems.append("SIGNING_SECRET_KEY")
+        if generate_dev_ca:
+            problems.append("SEAL_P12_PATH (+ SEAL_CA_PATH, SEAL_P12_PASSWORD)")
+        elif seal_password == DEV_SEAL_PASSWORD:
+            problems.append("SEAL_P12_PASSWORD")
+        if not env.get("PUBLIC_BASE_URL", "").strip():
+            problems.append("PUBLIC_BASE_URL")
+        if problems:
+            raise ConfigError("APP_ENV=production refuses development defaults; set: " + ", ".join(problems))
+        if base.startswith("http://"):
+            raise ConfigError("PUBLIC_BASE_URL must be https:// in production")
+
+    keys = var_dir / "keys"
+    return Settings(
+        app_env=app_env,
+        var_dir=var_dir,
+        database_url=database_url,
+        outbox_path=outbox.resolve(),
+        token=token,
+        secret_key=secret,
+        public_base_url=base.rstrip("/"),
+        link_ttl_seconds=_int(env, "LINK_TTL_SECONDS", 86400, 60, 30 * 86400),
+        seal_p12_path=Path(p12) if p12 else keys / "seal.p12",
+        seal_p12_password=seal_password,
+        seal_ca_path=Path(ca) if ca else keys / "ca.pem",
+        generate_dev_ca=generate_dev_ca,
+        demo_data=env.get("SIGNING_DEMO_DATA", "1" if not production else "0").strip()
+        not in {"0", "false", ""},
+    )

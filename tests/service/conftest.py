@@ -1,0 +1,102 @@
+"""Signing-service fixtures: the real aiohttp app on SQLite and on PostgreSQL (own database per session)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy.engine import make_url
+
+from signing_service.app import create_app
+from signing_service.clock import ManualClock
+from signing_service.context import CTX, Context
+from signing_service.settings import Settings, load_settings
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TOKEN = "test-signing-token-0123"
+
+
+@pytest.fixture(scope="session")
+def service_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One var dir per session: the dev CA is generated once and shared by every test."""
+    return tmp_path_factory.mktemp("signing-var")
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A uniquely named PostgreSQL database for this session, dropped afterwards."""
+    name = f"test_signing_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(POSTGRES_URL)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield str(make_url(POSTGRES_URL).set(database=name))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make_settings(var: Path, backend: str, request: pytest.FixtureRequest, **env: str) -> Settings:
+    url = f"sqlite:///{var / 'signing.db'}" if backend == "sqlite" else request.getfixturevalue("pg_database")
+    base = {
+        "APP_ENV": "test",
+        "SIGNING_VAR_DIR": str(var),
+        "DATABASE_URL": url,
+        "OUTBOX_PATH": str(var / "outbox" / f"{backend}.jsonl"),
+        "SIGNING_SERVICE_TOKEN": TOKEN,
+        "PUBLIC_BASE_URL": "http://testserver.local",
+    }
+    return load_settings({**base, **env})
+
+
+@pytest.fixture
+def settings(service_var: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    return make_settings(service_var, backend, request)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+class Api:
+    """The test client with the bearer token, returning (status, json)."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    @property
+    def ctx(self) -> Context:
+        return self.client.server.app[CTX]
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        async with self.client.get(path, headers=self.headers, **kw) as r:
+            return r.status, await r.json()
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        async with self.client.post(path, json=body, headers=self.headers, **kw) as r:
+            return r.status, await r.json()
+
+
+@pytest.fixture
+async def api(
+    aiohttp_client: Callable[..., Any], settings: Settings, clock: ManualClock
+) -> AsyncIterator[Api]:
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    yield Api(client)

@@ -1,0 +1,156 @@
+"""Units, request status and lookup over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from signing_service.models import Request
+
+from .conftest import Api
+
+
+async def test_health_is_open_and_v1_needs_the_token(api: Api) -> None:
+    async with api.client.get("/health") as r:
+        assert r.status == 200
+        assert (await r.json())["status"] == "ok"
+    for headers in ({}, {"Authorization": "Bearer wrong-token-123456"}, {"Authorization": "Basic abc"}):
+        async with api.client.get("/v1/units", headers=headers) as r:
+            assert r.status == 401
+            assert (await r.json())["error"] == "unauthorized"
+
+
+async def test_units_and_diacritic_insensitive_query(api: Api) -> None:
+    status, body = await api.get("/v1/units")
+    assert status == 200
+    units = {u["code"]: u for u in body["units"]}
+    assert len(units) >= 20
+    assert units["PC05TK"] == {
+        "code": "PC05TK",
+        "name": "Điện lực Tam Kỳ",
+        "company": "PC Quảng Nam",
+        "area": "town",
+    }
+    assert units["PC04HV"]["area"] == "rural"
+    for q in ("dien luc tam ky", "Tam Kỳ", "TAM KY", "pc05tk", "đl tam kỳ"):
+        status, body = await api.get("/v1/units", params={"q": q})
+        assert [u["code"] for u in body["units"]] == ["PC05TK"], q
+    status, body = await api.get("/v1/units", params={"q": "hai chau"})
+    assert [u["code"] for u in body["units"]] == ["PC04HC"]
+    status, body = await api.get("/v1/units", params={"q": "x" * 101})
+    assert status == 400 and body["error"] == "query_too_long"
+
+
+async def test_status_of_demo_request_in_contract_signing(api: Api) -> None:
+    status, body = await api.get("/v1/requests/pc05tk-0000123")
+    assert status == 200
+    assert body["code"] == "PC05TK0000123"
+    assert body["unit"] == {"code": "PC05TK", "name": "Điện lực Tam Kỳ"}
+    assert body["service_name"] == "Cấp điện mới hạ áp"
+    assert body["customer"] == {
+        "name_masked": "Nguyễn V** A*",
+        "phone_masked": "090****456",
+        "email_masked": "a*@example.com",
+    }
+    assert body["current_step"] == {"key": "contract_signing", "name": "Ký hợp đồng"}
+    assert [s["name"] for s in body["steps"]] == [
+        "Tiếp nhận yêu cầu",
+        "Khảo sát",
+        "Thỏa thuận/Phương án cấp điện",
+        "Ký hợp đồng",
+        "Thi công",
+        "Treo tháo công tơ / Nghiệm thu đóng điện",
+        "Hoàn thành",
+    ]
+    assert [s["state"] for s in body["steps"]] == ["done"] * 3 + ["current"] + ["pending"] * 3
+    assert body["committed_working_days"] == 3
+    assert body["late"] is False and body["late_working_days"] == 0
+    assert body["status"] == "in_progress"
+    assert body["documents_awaiting_signature"] == 2
+    assert body["received_at"] < body["due_at"]
+
+
+async def test_late_completed_and_survey_requests(api: Api) -> None:
+    _, late = await api.get("/v1/requests/PC05HA0000789")
+    assert late["late"] is True and late["late_working_days"] >= 3
+    assert late["current_step"]["name"] == "Thi công"
+    _, done = await api.get("/v1/requests/PC04HC0004567")
+    assert done["status"] == "completed" and done["late"] is False
+    assert all(s["state"] == "done" for s in done["steps"])
+    _, survey = await api.get("/v1/requests/PC05TK0000456")
+    assert survey["current_step"]["key"] == "survey" and survey["documents_awaiting_signature"] == 0
+
+
+async def test_demo_rows_keep_their_story_on_later_dates(api: Api, clock) -> None:  # type: ignore[no-untyped-def]
+    for days in (3, 40, 400):
+        clock.advance(days=days)
+        _, on_time = await api.get("/v1/requests/PC05TK0000123")
+        _, late = await api.get("/v1/requests/PC05HA0000789")
+        assert on_time["late"] is False, days
+        assert late["late"] is True, days
+        assert on_time["received_at"] < clock.now().isoformat()
+
+
+async def test_bad_codes(api: Api) -> None:
+    for raw in ("PC05TK000012", "XX05TK0000123", "PC05TK00001234", "hello", "%27%3B--", "P" * 300):
+        status, body = await api.get(f"/v1/requests/{raw}")
+        assert status == 400 and body["error"] == "invalid_request_code", raw
+        assert body["message"]
+    status, body = await api.get("/v1/requests/PC05TK9999998")
+    assert status == 404 and body["error"] == "request_not_found"
+    status, body = await api.get("/v1/nothing-here")
+    assert status == 404 and body["error"] == "not_found"
+    async with api.client.delete("/v1/units", headers=api.headers) as r:
+        assert r.status == 405 and (await r.json())["error"] == "method_not_allowed"
+
+
+async def test_lookup_by_name_gives_masked_candidates(api: Api) -> None:
+    for name in ("Nguyễn Văn An", "nguyen van an", "NGUYEN  VAN AN"):
+        status, body = await api.get("/v1/requests", params={"unit": "PC05TK", "name": name})
+        assert status == 200
+        assert body["count"] == 2
+        assert {c["code"] for c in body["candidates"]} == {"PC05TK0000123", "PC05TK0000456"}
+    by_code = {c["code"]: c for c in body["candidates"]}
+    first = by_code["PC05TK0000123"]
+    assert first["customer_name_masked"] == "Nguyễn V** A*"
+    assert first["phone_masked"] == "090****456"
+    assert first["address_masked"].startswith("***, P. Tân Thạnh")
+    assert "Phan Chu Trinh" not in first["address_masked"]
+    assert by_code["PC05TK0000456"]["address_masked"] != first["address_masked"]
+    status, body = await api.get("/v1/requests", params={"unit": "pc05tk", "name": "Nguyễn Văn Không Có"})
+    assert status == 200 and body == {"count": 0, "candidates": []}
+
+
+async def test_lookup_is_bounded_and_checked(api: Api) -> None:
+    cases = [
+        ({"unit": "PC99ZZ", "name": "An"}, 404, "unknown_unit"),
+        ({"unit": "tam ky", "name": "An"}, 400, "invalid_unit"),
+        ({"unit": "PC05TK"}, 400, "name_required"),
+        ({"unit": "PC05TK", "name": " "}, 400, "name_required"),
+        ({"unit": "PC05TK", "name": "a" * 101}, 400, "query_too_long"),
+    ]
+    for params, code, error in cases:
+        status, body = await api.get("/v1/requests", params=params)
+        assert (status, body["error"]) == (code, error), params
+    # A common family name matches many people: at most 10 candidates come back.
+    status, body = await api.get("/v1/requests", params={"unit": "PC04HC", "name": "Nguyễn"})
+    assert status == 200 and body["count"] <= 10
+
+
+async def test_contacts_are_masked(api: Api) -> None:
+    status, body = await api.get("/v1/requests/PC05TK0000123/contacts")
+    assert (status, body) == (200, {"sms": "090****456", "email": "a*@example.com"})
+    status, body = await api.get("/v1/requests/PC05TK0000456/contacts")
+    assert body == {"sms": "093****789", "email": None}
+
+
+async def test_demo_data_is_large_and_loaded_once(api: Api) -> None:
+    async with api.ctx.db.read() as s:
+        count = (await s.execute(select(func.count(Request.id)))).scalar_one()
+        late = (await s.execute(select(Request).where(Request.current_step != "done"))).scalars().all()
+    assert count >= 300
+    assert late
+    from signing_service.demo_data import load_demo_data
+
+    assert await load_demo_data(api.ctx.db, api.ctx.clock.now()) is False
+    async with api.ctx.db.read() as s:
+        assert (await s.execute(select(func.count(Request.id)))).scalar_one() == count

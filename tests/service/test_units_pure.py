@@ -1,0 +1,54 @@
+"""Pure helpers: working days, masking, code normalisation, settings validation."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from signing_service.masking import mask_address, mask_email, mask_name, mask_phone
+from signing_service.settings import ConfigError, load_settings
+from signing_service.text import clean_free_text, fold, normalize_request_code
+from signing_service.workdays import VN_TZ, add_working_days, working_days_between, working_days_late
+
+
+def test_working_days_skip_weekends() -> None:
+    friday = datetime(2026, 11, 27, 9, 0, tzinfo=VN_TZ)
+    assert add_working_days(friday, 1) == datetime(2026, 11, 30, 9, 0, tzinfo=VN_TZ)
+    assert add_working_days(friday, 3) == datetime(2026, 12, 2, 9, 0, tzinfo=VN_TZ)
+    assert add_working_days(friday, -5) == datetime(2026, 11, 20, 9, 0, tzinfo=VN_TZ)
+    assert working_days_between(date(2026, 11, 27), date(2026, 11, 30)) == 1
+    due = add_working_days(friday, 3)
+    assert working_days_late(due, due) == 0
+    assert working_days_late(due, datetime(2026, 12, 4, 9, 0, tzinfo=VN_TZ)) == 2
+
+
+def test_masking() -> None:
+    assert mask_name("Nguyễn Văn An") == "Nguyễn V** A*"
+    assert mask_name("Trần Thị Bích Ngọc") == "Trần T** B*** N***"
+    assert mask_phone("0905123456") == "090****456"
+    assert mask_phone(None) is None
+    assert mask_email("an@example.com") == "a*@example.com"
+    assert mask_address("12 Phan Chu Trinh, P. Tân Thạnh, TP Tam Kỳ") == "***, P. Tân Thạnh, TP Tam Kỳ"
+
+
+def test_text_helpers() -> None:
+    assert fold("Điện lực  TAM KỲ") == "dien luc tam ky"
+    assert normalize_request_code(" pc05tk-000 0123 ") == "PC05TK0000123"
+    assert normalize_request_code("PC05TK000012") is None
+    assert clean_free_text("  Sai\x00 tên\r\n\r\n\r\n\r\nđệm \u202e ") == "Sai tên\n\nđệm"
+
+
+def test_settings_defaults_and_production_refusal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = load_settings({"SIGNING_VAR_DIR": str(tmp_path)})
+    assert s.database_url == f"sqlite:///{tmp_path / 'signing.db'}"
+    assert s.outbox_path == tmp_path / "outbox" / "messages.jsonl"
+    assert s.token == "dev-signing-token" and s.link_ttl_seconds == 86400
+    with pytest.raises(ConfigError, match="SIGNING_SERVICE_TOKEN"):
+        load_settings({"APP_ENV": "production", "SIGNING_VAR_DIR": str(tmp_path)})
+    with pytest.raises(ConfigError, match="LINK_TTL_SECONDS"):
+        load_settings({"LINK_TTL_SECONDS": "soon"})
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_settings({"DATABASE_URL": "mysql://x"})
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        load_settings({"APP_ENV": "prod"})
