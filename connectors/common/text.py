@@ -49,10 +49,12 @@ def _prefix_within(text: str, limit: int, length: Callable[[str], int]) -> str:
 
 
 def _best_cut(head: str) -> int:
-    # Only accept a cut in the second half, so chunks are not needlessly short.
+    # A weaker separator in the second half beats a stronger one early on (chunks not needlessly
+    # short); otherwise take the strongest separator anywhere; 0 means cut hard.
     floor = len(head) // 2
-    for sep in ("\n\n", "\n", " "):
-        i = head.rfind(sep)
-        if i > floor:
-            return i
+    for min_pos in (floor, 0):
+        for sep in ("\n\n", "\n", " "):
+            i = head.rfind(sep)
+            if i > min_pos:
+                return i
     return 0

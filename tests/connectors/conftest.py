@@ -1,0 +1,64 @@
+"""Fixtures for connector tests: fake platform APIs and channel settings pointing at them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.telegram.config import TelegramSettings
+from connectors.zalo.config import ZaloSettings
+from tests.connectors.fakes import FakeTelegramApi, FakeZaloApi
+
+ZALO_APP_ID = "2553000111"
+ZALO_OA_SECRET = "oa-secret-KEY-for-tests"
+ZALO_APP_SECRET = "app-secret-for-tests"
+TG_TOKEN = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz"
+TG_SECRET = "tg-secret_token-123"
+
+
+@pytest.fixture
+def fake_zalo() -> Iterator[FakeZaloApi]:
+    with FakeZaloApi("AT-initial", "RT-initial", ZALO_APP_ID, ZALO_APP_SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegramApi]:
+    with FakeTelegramApi(TG_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def failures_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "channel_failures.jsonl"
+    monkeypatch.setenv("CHANNEL_FAILURES_PATH", str(path))
+    return path
+
+
+@pytest.fixture
+def zalo_settings(fake_zalo: FakeZaloApi, tmp_path: Path) -> ZaloSettings:
+    return ZaloSettings(
+        app_id=ZALO_APP_ID,
+        oa_secret_key=ZALO_OA_SECRET,
+        access_token="AT-initial",
+        refresh_token="RT-initial",
+        app_secret=ZALO_APP_SECRET,
+        api_base_url=fake_zalo.url,
+        oauth_base_url=fake_zalo.url,
+        token_store_path=tmp_path / "zalo_tokens.json",
+        send_rate=1000,
+    )
+
+
+@pytest.fixture
+def telegram_settings(fake_telegram: FakeTelegramApi) -> TelegramSettings:
+    return TelegramSettings(
+        bot_token=TG_TOKEN,
+        secret_token=TG_SECRET,
+        api_base_url=fake_telegram.url,
+        send_rate=1000,
+        chat_rate=1000,
+        chat_burst=1000,
+    )
