@@ -1,0 +1,1 @@
+"""Agent desk: call-centre agents take over bot conversations and hand them back."""

@@ -1,0 +1,160 @@
+"""Build the desk's aiohttp application and its background tasks (event consumer, sweeper)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import aiohttp_jinja2
+import jinja2
+import sqlalchemy as sa
+from aiohttp import web
+
+from agent_desk import broker, db
+from agent_desk.config import Settings
+from agent_desk.desk import Desk
+from agent_desk.filters import FILTERS
+from agent_desk.hub import Hub
+from agent_desk.keys import DESK, ENGINE, SETTINGS
+from agent_desk.rasa_client import RasaClient
+from agent_desk.responses import DomainResponses
+from agent_desk.security import (
+    LoginThrottle,
+    csrf_middleware,
+    csrf_token,
+    security_headers_middleware,
+    session_middleware,
+)
+from agent_desk.signing_client import SigningClient
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+THROTTLE = web.AppKey("throttle", LoginThrottle)
+SOURCE = web.AppKey("source", broker.EventSource)  # type: ignore[type-abstract]
+TASKS = web.AppKey("tasks", list)
+BACKGROUND = web.AppKey("background", bool)
+
+DEFAULT_CANNED = [
+    ("Chào hỏi", "Dạ, em chào anh/chị. Em có thể hỗ trợ gì cho anh/chị ạ?"),
+    ("Xin chờ", "Anh/chị vui lòng chờ em một chút để em kiểm tra thông tin ạ."),
+    ("Xin mã yêu cầu", "Anh/chị vui lòng cho em xin mã yêu cầu (ví dụ PC05TK0000123) để em tra cứu ạ."),
+    ("Hotline", "Anh/chị có thể gọi tổng đài 19001909 (miễn phí) để được hỗ trợ 24/7 ạ."),
+    ("Kết thúc", "Cảm ơn anh/chị đã liên hệ. Chúc anh/chị một ngày tốt lành ạ."),
+]
+
+
+async def _seed_canned(app: web.Application) -> None:
+    engine = app[ENGINE]
+    async with engine.begin() as conn:
+        count = await conn.scalar(sa.select(sa.func.count()).select_from(db.canned))
+        if not count:
+            now = time.time()
+            await conn.execute(
+                db.canned.insert(), [{"title": t, "text": x, "updated_at": now} for t, x in DEFAULT_CANNED]
+            )
+
+
+async def _follow_events(app: web.Application) -> None:
+    """Consume the broker for the life of the app; reconnect with backoff if it fails."""
+    source = app[SOURCE]
+    delay = 1.0
+    while True:
+        try:
+            await source.run(app[DESK].ingest)
+            delay = 1.0
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event source %s failed; retrying in %.0f s", source.name, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30)
+
+
+async def _sweep(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    while True:
+        await asyncio.sleep(settings.sweep_interval)
+        try:
+            await app[DESK].sweep()
+            await app[DESK].load_open()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweep failed")
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = db.make_engine(settings.database_url)
+    await db.create_schema(engine)
+    app[ENGINE] = engine
+    await _seed_canned(app)
+    session = aiohttp.ClientSession()
+    responses = DomainResponses(settings.domain_path)
+    missing = responses.missing()
+    if missing:
+        log.warning(
+            "domain %s lacks handoff responses %s: take-over is refused until they exist",
+            settings.domain_path,
+            ", ".join(missing),
+        )
+    desk = Desk(
+        settings,
+        engine,
+        RasaClient(session, settings.rasa_url, settings.rasa_token),
+        SigningClient(session, settings.signing_url, settings.signing_token),
+        responses,
+        Hub(),
+    )
+    await desk.load_open()
+    app[DESK] = desk
+    app[SOURCE] = broker.make_source(settings, engine)
+    tasks: list[asyncio.Task[None]] = []
+    if app[BACKGROUND]:
+        tasks = [asyncio.create_task(_follow_events(app)), asyncio.create_task(_sweep(app))]
+    app[TASKS] = tasks
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await session.close()
+        await engine.dispose()
+
+
+def create_app(settings: Settings, background: bool = True) -> web.Application:
+    from agent_desk import views
+
+    app = web.Application(
+        middlewares=[security_headers_middleware, session_middleware, csrf_middleware],
+        client_max_size=64 * 1024,  # forms and chat messages are small
+    )
+    app[SETTINGS] = settings
+    app[THROTTLE] = LoginThrottle()
+    app[BACKGROUND] = background
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+        autoescape=True,
+        context_processors=[_context],
+    )
+    env.filters.update(FILTERS)
+    app.cleanup_ctx.append(_lifecycle)
+    views.setup_routes(app)
+    app.router.add_static("/static", HERE / "static", name="static", append_version=True)
+    return app
+
+
+async def _context(request: web.Request) -> dict[str, object]:
+    return {
+        "agent": request.get("agent"),
+        "csrf_token": csrf_token(request) if "csrf_seed" in request else "",
+    }

@@ -1,0 +1,144 @@
+"""Desk settings from environment variables, validated once at start-up.
+
+Development defaults let `make run` work with no set-up; with APP_ENV=production the desk refuses to
+start while any secret still has its development value.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEV_SECRET_KEY = "dev-desk-secret-key-change-me"  # noqa: S105 (development default, refused in production)
+DEV_RASA_TOKEN = "dev-rasa-token"  # noqa: S105
+DEV_SIGNING_TOKEN = "dev-signing-token"  # noqa: S105
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer number of seconds, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _url(env: dict[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    parsed = urlparse(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def async_db_url(url: str) -> str:
+    """Map plain SQLAlchemy URLs onto the asyncio drivers installed with the project."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str = "development"
+    port: int = 8900
+    host: str = "127.0.0.1"
+    database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'agent_desk.db'}"
+    secret_key: str = DEV_SECRET_KEY
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = DEV_RASA_TOKEN
+    signing_url: str = "http://127.0.0.1:8800"
+    signing_token: str = DEV_SIGNING_TOKEN
+    rasa_events_db: Path = ROOT / "var" / "rasa_events.db"
+    rabbitmq_url: str = ""
+    rabbitmq_queue: str = "agent_desk_events"
+    rabbitmq_exchange: str = "rasa-exchange"
+    domain_path: Path = ROOT / "domain.yml"
+    queue_timeout: int = 300
+    agent_idle_timeout: int = 600
+    sweep_interval: float = 5.0
+    broker_poll_interval: float = 0.5
+    session_lifetime: int = 12 * 3600
+    # Extra hosts (besides localhost) that may be served without TLS, e.g. in tests.
+    insecure_hosts: tuple[str, ...] = field(default=("127.0.0.1", "localhost", "::1"))
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        env = dict(os.environ if env is None else env)
+        app_env = env.get("APP_ENV", "development").strip() or "development"
+        database_url = env.get("DESK_DATABASE_URL", "").strip() or cls.database_url
+        values: dict[str, object] = {
+            "app_env": app_env,
+            "port": _int(env, "DESK_PORT", 8900, 1),
+            "host": env.get("DESK_HOST", "127.0.0.1").strip() or "127.0.0.1",
+            "database_url": async_db_url(database_url),
+            "secret_key": env.get("DESK_SECRET_KEY", "") or DEV_SECRET_KEY,
+            "rasa_url": _url(env, "RASA_URL", "http://127.0.0.1:5005"),
+            "rasa_token": env.get("RASA_AUTH_TOKEN", "") or DEV_RASA_TOKEN,
+            "signing_url": _url(env, "SIGNING_SERVICE_URL", "http://127.0.0.1:8800"),
+            "signing_token": env.get("SIGNING_SERVICE_TOKEN", "") or DEV_SIGNING_TOKEN,
+            "rasa_events_db": Path(env.get("RASA_EVENTS_DB", "") or ROOT / "var" / "rasa_events.db"),
+            "rabbitmq_url": env.get("RABBITMQ_URL", "").strip(),
+            "rabbitmq_queue": env.get("RABBITMQ_QUEUE", "").strip() or "agent_desk_events",
+            "rabbitmq_exchange": env.get("RABBITMQ_EXCHANGE", "").strip() or "rasa-exchange",
+            "domain_path": Path(env.get("DESK_DOMAIN_PATH", "") or ROOT / "domain.yml"),
+            "queue_timeout": _int(env, "HANDOFF_QUEUE_TIMEOUT", 300, 1),
+            "agent_idle_timeout": _int(env, "AGENT_IDLE_TIMEOUT", 600, 1),
+            "sweep_interval": _float(env, "DESK_SWEEP_INTERVAL", 5.0, 0.05),
+            "broker_poll_interval": _float(env, "DESK_BROKER_POLL_INTERVAL", 0.5, 0.05),
+            "session_lifetime": _int(env, "DESK_SESSION_LIFETIME", 12 * 3600, 60),
+        }
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if len(self.secret_key) < 16:
+            raise ConfigError("DESK_SECRET_KEY must be at least 16 characters long")
+        if self.production:
+            dev = {
+                "DESK_SECRET_KEY": self.secret_key == DEV_SECRET_KEY,
+                "RASA_AUTH_TOKEN": self.rasa_token == DEV_RASA_TOKEN,
+                "SIGNING_SERVICE_TOKEN": self.signing_token == DEV_SIGNING_TOKEN,
+            }
+            bad = [name for name, is_dev in dev.items() if is_dev]
+            if bad:
+                raise ConfigError(
+                    "APP_ENV=production but these settings still have their development defaults: "
+                    + ", ".join(bad)
+                    + ". Set them to secret values."
+                )
+        if self.rabbitmq_url and urlparse(self.rabbitmq_url).scheme not in {"amqp", "amqps"}:
+            raise ConfigError(f"RABBITMQ_URL must be an amqp:// or amqps:// URL, got {self.rabbitmq_url!r}")

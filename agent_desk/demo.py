@@ -1,0 +1,143 @@
+"""/demo: a small web chat on Rasa's REST channel, through a same-origin proxy.
+
+The browser never talks to Rasa directly (no CORS, no token in the page). Its conversation id is a
+random value kept in an HttpOnly cookie, so a visitor can only read their own conversation.
+
+Rasa's REST channel cannot push: agent messages appended with `output_channel=latest` are recorded
+in the tracker but not delivered. So the page shows bot messages from the tracker: after each send,
+and by polling `/demo/api/messages` every few seconds. The poll is answered without calling Rasa
+unless the event broker reported something new in this conversation.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from agent_desk.desk import Desk
+from agent_desk.keys import DESK
+from agent_desk.rasa_client import RasaError
+from agent_desk.security import set_cookie
+from agent_desk.transcript import message_from_event
+
+DEMO_COOKIE = "desk_demo"
+MAX_MESSAGE = 500
+RATE_LIMIT = 20  # messages per minute per visitor
+
+
+def _sender(request: web.Request) -> str | None:
+    value = request.cookies.get(DEMO_COOKIE, "")
+    return f"demo-{value}" if value.isalnum() and 16 <= len(value) <= 64 else None
+
+
+def bot_messages(events: list[dict[str, Any]], after: int) -> tuple[list[dict[str, Any]], int]:
+    """Bot messages among tracker events with index >= after; and the next cursor."""
+    out = []
+    for event in events[after:]:
+        if event.get("event") == "bot":
+            message = message_from_event(event)
+            if message:
+                out.append(message)
+    return out, len(events)
+
+
+class RateLimiter:
+    def __init__(self, limit: int, window: float = 60) -> None:
+        self.limit = limit
+        self.window = window
+        self._hits: dict[str, deque[float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] < now - self.window:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return False
+        hits.append(now)
+        if len(self._hits) > 10_000:
+            self._hits.clear()
+        return True
+
+
+LIMITER = web.AppKey("demo_limiter", RateLimiter)
+
+
+async def demo_page(request: web.Request) -> web.StreamResponse:
+    response = aiohttp_jinja2.render_template("demo.html", request, {})
+    if _sender(request) is None:
+        set_cookie(response, request, DEMO_COOKIE, secrets.token_hex(16), None)
+    return response
+
+
+async def _messages(desk: Desk, sender: str, after: int) -> dict[str, Any]:
+    version = desk.version(sender)  # read before the tracker: a later event then forces a re-read
+    tracker = await desk.rasa.tracker(sender)
+    msgs, cursor = bot_messages(tracker.get("events") or [], after)
+    return {"messages": msgs, "cursor": cursor, "version": version}
+
+
+def _error(message: str, status: int) -> web.Response:
+    return web.json_response({"error": "demo", "message": message}, status=status)
+
+
+async def send(request: web.Request) -> web.StreamResponse:
+    sender = _sender(request)
+    if sender is None:
+        return _error("Hãy tải lại trang để bắt đầu trò chuyện.", 400)
+    try:
+        data = await request.json()
+    except ValueError:
+        return _error("Dữ liệu không hợp lệ.", 400)
+    text = str(data.get("message", "") if isinstance(data, dict) else "").strip()
+    after = data.get("cursor", 0) if isinstance(data, dict) else 0
+    if not text:
+        return _error("Tin nhắn trống.", 400)
+    if len(text) > MAX_MESSAGE:
+        return _error(f"Tin nhắn dài quá {MAX_MESSAGE} ký tự.", 400)
+    if not isinstance(after, int) or after < 0:
+        after = 0
+    if not request.app[LIMITER].allow(sender):
+        return _error("Anh/chị gửi nhanh quá, vui lòng chờ một chút.", 429)
+    desk: Desk = request.app[DESK]
+    try:
+        await desk.rasa.rest_message(sender, text)
+        return web.json_response(await _messages(desk, sender, after))
+    except RasaError:
+        return _error("Trợ lý tạm thời không phản hồi, vui lòng thử lại sau.", 502)
+
+
+async def poll(request: web.Request) -> web.StreamResponse:
+    sender = _sender(request)
+    if sender is None:
+        return web.json_response({"messages": [], "cursor": 0, "version": ""})
+    desk: Desk = request.app[DESK]
+    try:
+        after = max(0, int(request.query.get("after", "0")))
+    except ValueError:
+        return _error("Tham số after không hợp lệ.", 400)
+    if request.query.get("version") == desk.version(sender):
+        return web.json_response({"messages": [], "cursor": after, "version": desk.version(sender)})
+    try:
+        return web.json_response(await _messages(desk, sender, after))
+    except RasaError:
+        return _error("Trợ lý tạm thời không phản hồi.", 502)
+
+
+async def reset(request: web.Request) -> web.StreamResponse:
+    response = web.json_response({"status": "new"})
+    set_cookie(response, request, DEMO_COOKIE, secrets.token_hex(16), None)
+    return response
+
+
+def setup_routes(app: web.Application) -> None:
+    app[LIMITER] = RateLimiter(RATE_LIMIT)
+    app.router.add_get("/demo", demo_page)
+    app.router.add_post("/demo/api/send", send)
+    app.router.add_get("/demo/api/messages", poll)
+    app.router.add_post("/demo/api/reset", reset)

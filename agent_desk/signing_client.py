@@ -1,0 +1,56 @@
+"""Read-only client of the signing service (request status and documents for the agent's side panel)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+CODE_RE = re.compile(r"^PC\d{2}[A-Z]{2}\d{7}$")
+
+
+class SigningError(RuntimeError):
+    pass
+
+
+def normalise_code(code: str) -> str | None:
+    cleaned = re.sub(r"[\s-]", "", code or "").upper()
+    return cleaned if CODE_RE.match(cleaned) else None
+
+
+class SigningClient:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str, timeout: float = 5) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def _get(self, path: str) -> Any | None:
+        try:
+            async with self._session.get(
+                self._base + path, headers=self._headers, timeout=self._timeout
+            ) as resp:
+                if resp.status == 404:
+                    return None
+                if resp.status >= 400:
+                    raise SigningError(f"dịch vụ ký số trả lỗi {resp.status}")
+                return await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("signing service %s failed: %s", path, type(exc).__name__)
+            raise SigningError("không kết nối được dịch vụ ký số") from exc
+
+    async def request_info(self, code: str) -> dict[str, Any] | None:
+        """The request and its documents, or None when the code is unknown."""
+        normalised = normalise_code(code)
+        if normalised is None:
+            return None
+        request = await self._get(f"/v1/requests/{quote(normalised)}")
+        if request is None:
+            return None
+        documents = await self._get(f"/v1/requests/{quote(normalised)}/documents")
+        request["documents"] = (documents or {}).get("documents", [])
+        return request

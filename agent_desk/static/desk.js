@@ -1,0 +1,164 @@
+// Agent desk: live queue (Server-Sent Events), live transcript, reply without reloading.
+(function () {
+  "use strict";
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const conv = document.getElementById("conversation");
+  const waitingTable = document.getElementById("waiting");
+  const activeTable = document.getElementById("active");
+  const badge = document.getElementById("queue-badge");
+  const baseTitle = document.title;
+  let known = null; // ids of waiting conversations already seen (null before the first snapshot)
+  let clockSkew = 0; // server time minus browser time, seconds
+
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "text") node.textContent = v; else node.setAttribute(k, v);
+    }
+    for (const c of children || []) node.appendChild(c);
+    return node;
+  }
+
+  function duration(s) {
+    s = Math.max(0, Math.floor(s));
+    if (s < 60) return s + " giây";
+    const m = Math.floor(s / 60), r = s % 60;
+    if (m < 60) return m + " phút " + String(r).padStart(2, "0") + " giây";
+    return Math.floor(m / 60) + " giờ " + String(m % 60).padStart(2, "0") + " phút";
+  }
+
+  function beep() {
+    try {
+      const ctx = new (window.AudioContext || window.webkitAudioContext)();
+      const osc = ctx.createOscillator(), gain = ctx.createGain();
+      osc.frequency.value = 880; gain.gain.value = 0.15;
+      osc.connect(gain); gain.connect(ctx.destination);
+      osc.start(); osc.stop(ctx.currentTime + 0.25);
+    } catch (e) { /* audio blocked until the agent interacts with the page */ }
+  }
+
+  function preview(h) {
+    return el("td", { class: "preview" }, h.last_messages.map(m =>
+      el("div", { class: m.kind }, [el("b", { text: (m.kind === "user" ? "Khách" : "Bot") + ": " }), document.createTextNode(m.text)])));
+  }
+
+  function chip(channel) {
+    return el("span", { class: "chip chip-" + channel, text: channel });
+  }
+
+  function renderWaiting(items) {
+    const body = waitingTable.tBodies[0];
+    body.replaceChildren(...(items.length ? items.map(h => {
+      const form = el("form", { method: "post", action: "/conversations/" + h.id + "/claim" }, [
+        el("input", { type: "hidden", name: "csrf_token", value: csrf }),
+        el("button", { class: "primary", type: "submit", text: "Nhận xử lý" })]);
+      const first = el("td", {}, [chip(h.channel)]);
+      if (h.requeue_count) { first.append(" "); first.appendChild(el("span", { class: "chip warn", text: "chuyển lại" })); }
+      return el("tr", { "data-id": h.id }, [first,
+        el("td", { class: "wait", "data-since": h.queued_at, text: duration(Date.now() / 1000 + clockSkew - h.queued_at) }),
+        el("td", { text: h.request_code || "—" }), preview(h), el("td", {}, [form])]);
+    }) : [el("tr", { class: "empty" }, [el("td", { colspan: "5", text: "Không có khách hàng nào đang chờ." })])]));
+  }
+
+  function renderActive(items) {
+    const body = activeTable.tBodies[0];
+    body.replaceChildren(...(items.length ? items.map(h => el("tr", { "data-id": h.id }, [
+      el("td", {}, [chip(h.channel)]), el("td", { text: h.agent_name || "" }), el("td", { text: h.request_code || "—" }),
+      preview(h), el("td", {}, [el("a", { href: "/conversations/" + h.id, text: "Mở" })])]))
+      : [el("tr", { class: "empty" }, [el("td", { colspan: "5", text: "Chưa có hội thoại nào." })])]));
+  }
+
+  function onQueue(snap) {
+    clockSkew = snap.now - Date.now() / 1000;
+    const ids = new Set(snap.waiting.map(h => h.id));
+    const fresh = known !== null && [...ids].some(id => !known.has(id));
+    known = ids;
+    const n = snap.waiting.length;
+    if (badge) { badge.textContent = n; badge.hidden = n === 0; }
+    document.title = (n ? "(" + n + ") " : "") + baseTitle;
+    if (fresh) beep();
+    if (waitingTable) {
+      document.getElementById("waiting-count").textContent = n;
+      renderWaiting(snap.waiting);
+      renderActive(snap.active);
+    }
+    if (conv) {
+      // This conversation changed hands (handed back, timed out, returned to the queue): reload it.
+      const id = Number(conv.dataset.id);
+      const status = snap.waiting.some(h => h.id === id) ? "waiting" : snap.active.some(h => h.id === id) ? "active" : "closed";
+      const shown = conv.dataset.status === "timed_out" || conv.dataset.status === "cancelled" ? "closed" : conv.dataset.status;
+      if (status !== shown) window.location.reload();
+    }
+  }
+
+  function appendMessage(m) {
+    const list = document.getElementById("transcript");
+    const last = list.lastElementChild;
+    if (last && Number(last.dataset.ts) >= m.ts) return; // already rendered
+    const who = m.kind === "user" ? "Khách hàng" : m.kind === "bot" ? (m.agent ? "Nhân viên " + m.agent : "Bot") : "Hệ thống";
+    const text = el("div", { class: "text" });
+    linkify(text, m.text);
+    const item = el("li", { class: "msg msg-" + m.kind + (m.agent ? " msg-agent" : ""), "data-ts": m.ts }, [
+      el("div", { class: "who", text: who + " " }, [el("time", { text: new Date(m.ts * 1000).toLocaleTimeString("vi-VN") })]), text]);
+    if (m.buttons && m.buttons.length) {
+      item.appendChild(el("div", { class: "buttons" }, m.buttons.map(b => el("span", { class: "button-chip", title: b.payload, text: b.title }))));
+    }
+    list.appendChild(item);
+    item.scrollIntoView({ block: "end" });
+  }
+
+  function linkify(node, text) {
+    const re = /https?:\/\/[^\s<>"']+/g;
+    let pos = 0, m;
+    while ((m = re.exec(text)) !== null) {
+      node.appendChild(document.createTextNode(text.slice(pos, m.index)));
+      node.appendChild(el("a", { href: m[0], target: "_blank", rel: "noopener noreferrer", text: m[0] }));
+      pos = m.index + m[0].length;
+    }
+    node.appendChild(document.createTextNode(text.slice(pos)));
+  }
+
+  const url = "/api/events" + (conv ? "?conversation=" + encodeURIComponent(conv.dataset.id) : "");
+  const source = new EventSource(url);
+  source.addEventListener("queue", e => onQueue(JSON.parse(e.data)));
+  source.addEventListener("message", e => { if (conv) appendMessage(JSON.parse(e.data)); });
+
+  setInterval(() => {
+    for (const cell of document.querySelectorAll("td.wait")) {
+      cell.textContent = duration(Date.now() / 1000 + clockSkew - Number(cell.dataset.since));
+    }
+  }, 1000);
+
+  const form = document.getElementById("reply-form");
+  if (form) {
+    const text = document.getElementById("reply-text");
+    const error = document.getElementById("reply-error");
+    form.addEventListener("submit", async e => {
+      e.preventDefault();
+      error.textContent = "";
+      const button = document.getElementById("reply-send");
+      button.disabled = true;
+      try {
+        const resp = await fetch(form.action, {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "X-Requested-With": "fetch" },
+          body: JSON.stringify({ text: text.value }),
+        });
+        const data = await resp.json().catch(() => ({}));
+        if (!resp.ok) { error.textContent = data.message || "Không gửi được tin nhắn."; return; }
+        text.value = "";
+      } catch (err) {
+        error.textContent = "Mất kết nối tới máy chủ, hãy thử lại.";
+      } finally {
+        button.disabled = false;
+        text.focus();
+      }
+    });
+    text.addEventListener("keydown", e => { if (e.key === "Enter" && e.ctrlKey) form.requestSubmit(); });
+    for (const b of document.querySelectorAll("#canned button[data-text]")) {
+      b.addEventListener("click", () => { text.value = b.dataset.text; text.focus(); });
+    }
+  }
+  const list = document.getElementById("transcript");
+  if (list && list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "end" });
+})();

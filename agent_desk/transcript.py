@@ -1,0 +1,76 @@
+"""Turn Rasa events (from the tracker or the event broker) into messages the desk can display."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+HANDOFF_ACTION = "action_request_handoff"
+MAX_TEXT = 4000
+
+
+def _buttons(data: dict[str, Any]) -> list[dict[str, str]]:
+    out = []
+    for b in (data.get("buttons") or data.get("quick_replies") or [])[:20]:
+        if isinstance(b, dict):
+            out.append({"title": str(b.get("title", ""))[:200], "payload": str(b.get("payload", ""))[:500]})
+    return out
+
+
+def message_from_event(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A displayable message for user/bot events and handoff markers; None for everything else."""
+    kind = event.get("event")
+    ts = float(event.get("timestamp") or 0)
+    if kind == "user":
+        text = str(event.get("text") or "")
+        intent = (event.get("parse_data") or {}).get("intent") or {}
+        return {
+            "kind": "user",
+            "text": text[:MAX_TEXT],
+            "ts": ts,
+            "intent": intent.get("name"),
+            "channel": event.get("input_channel"),
+        }
+    if kind == "bot":
+        data = event.get("data") or {}
+        metadata = event.get("metadata") or {}
+        custom = data.get("custom")
+        return {
+            "kind": "bot",
+            "text": str(event.get("text") or "")[:MAX_TEXT],
+            "ts": ts,
+            "buttons": _buttons(data),
+            "image": data.get("image") if isinstance(data.get("image"), str) else None,
+            "attachment": data.get("attachment") if isinstance(data.get("attachment"), str) else None,
+            "custom": json.dumps(custom, ensure_ascii=False)[:1000] if custom else None,
+            "agent": metadata.get("agent_name") if isinstance(metadata, dict) else None,
+        }
+    if kind == "action" and event.get("name") == HANDOFF_ACTION:
+        return {"kind": "system", "text": "Khách hàng yêu cầu gặp nhân viên", "ts": ts}
+    if kind == "pause":
+        return {"kind": "system", "text": "Bot tạm dừng, nhân viên đang hỗ trợ", "ts": ts}
+    if kind == "resume":
+        return {"kind": "system", "text": "Bot hoạt động trở lại", "ts": ts}
+    return None
+
+
+def messages(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in (message_from_event(e) for e in events) if m is not None]
+
+
+def latest_slot(events: list[dict[str, Any]], name: str) -> Any:
+    value = None
+    for e in events:
+        if e.get("event") == "slot" and e.get("name") == name:
+            value = e.get("value")
+    return value
+
+
+def preview(msgs: list[dict[str, Any]], limit: int = 3) -> list[dict[str, str]]:
+    """The last few customer/bot lines, shortened, for the queue."""
+    out = [
+        {"kind": m["kind"], "text": (m["text"][:157] + "…") if len(m["text"]) > 160 else m["text"]}
+        for m in msgs
+        if m["kind"] in {"user", "bot"} and m["text"]
+    ]
+    return out[-limit:]

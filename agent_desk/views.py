@@ -1,0 +1,338 @@
+"""HTTP routes of the desk: login, queue, conversation, supervisor, canned responses, SSE, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from agent_desk import accounts, demo
+from agent_desk.accounts import Agent
+from agent_desk.desk import CLOSE_TAGS, Desk, DeskError, Handoff
+from agent_desk.keys import DESK, ENGINE, SETTINGS
+from agent_desk.rasa_client import RasaError
+from agent_desk.security import client_ip, end_session, login_required, start_session
+from agent_desk.signing_client import SigningError
+from agent_desk.transcript import messages
+
+log = logging.getLogger(__name__)
+
+
+def wants_json(request: web.Request) -> bool:
+    return request.headers.get("X-Requested-With") == "fetch" or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def error_response(request: web.Request, exc: DeskError, **context: Any) -> web.StreamResponse:
+    if wants_json(request):
+        return web.json_response({"error": "refused", "message": exc.message}, status=exc.status)
+    return aiohttp_jinja2.render_template(
+        "error.html", request, {"message": exc.message, **context}, status=exc.status
+    )
+
+
+def _handoff_id(request: web.Request) -> int:
+    try:
+        value = int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    if not 0 < value < 2**31:
+        raise web.HTTPNotFound()
+    return value
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    if request.content_type == "application/json":
+        try:
+            data = await request.json()
+        except ValueError:
+            raise DeskError("Dữ liệu gửi lên không hợp lệ.", 400) from None
+        if not isinstance(data, dict):
+            raise DeskError("Dữ liệu gửi lên không hợp lệ.", 400)
+        return {k: v for k, v in data.items() if isinstance(v, str)}
+    form = await request.post()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an attacker's link cannot bounce a fresh login to another site.
+    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
+        return "/"
+    return target
+
+
+# ---------------------------------------------------------------------- health, login
+async def health(request: web.Request) -> web.Response:
+    desk: Desk = request.app[DESK]
+    return web.json_response({"status": "ok", "events_seen": desk.events_seen})
+
+
+@aiohttp_jinja2.template("login.html")
+async def login_form(request: web.Request) -> dict[str, Any]:
+    return {"next": _safe_next(request.query.get("next")), "error": None}
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    from agent_desk.app import THROTTLE
+
+    form = await request.post()
+    username = str(form.get("username", ""))[:64].strip().lower()
+    password = str(form.get("password", ""))[:1024]
+    next_url = _safe_next(str(form.get("next", "")))
+    throttle = request.app[THROTTLE]
+    keys = (f"user:{username}", f"ip:{client_ip(request)}")
+    if throttle.blocked(*keys):
+        return aiohttp_jinja2.render_template(
+            "login.html",
+            request,
+            {"next": next_url, "error": "Đăng nhập sai quá nhiều lần. Hãy thử lại sau 15 phút."},
+            status=429,
+        )
+    agent = await accounts.authenticate(request.app[ENGINE], username, password)
+    if agent is None:
+        throttle.failed(*keys)
+        log.info("failed login for %r from %s", username, client_ip(request))
+        return aiohttp_jinja2.render_template(
+            "login.html", request, {"next": next_url, "error": "Sai tên đăng nhập hoặc mật khẩu."}, status=401
+        )
+    throttle.succeeded(*keys)
+    response = web.Response(status=303, headers={"Location": next_url})
+    await start_session(request, response, agent)
+    log.info("%s logged in", agent.username)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = web.Response(status=303, headers={"Location": "/login"})
+    await end_session(request, response)
+    return response
+
+
+# ---------------------------------------------------------------------- queue
+@login_required()
+@aiohttp_jinja2.template("queue.html")
+async def queue_page(request: web.Request) -> dict[str, Any]:
+    desk: Desk = request.app[DESK]
+    return {"snapshot": await desk.queue_snapshot(), "now": time.time()}
+
+
+@login_required()
+async def queue_api(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[DESK].queue_snapshot())
+
+
+@login_required()
+async def events_stream(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: queue snapshots for everyone, new messages of one conversation if asked."""
+    desk: Desk = request.app[DESK]
+    conversation = None
+    if "conversation" in request.query:
+        handoff = await desk.get(
+            int(request.query["conversation"]) if request.query["conversation"].isdigit() else 0
+        )
+        if handoff is None:
+            raise web.HTTPNotFound()
+        conversation = handoff.sender_id
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+
+    async def send(kind: str, data: Any) -> None:
+        await response.write(f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
+
+    with desk.hub.subscribe(conversation) as sub:
+        await send("queue", await desk.queue_snapshot())
+        while not sub.closed:
+            try:
+                kind, data = await asyncio.wait_for(sub.queue.get(), timeout=15)
+            except asyncio.TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            await send(kind, data)
+    return response
+
+
+# ---------------------------------------------------------------------- conversation
+async def _request_info(desk: Desk, handoff: Handoff) -> tuple[dict[str, Any] | None, str | None]:
+    if not handoff.request_code:
+        return None, None
+    try:
+        info = await desk.signing.request_info(handoff.request_code)
+    except SigningError as exc:
+        return None, f"Không tải được thông tin yêu cầu: {exc}."
+    if info is None:
+        return None, f"Không tìm thấy yêu cầu {handoff.request_code}."
+    return info, None
+
+
+@login_required()
+async def conversation_page(request: web.Request) -> web.StreamResponse:
+    desk: Desk = request.app[DESK]
+    agent: Agent = request["agent"]
+    handoff = await desk.get(_handoff_id(request))
+    if handoff is None:
+        raise web.HTTPNotFound(text="Không tìm thấy hội thoại.")
+    owned = handoff.status == "active" and handoff.agent_id == agent.id
+    if owned:
+        await desk.touch(handoff.id, agent)
+    transcript_error = None
+    try:
+        tracker = await desk.rasa.tracker(handoff.sender_id)
+        msgs = messages(tracker.get("events") or [])
+    except RasaError as exc:
+        msgs, transcript_error = [], f"Không tải được lịch sử hội thoại: {exc}."
+    info, info_error = await _request_info(desk, handoff)
+    return aiohttp_jinja2.render_template(
+        "conversation.html",
+        request,
+        {
+            "handoff": handoff,
+            "owned": owned,
+            "messages": msgs,
+            "transcript_error": transcript_error,
+            "info": info,
+            "info_error": info_error,
+            "notes": await desk.notes(handoff.sender_id),
+            "canned": await desk.canned(),
+            "tags": CLOSE_TAGS,
+            "now": time.time(),
+        },
+    )
+
+
+@login_required()
+async def claim(request: web.Request) -> web.StreamResponse:
+    desk: Desk = request.app[DESK]
+    handoff_id = _handoff_id(request)
+    try:
+        await desk.claim(handoff_id, request["agent"])
+    except DeskError as exc:
+        return error_response(request, exc, back="/")
+    if wants_json(request):
+        return web.json_response({"status": "active", "url": f"/conversations/{handoff_id}"})
+    raise web.HTTPSeeOther(f"/conversations/{handoff_id}")
+
+
+@login_required()
+async def reply(request: web.Request) -> web.StreamResponse:
+    desk: Desk = request.app[DESK]
+    handoff_id = _handoff_id(request)
+    try:
+        form = await _form(request)
+        await desk.reply(handoff_id, request["agent"], form.get("text", ""))
+    except DeskError as exc:
+        return error_response(request, exc, back=f"/conversations/{handoff_id}")
+    if wants_json(request):
+        return web.json_response({"status": "sent"})
+    raise web.HTTPSeeOther(f"/conversations/{handoff_id}")
+
+
+@login_required()
+async def hand_back(request: web.Request) -> web.StreamResponse:
+    desk: Desk = request.app[DESK]
+    handoff_id = _handoff_id(request)
+    try:
+        form = await _form(request)
+        await desk.hand_back(handoff_id, request["agent"], form.get("tag", ""))
+    except DeskError as exc:
+        return error_response(request, exc, back=f"/conversations/{handoff_id}")
+    if wants_json(request):
+        return web.json_response({"status": "closed", "url": "/"})
+    raise web.HTTPSeeOther("/")
+
+
+@login_required()
+async def add_note(request: web.Request) -> web.StreamResponse:
+    desk: Desk = request.app[DESK]
+    handoff = await desk.get(_handoff_id(request))
+    if handoff is None:
+        raise web.HTTPNotFound()
+    try:
+        form = await _form(request)
+        await desk.add_note(handoff, request["agent"], form.get("text", ""))
+    except DeskError as exc:
+        return error_response(request, exc, back=f"/conversations/{handoff.id}")
+    raise web.HTTPSeeOther(f"/conversations/{handoff.id}#notes")
+
+
+# ---------------------------------------------------------------------- canned responses
+@login_required()
+@aiohttp_jinja2.template("canned.html")
+async def canned_page(request: web.Request) -> dict[str, Any]:
+    return {"canned": await request.app[DESK].canned(), "error": None}
+
+
+@login_required()
+async def canned_save(request: web.Request) -> web.StreamResponse:
+    desk: Desk = request.app[DESK]
+    form = await _form(request)
+    raw_id = form.get("id", "")
+    try:
+        await desk.save_canned(
+            request["agent"],
+            int(raw_id) if raw_id.isdigit() else None,
+            form.get("title", ""),
+            form.get("text", ""),
+        )
+    except DeskError as exc:
+        return aiohttp_jinja2.render_template(
+            "canned.html", request, {"canned": await desk.canned(), "error": exc.message}, status=exc.status
+        )
+    raise web.HTTPSeeOther("/canned")
+
+
+@login_required()
+async def canned_delete(request: web.Request) -> web.StreamResponse:
+    await request.app[DESK].delete_canned(_handoff_id(request))
+    raise web.HTTPSeeOther("/canned")
+
+
+# ---------------------------------------------------------------------- supervisor
+@login_required(role="supervisor")
+@aiohttp_jinja2.template("supervisor.html")
+async def supervisor_page(request: web.Request) -> dict[str, Any]:
+    desk: Desk = request.app[DESK]
+    settings = request.app[SETTINGS]
+    return {
+        "stats": await desk.stats(),
+        "now": time.time(),
+        "queue_timeout": settings.queue_timeout,
+        "idle_timeout": settings.agent_idle_timeout,
+    }
+
+
+@login_required(role="supervisor")
+async def supervisor_api(request: web.Request) -> web.Response:
+    stats = await request.app[DESK].stats()
+    stats["open"] = [h.as_json() for h in stats["open"]]
+    return web.json_response(stats)
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/health", health)
+    r.add_get("/login", login_form)
+    r.add_post("/login", login)
+    r.add_post("/logout", logout)
+    r.add_get("/", queue_page)
+    r.add_get("/api/queue", queue_api)
+    r.add_get("/api/events", events_stream)
+    r.add_get(r"/conversations/{id:\d+}", conversation_page)
+    r.add_post(r"/conversations/{id:\d+}/claim", claim)
+    r.add_post(r"/conversations/{id:\d+}/reply", reply)
+    r.add_post(r"/conversations/{id:\d+}/handback", hand_back)
+    r.add_post(r"/conversations/{id:\d+}/notes", add_note)
+    r.add_get("/canned", canned_page)
+    r.add_post("/canned", canned_save)
+    r.add_post(r"/canned/{id:\d+}/delete", canned_delete)
+    r.add_get("/supervisor", supervisor_page)
+    r.add_get("/api/supervisor", supervisor_api)
+    demo.setup_routes(app)
