@@ -1,0 +1,247 @@
+"""Telegram channel on python-telegram-bot against the fake Bot API (real Sanic server)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import aiohttp
+import pytest
+from rasa.shared.core.domain import Domain
+
+from connectors.telegram import poll, setup_webhook
+from connectors.telegram.callbacks import CallbackPayloads
+from connectors.telegram.channel import TelegramInput
+from connectors.telegram.config import TelegramSettings, derived_secret, make_bot
+from connectors.telegram.output import TelegramSender
+from tests.connectors.conftest import TG_SECRET
+from tests.connectors.fakes import FakeTelegramApi
+from tests.connectors.harness import Recorder, serve
+from tests.connectors.tg_helpers import callback_update, sticker_update, text_update
+
+CHAT = 700000001
+HEADERS = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET, "Content-Type": "application/json"}
+
+
+def channel(settings: TelegramSettings) -> TelegramInput:
+    sender = TelegramSender(settings, make_bot(settings), CallbackPayloads(), retry_delays=(0.05, 0.1))
+    return TelegramInput(settings, sender)
+
+
+async def post(url: str, update: dict, headers: dict[str, str] = HEADERS) -> tuple[int, dict]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(url + "/webhook", data=json.dumps(update), headers=headers) as r,
+    ):
+        return r.status, await r.json()
+
+
+async def test_secret_token_is_required(telegram_settings: TelegramSettings) -> None:
+    rec = Recorder()
+    async with serve(channel(telegram_settings), rec) as url:
+        update = text_update(CHAT, "xin chào")
+        assert (await post(url, update, {}))[0] == 403
+        assert (await post(url, update, {**HEADERS, "X-Telegram-Bot-Api-Secret-Token": "wrong"}))[0] == 403
+        async with aiohttp.ClientSession() as s:
+            async with s.post(url + "/webhook", data=b"{oops", headers=HEADERS) as r:
+                assert r.status == 400
+        assert (await post(url, update))[0] == 200
+        [msg] = await rec.wait_for(1)
+    assert (msg.text, msg.sender_id, msg.input_channel) == ("xin chào", f"telegram:{CHAT}", "telegram")
+
+
+async def test_duplicate_updates_are_dropped_and_edits_ignored(telegram_settings: TelegramSettings) -> None:
+    rec = Recorder()
+    async with serve(channel(telegram_settings), rec) as url:
+        update = text_update(CHAT, "một lần thôi")
+        assert [(await post(url, update))[1]["status"] for _ in range(3)] == [
+            "accepted",
+            "duplicate",
+            "duplicate",
+        ]
+        edited = {"update_id": update["update_id"] + 1, "edited_message": update["message"]}
+        assert (await post(url, edited))[1]["status"] == "ignored"
+        await rec.wait_for(1)
+    assert len(rec.messages) == 1
+
+
+async def test_start_deep_link_prefills_the_request_code(telegram_settings: TelegramSettings) -> None:
+    rec = Recorder()
+    async with serve(channel(telegram_settings), rec) as url:
+        await post(url, text_update(CHAT, "/start PC05TK0000123"))
+        await post(url, text_update(CHAT + 1, "/start"))
+        await post(url, text_update(CHAT + 2, "/start xyz"))
+        await post(url, text_update(CHAT + 3, "/help@cskh_test_bot"))
+        await rec.wait_for(4)
+    assert sorted(m.text for m in rec.messages) == sorted(["PC05TK0000123", "/greet", "/greet", "/help"])
+
+
+async def test_button_press_is_answered_and_sent_as_the_payload(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi
+) -> None:
+    rec = Recorder()
+    async with serve(channel(telegram_settings), rec) as url:
+        await post(url, callback_update(CHAT, "/sign_documents"))
+        [msg] = await rec.wait_for(1)
+    assert msg.text == "/sign_documents" and msg.metadata["telegram"]["kind"] == "callback"
+    [answer] = fake_telegram.sent("answerCallbackQuery")
+    assert answer.params["callback_query_id"].startswith("cq")
+
+
+async def test_long_payloads_round_trip_through_callback_data(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi
+) -> None:
+    ch = channel(telegram_settings)
+    long_payload = '/inform{"request_code": "PC05TK0000123", "customer_name": "Nguyễn Văn An"}'
+    rec = Recorder()
+    async with serve(ch, rec) as url:
+        out = ch.get_output_channel()
+        assert out is not None
+        await out.send_response(
+            f"telegram:{CHAT}", {"text": "Chọn", "buttons": [{"title": "An", "payload": long_payload}]}
+        )
+        [sent] = fake_telegram.sent("sendMessage", CHAT)
+        data = sent.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        assert len(data.encode()) <= 64
+        await post(url, callback_update(CHAT, data))
+        [msg] = await rec.wait_for(1)
+    assert msg.text == long_payload
+
+
+async def test_stickers_get_the_domain_answer(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi
+) -> None:
+    domain = Domain.from_dict(
+        {"responses": {"utter_unsupported_content": [{"text": "Tôi chỉ đọc được văn bản."}]}}
+    )
+    rec = Recorder()
+    async with serve(channel(telegram_settings), rec, {"agent": SimpleNamespace(domain=domain)}) as url:
+        await post(url, sticker_update(CHAT))
+    assert fake_telegram.texts_to(CHAT) == ["Tôi chỉ đọc được văn bản."]
+    assert rec.messages == []
+
+
+async def test_replies_escape_html_split_at_4096_and_use_inline_keyboards(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi
+) -> None:
+    out = channel(telegram_settings).get_output_channel()
+    assert out is not None
+    text = "Điều <b>khoản</b> & điều kiện. " + "Nội dung dài. " * 400
+    buttons = [
+        {"title": "Đồng ý", "payload": "/affirm"},
+        {"title": "Xem hướng dẫn", "url": "https://cskh.cpc.vn"},
+    ]
+    await out.send_response(f"telegram:{CHAT}", {"text": text, "buttons": buttons})
+    sent = fake_telegram.sent("sendMessage", CHAT)
+    assert len(sent) == 2 and all(len(c.params["text"]) <= 4096 + 100 for c in sent)
+    assert sent[0].params["text"].startswith("Điều &lt;b&gt;khoản&lt;/b&gt; &amp; điều kiện.")
+    assert sent[0].params["parse_mode"] == "HTML" and "reply_markup" not in sent[0].params
+    keyboard = sent[1].params["reply_markup"]["inline_keyboard"]
+    assert keyboard == [
+        [{"text": "Đồng ý", "callback_data": "/affirm"}],
+        [{"text": "Xem hướng dẫn", "url": "https://cskh.cpc.vn"}],
+    ]
+
+
+async def test_documents_are_sent_as_files_with_the_link(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi
+) -> None:
+    out = channel(telegram_settings).get_output_channel()
+    assert out is not None
+    docs = [
+        {"title": "Hợp đồng <HĐMBĐ>", "url": "https://ky.evn.vn/v1/documents/1/file?a=1&sig=x"},
+        {"title": "Biên bản", "url": "https://ky.evn.vn/v1/documents/2/file?sig=y"},
+    ]
+    fake_telegram.fail_next("sendDocument", 400, "Bad Request: wrong HTTP URL specified")
+    await out.send_response(f"telegram:{CHAT}", {"custom": {"documents": docs}})
+    documents = fake_telegram.sent("sendDocument", CHAT)
+    assert [d.params["document"] for d in documents] == [docs[0]["url"], docs[1]["url"]]
+    assert (
+        documents[1].params["caption"] == '<a href="https://ky.evn.vn/v1/documents/2/file?sig=y">Biên bản</a>'
+    )
+    # The first file could not be fetched by Telegram: its link was sent as a message instead.
+    [fallback] = fake_telegram.sent("sendMessage", CHAT)
+    assert fallback.params["text"] == (
+        '<a href="https://ky.evn.vn/v1/documents/1/file?a=1&amp;sig=x">Hợp đồng &lt;HĐMBĐ&gt;</a>'
+    )
+
+
+async def test_flood_control_is_waited_out_and_blocked_users_recorded(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi, failures_file: Path
+) -> None:
+    out = channel(telegram_settings).get_output_channel()
+    assert out is not None
+    fake_telegram.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    started = time.monotonic()
+    await out.send_response(f"telegram:{CHAT}", {"text": "sau khi chờ"})
+    assert time.monotonic() - started >= 0.9
+    assert fake_telegram.texts_to(CHAT)[-1] == "sau khi chờ"
+    fake_telegram.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    await out.send_response(f"telegram:{CHAT}", {"text": "không tới"})
+    [record] = [json.loads(line) for line in failures_file.read_text().splitlines()]
+    assert (record["channel"], record["reason"], record["message"]["text"]) == (
+        "telegram",
+        "blocked",
+        "không tới",
+    )
+
+
+async def test_polling_relays_updates_to_the_same_webhook(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi
+) -> None:
+    rec = Recorder()
+    async with serve(channel(telegram_settings), rec) as url:
+        rasa_url = url.rsplit("/webhooks/", 1)[0]
+        first, second = text_update(CHAT, "qua polling"), callback_update(CHAT, "/affirm")
+        fake_telegram.push_update(first)
+        fake_telegram.push_update(second)
+        await poll.run(telegram_settings, rasa_url, timeout=1, once=True)
+        await rec.wait_for(2)
+        assert fake_telegram.sent("deleteWebhook")
+        # A restarted relay fetches the unconfirmed updates again: the webhook drops them.
+        await poll.run(telegram_settings, rasa_url, timeout=0, once=True)
+        # Within one run the offset moves past relayed updates, which confirms them to Telegram.
+        bot = make_bot(telegram_settings)
+        async with bot, aiohttp.ClientSession() as http:
+            webhook = rasa_url + setup_webhook.WEBHOOK_PATH
+            offset = await poll.relay_once(bot, http, webhook, TG_SECRET, None, 0)
+            assert offset == second["update_id"] + 1
+            assert await poll.relay_once(bot, http, webhook, TG_SECRET, offset, 0) == offset
+    assert [m.text for m in rec.messages] == ["qua polling", "/affirm"]
+    assert int(fake_telegram.sent("getUpdates")[-1].params["offset"]) == second["update_id"] + 1
+
+
+async def test_setup_webhook_registers_url_and_secret(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi
+) -> None:
+    result = await setup_webhook.run(
+        "https://bot.example.vn/webhooks/telegram/webhook", False, telegram_settings
+    )
+    assert "https://bot.example.vn/webhooks/telegram/webhook" in result
+    [call] = fake_telegram.sent("setWebhook")
+    assert call.params["secret_token"] == TG_SECRET
+    assert call.params["allowed_updates"] == ["message", "callback_query"]
+    with pytest.raises(SystemExit):
+        await setup_webhook.run("http://insecure", False, telegram_settings)
+
+
+def test_settings_from_env() -> None:
+    token = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz"
+    assert TelegramSettings.from_env({}) is None
+    dev = TelegramSettings.from_env({"TELEGRAM_BOT_TOKEN": token})
+    assert dev is not None and dev.secret_token == derived_secret(token)
+    with pytest.raises(ValueError, match="TELEGRAM_SECRET_TOKEN is required"):
+        TelegramSettings.from_env({"TELEGRAM_BOT_TOKEN": token, "APP_ENV": "production"})
+    with pytest.raises(ValueError, match="1-256 characters"):
+        TelegramSettings.from_env({"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_SECRET_TOKEN": "bad secret!"})
+    with pytest.raises(ValueError, match="https"):
+        TelegramSettings.from_env(
+            {
+                "TELEGRAM_BOT_TOKEN": token,
+                "TELEGRAM_SECRET_TOKEN": "s",
+                "APP_ENV": "production",
+                "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1",
+            }
+        )

@@ -1,0 +1,179 @@
+"""Zalo sending against the fake OA API: message shapes, token refresh, failures surfaced."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from connectors.zalo.api import ZaloApi
+from connectors.zalo.channel import ZaloOutput
+from connectors.zalo.config import ZaloSettings
+from tests.connectors.fakes import FakeZaloApi
+
+USER = "6142000000009"
+SENDER = f"zalo:{USER}"
+
+
+def output(settings: ZaloSettings) -> tuple[ZaloOutput, ZaloApi]:
+    api = ZaloApi(settings, retry_delays=(0.05, 0.1), rate_retry_delays=(0.05,))
+    return ZaloOutput(api), api
+
+
+def failures(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def test_text_is_split_at_2000_and_buttons_ride_on_the_last_part(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi
+) -> None:
+    out, api = output(zalo_settings)
+    buttons = [{"title": f"Lựa chọn {i}", "payload": f'/inform{{"n":{i}}}'} for i in range(7)]
+    buttons.append({"title": "Cổng CSKH", "url": "https://cskh.cpc.vn"})
+    await out.send_response(SENDER, {"text": ("Câu dài. " * 300).strip(), "buttons": buttons, "timestamp": 1})
+    await api.close()
+    calls = fake_zalo.calls_to(USER)
+    assert [len(c.message["text"]) <= 2000 for c in calls] == [True] * len(calls)
+    texts = [c.message["text"] for c in calls]
+    assert "".join(texts[:2]).replace(" ", "") == ("Câu dài. " * 300).replace(" ", "")
+    first, second = (
+        calls[1].message["attachment"]["payload"]["buttons"],
+        calls[2].message["attachment"]["payload"]["buttons"],
+    )
+    assert len(first) == 5 and len(second) == 3  # at most five buttons per message
+    assert first[0] == {"title": "Lựa chọn 0", "type": "oa.query.hide", "payload": '/inform{"n":0}'}
+    assert second[-1] == {
+        "title": "Cổng CSKH",
+        "type": "oa.open.url",
+        "payload": {"url": "https://cskh.cpc.vn"},
+    }
+    assert {c.access_token for c in calls} == {"AT-initial"}
+
+
+async def test_documents_are_sent_as_links_with_url_buttons(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi
+) -> None:
+    out, api = output(zalo_settings)
+    docs = [
+        {"title": "Hợp đồng mua bán điện sinh hoạt", "url": "https://ky.evn.vn/v1/documents/1/file?sig=a"},
+        {"title": "Biên bản thỏa thuận đấu nối", "url": "https://ky.evn.vn/v1/documents/2/file?sig=b"},
+    ]
+    await out.send_response(SENDER, {"text": "Tài liệu của anh/chị:", "custom": {"documents": docs}})
+    await api.close()
+    [intro, links] = fake_zalo.calls_to(USER)
+    assert intro.message == {"text": "Tài liệu của anh/chị:"}
+    assert "https://ky.evn.vn/v1/documents/1/file?sig=a" in links.message["text"]
+    url_buttons = links.message["attachment"]["payload"]["buttons"]
+    assert [b["payload"]["url"] for b in url_buttons] == [d["url"] for d in docs]
+    assert all(b["type"] == "oa.open.url" for b in url_buttons)
+
+
+async def test_expired_token_is_refreshed_persisted_and_the_send_retried_once(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi, failures_file: Path
+) -> None:
+    fake_zalo.expire_access_tokens()
+    out, api = output(zalo_settings)
+    await out.send_response(SENDER, {"text": "Xin chào"})
+    assert fake_zalo.texts_to(USER) == ["Xin chào"]
+    [refresh] = fake_zalo.refresh_calls
+    assert refresh == {
+        "refresh_token": "RT-initial",
+        "app_id": zalo_settings.app_id,
+        "grant_type": "refresh_token",
+    }
+    stored = json.loads(zalo_settings.token_store_path.read_text())
+    new_access = fake_zalo.calls_to(USER)[0].access_token
+    assert stored["access_token"] == new_access != "AT-initial"
+    assert stored["refresh_token"] in fake_zalo.valid_refresh and stored["expires_at"] > 0
+    assert zalo_settings.token_store_path.stat().st_mode & 0o777 == 0o600
+    # A restarted process starts from the stored pair, not the dead env refresh token.
+    restarted = ZaloApi(zalo_settings)
+    assert await restarted.tokens.access_token() == new_access
+    # The next expiry rotates again with the *new* refresh token.
+    fake_zalo.expire_access_tokens()
+    await ZaloOutput(restarted).send_response(SENDER, {"text": "Lần hai"})
+    assert fake_zalo.refresh_calls[1]["refresh_token"] == stored["refresh_token"]
+    assert Path(str(zalo_settings.token_store_path) + ".prev").exists()
+    await api.close()
+    await restarted.close()
+    assert failures(failures_file) == []
+
+
+async def test_concurrent_sends_with_an_expired_token_refresh_once(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi
+) -> None:
+    fake_zalo.expire_access_tokens()
+    out, api = output(zalo_settings)
+    await asyncio.gather(*(out.send_response(f"zalo:{i}", {"text": f"t{i}"}) for i in range(8)))
+    await api.close()
+    assert len(fake_zalo.refresh_calls) == 1
+    assert len(fake_zalo.sent) == 8
+
+
+async def test_refused_refresh_records_the_reply_for_staff(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi, failures_file: Path
+) -> None:
+    fake_zalo.expire_access_tokens()
+    fake_zalo.valid_refresh.clear()  # the refresh token was revoked: an admin must re-authorise
+    out, api = output(zalo_settings)
+    await out.send_response(SENDER, {"text": "Mã OTP đã được gửi"})
+    await api.close()
+    [record] = failures(failures_file)
+    assert record["reason"] == "auth" and record["sender_id"] == SENDER
+    assert record["message"]["text"] == "Mã OTP đã được gửi"
+
+
+async def test_outside_the_window_is_not_retried_and_is_surfaced(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi, failures_file: Path
+) -> None:
+    fake_zalo.fail_next(-230)
+    out, api = output(zalo_settings)
+    await out.send_response(
+        SENDER, {"text": "Đã ký xong", "buttons": [{"title": "OK", "payload": "/affirm"}]}
+    )
+    await api.close()
+    assert fake_zalo.sent == [] and len(fake_zalo.rejected) == 1
+    [record] = failures(failures_file)
+    assert (record["channel"], record["reason"], record["error_code"]) == ("zalo", "outside_window", -230)
+    assert record["message"]["buttons"] == [{"title": "OK", "payload": "/affirm"}]
+
+
+async def test_rate_limit_is_retried_then_surfaced(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi, failures_file: Path
+) -> None:
+    fake_zalo.fail_next(-32)
+    out, api = output(zalo_settings)
+    await out.send_response(SENDER, {"text": "một"})
+    assert fake_zalo.texts_to(USER) == ["một"]
+    fake_zalo.fail_next(-32, -32)
+    await out.send_response(SENDER, {"text": "hai"})
+    await api.close()
+    assert fake_zalo.texts_to(USER) == ["một"]
+    assert [r["reason"] for r in failures(failures_file)] == ["rate_limited"]
+
+
+async def test_network_errors_are_retried_with_backoff(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi, failures_file: Path
+) -> None:
+    fake_zalo.fail_http_next(2)
+    out, api = output(zalo_settings)
+    await out.send_response(SENDER, {"text": "qua mạng chập chờn"})
+    assert fake_zalo.texts_to(USER) == ["qua mạng chập chờn"]
+    dead = replace(zalo_settings, api_base_url="http://127.0.0.1:9")  # nothing listens there
+    out2, api2 = output(dead)
+    await out2.send_response(SENDER, {"text": "không tới"})
+    await api.close()
+    await api2.close()
+    [record] = failures(failures_file)
+    assert record["reason"] == "network" and record["message"]["text"] == "không tới"
+
+
+async def test_pushes_use_the_raw_or_prefixed_sender_id(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi
+) -> None:
+    out, api = output(zalo_settings)
+    await out.send_text_message(USER, "từ nhân viên")
+    await out.send_response(SENDER, {"text": None, "timestamp": 5})  # nothing to send
+    await api.close()
+    assert fake_zalo.texts_to(USER) == ["từ nhân viên"]
