@@ -25,6 +25,10 @@ CHAT = 700000001
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET, "Content-Type": "application/json"}
 
 
+def read_failures(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def channel(settings: TelegramSettings) -> TelegramInput:
     sender = TelegramSender(settings, make_bot(settings), CallbackPayloads(), retry_delays=(0.05, 0.1))
     return TelegramInput(settings, sender)
@@ -180,7 +184,7 @@ async def test_flood_control_is_waited_out_and_blocked_users_recorded(
     assert fake_telegram.texts_to(CHAT)[-1] == "sau khi chờ"
     fake_telegram.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
     await out.send_response(f"telegram:{CHAT}", {"text": "không tới"})
-    [record] = [json.loads(line) for line in failures_file.read_text().splitlines()]
+    [record] = read_failures(failures_file)
     assert (record["channel"], record["reason"], record["message"]["text"]) == (
         "telegram",
         "blocked",

@@ -21,6 +21,10 @@ def output(settings: ZaloSettings) -> tuple[ZaloOutput, ZaloApi]:
     return ZaloOutput(api), api
 
 
+def exists(path: str) -> bool:
+    return Path(path).exists()
+
+
 def failures(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -94,7 +98,7 @@ async def test_expired_token_is_refreshed_persisted_and_the_send_retried_once(
     fake_zalo.expire_access_tokens()
     await ZaloOutput(restarted).send_response(SENDER, {"text": "Lần hai"})
     assert fake_zalo.refresh_calls[1]["refresh_token"] == stored["refresh_token"]
-    assert Path(str(zalo_settings.token_store_path) + ".prev").exists()
+    assert exists(str(zalo_settings.token_store_path) + ".prev")
     await api.close()
     await restarted.close()
     assert failures(failures_file) == []
