@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,6 +65,18 @@ def async_db_url(url: str) -> str:
     return url
 
 
+def rabbitmq_url(env: dict[str, str]) -> str:
+    """RABBITMQ_URL, or one built from the RABBITMQ_HOST/PORT/USERNAME/PASSWORD given to Rasa."""
+    url = env.get("RABBITMQ_URL", "").strip()
+    host = env.get("RABBITMQ_HOST", "").strip()
+    if url or not host:
+        return url
+    user = quote(env.get("RABBITMQ_USERNAME", "guest"), safe="")
+    password = quote(env.get("RABBITMQ_PASSWORD", "guest"), safe="")
+    port = env.get("RABBITMQ_PORT", "").strip() or "5672"
+    return f"amqp://{user}:{password}@{host}:{port}/"
+
+
 @dataclass(frozen=True)
 class Settings:
     app_env: str = "development"
@@ -109,8 +121,10 @@ class Settings:
             "signing_url": _url(env, "SIGNING_SERVICE_URL", "http://127.0.0.1:8800"),
             "signing_token": env.get("SIGNING_SERVICE_TOKEN", "") or DEV_SIGNING_TOKEN,
             "rasa_events_db": Path(env.get("RASA_EVENTS_DB", "") or ROOT / "var" / "rasa_events.db"),
-            "rabbitmq_url": env.get("RABBITMQ_URL", "").strip(),
-            "rabbitmq_queue": env.get("RABBITMQ_QUEUE", "").strip() or "agent_desk_events",
+            "rabbitmq_url": rabbitmq_url(env),
+            # The desk's own queue, bound to Rasa's fanout exchange: it does not take events away
+            # from other consumers of Rasa's queues.
+            "rabbitmq_queue": env.get("DESK_RABBITMQ_QUEUE", "").strip() or "agent_desk_events",
             "rabbitmq_exchange": env.get("RABBITMQ_EXCHANGE", "").strip() or "rasa-exchange",
             "domain_path": Path(env.get("DESK_DOMAIN_PATH", "") or ROOT / "domain.yml"),
             "queue_timeout": _int(env, "HANDOFF_QUEUE_TIMEOUT", 300, 1),

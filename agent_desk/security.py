@@ -79,7 +79,12 @@ def rotate_csrf(request: web.Request) -> None:
 
 
 def _is_api(request: web.Request) -> bool:
-    return request.path.startswith("/api/") or request.path.startswith("/demo/api/")
+    return (
+        request.path.startswith("/api/")
+        or request.path.startswith("/demo/api/")
+        or request.headers.get("X-Requested-With") == "fetch"
+        or request.content_type == "application/json"
+    )
 
 
 def forbidden(request: web.Request, message: str) -> web.Response:
@@ -240,4 +245,3 @@ class LoginThrottle:
 
 def client_ip(request: web.Request) -> str:
     return request.remote or "?"
-

@@ -1,0 +1,96 @@
+"""Fixtures of the agent desk tests: a desk app on a private database, accounts, logged-in clients."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from agent_desk import accounts, db
+from agent_desk.app import create_app
+from agent_desk.config import ROOT, Settings
+from agent_desk.keys import DESK
+
+PASSWORD = "mat-khau-rat-dai-123"
+CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+def desk_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    env = {
+        "DESK_DATABASE_URL": f"sqlite:///{tmp_path / 'desk.db'}",
+        "RASA_EVENTS_DB": str(tmp_path / "no-rasa-events.db"),
+        "RASA_URL": "http://127.0.0.1:9",  # nothing listens: tests that need Rasa override this
+        "SIGNING_SERVICE_URL": "http://127.0.0.1:9",
+        "DESK_DOMAIN_PATH": str(ROOT / "domain.yml"),
+        "DESK_SWEEP_INTERVAL": "0.2",
+        "DESK_BROKER_POLL_INTERVAL": "0.1",
+    }
+    env.update({k: str(v) for k, v in overrides.pop("env", {}).items()})
+    return Settings.from_env(env, **overrides)
+
+
+async def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Log in through the form; returns the CSRF token of the logged-in session."""
+    page = await client.get("/login")
+    token = CSRF_RE.search(await page.text())
+    assert token, "login form has no CSRF token"
+    resp = await client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token.group(1), "next": "/"},
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    return await csrf_of(client, "/")
+
+
+async def csrf_of(client: TestClient, path: str) -> str:
+    page = await client.get(path)
+    match = CSRF_RE.search(await page.text())
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+DeskFactory = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture
+async def desk_factory(tmp_path: Path, aiohttp_client: Callable[..., Awaitable[TestClient]]) -> DeskFactory:
+    """Start a desk app (background tasks on by default) and return a test client for it."""
+    apps: list[web.Application] = []
+
+    async def make(settings: Settings | None = None, background: bool = True) -> TestClient:
+        app = create_app(settings or desk_settings(tmp_path), background=background)
+        apps.append(app)
+        return await aiohttp_client(app)
+
+    return make
+
+
+async def add_account(
+    client: TestClient, username: str, role: str = "agent", name: str | None = None
+) -> None:
+    engine = client.app[DESK].engine if DESK in client.app else None
+    assert engine is not None
+    await accounts.create(engine, username, PASSWORD, role, name or username.capitalize())
+
+
+async def wait_for(
+    predicate: Callable[[], Awaitable[Any]], timeout: float = 15, what: str = "condition"
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+__all__ = ["PASSWORD", "add_account", "csrf_of", "db", "desk_settings", "login", "wait_for"]
