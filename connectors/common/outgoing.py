@@ -9,10 +9,13 @@ or ``{"url", "title"}``. Every platform then decides how to show them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_DOCUMENTS = 20
+# A link button pointing at a PDF (the signing service's /v1/documents/{id}/file links) is a document.
+DOCUMENT_URL = re.compile(r"/documents/[^/?#]+/file(?:[?#]|$)|\.pdf(?:[?#]|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,18 @@ class Reply:
     @property
     def empty(self) -> bool:
         return not (self.text or self.buttons or self.documents or self.image)
+
+    @property
+    def files(self) -> list[Document]:
+        """Explicit documents plus link buttons that point at a PDF (the bot shows document
+        links as buttons); platforms that can send files send these as files."""
+        seen = {d.url for d in self.documents}
+        linked = []
+        for b in self.buttons:
+            if b.url and b.url not in seen and DOCUMENT_URL.search(b.url.split("?", 1)[0] + "?"):
+                seen.add(b.url)
+                linked.append(Document(b.title, b.url))
+        return self.documents + linked
 
 
 def _is_url(value: object) -> bool:

@@ -143,7 +143,7 @@ class TelegramOutput(OutputChannel):
                         reply_markup=markup if last else None,
                     ),
                 )
-            for doc in reply.documents:
+            for doc in reply.files:
                 await self._send_document(chat_id, doc)
             if reply.image:
                 image = reply.image

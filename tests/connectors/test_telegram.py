@@ -249,3 +249,26 @@ def test_settings_from_env() -> None:
                 "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1",
             }
         )
+
+
+async def test_document_link_buttons_from_the_bot_are_also_sent_as_files(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi
+) -> None:
+    out = channel(telegram_settings).get_output_channel()
+    assert out is not None
+    url = "http://127.0.0.1:8800/v1/documents/12/file?variant=signed&expires=1&sig=ab"
+    buttons = [
+        {"title": "✅ Hợp đồng mua bán điện", "payload": url, "type": "web_url", "url": url},
+        {"title": "Cổng CSKH", "url": "https://cskh.cpc.vn/"},
+    ]
+    await out.send_response(f"telegram:{CHAT}", {"text": "Đã ký xong.", "buttons": buttons})
+    [message] = fake_telegram.sent("sendMessage", CHAT)
+    assert [row[0]["url"] for row in message.params["reply_markup"]["inline_keyboard"]] == [
+        url,
+        "https://cskh.cpc.vn/",
+    ]
+    [document] = fake_telegram.sent("sendDocument", CHAT)
+    assert document.params["document"] == url
+    assert (
+        "Hợp đồng mua bán điện" in document.params["caption"] and "&amp;sig=ab" in document.params["caption"]
+    )
