@@ -1,0 +1,124 @@
+"""An NLU-only model for the report, trained only when its inputs changed.
+
+Like devstack/model.py (whose hash and cache directory it reuses), the model file is named after a
+hash of what training reads, so an unchanged data set never retrains. `--finetune` continues from the
+last NLU model trained with the same config file: Rasa allows it when only examples changed (no new
+intent, entity or config change). If Rasa refuses, a full training runs instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devstack import model as devmodel
+from trainer.settings import ROOT, Settings
+
+TRAIN_TIMEOUT_S = 3600
+
+
+class TrainingFailed(Exception):
+    pass
+
+
+def _inputs(settings: Settings, config: str) -> tuple[str, ...]:
+    names = [config, settings.nlu_dir, settings.domain, "bot/components"]
+    return tuple(n for n in names if (settings.root / n).exists())
+
+
+def model_name(settings: Settings, config: str) -> str:
+    return f"nlu-{devmodel.data_hash(settings.root, _inputs(settings, config))}"
+
+
+def _config_key(settings: Settings, config: str) -> str:
+    return hashlib.sha256(settings.path(config).read_bytes()).hexdigest()[:16]
+
+
+def _index_path(cache: Path) -> Path:
+    return cache / "nlu-last.json"
+
+
+def _last_model(cache: Path, config_key: str) -> Path | None:
+    try:
+        index = json.loads(_index_path(cache).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    p = Path(index.get(config_key, ""))
+    return p if p.name and p.exists() else None
+
+
+def _remember(cache: Path, config_key: str, model: Path) -> None:
+    try:
+        index = json.loads(_index_path(cache).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        index = {}
+    index[config_key] = str(model)
+    _index_path(cache).write_text(json.dumps(index, indent=1), encoding="utf-8")
+
+
+def ensure(
+    settings: Settings,
+    config: str | None = None,
+    finetune: bool = False,
+    cache: Path | None = None,
+    epoch_fraction: float | None = None,
+) -> tuple[Path, str]:
+    """Path of the NLU model for the current data and how it was obtained ("cache", "trained", "finetuned")."""
+    config = config or settings.config
+    cache = cache or devmodel.cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    name = model_name(settings, config)
+    target = cache / f"{name}.tar.gz"
+    key = _config_key(settings, config)
+    if target.exists():
+        print(f">> mô hình NLU {target.name}: dữ liệu không đổi, dùng lại bản đã học (cache)", flush=True)
+        return target, "cache"
+    previous = _last_model(cache, key) if finetune else None
+    how = "trained"
+    if finetune and previous is None:
+        print(">> chưa có mô hình cũ cùng cấu hình để học tiếp: học lại từ đầu", flush=True)
+    if previous is not None:
+        print(f">> học tiếp (finetune) từ {previous.name}", flush=True)
+        if _train(settings, config, cache, name, previous, epoch_fraction):
+            how = "finetuned"
+        else:
+            print(">> Rasa không cho học tiếp (có ý định/thực thể mới hoặc cấu hình đổi): học lại từ đầu", flush=True)
+            previous = None
+    if previous is None and not _train(settings, config, cache, name, None, None):
+        raise TrainingFailed(f"rasa train nlu thất bại (cấu hình {config}); xem thông báo ở trên")
+    _remember(cache, key, target)
+    return target, how
+
+
+def _train(
+    settings: Settings, config: str, cache: Path, name: str, finetune_from: Path | None, epoch_fraction: float | None
+) -> bool:
+    cmd = [
+        sys.executable, "-m", "rasa", "train", "nlu",
+        "--config", str(settings.path(config)),
+        "--nlu", str(settings.path(settings.nlu_dir)),
+        "--out", str(cache), "--fixed-model-name", name,
+    ]  # fmt: skip
+    if settings.path(settings.domain).exists():
+        cmd += ["--domain", str(settings.path(settings.domain))]
+    if finetune_from is not None:
+        cmd += ["--finetune", str(finetune_from)]
+        if epoch_fraction:
+            cmd += ["--epoch-fraction", str(epoch_fraction)]
+    paths = [str(settings.root), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    print(f">> học mô hình NLU {name} (vài phút trên máy 2 nhân)", flush=True)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=settings.root, env=env, timeout=TRAIN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return False
+    if proc.returncode != 0 or not (cache / f"{name}.tar.gz").exists():
+        return False
+    print(f">> học xong sau {time.monotonic() - started:.0f} s", flush=True)
+    return True
