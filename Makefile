@@ -43,3 +43,23 @@ telegram-poll: setup  ## development: relay Telegram updates (long polling) to t
 .PHONY: telegram-set-webhook
 telegram-set-webhook: setup  ## register the Telegram webhook (URL=https://host/webhooks/telegram/webhook)
 	$(PY) -m connectors.telegram.setup_webhook $(if $(URL),--url $(URL))
+
+# ---- trainer workflow (docs/trainer-guide.vi.md) ----
+validate: setup  ## check the NLU data: rasa data validate + duplicates, conflicts, codes, NFC (file:line)
+	$(PY) -m trainer validate
+
+nlu-report: setup  ## train/reuse the NLU model, test on tests/nlu (+ no-diacritics copy), write reports/nlu/ (FINETUNE=1)
+	$(PY) -m trainer report $(if $(FINETUNE),--finetune)
+
+crossval: setup  ## 3-fold cross-validation of the NLU data (slow; FOLDS=n)
+	$(PY) -m trainer crossval --folds $(or $(FOLDS),3)
+
+review: setup  ## export poorly understood customer messages to reports/review.csv (DB=path-or-URL)
+	$(PY) -m trainer review $(if $(DB),--db "$(DB)") $(if $(OUT),--out "$(OUT)")
+
+import-nlu: setup  ## import a labelled CSV: make import-nlu FILE=reports/review.csv
+	@test -n "$(FILE)" || { echo "Cần FILE=...: make import-nlu FILE=reports/review.csv" >&2; exit 2; }
+	$(PY) -m trainer import "$(FILE)"
+
+export-nlu: setup  ## export all NLU examples to reports/nlu-data.csv (OUT=...)
+	$(PY) -m trainer export $(if $(OUT),--out "$(OUT)")
