@@ -11,7 +11,6 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from telegram import Update
 from telegram.error import TelegramError
 
 from connectors.common import canned
@@ -88,13 +87,9 @@ class TelegramInput(InputChannel):
         if len(raw) > MAX_BODY:
             return response.json({"error": "body_too_large"}, status=413)
         try:
-            data = json.loads(raw)
-            update = Update.de_json(data, self.sender.bot)
-        except (ValueError, TypeError, KeyError, AttributeError):
+            event = updates.classify(json.loads(raw))
+        except ValueError:  # invalid JSON or updates.BadUpdate
             return response.json({"error": "malformed_update"}, status=400)
-        if update is None:
-            return response.json({"error": "malformed_update"}, status=400)
-        event = updates.classify(update)
         if event.kind == "ignore":
             return response.json({"status": "ignored"})
         if not self.recent.check_and_add(str(event.update_id)):

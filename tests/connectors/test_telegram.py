@@ -51,6 +51,8 @@ async def test_secret_token_is_required(telegram_settings: TelegramSettings) -> 
         async with aiohttp.ClientSession() as s:
             async with s.post(url + "/webhook", data=b"{oops", headers=HEADERS) as r:
                 assert r.status == 400
+        assert (await post(url, {"message": update["message"]}))[0] == 400  # no update_id
+        assert (await post(url, {"update_id": 5, "message": {"text": "no chat"}}))[0] == 400
         assert (await post(url, update))[0] == 200
         [msg] = await rec.wait_for(1)
     assert (msg.text, msg.sender_id, msg.input_channel) == ("xin chào", f"telegram:{CHAT}", "telegram")
