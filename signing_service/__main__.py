@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # font subsetting is chatty at INFO
     # aiohttp's access log would print query strings, i.e. link signatures: keep it off.
     try:
         settings = load_settings(port=args.port)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from datetime import date
@@ -9,13 +10,17 @@ from typing import Any
 
 from aiohttp import web
 
-from . import api_requests
+from . import api_amendments, api_documents, api_requests, api_signing
 from .clock import Clock, SystemClock
 from .context import CTX, Context
 from .db import Database
 from .demo_data import ANCHOR_KEY, load_demo_data
+from .demo_signing import seal_demo_documents
 from .errors import error_middleware, error_response
+from .fonts import ensure_fonts
 from .models import Meta
+from .outbox import FileOutbox
+from .pades import Sealer
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +50,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=64 * 1024)
     app[CTX] = Context(settings=settings, db=Database(settings.database_url), clock=clock or SystemClock())
     app.router.add_get("/health", health)
-    app.router.add_routes(api_requests.routes)
+    for module in (api_requests, api_documents, api_amendments, api_signing):
+        app.router.add_routes(module.routes)
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     return app
@@ -54,9 +60,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
 async def _startup(app: web.Application) -> None:
     c = app[CTX]
     c.settings.var_dir.mkdir(parents=True, exist_ok=True)
+    loop = asyncio.get_running_loop()
+    # Key generation and font subsetting happen once per var dir; later starts just load them.
+    c.fonts = await loop.run_in_executor(None, ensure_fonts, c.settings.var_dir)
+    c.sealer = await loop.run_in_executor(None, Sealer.from_settings, c.settings)
+    if c.outbox is None:
+        c.outbox = FileOutbox(c.settings.outbox_path)
     await c.db.create_schema()
     if c.settings.demo_data:
         await load_demo_data(c.db, c.clock.now())
+        await seal_demo_documents(c)
     async with c.db.read() as s:
         anchor = await s.get(Meta, ANCHOR_KEY)
     c.anchor = date.fromisoformat(anchor.value) if anchor else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ class Context:
     outbox: Any = None  # outbox.Outbox
     sealer: Any = None  # pades.Sealer
     anchor: date | None = None
+    fonts: dict[str, Path] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

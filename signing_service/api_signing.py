@@ -1,0 +1,53 @@
+"""HTTP endpoints of OTP signing sessions (logic in signing_flow)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import signing_flow
+from .context import ctx
+from .errors import ApiError
+from .inputs import choice, int_list, json_body, opt_str, request_code
+
+routes = web.RouteTableDef()
+CHAT_CHANNELS = {"rest", "zalo", "telegram", "web", "desk"}
+MAX_DOCUMENTS = 10
+
+
+def _session_id(request: web.Request) -> str:
+    sid = request.match_info["id"]
+    if not 16 <= len(sid) <= 64 or not all(ch.isalnum() or ch in "-_" for ch in sid):
+        raise ApiError(404, "session_not_found")
+    return sid
+
+
+@routes.post("/v1/signing-sessions")
+async def create(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    raw_code = opt_str(body, "request_code", 40)
+    if not raw_code:
+        raise ApiError(400, "invalid_request_code")
+    parsed = {
+        "request_code": request_code(raw_code),
+        "document_ids": int_list(body, "document_ids", MAX_DOCUMENTS) if "document_ids" in body else [],
+        "channel": choice(body, "channel", {"sms", "email"}),
+        "chat_channel": choice(body, "chat_channel", CHAT_CHANNELS, "rest"),
+        "chat_user": opt_str(body, "chat_user", 128),
+    }
+    if body.get("consent") is not True:
+        raise ApiError(400, "consent_required")
+    if not parsed["document_ids"]:
+        raise ApiError(400, "no_documents")
+    return web.json_response(await signing_flow.create_session(ctx(request), body, parsed), status=201)
+
+
+@routes.post("/v1/signing-sessions/{id}/resend")
+async def resend(request: web.Request) -> web.Response:
+    return web.json_response(await signing_flow.resend(ctx(request), _session_id(request)))
+
+
+@routes.post("/v1/signing-sessions/{id}/verify")
+async def verify(request: web.Request) -> web.Response:
+    sid = _session_id(request)
+    body = await json_body(request)
+    return web.json_response(await signing_flow.verify(ctx(request), sid, body.get("otp")))

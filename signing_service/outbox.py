@@ -1,0 +1,66 @@
+"""Outgoing SMS and e-mail. Development: one JSON line per message appended to OUTBOX_PATH.
+
+Real SMS/e-mail gateways implement the same `Outbox` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    channel: str  # sms | email
+    to: str
+    subject: str
+    text: str
+    created_at: str
+
+
+class Outbox(Protocol):
+    async def send(self, message: Message) -> None: ...
+
+
+class FileOutbox:
+    """Appends `{"channel","to","subject","text","created_at"}` lines; safe across processes (flock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _append(self, line: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.write(line + "\n")
+            f.flush()
+
+    async def send(self, message: Message) -> None:
+        line = json.dumps(asdict(message), ensure_ascii=False)
+        await asyncio.get_running_loop().run_in_executor(None, self._append, line)
+
+
+def otp_message(channel: str, to: str, code: str, titles: list[str], customer: str, now: datetime) -> Message:
+    """The Vietnamese OTP text. Only the code has 6 digits in a row, so it is easy to copy."""
+    count = len(titles)
+    created = now.astimezone(timezone.utc).isoformat(timespec="seconds")
+    if channel == "sms":
+        text = (
+            f"EVNCPC: Mã xác thực (OTP) để ký {count} hồ sơ điện tử của Quý khách là {code}. "
+            "Mã có hiệu lực trong 5 phút. Tuyệt đối không cung cấp mã này cho bất kỳ ai."
+        )
+        return Message("sms", to, "Mã xác thực ký hồ sơ", text, created)
+    listing = "\n".join(f"- {t}" for t in titles)
+    text = (
+        f"Kính gửi Quý khách {customer},\n\n"
+        f"Mã xác thực (OTP) để ký các hồ sơ sau là: {code}\n{listing}\n\n"
+        "Mã có hiệu lực trong 5 phút và chỉ dùng được một lần. "
+        "Tuyệt đối không cung cấp mã này cho bất kỳ ai, kể cả nhân viên điện lực.\n\n"
+        "Trân trọng,\nTổng công ty Điện lực miền Trung - Tổng đài CSKH 1900 1909"
+    )
+    return Message("email", to, "EVNCPC - Mã xác thực ký hồ sơ điện tử", text, created)

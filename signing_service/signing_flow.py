@@ -1,0 +1,456 @@
+"""OTP signing sessions: create (send a code), resend, verify and seal the consented drafts.
+
+Concurrency: the request row (sessions, sends) and the session row (verify) are locked FOR UPDATE on
+PostgreSQL; on SQLite the process-wide write lock serialises writers. The session is claimed for
+signing by a conditional UPDATE (state='pending' and the current code hash), so two verifies with the
+right code sign once. Documents are sealed in memory first, then committed in one transaction with
+conditional UPDATEs: the batch is all or nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
+
+from . import audit, otp
+from .api_documents import request_documents
+from .api_requests import contacts_of, load_request
+from .context import Context
+from .doc_kinds import DOC_KINDS
+from .drafts import sha256
+from .errors import ApiError
+from .links import make_link
+from .masking import mask_destination, mask_name
+from .models import Document, OtpSend, Request, SigningSession
+from .outbox import otp_message
+from .pades import SealRequest
+from .timeline import iso
+from .workdays import VN_TZ
+
+log = logging.getLogger(__name__)
+
+CHANNEL_LABELS = {"sms": "SMS", "email": "email"}
+
+
+def _sid(session_id: str) -> str:
+    """Session ids are capabilities: logs show a prefix only."""
+    return session_id[:6] + "…"
+
+
+def session_json(sess: SigningSession, titles: dict[int, str]) -> dict[str, Any]:
+    assert sess.last_sent_at is not None
+    return {
+        "session_id": sess.id,
+        "state": sess.state,
+        "channel": sess.channel,
+        "destination_masked": mask_destination(sess.channel, sess.destination),
+        "expires_at": iso(sess.code_expires_at),
+        "resend_available_at": iso(sess.last_sent_at + timedelta(seconds=otp.RESEND_COOLDOWN_SECONDS)),
+        "attempts_left": max(otp.MAX_WRONG_ATTEMPTS - sess.attempts, 0),
+        "documents": [{"id": d["id"], "title": titles[d["id"]]} for d in sess.documents],
+    }
+
+
+async def _check_send_limits(s: AsyncSession, request_id: int, now: datetime) -> None:
+    for window, cap in (
+        (timedelta(hours=1), otp.MAX_SENDS_PER_HOUR),
+        (timedelta(days=1), otp.MAX_SENDS_PER_DAY),
+    ):
+        since = now - window
+        count, oldest = (
+            await s.execute(
+                select(func.count(OtpSend.id), func.min(OtpSend.sent_at)).where(
+                    OtpSend.request_id == request_id, OtpSend.sent_at > since
+                )
+            )
+        ).one()
+        if count >= cap:
+            retry = int((oldest + window - now).total_seconds()) + 1
+            raise ApiError(429, "send_limit", retry_after=max(retry, 1))
+
+
+def _issue_code(c: Context, s: AsyncSession, sess: SigningSession, now: datetime) -> str:
+    """A fresh code replaces the stored hash: the previous code stops working at once."""
+    code = otp.new_code()
+    sess.code_hash = otp.code_hash(c.settings.secret_key, sess.id, code)
+    sess.code_expires_at = now + timedelta(seconds=otp.CODE_TTL_SECONDS)
+    sess.last_sent_at = now
+    s.add(OtpSend(request_id=sess.request_id, session_id=sess.id, sent_at=now))
+    return code
+
+
+async def _deliver(c: Context, sess: SigningSession, code: str, customer: str, titles: list[str]) -> None:
+    message = otp_message(sess.channel, sess.destination, code, titles, customer, c.clock.now())
+    try:
+        await c.outbox.send(message)
+    except Exception:
+        log.exception("OTP delivery failed for session %s via %s", _sid(sess.id), sess.channel)
+        async with c.db.write() as s:
+            # Let the customer ask again at once: the code never reached them.
+            await s.execute(
+                update(SigningSession).where(SigningSession.id == sess.id).values(last_sent_at=None)
+            )
+            audit.record(
+                s,
+                at=c.clock.now(),
+                request_id=sess.request_id,
+                actor="system",
+                action="otp_send_failed",
+                channel=sess.channel,
+                session_id=sess.id,
+            )
+        raise ApiError(503, "send_failed") from None
+    log.info(
+        "OTP sent for session %s via %s to %s",
+        _sid(sess.id),
+        sess.channel,
+        mask_destination(sess.channel, sess.destination),
+    )
+
+
+async def create_session(c: Context, body: dict[str, Any], parsed: dict[str, Any]) -> dict[str, Any]:
+    now = c.clock.now()
+    actor = audit.customer_actor(parsed["chat_channel"], parsed["chat_user"])
+    async with c.db.write() as s:
+        req = await load_request(s, parsed["request_code"])
+        # Serialises sessions and sends of one request across replicas.
+        await s.execute(select(Request.id).where(Request.id == req.id).with_for_update())
+        wanted: list[int] = parsed["document_ids"]
+        docs = {d.id: d for d in await request_documents(c, s, req)}
+        missing = [i for i in wanted if i not in docs]
+        if missing:
+            raise ApiError(404, "document_not_found", document_ids=missing)
+        for i in wanted:
+            if docs[i].status != "awaiting_signature":
+                raise ApiError(409, "document_not_awaiting", document_id=i, status=docs[i].status)
+        contacts = await contacts_of(s, req.id)
+        destination = contacts.get(parsed["channel"])
+        if not destination:
+            raise ApiError(400, "no_contact", channel=parsed["channel"])
+        await _check_send_limits(s, req.id, now)
+        # A new session revokes the request's earlier pending sessions and their codes.
+        earlier = (
+            await s.execute(
+                select(SigningSession).where(
+                    SigningSession.request_id == req.id, SigningSession.state == "pending"
+                )
+            )
+        ).scalars()
+        for old in earlier:
+            old.state, old.code_hash, old.finished_at = "cancelled", None, now
+            audit.record(
+                s,
+                at=now,
+                request_id=req.id,
+                actor="system",
+                action="otp_revoked",
+                session_id=old.id,
+                reason="new_session",
+            )
+        sess = SigningSession(
+            id=otp.new_session_id(),
+            request_id=req.id,
+            state="pending",
+            channel=parsed["channel"],
+            destination=destination,
+            documents=[{"id": i, "sha256": docs[i].sha256} for i in wanted],
+            attempts=0,
+            chat_channel=parsed["chat_channel"],
+            chat_user=parsed["chat_user"],
+            created_at=now,
+        )
+        s.add(sess)
+        code = _issue_code(c, s, sess, now)
+        for i in wanted:
+            audit.record(
+                s,
+                at=now,
+                request_id=req.id,
+                actor=actor,
+                action="consent_given",
+                channel=parsed["chat_channel"],
+                document_id=i,
+                document_sha256=docs[i].sha256,
+                session_id=sess.id,
+                statement="Tôi đã đọc, hiểu và đồng ý với dự thảo",
+            )
+        audit.record(
+            s,
+            at=now,
+            request_id=req.id,
+            actor="system",
+            action="otp_sent",
+            channel=sess.channel,
+            session_id=sess.id,
+            destination=mask_destination(sess.channel, destination),
+        )
+        customer = req.customer.name
+    titles = {i: DOC_KINDS[docs[i].kind] for i in wanted}
+    await _deliver(c, sess, code, customer, list(titles.values()))
+    return session_json(sess, titles)
+
+
+async def _locked_session(s: AsyncSession, session_id: str) -> SigningSession:
+    sess = (
+        await s.execute(select(SigningSession).where(SigningSession.id == session_id).with_for_update())
+    ).scalar_one_or_none()
+    if sess is None:
+        raise ApiError(404, "session_not_found")
+    if sess.state == "locked":
+        raise ApiError(423, "session_locked")
+    if sess.state != "pending":
+        raise ApiError(409, "session_finished", state=sess.state)
+    return sess
+
+
+async def _titles(s: AsyncSession, sess: SigningSession) -> dict[int, str]:
+    ids = [d["id"] for d in sess.documents]
+    rows = (await s.execute(select(Document.id, Document.kind).where(Document.id.in_(ids)))).all()
+    return {i: DOC_KINDS[k] for i, k in rows}
+
+
+async def resend(c: Context, session_id: str) -> dict[str, Any]:
+    now = c.clock.now()
+    async with c.db.write() as s:
+        sess = await _locked_session(s, session_id)
+        await s.execute(select(Request.id).where(Request.id == sess.request_id).with_for_update())
+        if sess.last_sent_at is not None:
+            wait = (sess.last_sent_at + timedelta(seconds=otp.RESEND_COOLDOWN_SECONDS) - now).total_seconds()
+            if wait > 0:
+                raise ApiError(429, "resend_cooldown", retry_after=int(wait) + (wait % 1 > 0))
+        await _check_send_limits(s, sess.request_id, now)
+        code = _issue_code(c, s, sess, now)
+        audit.record(
+            s,
+            at=now,
+            request_id=sess.request_id,
+            actor="system",
+            action="otp_resent",
+            channel=sess.channel,
+            session_id=sess.id,
+            destination=mask_destination(sess.channel, sess.destination),
+        )
+        req = await s.get(Request, sess.request_id)
+        assert req is not None
+        customer = req.customer.name
+        titles = await _titles(s, sess)
+    await _deliver(c, sess, code, customer, list(titles.values()))
+    return session_json(sess, titles)
+
+
+async def verify(c: Context, session_id: str, raw_code: object) -> dict[str, Any]:
+    candidate = otp.clean_candidate(raw_code)
+    if candidate is None:
+        raise ApiError(400, "invalid_otp_format")
+    now = c.clock.now()
+    failure: ApiError | None = None
+    problem: tuple[str, int] | None = None
+    async with c.db.write() as s:
+        sess = await _locked_session(s, session_id)
+        request_id = sess.request_id
+        if sess.code_hash is None or sess.code_expires_at is None or now >= sess.code_expires_at:
+            raise ApiError(410, "otp_expired")
+        if not otp.matches(c.settings.secret_key, sess.id, candidate, sess.code_hash):
+            # Counted in this transaction; the error is raised after the commit so the count sticks.
+            sess.attempts += 1
+            left = otp.MAX_WRONG_ATTEMPTS - sess.attempts
+            audit.record(
+                s,
+                at=now,
+                request_id=request_id,
+                actor="system",
+                action="otp_failed",
+                channel=sess.channel,
+                session_id=sess.id,
+                attempts=sess.attempts,
+            )
+            if left <= 0:
+                sess.state, sess.code_hash, sess.finished_at = "locked", None, now
+                audit.record(
+                    s,
+                    at=now,
+                    request_id=request_id,
+                    actor="system",
+                    action="session_locked",
+                    session_id=sess.id,
+                )
+                failure = ApiError(423, "session_locked")
+            else:
+                failure = ApiError(400, "wrong_otp", attempts_left=left)
+            log.info("wrong OTP for session %s (%d tries left)", _sid(sess.id), max(left, 0))
+        else:
+            # Single use: only the caller whose UPDATE still sees the pending state and this code proceeds.
+            claimed = await s.execute(
+                update(SigningSession)
+                .where(
+                    SigningSession.id == session_id,
+                    SigningSession.state == "pending",
+                    SigningSession.code_hash == sess.code_hash,
+                )
+                .values(state="signing", code_hash=None)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:
+                raise ApiError(409, "session_finished", state="signing")
+            bound = {d["id"]: d["sha256"] for d in sess.documents}
+            docs = list(
+                (
+                    await s.execute(
+                        select(Document).options(undefer(Document.pdf)).where(Document.id.in_(list(bound)))
+                    )
+                ).scalars()
+            )
+            req = await s.get(Request, request_id)
+            assert req is not None
+            signer, chat_channel, channel = req.customer.name, sess.chat_channel, sess.channel
+            audit.record(
+                s,
+                at=now,
+                request_id=request_id,
+                actor=audit.customer_actor(chat_channel, sess.chat_user),
+                action="otp_verified",
+                channel=channel,
+                session_id=session_id,
+            )
+            problem = _binding_problem(docs, bound)
+            if problem:
+                await s.execute(
+                    update(SigningSession)
+                    .where(SigningSession.id == session_id)
+                    .values(state="cancelled", finished_at=now)
+                )
+                audit.record(
+                    s,
+                    at=now,
+                    request_id=request_id,
+                    actor="system",
+                    action="signing_refused",
+                    session_id=session_id,
+                    reason=problem[0],
+                    document_id=problem[1],
+                )
+    if failure:
+        raise failure
+    if problem:
+        raise ApiError(409, problem[0], document_id=problem[1])
+    return await _seal_all(c, session_id, request_id, docs, bound, signer, channel, chat_channel, now)
+
+
+def _binding_problem(docs: list[Document], bound: dict[int, str]) -> tuple[str, int] | None:
+    """The drafts must be exactly what the customer consented to, byte for byte."""
+    for d in docs:
+        if d.status != "awaiting_signature":
+            return ("document_not_awaiting", d.id)
+        if d.sha256 != bound[d.id] or d.pdf is None or sha256(d.pdf) != bound[d.id]:
+            return ("document_changed", d.id)
+    if len(docs) != len(bound):
+        return ("document_changed", next(i for i in bound if i not in {d.id for d in docs}))
+    return None
+
+
+async def _seal_all(
+    c: Context,
+    session_id: str,
+    request_id: int,
+    docs: list[Document],
+    bound: dict[int, str],
+    signer: str,
+    channel: str,
+    chat_channel: str,
+    now: datetime,
+) -> dict[str, Any]:
+    signed_at = c.clock.now()
+
+    def reason_for(d: Document) -> str:
+        return (
+            f"{signer} đồng ý ký bằng mã OTP qua {CHANNEL_LABELS[channel]} lúc "
+            f"{signed_at.astimezone(VN_TZ):%H:%M %d/%m/%Y} (kênh {chat_channel}); phiên {session_id}; "
+            f"SHA-256 dự thảo {bound[d.id]}"
+        )
+
+    loop = asyncio.get_running_loop()
+    try:
+        results: dict[int, bytes] = {}
+        for d in docs:  # sealed in memory first: nothing is stored unless all succeed
+            req = SealRequest(signer, reason_for(d), f"cskh-assistant / {chat_channel}", mask_name(signer))
+            results[d.id] = await loop.run_in_executor(None, c.sealer.seal, d.pdf, req)
+        async with c.db.write() as s:
+            for d in docs:
+                done = await s.execute(
+                    update(Document)
+                    .where(
+                        Document.id == d.id,
+                        Document.status == "awaiting_signature",
+                        Document.sha256 == bound[d.id],
+                    )
+                    .values(
+                        status="signed",
+                        signed_pdf=results[d.id],
+                        signed_sha256=sha256(results[d.id]),
+                        signed_at=signed_at,
+                        signer_name=signer,
+                        signing_session_id=session_id,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if done.rowcount != 1:
+                    raise RuntimeError(f"document {d.id} changed during signing")
+                audit.record(
+                    s,
+                    at=signed_at,
+                    request_id=request_id,
+                    actor=f"customer:{signer}",
+                    action="document_signed",
+                    channel=channel,
+                    document_id=d.id,
+                    document_sha256=bound[d.id],
+                    session_id=session_id,
+                    signed_sha256=sha256(results[d.id]),
+                    chat_channel=chat_channel,
+                    method="otp",
+                )
+            await s.execute(
+                update(SigningSession)
+                .where(SigningSession.id == session_id)
+                .values(state="signed", finished_at=signed_at)
+            )
+    except Exception:
+        log.exception("signing failed for session %s; nothing was signed", _sid(session_id))
+        async with c.db.write() as s:
+            await s.execute(
+                update(SigningSession)
+                .where(SigningSession.id == session_id)
+                .values(state="failed", finished_at=now)
+            )
+            audit.record(
+                s,
+                at=c.clock.now(),
+                request_id=request_id,
+                actor="system",
+                action="signing_failed",
+                session_id=session_id,
+            )
+        raise ApiError(500, "signing_failed") from None
+    log.info("session %s signed %d document(s)", _sid(session_id), len(docs))
+    expires = int(c.clock.now().timestamp()) + c.settings.link_ttl_seconds
+    return {
+        "status": "signed",
+        "signed_at": iso(signed_at),
+        "session_id": session_id,
+        "documents": [
+            {
+                "id": d.id,
+                "title": DOC_KINDS[d.kind],
+                "signed_url": make_link(
+                    c.settings.public_base_url, c.settings.secret_key, d.id, "signed", expires
+                ),
+            }
+            for d in docs
+        ],
+    }
