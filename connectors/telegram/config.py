@@ -74,8 +74,10 @@ def make_bot(settings: TelegramSettings):  # -> telegram.Bot (import kept local:
     from telegram import Bot
     from telegram.request import HTTPXRequest
 
-    # httpx logs every request URL at INFO, and Telegram URLs contain the bot token.
+    # httpx logs every request URL at INFO and PTB logs its API URL at DEBUG: Telegram URLs
+    # contain the bot token, so neither may log below these levels (even under `rasa --debug`).
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("telegram").setLevel(logging.INFO)
 
     return Bot(
         settings.bot_token,
