@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -274,3 +275,18 @@ async def test_document_link_buttons_from_the_bot_are_also_sent_as_files(
     assert (
         "Hợp đồng mua bán điện" in document.params["caption"] and "&amp;sig=ab" in document.params["caption"]
     )
+
+
+async def test_no_token_or_message_text_in_logs(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    ch = channel(telegram_settings)
+    rec = Recorder(reply={"text": "Mã yêu cầu của anh/chị: PC05TK0000123, SĐT 0905123456"})
+    async with serve(ch, rec) as url:
+        await post(url, text_update(CHAT, "số tôi là 0905123456"))
+        await rec.wait_for(1)
+    assert fake_telegram.texts_to(CHAT)
+    secret_part = telegram_settings.bot_token.split(":")[1]
+    assert secret_part not in caplog.text and TG_SECRET not in caplog.text
+    assert "0905123456" not in caplog.text and str(CHAT) not in caplog.text

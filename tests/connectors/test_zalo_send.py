@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from connectors.zalo.api import ZaloApi
 from connectors.zalo.channel import ZaloOutput
@@ -181,3 +184,26 @@ async def test_pushes_use_the_raw_or_prefixed_sender_id(
     await out.send_response(SENDER, {"text": None, "timestamp": 5})  # nothing to send
     await api.close()
     assert fake_zalo.texts_to(USER) == ["từ nhân viên"]
+
+
+async def test_no_token_or_text_in_logs_through_refresh_and_failure(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi, failures_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake_zalo.expire_access_tokens()
+    out, api = output(zalo_settings)
+    await out.send_response(SENDER, {"text": "SĐT 0905123456"})
+    fake_zalo.fail_next(-230)
+    await out.send_response(SENDER, {"text": "SĐT 0905123456"})
+    await api.close()
+    stored = json.loads(zalo_settings.token_store_path.read_text())
+    for secret in (
+        "AT-initial",
+        "RT-initial",
+        stored["access_token"],
+        stored["refresh_token"],
+        "0905123456",
+        USER,
+    ):
+        assert secret not in caplog.text
+    assert "outside_window" in caplog.text
