@@ -46,9 +46,9 @@ def build(reply: Reply, text_limit: int = 2000, max_buttons: int = 5) -> list[di
         part = docs[k : k + max_buttons]
         lines = "\n".join(f"{d.title}: {d.url}" for d in part)
         buttons = [Button(d.title, url=d.url) for d in part]
-        for n, chunk in enumerate(split_text(lines, text_limit)):
-            last = n == len(split_text(lines, text_limit)) - 1
-            out.append(_with_buttons(chunk, buttons) if last else {"text": chunk})
+        parts = split_text(lines, text_limit)
+        out.extend({"text": p} for p in parts[:-1])
+        out.append(_with_buttons(parts[-1], buttons))
     if reply.image:
         out.append(
             {

@@ -27,7 +27,7 @@ def verify(
     """Constant-time check of the header against every candidate timestamp (body, header)."""
     if not header:
         return False
-    given = header.strip()
+    given = header.strip().lower()
     if not given.startswith("mac="):
         given = "mac=" + given
     ok = False
