@@ -1,0 +1,139 @@
+"""Amendment requests on a draft document: choose the document, describe the change, confirm."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.actions.common import chat_channel, choice_button, numbered, parse_choices
+from bot.actions.documents import need_request
+from bot.actions.signing_api import ApiError, ServiceUnavailable, get_api
+
+AMEND_SLOTS = ("amend_document", "amend_document_title", "amend_text", "amend_confirm", "doc_choices")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+MIN_TEXT, MAX_TEXT = 5, 1000
+
+
+def reset_amendment() -> list[EventType]:
+    return [SlotSet(name, None) for name in AMEND_SLOTS]
+
+
+def clean_text(text: str) -> str:
+    return _CONTROL.sub("", text).strip()
+
+
+class ActionPrepareAmendment(Action):
+    """`request_amendment`: offer the drafts of the current request, then run the form."""
+
+    def name(self) -> str:
+        return "action_prepare_amendment"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        code = tracker.get_slot("request_code")
+        if not code:
+            return need_request("amend")
+        try:
+            docs = await get_api().documents(str(code))
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        except ApiError:
+            docs = []
+        drafts = [d for d in docs if d.get("status") == "awaiting_signature"]
+        if not drafts:
+            dispatcher.utter_message(response="utter_no_amendable", code=code)
+            return reset_amendment()
+        choices = [{"id": d["id"], "title": d.get("title", "")} for d in drafts]
+        events: list[EventType] = reset_amendment() + [SlotSet("doc_choices", choices)]
+        if len(choices) == 1:
+            events += [
+                SlotSet("amend_document", str(choices[0]["id"])),
+                SlotSet("amend_document_title", choices[0]["title"]),
+            ]
+        return events + [FollowupAction("amendment_form")]
+
+
+class ActionAskAmendDocument(Action):
+    """Asks which draft to amend, one button per draft."""
+
+    def name(self) -> str:
+        return "action_ask_amend_document"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        choices = tracker.get_slot("doc_choices") or []
+        titles = [c["title"] for c in choices]
+        buttons = [choice_button(t, str(i)) for i, t in enumerate(titles, start=1)]
+        dispatcher.utter_message(
+            response="utter_choose_amend_document", documents=numbered(titles), buttons=buttons
+        )
+        return []
+
+
+class ValidateAmendmentForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_amendment_form"
+
+    async def validate_amend_document(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        choices = tracker.get_slot("doc_choices") or []
+        picked = parse_choices(str(value or ""), [c["title"] for c in choices], allow_many=False)
+        if not picked:
+            dispatcher.utter_message(response="utter_choice_invalid")
+            return {"amend_document": None}
+        chosen = choices[picked[0]]
+        return {"amend_document": str(chosen["id"]), "amend_document_title": chosen["title"]}
+
+    async def validate_amend_text(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = clean_text(str(value or ""))
+        if len(text) < MIN_TEXT:
+            dispatcher.utter_message(response="utter_amend_text_too_short")
+            return {"amend_text": None}
+        if len(text) > MAX_TEXT:
+            dispatcher.utter_message(response="utter_amend_text_too_long")
+            return {"amend_text": None}
+        return {"amend_text": text}
+
+    async def validate_amend_confirm(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return {"amend_confirm": True if value else None}
+
+
+class ActionSubmitAmendment(Action):
+    """Sends the confirmed amendment and gives the customer its reference number."""
+
+    def name(self) -> str:
+        return "action_submit_amendment"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        code = tracker.get_slot("request_code")
+        doc_id = tracker.get_slot("amend_document")
+        text = tracker.get_slot("amend_text")
+        if not (code and doc_id and text and tracker.get_slot("amend_confirm")):
+            return reset_amendment()
+        try:
+            result = await get_api().create_amendment(
+                str(code), int(doc_id), str(text), chat_channel(tracker)
+            )
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return reset_amendment()
+        except ApiError as err:
+            dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+            return reset_amendment()
+        dispatcher.utter_message(response="utter_amendment_sent", reference=result.get("reference", ""))
+        return reset_amendment()

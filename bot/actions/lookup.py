@@ -1,0 +1,249 @@
+"""Finding a request (by code, or by power unit + customer name) and reporting its status."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.actions.common import (
+    UNIT_CODE_RE,
+    choice_button,
+    find_request_code,
+    fmt_date,
+    normalize_request_code,
+    step_lines,
+)
+from bot.actions.documents import show_documents
+from bot.actions.signing_api import ApiError, ServiceUnavailable, Unit, get_api
+from bot.components.normalizer import fold_text
+
+# Words customers put around a unit name ("ở điện lực Tam Kỳ ạ"): dropped before a second search.
+_UNIT_FILLERS = re.compile(
+    r"\b(o|tai|thuoc|cua|dien luc|cong ty dien luc|cong ty|pc|dl|a|nhe|nha|em|anh|chi|minh|toi|la|khu vuc)\b"
+)
+# Phrases before a name ("tên tôi là Nguyễn Văn An"), matched on the folded text.
+_NAME_PREFIXES = (
+    "ho ten",
+    "ho va ten",
+    "ten",
+    "toi ten",
+    "toi la",
+    "ten toi la",
+    "ten toi",
+    "ten la",
+    "minh ten",
+    "minh la",
+    "em ten",
+    "em la",
+    "anh ten",
+    "chi ten",
+    "khach hang",
+    "ten khach hang",
+    "dung ten",
+    "nguoi dung ten",
+    "ten nguoi dung ten",
+)
+_NAME_PREFIX = re.compile(
+    # Longest first, so "ten toi la" wins over "ten".
+    "^(" + "|".join(sorted(_NAME_PREFIXES, key=len, reverse=True)) + r")( la)?\s+"
+)
+_NAME_OK = re.compile(r"^[^\W\d_]+(?: [^\W\d_]+){1,5}$")
+
+LOOKUP_SLOTS = ("lookup_code", "power_unit", "power_unit_name", "customer_name")
+
+
+def reset_lookup() -> list[EventType]:
+    return [SlotSet(name, None) for name in LOOKUP_SLOTS]
+
+
+async def resolve_unit(text: str) -> list[Unit]:
+    """Units matching what the customer typed: code, full name, or the name without filler words."""
+    api = get_api()
+    query = text.strip()[:100]
+    if UNIT_CODE_RE.match(query.upper().replace(" ", "")):
+        code = query.upper().replace(" ", "")
+        return [u for u in await api.units(code) if u["code"] == code]
+    units = await api.units(query)
+    if not units:
+        core = " ".join(_UNIT_FILLERS.sub(" ", fold_text(query)).split())
+        if core and core != fold_text(query):
+            units = await api.units(core)
+    exact = [u for u in units if fold_text(u["name"]) in {fold_text(query), "dien luc " + fold_text(query)}]
+    return exact or units
+
+
+def clean_name(text: str) -> str | None:
+    """A plausible person name from a reply, or None (2–6 words of letters, at most 100 chars)."""
+    words = text.strip().strip(".!?,;:").split()
+    folded = fold_text(" ".join(words))
+    match = _NAME_PREFIX.match(folded)
+    if match:
+        # Drop as many original words as the folded prefix had.
+        words = words[len(match.group(0).split()) :]
+    name = " ".join(words)[:100]
+    return name if _NAME_OK.match(name) else None
+
+
+async def show_request(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> list[EventType]:
+    """Look the request up, tell its status, then continue with what the customer had asked for."""
+    try:
+        req = await get_api().request(code)
+    except ApiError as err:
+        if err.status == 404:
+            dispatcher.utter_message(response="utter_request_not_found", code=code)
+        elif err.status == 400:
+            dispatcher.utter_message(response="utter_request_code_invalid", code=code)
+        else:
+            dispatcher.utter_message(response="utter_service_unavailable")
+        return []
+    except ServiceUnavailable:
+        dispatcher.utter_message(response="utter_service_unavailable")
+        return []
+    unit_name = (req.get("unit") or {}).get("name", "")
+    current = req.get("current_step") or {}
+    dispatcher.utter_message(
+        response="utter_request_status",
+        code=req.get("code", code),
+        service_name=req.get("service_name", ""),
+        unit_name=unit_name,
+        received=fmt_date(req.get("received_at")),
+        steps=step_lines(list(req.get("steps", []))),
+        current_step=current.get("name", ""),
+    )
+    if req.get("status") == "completed":
+        dispatcher.utter_message(response="utter_request_completed")
+    elif req.get("late"):
+        dispatcher.utter_message(
+            response="utter_request_late",
+            late_days=req.get("late_working_days", 0),
+            due=fmt_date(req.get("due_at")),
+        )
+    else:
+        dispatcher.utter_message(
+            response="utter_request_on_time",
+            due=fmt_date(req.get("due_at")),
+            days=req.get("committed_working_days", ""),
+        )
+    events: list[EventType] = [SlotSet("request_code", req.get("code", code)), SlotSet("pending_task", None)]
+    pending = tracker.get_slot("pending_task")
+    if pending == "documents":
+        return events + await show_documents(dispatcher, req.get("code", code))
+    if pending == "sign":
+        return events + [FollowupAction("action_prepare_signing")]
+    if pending == "amend":
+        return events + [FollowupAction("action_prepare_amendment")]
+    awaiting = int(req.get("documents_awaiting_signature") or 0)
+    if awaiting:
+        dispatcher.utter_message(response="utter_request_next_sign", count=awaiting)
+    else:
+        dispatcher.utter_message(response="utter_request_next")
+    return events
+
+
+class ValidateFindRequestForm(FormValidationAction):
+    """Asks for the power unit and the customer's name, unless a request code was given."""
+
+    def name(self) -> str:
+        return "validate_find_request_form"
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        # A code makes the unit and name unnecessary (the unit is part of the code).
+        return [] if tracker.get_slot("lookup_code") else ["power_unit", "customer_name"]
+
+    async def validate_power_unit(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "")[:200]
+        code = find_request_code(text)
+        if code:
+            return {"power_unit": None, "lookup_code": code}
+        try:
+            units = await resolve_unit(text)
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return {"power_unit": None}
+        except ApiError:
+            units = []
+        if len(units) == 1:
+            return {"power_unit": units[0]["code"], "power_unit_name": units[0]["name"]}
+        if not units:
+            dispatcher.utter_message(response="utter_unit_not_found", unit_query=text[:60])
+            return {"power_unit": None}
+        buttons = [
+            choice_button(u["name"], "/inform" + json.dumps({"power_unit": u["code"]}, ensure_ascii=False))
+            for u in units[:8]
+        ]
+        dispatcher.utter_message(response="utter_choose_unit", buttons=buttons)
+        return {"power_unit": None}
+
+    async def validate_customer_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "")[:200]
+        code = find_request_code(text)
+        if code:
+            return {"customer_name": None, "lookup_code": code}
+        name = clean_name(text)
+        if not name:
+            dispatcher.utter_message(response="utter_name_invalid")
+            return {"customer_name": None}
+        return {"customer_name": name}
+
+
+class ActionFindRequest(Action):
+    """Runs the lookup once the form has a code, or a unit and a name."""
+
+    def name(self) -> str:
+        return "action_find_request"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        raw_code = tracker.get_slot("lookup_code")
+        if raw_code:
+            code = normalize_request_code(str(raw_code)) or find_request_code(str(raw_code))
+            if not code:
+                dispatcher.utter_message(response="utter_request_code_invalid", code=str(raw_code)[:40])
+                return reset_lookup()
+            return reset_lookup() + await show_request(dispatcher, tracker, code)
+        unit = tracker.get_slot("power_unit")
+        name = tracker.get_slot("customer_name")
+        if not unit or not name:
+            dispatcher.utter_message(response="utter_ask_power_unit")
+            return reset_lookup()
+        unit_name = tracker.get_slot("power_unit_name") or unit
+        try:
+            candidates = await get_api().search(unit, name)
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return reset_lookup()
+        except ApiError:
+            candidates = []
+        if not candidates:
+            dispatcher.utter_message(response="utter_no_match", customer_name=name, unit_name=unit_name)
+            return reset_lookup()
+        if len(candidates) == 1:
+            return reset_lookup() + await show_request(dispatcher, tracker, candidates[0]["code"])
+        buttons = []
+        for c in candidates[:10]:
+            parts = [
+                c.get("customer_name_masked", ""),
+                c.get("address_masked", ""),
+                c.get("phone_masked", ""),
+            ]
+            parts.append(fmt_date(c.get("received_at")))
+            title = " · ".join(p for p in parts if p)
+            payload = "/inform" + json.dumps({"request_code": c["code"]})
+            buttons.append(choice_button(title, payload))
+        dispatcher.utter_message(
+            response="utter_choose_candidate", count=len(candidates), unit_name=unit_name, buttons=buttons
+        )
+        return reset_lookup()

@@ -1,0 +1,46 @@
+"""Action-server configuration from environment variables, validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+DEV_SIGNING_URL = "http://127.0.0.1:8800"
+DEV_SIGNING_TOKEN = "dev-signing-token"  # noqa: S105 - development default, refused in production
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or unsafe; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    signing_url: str
+    signing_token: str
+    timeout_s: float
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        production = env.get("APP_ENV", "development").lower() == "production"
+        url = env.get("SIGNING_SERVICE_URL", DEV_SIGNING_URL).rstrip("/")
+        token = env.get("SIGNING_SERVICE_TOKEN", DEV_SIGNING_TOKEN)
+        parsed = urlparse(url)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+            raise ConfigError(f"SIGNING_SERVICE_URL must be an http(s) URL, got {url!r}")
+        if not token:
+            raise ConfigError("SIGNING_SERVICE_TOKEN must not be empty")
+        if production and token == DEV_SIGNING_TOKEN:
+            raise ConfigError(
+                "APP_ENV=production: set SIGNING_SERVICE_TOKEN (the development token is refused)"
+            )
+        if production and "SIGNING_SERVICE_URL" not in env:
+            raise ConfigError("APP_ENV=production: set SIGNING_SERVICE_URL explicitly")
+        try:
+            timeout = float(env.get("SIGNING_SERVICE_TIMEOUT", "5"))
+        except ValueError as exc:
+            raise ConfigError("SIGNING_SERVICE_TIMEOUT must be a number of seconds") from exc
+        if not 0.1 <= timeout <= 60:
+            raise ConfigError("SIGNING_SERVICE_TIMEOUT must be between 0.1 and 60 seconds")
+        return cls(signing_url=url, signing_token=token, timeout_s=timeout)

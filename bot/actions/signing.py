@@ -1,0 +1,360 @@
+"""OTP signing: choose documents, consent, pick SMS or e-mail, enter the code, get signed PDFs."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, cast
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.actions.common import chat_channel, choice_button, link_button, numbered, parse_choices
+from bot.actions.documents import SIGNED_MARK, need_request
+from bot.actions.signing_api import ApiError, Channel, ServiceUnavailable, SigningSession, get_api
+from bot.components.normalizer import fold_text
+
+SIGNING_SLOTS = (
+    "doc_choices",
+    "sign_selection",
+    "sign_consent",
+    "sign_channel",
+    "otp_code",
+    "signing_session_id",
+    "signing_channel_used",
+    "signing_result",
+)
+# Six digits, optionally typed in groups ("123 456", "12-34-56"), not part of a longer number.
+OTP_IN_TEXT = re.compile(r"(?<![\d])\d(?:[\s.\-]?\d){5}(?![\d])")
+OTP_VERIFIED = "verified"  # what the slot keeps instead of the code
+ABORTED = {"status": "aborted"}
+_SMS_WORDS = re.compile(r"\b(sms|tin nhan|nhan tin|dien thoai|so dien thoai|sdt|phone|so)\b")
+_EMAIL_WORDS = re.compile(r"\b(e ?mail|gmail|mail|thu dien tu|thu)\b")
+# The customer wants the code somewhere other than the registered contact.
+_ELSEWHERE = re.compile(
+    r"\b(khac|moi|zalo|doi so|doi email|so cua (vo|chong|con|em|anh|chi)|nguoi khac)\b|@|\d{9,}"
+)
+CHANNEL_LABELS: dict[str, str] = {"sms": "SMS", "email": "email"}
+
+
+def reset_signing() -> list[EventType]:
+    return [SlotSet(name, None) for name in SIGNING_SLOTS]
+
+
+def extract_otp(text: str | None) -> str | None:
+    match = OTP_IN_TEXT.search(text or "")
+    return re.sub(r"\D", "", match.group(0)) if match else None
+
+
+def parse_channel(text: str) -> str | None:
+    """'sms' | 'email' | 'elsewhere' | None for a reply to the channel question."""
+    # Masked contacts copied from our own buttons ("090****456") are not another destination.
+    folded = fold_text(" ".join(w for w in text.split() if "*" not in w))
+    if _ELSEWHERE.search(folded):
+        return "elsewhere"
+    if _EMAIL_WORDS.search(folded):
+        return "email"
+    if _SMS_WORDS.search(folded):
+        return "sms"
+    return None
+
+
+def selected_documents(tracker: Tracker) -> list[dict[str, Any]]:
+    choices = tracker.get_slot("doc_choices") or []
+    ids = {int(i) for i in tracker.get_slot("sign_selection") or []}
+    return [c for c in choices if int(c["id"]) in ids]
+
+
+def utter_sent(dispatcher: CollectingDispatcher, session: SigningSession) -> None:
+    channel = str(session.get("channel", ""))
+    dispatcher.utter_message(
+        response="utter_otp_sent",
+        channel=CHANNEL_LABELS.get(channel, channel),
+        destination=session.get("destination_masked", ""),
+    )
+
+
+def utter_wait(dispatcher: CollectingDispatcher, err: ApiError) -> None:
+    """429 answers: cooldown (seconds) or hourly send limit (minutes)."""
+    retry = int(err.data.get("retry_after") or 60)
+    if err.code == "resend_cooldown":
+        dispatcher.utter_message(response="utter_resend_wait", seconds=retry)
+    else:
+        dispatcher.utter_message(response="utter_send_limit", minutes=max(1, math.ceil(retry / 60)))
+
+
+class ActionPrepareSigning(Action):
+    """`sign_documents`: documents awaiting signature of the current request, then the form."""
+
+    def name(self) -> str:
+        return "action_prepare_signing"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        code = tracker.get_slot("request_code")
+        if not code:
+            return need_request("sign")
+        try:
+            docs = await get_api().documents(str(code))
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        except ApiError:
+            docs = []
+        awaiting = [d for d in docs if d.get("status") == "awaiting_signature"]
+        if not awaiting:
+            signed = [d for d in docs if d.get("signed_url")]
+            if signed:
+                buttons = [
+                    link_button(f"{SIGNED_MARK} {d.get('title', '')}", str(d["signed_url"])) for d in signed
+                ]
+                dispatcher.utter_message(response="utter_all_signed", code=code, buttons=buttons)
+            elif docs:
+                dispatcher.utter_message(response="utter_no_documents_to_sign", code=code)
+            else:
+                dispatcher.utter_message(response="utter_no_documents", code=code)
+            return reset_signing()
+        choices = [
+            {"id": d["id"], "title": d.get("title", ""), "original_url": d.get("original_url")}
+            for d in awaiting
+        ]
+        events: list[EventType] = reset_signing() + [SlotSet("doc_choices", choices)]
+        if len(choices) == 1:
+            events.append(SlotSet("sign_selection", [choices[0]["id"]]))
+        return events + [FollowupAction("signing_form")]
+
+
+class ActionAskSignSelection(Action):
+    def name(self) -> str:
+        return "action_ask_sign_selection"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        titles = [c["title"] for c in tracker.get_slot("doc_choices") or []]
+        buttons = [choice_button(t, str(i)) for i, t in enumerate(titles, start=1)]
+        dispatcher.utter_message(
+            response="utter_choose_sign_documents",
+            count=len(titles),
+            documents=numbered(titles),
+            buttons=buttons,
+        )
+        return []
+
+
+class ActionAskSignConsent(Action):
+    """Shows the drafts (links) and asks for the consent statement."""
+
+    def name(self) -> str:
+        return "action_ask_sign_consent"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        docs = selected_documents(tracker)
+        buttons = [link_button(f"📄 {d['title']}", d["original_url"]) for d in docs if d.get("original_url")]
+        dispatcher.utter_message(
+            response="utter_sign_review", documents=numbered([d["title"] for d in docs]), buttons=buttons
+        )
+        dispatcher.utter_message(response="utter_ask_sign_consent")
+        return []
+
+
+class ActionAskSignChannel(Action):
+    """Offers SMS and/or e-mail, showing the registered contacts masked."""
+
+    def name(self) -> str:
+        return "action_ask_sign_channel"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        try:
+            contacts = await get_api().contacts(str(tracker.get_slot("request_code")))
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        except ApiError:
+            contacts = {"sms": None, "email": None}
+        buttons = []
+        if contacts.get("sms"):
+            buttons.append(choice_button(f"SMS: {contacts['sms']}", "sms"))
+        if contacts.get("email"):
+            buttons.append(choice_button(f"Email: {contacts['email']}", "email"))
+        if not buttons:
+            dispatcher.utter_message(response="utter_no_contact")
+            return []
+        dispatcher.utter_message(response="utter_choose_otp_channel", buttons=buttons)
+        return []
+
+
+class ValidateSigningForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_signing_form"
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        # Signed or aborted: the form is over (action_finish_signing reports).
+        return [] if tracker.get_slot("signing_result") else domain_slots
+
+    async def validate_sign_selection(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        choices = tracker.get_slot("doc_choices") or []
+        if isinstance(value, list):
+            value = " ".join(str(v) for v in value)
+        picked = parse_choices(str(value or ""), [c["title"] for c in choices], allow_many=True)
+        if not picked:
+            dispatcher.utter_message(response="utter_choice_invalid")
+            return {"sign_selection": None}
+        return {"sign_selection": [choices[i]["id"] for i in picked]}
+
+    async def validate_sign_consent(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return {"sign_consent": True if value else None}
+
+    async def validate_sign_channel(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        choice = parse_channel(str(value or "")[:200])
+        if choice == "elsewhere":
+            dispatcher.utter_message(response="utter_contact_change_needed")
+            dispatcher.utter_message(response="utter_faq/change_contact")
+            return {"sign_channel": None}
+        if choice is None:
+            dispatcher.utter_message(response="utter_choice_invalid")
+            return {"sign_channel": None}
+        ids = [int(i) for i in tracker.get_slot("sign_selection") or []]
+        try:
+            session = await get_api().start_signing(
+                str(tracker.get_slot("request_code")),
+                ids,
+                cast(Channel, choice),
+                chat_channel(tracker),
+                tracker.sender_id,
+            )
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return {"sign_channel": None}
+        except ApiError as err:
+            if err.status == 429:
+                utter_wait(dispatcher, err)
+                return {"sign_channel": None}
+            if err.code == "no_contact":
+                dispatcher.utter_message(response="utter_no_contact")
+                return {"sign_channel": None}
+            dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+            return {"sign_channel": None, "signing_result": ABORTED}
+        utter_sent(dispatcher, session)
+        return {
+            "sign_channel": choice,
+            "signing_channel_used": choice,
+            "signing_session_id": session.get("session_id"),
+        }
+
+    async def validate_otp_code(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        otp = extract_otp(str(value or "")[:200])
+        if not otp:
+            dispatcher.utter_message(response="utter_otp_format")
+            return {"otp_code": None}
+        session_id = tracker.get_slot("signing_session_id")
+        if not session_id:
+            dispatcher.utter_message(response="utter_no_signing_session")
+            return {"otp_code": None, "signing_result": ABORTED}
+        try:
+            result = await get_api().verify(str(session_id), otp)
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return {"otp_code": None}
+        except ApiError as err:
+            if err.code == "wrong_otp":
+                dispatcher.utter_message(
+                    response="utter_otp_wrong", attempts_left=err.data.get("attempts_left", 0)
+                )
+            elif err.code == "otp_expired" or err.status == 410:
+                dispatcher.utter_message(response="utter_otp_expired")
+            elif err.code == "session_locked" or err.status == 423:
+                dispatcher.utter_message(response="utter_otp_locked")
+            elif err.code == "invalid_otp_format":
+                dispatcher.utter_message(response="utter_otp_format")
+            else:
+                dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+                return {"otp_code": None, "signing_result": ABORTED}
+            return {"otp_code": None}
+        return {"otp_code": OTP_VERIFIED, "signing_result": dict(result)}
+
+
+class ActionResendOtp(Action):
+    """'gửi lại mã': resend within the cooldown rules; a locked or expired session gets a new one."""
+
+    def name(self) -> str:
+        return "action_resend_otp"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        session_id = tracker.get_slot("signing_session_id")
+        if not session_id:
+            dispatcher.utter_message(response="utter_no_signing_session")
+            return []
+        api = get_api()
+        try:
+            session = await api.resend(str(session_id))
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        except ApiError as err:
+            if err.status == 429:
+                utter_wait(dispatcher, err)
+                return []
+            if err.status not in (409, 410, 423):
+                dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+                return []
+            # Locked or finished without signing: start a new session for the same documents.
+            try:
+                session = await api.start_signing(
+                    str(tracker.get_slot("request_code")),
+                    [int(i) for i in tracker.get_slot("sign_selection") or []],
+                    cast(Channel, tracker.get_slot("signing_channel_used") or "sms"),
+                    chat_channel(tracker),
+                    tracker.sender_id,
+                )
+            except ServiceUnavailable:
+                dispatcher.utter_message(response="utter_service_unavailable")
+                return []
+            except ApiError as err2:
+                if err2.status == 429:
+                    utter_wait(dispatcher, err2)
+                else:
+                    dispatcher.utter_message(response="utter_service_error", reason=err2.message or err2.code)
+                return []
+        utter_sent(dispatcher, session)
+        return [SlotSet("signing_session_id", session.get("session_id"))]
+
+
+class ActionFinishSigning(Action):
+    """After the form: links to the signed PDFs (or nothing if the form was aborted)."""
+
+    def name(self) -> str:
+        return "action_finish_signing"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        result = tracker.get_slot("signing_result") or {}
+        if result.get("status") == "signed":
+            docs = result.get("documents") or []
+            buttons = [
+                link_button(f"{SIGNED_MARK} {d.get('title', '')}", str(d["signed_url"]))
+                for d in docs
+                if d.get("signed_url")
+            ]
+            dispatcher.utter_message(response="utter_signed", count=len(docs), buttons=buttons)
+        return reset_signing()

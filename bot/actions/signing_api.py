@@ -1,0 +1,251 @@
+"""The one typed client of the signing service (contract: docs/api.md).
+
+Every call is bounded by a timeout (5 s by default). Failures come back as exceptions the actions
+turn into polite replies: `ServiceUnavailable` (down, slow, 5xx, not JSON) and `ApiError` (a 4xx
+with the service's stable error code and Vietnamese message). Personal data and OTPs are never
+logged: only paths without query strings, status codes and error codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict, cast
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.actions.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Channel = Literal["sms", "email"]
+
+
+class Unit(TypedDict):
+    code: str
+    name: str
+    company: str
+    area: str
+
+
+class Step(TypedDict, total=False):
+    key: str
+    name: str
+    state: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class CustomerMasked(TypedDict, total=False):
+    name_masked: str
+    phone_masked: str | None
+    email_masked: str | None
+
+
+class RequestStatus(TypedDict, total=False):
+    code: str
+    unit: dict[str, str]
+    service_type: str
+    service_name: str
+    customer: CustomerMasked
+    received_at: str
+    committed_working_days: int
+    due_at: str
+    status: str
+    late: bool
+    late_working_days: int
+    current_step: dict[str, str] | None
+    steps: list[Step]
+    documents_awaiting_signature: int
+
+
+class Candidate(TypedDict, total=False):
+    code: str
+    customer_name_masked: str
+    address_masked: str
+    phone_masked: str
+    service_name: str
+    received_at: str
+
+
+class Document(TypedDict, total=False):
+    id: int
+    kind: str
+    title: str
+    status: str
+    status_label: str
+    sha256: str
+    original_url: str
+    signed_url: str | None
+    links_expire_at: str
+
+
+class Contacts(TypedDict):
+    sms: str | None
+    email: str | None
+
+
+class SigningSession(TypedDict, total=False):
+    session_id: str
+    channel: str
+    destination_masked: str
+    expires_at: str
+    resend_available_at: str
+    documents: list[dict[str, Any]]
+
+
+class VerifyResult(TypedDict, total=False):
+    status: str
+    documents: list[dict[str, Any]]
+
+
+class Amendment(TypedDict, total=False):
+    reference: str
+    document_id: int
+    status: str
+
+
+class ServiceUnavailable(Exception):
+    """The signing service did not answer usefully (down, timeout, 5xx, malformed)."""
+
+
+@dataclass
+class ApiError(Exception):
+    """A 4xx answer: `code` is the service's stable error code, `message` Vietnamese customer text."""
+
+    status: int
+    code: str
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}"
+
+
+class SigningApi:
+    """Async client; one aiohttp session per event loop, reused across calls."""
+
+    def __init__(self, base_url: str, token: str, timeout_s: float = 5.0) -> None:
+        self._base = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SigningApi:
+        return cls(settings.signing_url, settings.signing_token, settings.timeout_s)
+
+    def _client(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+            self._loop = loop
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        url = f"{self._base}{path}"
+        try:
+            async with self._client().request(method, url, params=params, json=body) as resp:
+                try:
+                    payload = await resp.json(content_type=None)
+                except (ValueError, aiohttp.ContentTypeError):
+                    payload = None
+                if resp.status >= 500 or not isinstance(payload, dict):
+                    log.warning("signing service %s %s -> %s", method, path.split("?")[0], resp.status)
+                    raise ServiceUnavailable(f"{method} {path}: HTTP {resp.status}")
+                if resp.status == 401:
+                    # Our token is wrong: a configuration fault, not the customer's; say "unavailable".
+                    log.error("signing service refused the token (401); check SIGNING_SERVICE_TOKEN")
+                    raise ServiceUnavailable(f"{method} {path}: HTTP 401")
+                if resp.status >= 400:
+                    code = str(payload.get("error", "error"))
+                    log.info("signing service %s %s -> %s %s", method, path.split("?")[0], resp.status, code)
+                    raise ApiError(resp.status, code, str(payload.get("message", "")), payload)
+                return cast(dict[str, Any], payload)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.warning(
+                "signing service %s %s unreachable: %s", method, path.split("?")[0], type(exc).__name__
+            )
+            raise ServiceUnavailable(str(exc) or type(exc).__name__) from exc
+
+    # ---- units and requests ----
+    async def units(self, query: str | None = None) -> list[Unit]:
+        params = {"q": query[:100]} if query else None
+        data = await self._call("GET", "/v1/units", params=params)
+        return cast(list[Unit], data.get("units", []))
+
+    async def request(self, code: str) -> RequestStatus:
+        return cast(RequestStatus, await self._call("GET", f"/v1/requests/{quote(code, safe='')}"))
+
+    async def search(self, unit: str, name: str) -> list[Candidate]:
+        data = await self._call("GET", "/v1/requests", params={"unit": unit, "name": name[:100]})
+        return cast(list[Candidate], data.get("candidates", []))
+
+    # ---- documents ----
+    async def documents(self, code: str) -> list[Document]:
+        data = await self._call("GET", f"/v1/requests/{quote(code, safe='')}/documents")
+        return cast(list[Document], data.get("documents", []))
+
+    async def contacts(self, code: str) -> Contacts:
+        data = await self._call("GET", f"/v1/requests/{quote(code, safe='')}/contacts")
+        return Contacts(sms=data.get("sms"), email=data.get("email"))
+
+    async def create_amendment(self, code: str, document_id: int, text: str, chat_channel: str) -> Amendment:
+        body = {"document_id": document_id, "text": text, "chat_channel": chat_channel}
+        return cast(
+            Amendment, await self._call("POST", f"/v1/requests/{quote(code, safe='')}/amendments", body=body)
+        )
+
+    # ---- OTP signing ----
+    async def start_signing(
+        self, code: str, document_ids: list[int], channel: Channel, chat_channel: str, chat_user: str
+    ) -> SigningSession:
+        body = {
+            "request_code": code,
+            "document_ids": document_ids,
+            "channel": channel,
+            "consent": True,
+            "chat_channel": chat_channel,
+            "chat_user": chat_user,
+        }
+        return cast(SigningSession, await self._call("POST", "/v1/signing-sessions", body=body))
+
+    async def resend(self, session_id: str) -> SigningSession:
+        path = f"/v1/signing-sessions/{quote(session_id, safe='')}/resend"
+        return cast(SigningSession, await self._call("POST", path))
+
+    async def verify(self, session_id: str, otp: str) -> VerifyResult:
+        path = f"/v1/signing-sessions/{quote(session_id, safe='')}/verify"
+        return cast(VerifyResult, await self._call("POST", path, body={"otp": otp}))
+
+
+_api: SigningApi | None = None
+
+
+def get_api() -> SigningApi:
+    """The process-wide client, built from the environment on first use."""
+    global _api
+    if _api is None:
+        _api = SigningApi.from_settings(Settings.from_env())
+    return _api
+
+
+def reset_api() -> None:
+    """Forget the client (tests point the actions at another service)."""
+    global _api
+    _api = None

@@ -1,0 +1,134 @@
+"""Fixtures for action tests: a private signing service and tracker builders.
+
+The action tests call the actions in-process (as the action server would) against a real signing
+service started just for them, so they can sign documents without disturbing other tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+
+from bot.actions import signing_api
+from devstack import processes
+
+ROOT = processes.ROOT
+
+
+class Service:
+    def __init__(self, root: Path) -> None:
+        self.ports = processes.Ports.free()
+        self.root = root
+        self.outbox = root / "outbox" / "messages.jsonl"
+        self.db = root / "signing.db"
+        self.env = processes.stack_env(
+            self.ports,
+            {
+                "DATABASE_URL": f"sqlite:///{self.db}",
+                "OUTBOX_PATH": str(self.outbox),
+                "SIGNING_VAR_DIR": str(root),
+                "SIGNING_SERVICE_URL": f"http://127.0.0.1:{self.ports.signing}",
+                "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.ports.signing}",
+            },
+        )
+        self.url = self.env["SIGNING_SERVICE_URL"]
+        self.token = self.env["SIGNING_SERVICE_TOKEN"]
+
+    def last_otp(self, to: str | None = None) -> str:
+        """The code of the latest SMS/e-mail in the outbox (optionally for one destination)."""
+        lines = [json.loads(x) for x in self.outbox.read_text(encoding="utf-8").splitlines() if x.strip()]
+        for msg in reversed(lines):
+            if to is None or msg.get("to") == to:
+                match = re.search(r"(?<!\d)(\d{6})(?!\d)", msg.get("text", ""))
+                if match:
+                    return match.group(1)
+        raise AssertionError("no OTP in the outbox")
+
+    def codes_awaiting(self, documents: int) -> list[str]:
+        """Generated demo requests with exactly `documents` drafts awaiting signature."""
+        with sqlite3.connect(self.db) as conn:
+            rows = conn.execute(
+                "select r.code from documents d join requests r on r.id = d.request_id "
+                "where d.status = 'awaiting_signature' group by r.code having count(*) = ? order by r.code",
+                (documents,),
+            ).fetchall()
+        return [r[0] for r in rows if r[0] != "PC05TK0000123"]
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    svc = Service(tmp_path_factory.mktemp("actions-signing"))
+    proc = processes.signing_service(svc.ports, svc.env, svc.root / "log")
+    proc.start()
+    try:
+        proc.wait_healthy(120)
+        yield svc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(autouse=True)
+async def api_env(service: Service) -> AsyncIterator[None]:
+    """Point the actions' client at the private service; close its session after each test."""
+    saved = {k: os.environ.get(k) for k in ("SIGNING_SERVICE_URL", "SIGNING_SERVICE_TOKEN")}
+    os.environ["SIGNING_SERVICE_URL"] = service.url
+    os.environ["SIGNING_SERVICE_TOKEN"] = service.token
+    signing_api.reset_api()
+    yield
+    await signing_api.get_api().close()
+    signing_api.reset_api()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def domain() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+
+
+def make_tracker(
+    slots: dict[str, Any] | None = None,
+    text: str = "",
+    intent: str = "inform",
+    entities: list[dict[str, Any]] | None = None,
+    sender_id: str = "test-actions",
+    active_loop: str | None = None,
+    requested_slot: str | None = None,
+) -> Tracker:
+    """A tracker as the action server receives it: slots, the latest message, one user event."""
+    all_slots = {"requested_slot": requested_slot, **(slots or {})}
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.99}, "entities": entities or []}
+    events = [
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": text, "parse_data": latest, "input_channel": "rest"},
+    ]
+    return Tracker(
+        sender_id,
+        all_slots,
+        latest,
+        events,
+        False,
+        None,
+        {"name": active_loop} if active_loop else {},
+        "action_listen",
+    )
+
+
+def responses(dispatcher: Any) -> list[str]:
+    return [m.get("response") for m in dispatcher.messages]
+
+
+def slot_events(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}

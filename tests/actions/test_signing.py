@@ -1,0 +1,202 @@
+"""OTP signing actions against a real signing service (codes read from its outbox)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.signing import (
+    OTP_VERIFIED,
+    ActionAskSignChannel,
+    ActionAskSignConsent,
+    ActionFinishSigning,
+    ActionPrepareSigning,
+    ActionResendOtp,
+    ValidateSigningForm,
+    extract_otp,
+    parse_channel,
+)
+from tests.actions.conftest import Service, make_tracker, responses, slot_events
+
+
+@pytest.mark.parametrize(
+    ("typed", "otp"),
+    [
+        ("123456", "123456"),
+        ("mã là 123 456 nhé", "123456"),
+        ("12-34-56", "123456"),
+        ("otp: 908172.", "908172"),
+    ],
+)
+def test_otp_is_found_inside_sentences(typed: str, otp: str) -> None:
+    assert extract_otp(typed) == otp
+
+
+@pytest.mark.parametrize("typed", ["12345", "1234567", "0905123456", "abc", "PC05TK0000123"])
+def test_no_otp_in_other_numbers(typed: str) -> None:
+    assert extract_otp(typed) is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "channel"),
+    [
+        ("sms", "sms"),
+        ("SMS: 090****456", "sms"),
+        ("qua tin nhắn", "sms"),
+        ("email", "email"),
+        ("Email: a*@example.com", "email"),
+        ("gửi qua mail", "email"),
+        ("gửi vào số khác", "elsewhere"),
+        ("gửi qua zalo", "elsewhere"),
+        ("số của vợ tôi 0912345678", "elsewhere"),
+        ("hmm", None),
+    ],
+)
+def test_channel_answers(typed: str, channel: str | None) -> None:
+    assert parse_channel(typed) == channel
+
+
+async def prepare(code: str) -> tuple[CollectingDispatcher, dict[str, Any], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = await ActionPrepareSigning().run(dispatcher, make_tracker({"request_code": code}), {})
+    return dispatcher, slot_events(events), events
+
+
+async def test_prepare_without_a_request_runs_the_lookup_first() -> None:
+    _, slots, events = await prepare("")
+    assert slots["pending_task"] == "sign"
+    assert events[-1] == {"event": "followup", "name": "find_request_form", "timestamp": None}
+
+
+async def test_no_documents_and_already_signed() -> None:
+    dispatcher, _, events = await prepare("PC05TK0000456")
+    assert responses(dispatcher) == ["utter_no_documents"]
+    assert not any(e.get("event") == "followup" for e in events)
+    dispatcher, _, _ = await prepare("PC04HC0004567")
+    assert responses(dispatcher) == ["utter_all_signed"]
+    assert all("/file?variant=signed" in b["url"] for b in dispatcher.messages[0]["buttons"])
+
+
+async def test_batch_signing_end_to_end(service: Service) -> None:
+    code = service.codes_awaiting(2)[0]
+    _, slots, events = await prepare(code)
+    assert events[-1]["name"] == "signing_form"
+    choices = slots["doc_choices"]
+    assert len(choices) == 2 and "sign_selection" not in slots or slots["sign_selection"] is None
+    form = ValidateSigningForm()
+    state: dict[str, Any] = {"request_code": code, "doc_choices": choices}
+
+    result = await form.validate_sign_selection("tất cả", CollectingDispatcher(), make_tracker(state), {})
+    assert result["sign_selection"] == [c["id"] for c in choices]
+    state.update(result)
+
+    dispatcher = CollectingDispatcher()
+    await ActionAskSignConsent().run(dispatcher, make_tracker(state), {})
+    assert responses(dispatcher) == ["utter_sign_review", "utter_ask_sign_consent"]
+    assert len(dispatcher.messages[0]["buttons"]) == 2
+    state["sign_consent"] = True
+
+    dispatcher = CollectingDispatcher()
+    await ActionAskSignChannel().run(dispatcher, make_tracker(state), {})
+    assert dispatcher.messages[0]["buttons"][0]["payload"] == "sms"
+    assert "****" in dispatcher.messages[0]["buttons"][0]["title"]
+
+    dispatcher = CollectingDispatcher()
+    result = await form.validate_sign_channel("sms", dispatcher, make_tracker(state), {})
+    assert result["sign_channel"] == "sms" and result["signing_session_id"]
+    assert responses(dispatcher) == ["utter_otp_sent"]
+    assert "*" in dispatcher.messages[0]["destination"]
+    state.update(result)
+    otp = service.last_otp()
+
+    wrong = "000000" if otp != "000000" else "111111"
+    dispatcher = CollectingDispatcher()
+    result = await form.validate_otp_code(f"mã là {wrong}", dispatcher, make_tracker(state), {})
+    assert result == {"otp_code": None}
+    assert responses(dispatcher) == ["utter_otp_wrong"]
+    assert int(dispatcher.messages[0]["attempts_left"]) >= 1
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionResendOtp().run(dispatcher, make_tracker(state), {})
+    assert responses(dispatcher) == ["utter_resend_wait"]
+    assert 0 < int(dispatcher.messages[0]["seconds"]) <= 60
+    assert events == []
+
+    dispatcher = CollectingDispatcher()
+    spaced = f"{otp[:3]} {otp[3:]}"
+    result = await form.validate_otp_code(f"đây ạ {spaced}", dispatcher, make_tracker(state), {})
+    assert result["otp_code"] == OTP_VERIFIED  # the code itself is not kept in the tracker
+    assert result["signing_result"]["status"] == "signed"
+    state.update(result)
+    assert (
+        await form.required_slots(["sign_selection"], CollectingDispatcher(), make_tracker(state), {}) == []
+    )
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionFinishSigning().run(dispatcher, make_tracker(state), {})
+    assert responses(dispatcher) == ["utter_signed"]
+    assert dispatcher.messages[0]["count"] == 2
+    assert all("variant=signed" in b["url"] for b in dispatcher.messages[0]["buttons"])
+    assert slot_events(events)["signing_session_id"] is None
+
+    # Signed now: asking again says so.
+    dispatcher, _, _ = await prepare(code)
+    assert responses(dispatcher) == ["utter_all_signed"]
+
+
+async def test_single_document_is_preselected(service: Service) -> None:
+    code = service.codes_awaiting(1)[0]
+    _, slots, _ = await prepare(code)
+    assert slots["sign_selection"] == [slots["doc_choices"][0]["id"]]
+
+
+async def test_code_elsewhere_is_refused_with_the_reason(service: Service) -> None:
+    code = service.codes_awaiting(1)[1]
+    _, slots, _ = await prepare(code)
+    dispatcher = CollectingDispatcher()
+    state = {"request_code": code, **slots, "sign_consent": True}
+    result = await ValidateSigningForm().validate_sign_channel(
+        "gửi vào số khác", dispatcher, make_tracker(state), {}
+    )
+    assert result == {"sign_channel": None}
+    assert responses(dispatcher) == ["utter_contact_change_needed", "utter_faq/change_contact"]
+
+
+async def test_locked_session_gets_a_new_code_on_resend(service: Service) -> None:
+    code = service.codes_awaiting(1)[2]
+    _, slots, _ = await prepare(code)
+    state: dict[str, Any] = {"request_code": code, **slots, "sign_consent": True}
+    form = ValidateSigningForm()
+    state.update(await form.validate_sign_channel("sms", CollectingDispatcher(), make_tracker(state), {}))
+    otp = service.last_otp()
+    wrong = "000000" if otp != "000000" else "111111"
+    seen: list[str] = []
+    for _ in range(6):
+        dispatcher = CollectingDispatcher()
+        await form.validate_otp_code(wrong, dispatcher, make_tracker(state), {})
+        seen += responses(dispatcher)
+    assert seen[-1] == "utter_otp_locked"
+    old_session = state["signing_session_id"]
+    dispatcher = CollectingDispatcher()
+    events = await ActionResendOtp().run(dispatcher, make_tracker(state), {})
+    assert responses(dispatcher) == ["utter_otp_sent"]
+    new_session = slot_events(events)["signing_session_id"]
+    assert new_session and new_session != old_session
+    state["signing_session_id"] = new_session
+    result = await form.validate_otp_code(service.last_otp(), CollectingDispatcher(), make_tracker(state), {})
+    assert result["signing_result"]["status"] == "signed"
+
+
+async def test_resend_without_session() -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionResendOtp().run(dispatcher, make_tracker({}), {})
+    assert responses(dispatcher) == ["utter_no_signing_session"]
+
+
+async def test_bad_otp_format_does_not_call_the_service() -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateSigningForm().validate_otp_code("12345", dispatcher, make_tracker({}), {})
+    assert result == {"otp_code": None}
+    assert responses(dispatcher) == ["utter_otp_format"]
