@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from rasa.core.channels.channel import OutputChannel
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -133,16 +133,8 @@ class TelegramOutput(OutputChannel):
                 chunks = [CONTINUATION]
             markup = self._s.keyboard(reply.buttons)
             for i, chunk in enumerate(chunks):
-                last = i == len(chunks) - 1
-                await self._s.call(
-                    chat_id,
-                    lambda chunk=chunk, last=last: bot.send_message(
-                        chat_id,
-                        html.escape(chunk, quote=False),
-                        parse_mode=ParseMode.HTML,
-                        reply_markup=markup if last else None,
-                    ),
-                )
+                keyboard = markup if i == len(chunks) - 1 else None
+                await self._s.call(chat_id, self._text_call(chat_id, chunk, keyboard))
             for doc in reply.files:
                 await self._send_document(chat_id, doc)
             if reply.image:
@@ -154,6 +146,17 @@ class TelegramOutput(OutputChannel):
             }
             reason = "blocked" if isinstance(exc, Forbidden) else "rejected"
             record_failure(CHANNEL, recipient_id, reason, kept, type(exc).__name__, str(exc)[:200])
+
+    def _text_call(
+        self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None
+    ) -> Callable[[], Awaitable[Message]]:
+        bot = self._s.bot
+
+        def make() -> Awaitable[Message]:
+            escaped = html.escape(text, quote=False)
+            return bot.send_message(chat_id, escaped, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+
+        return make
 
     async def _send_document(self, chat_id: int, doc: outgoing.Document) -> None:
         """The PDF as a file (Telegram fetches the URL) with the link in the caption; if Telegram

@@ -54,6 +54,10 @@ def _command_text(text: str) -> str:
     return f"{command} {rest}".strip()
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -67,8 +71,8 @@ def classify(update: Any) -> TelegramEvent:
     uid = int(update["update_id"])
     query = update.get("callback_query")
     if isinstance(query, dict):
-        message = query.get("message") if isinstance(query.get("message"), dict) else {}
-        chat_id = _int((message.get("chat") or {}).get("id")) or _int((query.get("from") or {}).get("id"))
+        origin = _dict(query.get("message"))
+        chat_id = _int(_dict(origin.get("chat")).get("id")) or _int(_dict(query.get("from")).get("id"))
         query_id, data = query.get("id"), query.get("data")
         if chat_id is None or not isinstance(query_id, str):
             raise BadUpdate("callback query without chat or id")
@@ -76,7 +80,7 @@ def classify(update: Any) -> TelegramEvent:
     message = update.get("message")
     if not isinstance(message, dict):  # edited messages, channel posts, member updates, ...
         return TelegramEvent("ignore", uid)
-    chat_id = _int((message.get("chat") or {}).get("id"))
+    chat_id = _int(_dict(message.get("chat")).get("id"))
     if chat_id is None:
         raise BadUpdate("message without chat id")
     text = message.get("text")

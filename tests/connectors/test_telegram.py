@@ -290,3 +290,19 @@ async def test_no_token_or_message_text_in_logs(
     secret_part = telegram_settings.bot_token.split(":")[1]
     assert secret_part not in caplog.text and TG_SECRET not in caplog.text
     assert "0905123456" not in caplog.text and str(CHAT) not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"update_id": 1, "message": {"chat": "not an object", "text": "x"}},
+        {"update_id": 2, "callback_query": {"id": "q", "message": [], "from": 5}},
+        {"update_id": "3", "message": {}},
+        [],
+    ],
+)
+async def test_odd_updates_are_refused_with_400_not_500(
+    telegram_settings: TelegramSettings, update: object
+) -> None:
+    async with serve(channel(telegram_settings), Recorder()) as url:
+        assert (await post(url, update))[0] == 400  # type: ignore[arg-type]
