@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ from agent_desk import accounts, db
 from agent_desk.app import create_app
 from agent_desk.config import ROOT, Settings
 from agent_desk.keys import DESK
+from devstack import processes
+from tests.desk.rasa_env import RasaEnv
 
 PASSWORD = "mat-khau-rat-dai-123"
-CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+CSRF_RE = re.compile(r'name="csrf[_-]token" (?:value|content)="([0-9a-f]+)"')
 
 
 def desk_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -91,6 +94,48 @@ async def wait_for(
             return value
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def rasa_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaEnv]:
+    if os.environ.get("DESK_TEST_RASA_URL"):  # an already running Rasa (development loop)
+        yield RasaEnv(
+            os.environ["DESK_TEST_RASA_URL"],
+            os.environ.get("RASA_AUTH_TOKEN", processes.DEV_DEFAULTS["RASA_AUTH_TOKEN"]),
+            Path(os.environ["DESK_TEST_RASA_EVENTS_DB"]),
+            "http://127.0.0.1:9",
+            "-",
+        )
+        return
+    model = os.environ.get("DESK_TEST_RASA_MODEL")
+    if not model:
+        stack = request.getfixturevalue("rasa_stack")
+        yield RasaEnv(
+            stack.rasa_url,
+            stack.rasa_token,
+            Path(stack.env["RASA_EVENTS_DB"]),
+            stack.signing_url,
+            stack.token,
+        )
+        return
+    root = tmp_path_factory.mktemp("desk-rasa")
+    ports = processes.Ports.free()
+    env = processes.stack_env(
+        ports, {"RASA_EVENTS_DB": str(root / "rasa_events.db"), "RASA_URL": f"http://127.0.0.1:{ports.rasa}"}
+    )
+    proc = processes.rasa_server(ports, env, root / "log", Path(model))
+    proc.start()
+    try:
+        proc.wait_healthy(300)
+        yield RasaEnv(
+            env["RASA_URL"],
+            env["RASA_AUTH_TOKEN"],
+            root / "rasa_events.db",
+            env["SIGNING_SERVICE_URL"],
+            env["SIGNING_SERVICE_TOKEN"],
+        )
+    finally:
+        proc.stop()
 
 
 __all__ = ["PASSWORD", "add_account", "csrf_of", "db", "desk_settings", "login", "wait_for"]
