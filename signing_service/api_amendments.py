@@ -6,9 +6,10 @@ from aiohttp import web
 from sqlalchemy import select
 
 from . import audit
-from .api_requests import load_request
+from .api_requests import contacts_of, load_request
 from .context import ctx
 from .doc_kinds import DOC_KINDS
+from .drafts import ensure_draft
 from .errors import ApiError
 from .inputs import choice, json_body, opt_str, req_int, request_code
 from .models import Amendment, Document, Request
@@ -46,7 +47,9 @@ async def create_amendment(request: web.Request) -> web.Response:
         if doc is None:
             raise ApiError(404, "document_not_found")
         if doc.status == "signed":
-            raise ApiError(409, "document_not_awaiting", document_id=doc_id, status=doc.status)
+            raise ApiError(409, "document_not_awaiting", document_id=doc_id, document_status=doc.status)
+        # The amendment refers to a definite draft: render it if nobody has viewed it yet.
+        await ensure_draft(s, req, doc, await contacts_of(s, req.id), c.fonts)
         amendment = Amendment(
             request_id=req.id,
             document_id=doc.id,

@@ -48,7 +48,7 @@ MESSAGES: dict[str, str] = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str | None = None, **extra: Any) -> None:
+    def __init__(self, status: int, code: str, message: str | None = None, /, **extra: Any) -> None:
         super().__init__(code)
         self.status = status
         self.code = code

@@ -128,7 +128,7 @@ async def create_session(c: Context, body: dict[str, Any], parsed: dict[str, Any
             raise ApiError(404, "document_not_found", document_ids=missing)
         for i in wanted:
             if docs[i].status != "awaiting_signature":
-                raise ApiError(409, "document_not_awaiting", document_id=i, status=docs[i].status)
+                raise ApiError(409, "document_not_awaiting", document_id=i, document_status=docs[i].status)
         contacts = await contacts_of(s, req.id)
         destination = contacts.get(parsed["channel"])
         if not destination:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,70 @@ async def api(
 ) -> AsyncIterator[Api]:
     client = await aiohttp_client(create_app(settings, clock=clock))
     yield Api(client)
+
+
+class Fresh:
+    """A request made for one test (own code, phone and e-mail), so tests never share state."""
+
+    def __init__(self, code: str, phone: str, email: str | None, doc_ids: list[int]) -> None:
+        self.code, self.phone, self.email, self.doc_ids = code, phone, email, doc_ids
+
+
+async def make_request(
+    api: Api,
+    kinds: tuple[str, ...] = ("hdmbd_sinh_hoat", "bb_thoa_thuan_dau_noi"),
+    email: bool = True,
+    name: str = "Phạm Thị Thu Hằng",
+) -> Fresh:
+    import random
+
+    from sqlalchemy import select
+
+    from signing_service.demo_data import NewRequest, add_request
+    from signing_service.models import Document
+
+    rng = random.SystemRandom()
+    code = f"PC05TK{rng.randrange(8_000_000, 9_999_999):07d}"
+    phone = f"09{rng.randrange(10**8):08d}"
+    mail = f"kh{rng.randrange(10**8)}@example.com" if email else None
+    now = api.ctx.clock.now()
+    async with api.ctx.db.write() as s:
+        req = await add_request(
+            s,
+            NewRequest(
+                code,
+                "PC05TK",
+                name,
+                "27 Trần Cao Vân, P. An Mỹ, TP Tam Kỳ, Quảng Nam",
+                phone,
+                mail,
+                "lv_new_supply",
+                now - timedelta(days=1),
+                "contract_signing",
+                documents=[(k, "awaiting_signature") for k in kinds],
+                id_number="049190001111",
+                relative_dates=False,
+            ),
+            now,
+        )
+        ids = list((await s.execute(select(Document.id).where(Document.request_id == req.id))).scalars())
+    return Fresh(code, phone, mail, sorted(ids))
+
+
+def outbox_messages(settings: Settings, to: str) -> list[dict[str, Any]]:
+    import json
+
+    if not settings.outbox_path.exists():
+        return []
+    lines = settings.outbox_path.read_text(encoding="utf-8").splitlines()
+    return [m for m in map(json.loads, lines) if m["to"] == to]
+
+
+def last_code(settings: Settings, to: str) -> str:
+    import re
+
+    messages = outbox_messages(settings, to)
+    assert messages, f"no message sent to {to}"
+    found = re.findall(r"(?<!\d)\d{6}(?!\d)", messages[-1]["text"])
+    assert len(found) == 1, messages[-1]["text"]
+    return found[0]
