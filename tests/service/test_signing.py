@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import io
 import logging
-import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -53,10 +52,14 @@ async def doc_rows(api: Api, ids: list[int]) -> list[Document]:
         )
 
 
+def load_ca(ca_path: Path) -> asn1_x509.Certificate:
+    _, _, der = pem.unarmor(ca_path.read_bytes())
+    return asn1_x509.Certificate.load(der)
+
+
 async def validate_with_dev_ca(pdf: bytes, ca_path: Path) -> Any:
     """pyHanko's validator with only the development CA as trust root (independent of the service)."""
-    _, _, der = pem.unarmor(ca_path.read_bytes())
-    vc = ValidationContext(trust_roots=[asn1_x509.Certificate.load(der)], allow_fetching=False)
+    vc = ValidationContext(trust_roots=[load_ca(ca_path)], allow_fetching=False)
     (sig,) = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
     return sig, await async_validate_pdf_signature(sig, vc)
 
@@ -103,7 +106,8 @@ async def test_batch_signed_by_sms_otp(api: Api, tmp_path: Path, caplog: pytest.
         assert signed.startswith(draft) and hashlib.sha256(draft).hexdigest() == drafts[item["id"]]["sha256"]
         path = tmp_path / f"{item['id']}.pdf"
         path.write_bytes(signed)
-        out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, timeout=30).stdout
+        proc = await asyncio.create_subprocess_exec("pdfsig", str(path), stdout=asyncio.subprocess.PIPE)
+        out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
         assert "Signature Validation: Signature is Valid." in out
         assert "EVNCPC - Con dấu điện tử (dev)" in out and "Total document signed" in out
         status, check = await api.get(f"/v1/documents/{item['id']}/verification")
