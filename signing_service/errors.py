@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import exc as sa_exc
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ MESSAGES: dict[str, str] = {
         "Chưa ký được hồ sơ do lỗi hệ thống. Không hồ sơ nào bị thay đổi; vui lòng thử lại sau."
     ),
     "internal_error": "Hệ thống đang gặp sự cố. Vui lòng thử lại sau.",
+    "database_unavailable": "Hệ thống đang tạm gián đoạn. Vui lòng thử lại sau ít phút.",
     "payload_too_large": "Dữ liệu gửi lên quá lớn.",
 }
 
@@ -77,6 +80,11 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if e.status < 400:
             raise
         return error_response(e.status, _HTTP_CODES.get(e.status, "invalid_field"))
+    except (ConnectionError, asyncio.TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError) as e:
+        # The database is unreachable (restart, failover, network): a temporary condition, so 503,
+        # which also lets the reverse proxy try another replica. Transactions were rolled back.
+        log.error("database unavailable on %s %s: %s", request.method, request.path, type(e).__name__)
+        return error_response(503, "database_unavailable", retry_after=5)
     except Exception:
         # Operators get the traceback in the log; the caller gets no internals.
         log.exception("unexpected error on %s %s", request.method, request.path)
