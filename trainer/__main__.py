@@ -38,12 +38,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     try:
-        result = report.build(s, config=args.config, finetune=args.finetune, cache=Path(args.cache) if args.cache else None)
+        result = report.build(
+            s, config=args.config, finetune=args.finetune, cache=Path(args.cache) if args.cache else None
+        )
     except (report.ReportError, nlumodel.TrainingFailed) as exc:
         print(f"LỖI: {exc}", file=sys.stderr)
         return 2
     for run in result.runs:
-        print(f"{run.name}: độ chính xác {100 * run.accuracy:.1f} %, F1 macro {100 * run.macro_f1:.1f} % ({len(run.cases)} câu)")
+        print(
+            f"{run.name}: độ chính xác {100 * run.accuracy:.1f} %, F1 "
+            f"macro {100 * run.macro_f1:.1f} % ({len(run.cases)} câu)"
+        )
     print(f"Báo cáo: {s.rel(result.out_dir / 'report.html')} và {s.rel(result.out_dir / 'report.md')}")
     for line in result.failures:
         print(f"KHÔNG ĐẠT: {line}", file=sys.stderr)
@@ -74,7 +79,10 @@ def cmd_review(args: argparse.Namespace) -> int:
     except review.ReviewError as exc:
         print(f"LỖI: {exc}", file=sys.stderr)
         return 2
-    print(f"Đã ghi {n} câu cần xem vào {s.rel(out)} (mở bằng Excel, điền cột label, rồi make import-nlu FILE=...)")
+    print(
+        f"Đã ghi {n} câu cần xem vào {s.rel(out)} (mở bằng "
+        "Excel, điền cột label, rồi make import-nlu FILE=...)"
+    )
     return 0
 
 
@@ -92,8 +100,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     for w in summary.warnings:
         print(f"  cảnh báo: {w}")
     print(
-        f"Đã nhập: thêm {summary.added}, bỏ {summary.removed}, bỏ qua {summary.skipped_duplicates} câu trùng, "
-        f"{summary.skipped_unlabelled} dòng chưa có nhãn. Tệp đã sửa: {', '.join(summary.files) or '(không có)'}"
+        f"Đã nhập: thêm {summary.added}, bỏ {summary.removed}, "
+        f"bỏ qua {summary.skipped_duplicates} câu trùng, "
+        f"{summary.skipped_unlabelled} dòng chưa có nhãn. Tệp "
+        f"đã sửa: {', '.join(summary.files) or '(không có)'}"
     )
     return 0
 
@@ -122,7 +132,9 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", help="project root (default: this checkout)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("validate", help="rasa data validate + the trainer checks")
@@ -130,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("report", help="train/reuse the NLU model, test it, write reports/nlu/")
     p.add_argument("--config", help="Rasa config file (default config.yml)")
-    p.add_argument("--finetune", action="store_true", help="continue from the last NLU model (Rasa --finetune)")
+    p.add_argument(
+        "--finetune", action="store_true", help="continue from the last NLU model (Rasa --finetune)"
+    )
     p.add_argument("--cache", help="model cache directory (default: the project's model cache)")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("crossval", help="k-fold cross-validation (slow)")
@@ -144,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_review)
     p = sub.add_parser("import", help="import a labelled review CSV or an edited export CSV")
     p.add_argument("file")
-    p.add_argument("--no-rasa", action="store_true", help="skip rasa data validate (the trainer checks still run)")
+    p.add_argument(
+        "--no-rasa", action="store_true", help="skip rasa data validate (the trainer checks still run)"
+    )
     p.set_defaults(func=cmd_import)
     p = sub.add_parser("export", help="export all NLU examples to a CSV")
     p.add_argument("--out")

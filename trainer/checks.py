@@ -51,7 +51,9 @@ def run_all(project: Project) -> list[Issue]:
     s = project.settings
     issues: list[Issue] = []
 
-    def add(level: str, code: str, ex_or_file: nludata.Example | str, message: str, line: int | None = None) -> None:
+    def add(
+        level: str, code: str, ex_or_file: nludata.Example | str, message: str, line: int | None = None
+    ) -> None:
         if isinstance(ex_or_file, nludata.Example):
             issues.append(Issue(level, code, s.rel(ex_or_file.file), ex_or_file.line, message))
         else:
@@ -61,7 +63,13 @@ def run_all(project: Project) -> list[Issue]:
         add("error", "E-DOMAIN", s.domain, project.domain.problem)
     for nf in project.train + project.test:
         for p in nf.problems:
-            add("error" if p.fatal else "warning", "E-YAML" if p.fatal else "W-FORMAT", s.rel(nf.path), p.message, p.line)
+            add(
+                "error" if p.fatal else "warning",
+                "E-YAML" if p.fatal else "W-FORMAT",
+                s.rel(nf.path),
+                p.message,
+                p.line,
+            )
         _check_text_lines(nf, s.rel(nf.path), add)
 
     train = project.train_examples()
@@ -103,7 +111,12 @@ def _check_names(project: Project, examples: list[nludata.Example], add: Adder) 
             hint = _suggest(e.name, valid)
             add("error", "E-INTENT", e, f"ý định '{e.name}' không có trong domain.yml{hint}")
         elif "/" in e.name and dom.responses and f"utter_{e.name}" not in dom.responses:
-            add("error", "E-FAQ-RESPONSE", e, f"thiếu câu trả lời 'utter_{e.name}' trong domain.yml (responses)")
+            add(
+                "error",
+                "E-FAQ-RESPONSE",
+                e,
+                f"thiếu câu trả lời 'utter_{e.name}' trong domain.yml (responses)",
+            )
         if len(e.plain) > MAX_EXAMPLE_CHARS:
             add("error", "E-LENGTH", e, f"câu dài {len(e.plain)} ký tự (tối đa {MAX_EXAMPLE_CHARS})")
 
@@ -139,7 +152,8 @@ def _check_entities(project: Project, examples: list[nludata.Example], add: Adde
                         "error",
                         "E-CODE",
                         e,
-                        f"mã yêu cầu '{value}' sai định dạng: cần PC + 2 số + 2 chữ + 7 số, ví dụ {REQUEST_CODE_SAMPLE}",
+                        f"mã yêu cầu '{value}' sai định dạng: cần PC + 2 "
+                        f"số + 2 chữ + 7 số, ví dụ {REQUEST_CODE_SAMPLE}",
                     )
     for _surface, by_label in labels_by_text.items():
         if len(by_label) > 1:
@@ -159,7 +173,12 @@ def _check_duplicates(train: list[nludata.Example], add: Adder) -> None:
         first = group[0]
         for e in group[1:]:
             if e.name == first.name:
-                add("warning", "W-DUPLICATE", e, f"trùng với câu ở {first.file.name}:{first.line} (cùng ý định): xóa bớt một câu")
+                add(
+                    "warning",
+                    "W-DUPLICATE",
+                    e,
+                    f"trùng với câu ở {first.file.name}:{first.line} (cùng ý định): xóa bớt một câu",
+                )
             else:
                 conflicting_keys.add(key)
                 add(
@@ -205,12 +224,22 @@ def _check_counts(project: Project, train: list[nludata.Example], add: Adder) ->
     retrieval = dom.retrieval_intents
     for name in sorted(dom.intents - set(count) - retrieval):
         if not any(n.startswith(f"{name}/") for n in count):
-            add("warning", "W-NO-EXAMPLES", s.domain, f"ý định '{name}' có trong domain.yml nhưng chưa có câu ví dụ nào")
+            add(
+                "warning",
+                "W-NO-EXAMPLES",
+                s.domain,
+                f"ý định '{name}' có trong domain.yml nhưng chưa có câu ví dụ nào",
+            )
     for base in sorted(retrieval):
         for r in sorted(dom.responses):
             sub = r[len("utter_") :]
             if r.startswith(f"utter_{base}/") and sub not in count:
-                add("warning", "W-NO-EXAMPLES", s.domain, f"câu trả lời '{r}' chưa có câu hỏi ví dụ '{sub}' nào")
+                add(
+                    "warning",
+                    "W-NO-EXAMPLES",
+                    s.domain,
+                    f"câu trả lời '{r}' chưa có câu hỏi ví dụ '{sub}' nào",
+                )
 
 
 def _check_leakage(train: list[nludata.Example], test: list[nludata.Example], add: Adder) -> None:

@@ -36,7 +36,9 @@ def run(settings: Settings, folds: int = 3, config: str | None = None, out_dir: 
     proc = subprocess.run(cmd, cwd=settings.root, env=env, timeout=TIMEOUT_S)
     report = out / "intent_report.json"
     if proc.returncode != 0 or not report.exists():
-        raise CrossvalFailed(f"rasa test nlu --cross-validation thất bại (mã {proc.returncode}); xem thông báo ở trên")
+        raise CrossvalFailed(
+            f"rasa test nlu --cross-validation thất bại (mã {proc.returncode}); xem thông báo ở trên"
+        )
     return summarise(report, folds, out / "crossval.md")
 
 
@@ -52,6 +54,9 @@ def summarise(report_json: Path, folds: int, out: Path) -> Path:
     lines += ["", "| ý định | precision | recall | F1 | số câu |", "|---|---:|---:|---:|---:|"]
     rows = {k: v for k, v in data.items() if isinstance(v, dict) and "f1-score" in v and "avg" not in k}
     for name, m in sorted(rows.items(), key=lambda kv: kv[1]["f1-score"]):
-        lines.append(f"| {name} | {m['precision']:.2f} | {m['recall']:.2f} | {m['f1-score']:.2f} | {int(m['support'])} |")
+        lines.append(
+            f"| {name} | {m['precision']:.2f} | {m['recall']:.2f} "
+            f"| {m['f1-score']:.2f} | {int(m['support'])} |"
+        )
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out

@@ -80,13 +80,17 @@ def read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        row = data[: exc.start].count(b"\n") + 1
+        bad_line = data[: exc.start].count(b"\n") + 1
         raise CsvProblem(
-            f"{path}: dòng {row}: tệp không phải UTF-8 (byte 0x{data[exc.start]:02x}); có lẽ đã lưu bằng bảng mã "
-            f"Windows-1258/ANSI. Trong Excel chọn Lưu thành → 'CSV UTF-8 (Comma delimited) (*.csv)' rồi nhập lại."
+            f"{path}: dòng {bad_line}: tệp không phải UTF-8 (byte "
+            f"0x{data[exc.start]:02x}); có lẽ đã lưu bằng bảng mã "
+            "Windows-1258/ANSI. Trong Excel chọn Lưu thành → "
+            "'CSV UTF-8 (Comma delimited) (*.csv)' rồi nhập lại."
         ) from None
     if "\x00" in text:
-        raise CsvProblem(f"{path}: tệp có ký tự NUL: có thể là tệp UTF-16 hoặc tệp Excel (.xlsx), không phải CSV UTF-8")
+        raise CsvProblem(
+            f"{path}: tệp có ký tự NUL: có thể là tệp UTF-16 hoặc tệp Excel (.xlsx), không phải CSV UTF-8"
+        )
     sample = text[:4096]
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
@@ -104,13 +108,16 @@ def read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) > len(header):
-                raise CsvProblem(f"{path}: dòng {rownum}: có {len(cells)} ô nhưng tiêu đề chỉ có {len(header)} cột")
+                raise CsvProblem(
+                    f"{path}: dòng {rownum}: có {len(cells)} ô nhưng tiêu đề chỉ có {len(header)} cột"
+                )
             cells = cells + [""] * (len(header) - len(cells))
             row = {h: unprotect_cell(c) for h, c in zip(header, cells, strict=True)}
             for h, c in row.items():
                 if _looks_mojibake(c):
                     raise CsvProblem(
-                        f"{path}: dòng {rownum}, cột '{h}': chữ bị lỗi mã hóa ('{c[:40]}'): tệp đã bị mở/lưu sai bảng "
+                        f"{path}: dòng {rownum}, cột '{h}': chữ bị lỗi mã "
+                        f"hóa ('{c[:40]}'): tệp đã bị mở/lưu sai bảng "
                         f"mã. Hãy xuất lại tệp hoặc lưu bằng 'CSV UTF-8'."
                     )
             rows.append((rownum, row))

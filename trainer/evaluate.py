@@ -62,7 +62,13 @@ class Scores:
             "labels": self.labels,
             "confusion": self.confusion,
             "errors": [
-                {"text": c.text, "expected": c.expected, "predicted": c.predicted, "confidence": c.confidence, "where": c.where}
+                {
+                    "text": c.text,
+                    "expected": c.expected,
+                    "predicted": c.predicted,
+                    "confidence": c.confidence,
+                    "where": c.where,
+                }
                 for c in self.worst(1000)
             ],
         }
@@ -75,7 +81,9 @@ def predicted_label(parse: dict[str, Any]) -> tuple[str, float]:
     if intent.get("full_retrieval_intent_name"):
         return str(intent["full_retrieval_intent_name"]), conf
     selectors = parse.get("response_selector") or {}
-    sel = selectors.get(name) or (selectors.get("default") if name in selectors.get("all_retrieval_intents", []) else None)
+    sel = selectors.get(name) or (
+        selectors.get("default") if name in selectors.get("all_retrieval_intents", []) else None
+    )
     if isinstance(sel, dict):
         key = (sel.get("response") or {}).get("intent_response_key")
         if key:
@@ -104,7 +112,9 @@ def score(name: str, examples: list[nludata.Example], parses: list[dict[str, Any
         pred, conf = predicted_label(parse)
         exp_ents = {(e["start"], e["end"], e["entity"]) for e in ex.entities()}
         got_ents = {
-            (int(e["start"]), int(e["end"]), str(e["entity"])) for e in parse.get("entities") or [] if "start" in e and "end" in e
+            (int(e["start"]), int(e["end"]), str(e["entity"]))
+            for e in parse.get("entities") or []
+            if "start" in e and "end" in e
         }
         cases.append(Case(ex.plain, ex.name, pred, conf, f"{rel(ex.file)}:{ex.line}", exp_ents, got_ents))
     y_true = [c.expected for c in cases]

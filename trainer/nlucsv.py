@@ -25,7 +25,16 @@ from trainer.project import Project
 from trainer.settings import Settings
 
 EXPORT_HEADER = ["intent", "text", "file"]
-REVIEW_HEADER = ["text", "predicted_intent", "confidence", "conversation", "timestamp", "label", "entities", "reason"]
+REVIEW_HEADER = [
+    "text",
+    "predicted_intent",
+    "confidence",
+    "conversation",
+    "timestamp",
+    "label",
+    "entities",
+    "reason",
+]
 _CONTROL = {chr(c) for c in range(32)} - {"\t"}
 
 
@@ -55,7 +64,9 @@ def export(settings: Settings, out: Path) -> int:
     project = Project.load(settings)
     broken = [f for f in project.train if not f.ok]
     if broken:
-        raise ImportFailed([f"{settings.rel(f.path)}:{p.line}: {p.message}" for f in broken for p in f.problems if p.fatal])
+        raise ImportFailed(
+            [f"{settings.rel(f.path)}:{p.line}: {p.message}" for f in broken for p in f.problems if p.fatal]
+        )
     rows = [[e.name, e.text, settings.rel(e.file)] for e in project.train_examples()]
     return csvio.write_csv(out, EXPORT_HEADER, rows)
 
@@ -70,7 +81,9 @@ def _annotate(text: str, entities_cell: str, rownum: int, problems: list[str]) -
         name, sep, value = pair.partition("=")
         name, value = name.strip(), textnorm.clean_example(value)
         if not sep or not name or not value:
-            problems.append(f"dòng {rownum}: cột entities phải có dạng 'loại=giá trị; loại=giá trị', đang là '{pair}'")
+            problems.append(
+                f"dòng {rownum}: cột entities phải có dạng 'loại=giá trị; loại=giá trị', đang là '{pair}'"
+            )
             continue
         plain = nludata.entities_parser.replace_entities(text) if "](" in text or "]{" in text else text
         if plain != text:
@@ -106,7 +119,9 @@ def _check_label(project: Project, label: str, rownum: int, problems: list[str],
         "/" not in label or not project.domain.responses or f"utter_{label}" in project.domain.responses
     ):
         if label in project.domain.retrieval_intents:
-            problems.append(f"dòng {rownum}: '{label}' là nhóm câu hỏi thường gặp: ghi rõ câu hỏi, ví dụ {label}/hotline")
+            problems.append(
+                f"dòng {rownum}: '{label}' là nhóm câu hỏi thường gặp: ghi rõ câu hỏi, ví dụ {label}/hotline"
+            )
             return False
         return True
     hint = checks._suggest(label, valid)
@@ -129,7 +144,10 @@ def _check_entities(project: Project, text: str, rownum: int, problems: list[str
         if ent["entity"] == checks.REQUEST_CODE_ENTITY and not checks.REQUEST_CODE_RE.match(
             checks.normalise_request_code(str(ent["value"]))
         ):
-            problems.append(f"dòng {rownum}: mã yêu cầu '{ent['value']}' sai định dạng (ví dụ {checks.REQUEST_CODE_SAMPLE})")
+            problems.append(
+                f"dòng {rownum}: mã yêu cầu '{ent['value']}' sai "
+                f"định dạng (ví dụ {checks.REQUEST_CODE_SAMPLE})"
+            )
 
 
 def _resolve_file(settings: Settings, cell: str, rownum: int, problems: list[str]) -> Path | None:
@@ -151,14 +169,17 @@ def plan_import(settings: Settings, csv_path: Path) -> tuple[dict[Path, str], Im
     if broken:
         raise ImportFailed([f"dữ liệu NLU hiện có bị lỗi, sửa trước khi nhập: {b}" for b in broken])
     if project.domain.problem or not project.domain.intents:
-        raise ImportFailed([f"không đọc được danh sách ý định trong domain: {project.domain.problem or 'trống'}"])
+        raise ImportFailed(
+            [f"không đọc được danh sách ý định trong domain: {project.domain.problem or 'trống'}"]
+        )
     if "label" in header:
         return _plan_review(project, rows, csv_path)
     if "intent" in header:
         return _plan_export(project, rows, csv_path)
     raise ImportFailed(
         [
-            f"{csv_path}: thiếu cột. Tệp từ 'make review' cần các cột text và label; tệp từ 'make export-nlu' "
+            f"{csv_path}: thiếu cột. Tệp từ 'make review' cần "
+            "các cột text và label; tệp từ 'make export-nlu' "
             f"cần intent, text, file. Tệp này có: {', '.join(h for h in header if h) or '(không có)'}"
         ]
     )
@@ -216,7 +237,10 @@ def _plan_review(
             if prev_label == label:
                 summary.skipped_duplicates += 1
             else:
-                problems.append(f"dòng {rownum}: cùng câu với dòng {prev_row} nhưng khác nhãn ('{prev_label}' và '{label}')")
+                problems.append(
+                    f"dòng {rownum}: cùng câu với dòng {prev_row} "
+                    f"nhưng khác nhãn ('{prev_label}' và '{label}')"
+                )
             continue
         in_csv[key] = (label, rownum)
         additions[topics[label]][label].append(text)
@@ -254,7 +278,9 @@ def _plan_export(
         if text is None or not _check_label(project, intent, rownum, problems, valid):
             continue
         _check_entities(project, text, rownum, problems)
-        path = _resolve_file(s, row["file"], rownum, problems) if row.get("file", "").strip() else topics[intent]
+        path = (
+            _resolve_file(s, row["file"], rownum, problems) if row.get("file", "").strip() else topics[intent]
+        )
         if path is None:
             continue
         mentioned.add(intent)
@@ -273,7 +299,12 @@ def _plan_export(
         for e in f.examples("intent"):
             if e.name in mentioned:
                 wanted.setdefault(f.path, {}).setdefault(e.name, [])
-    before = {(f.path.resolve(), e.name, e.text) for f in project.train for e in f.examples("intent") if e.name in mentioned}
+    before = {
+        (f.path.resolve(), e.name, e.text)
+        for f in project.train
+        for e in f.examples("intent")
+        if e.name in mentioned
+    }
     after = {(p.resolve(), i, t) for p, by in wanted.items() for i, ts in by.items() for t in ts}
     summary.added, summary.removed = len(after - before), len(before - after)
     new_texts: dict[Path, str] = {}

@@ -133,16 +133,22 @@ def parse_text(path: Path, text: str) -> NluFile:
         nf.seq_end = seq.end_mark.line + 1
         return nf
     if not isinstance(seq, yaml.SequenceNode):
-        nf.problems.append(ParseProblem(seq.start_mark.line + 1, "'nlu:' phải là một danh sách (mỗi mục bắt đầu bằng '- ')"))
+        nf.problems.append(
+            ParseProblem(seq.start_mark.line + 1, "'nlu:' phải là một danh sách (mỗi mục bắt đầu bằng '- ')")
+        )
         return nf
     items = [i for i in seq.value]
     for n, item in enumerate(items):
         start = item.start_mark.line
         if not nf.seq_indent:
             first = lines[start]
-            nf.seq_indent = first[: first.index("-")] if "-" in first else " " * max(item.start_mark.column - 2, 0)
+            nf.seq_indent = (
+                first[: first.index("-")] if "-" in first else " " * max(item.start_mark.column - 2, 0)
+            )
         if not isinstance(item, yaml.MappingNode):
-            nf.problems.append(ParseProblem(start + 1, "mục của 'nlu:' phải có dạng '- intent: ...' và 'examples: |'"))
+            nf.problems.append(
+                ParseProblem(start + 1, "mục của 'nlu:' phải có dạng '- intent: ...' và 'examples: |'")
+            )
             continue
         keys = _scalar_map(item)
         kind = next((k for k in BLOCK_KINDS if k in keys), None)
@@ -188,7 +194,9 @@ def _parse_block(
         block.content_end = value.end_mark.line + 1
         return block
     if not isinstance(value, yaml.ScalarNode) or not isinstance(value.value, str):
-        nf.problems.append(ParseProblem(start + 1, f"'examples:' của '{name}' phải là một khối 'examples: |'"))
+        nf.problems.append(
+            ParseProblem(start + 1, f"'examples:' của '{name}' phải là một khối 'examples: |'")
+        )
         return None
     key_col = key_node.start_mark.column
     first = value.start_mark.line + 1 if value.style == "|" else value.start_mark.line
@@ -214,18 +222,18 @@ def _parse_block(
     if value.style == "|" and [t for _, t in found] == expected:
         block.editable = True
         block.indent = " " * (block_indent if block_indent is not None else key_col + 2)
-        for ln, text in found:
-            if text is None:
+        for ln, line_text in found:
+            if line_text is None:
                 nf.problems.append(
                     ParseProblem(ln + 1, "dòng không bắt đầu bằng '- ': Rasa bỏ qua câu này", fatal=False)
                 )
-            elif text:
-                block.examples.append(Example(kind, name, text, nf.path, ln + 1))
+            elif line_text:
+                block.examples.append(Example(kind, name, line_text, nf.path, ln + 1))
         return block
     # Folded/quoted/unusual indentation: keep Rasa's reading, lines approximate, not rewritten.
-    for k, text in enumerate(expected):
-        if text:
-            block.examples.append(Example(kind, name, text, nf.path, min(first + k, len(lines)) + 1))
+    for k, value_text in enumerate(expected):
+        if value_text:
+            block.examples.append(Example(kind, name, value_text, nf.path, min(first + k, len(lines)) + 1))
     nf.problems.append(
         ParseProblem(
             start + 1,

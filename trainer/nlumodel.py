@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from devstack import model as devmodel
-from trainer.settings import ROOT, Settings
-
-TRAIN_TIMEOUT_S = 3600
+from trainer.settings import Settings
 
 
 class TrainingFailed(Exception):
@@ -68,7 +63,7 @@ def ensure(
     cache: Path | None = None,
     epoch_fraction: float | None = None,
 ) -> tuple[Path, str]:
-    """Path of the NLU model for the current data and how it was obtained ("cache", "trained", "finetuned")."""
+    """Path of the NLU model for the current data, and how it was obtained: cache, trained or finetuned."""
     config = config or settings.config
     cache = cache or devmodel.cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -87,7 +82,10 @@ def ensure(
         if _train(settings, config, cache, name, previous, epoch_fraction):
             how = "finetuned"
         else:
-            print(">> Rasa không cho học tiếp (có ý định/thực thể mới hoặc cấu hình đổi): học lại từ đầu", flush=True)
+            print(
+                ">> Rasa không cho học tiếp (có ý định/thực thể mới hoặc cấu hình đổi): học lại từ đầu",
+                flush=True,
+            )
             previous = None
     if previous is None and not _train(settings, config, cache, name, None, None):
         raise TrainingFailed(f"rasa train nlu thất bại (cấu hình {config}); xem thông báo ở trên")
@@ -96,29 +94,32 @@ def ensure(
 
 
 def _train(
-    settings: Settings, config: str, cache: Path, name: str, finetune_from: Path | None, epoch_fraction: float | None
+    settings: Settings,
+    config: str,
+    cache: Path,
+    name: str,
+    finetune_from: Path | None,
+    epoch_fraction: float | None,
 ) -> bool:
-    cmd = [
-        sys.executable, "-m", "rasa", "train", "nlu",
-        "--config", str(settings.path(config)),
-        "--nlu", str(settings.path(settings.nlu_dir)),
-        "--out", str(cache), "--fixed-model-name", name,
-    ]  # fmt: skip
-    if settings.path(settings.domain).exists():
-        cmd += ["--domain", str(settings.path(settings.domain))]
-    if finetune_from is not None:
-        cmd += ["--finetune", str(finetune_from)]
-        if epoch_fraction:
-            cmd += ["--epoch-fraction", str(epoch_fraction)]
-    paths = [str(settings.root), str(ROOT), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    """Train in this process (TensorFlow is imported once for training and testing)."""
+    from rasa.model_training import train_nlu
+
+    domain = settings.path(settings.domain)
     print(f">> học mô hình NLU {name} (vài phút trên máy 2 nhân)", flush=True)
     started = time.monotonic()
     try:
-        proc = subprocess.run(cmd, cwd=settings.root, env=env, timeout=TRAIN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
+        result = train_nlu(
+            config=str(settings.path(config)),
+            nlu_data=str(settings.path(settings.nlu_dir)),
+            output=str(cache),
+            fixed_model_name=name,
+            domain=str(domain) if domain.exists() else None,
+            model_to_finetune=str(finetune_from) if finetune_from else None,
+            finetuning_epoch_fraction=epoch_fraction or 1.0,
+        )
+    except SystemExit:  # Rasa exits when a model cannot be fine-tuned with this data
         return False
-    if proc.returncode != 0 or not (cache / f"{name}.tar.gz").exists():
+    if not result or not (cache / f"{name}.tar.gz").exists():
         return False
     print(f">> học xong sau {time.monotonic() - started:.0f} s", flush=True)
     return True

@@ -48,11 +48,11 @@ def f1_png(main: Scores, stripped: Scores | None, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, max(3.0, 0.32 * n + 1.2)))
     ys = list(range(n))
     h = 0.4 if stripped else 0.7
-    ax.barh([y - (h / 2 if stripped else 0) for y in ys], [main.per_intent[lab]["f1"] for lab in labels], height=h,
-            label="có dấu", color="#1f77b4")  # fmt: skip
+    main_f1 = [main.per_intent[lab]["f1"] for lab in labels]
+    ax.barh([y - (h / 2 if stripped else 0) for y in ys], main_f1, height=h, label="có dấu", color="#1f77b4")
     if stripped:
-        ax.barh([y + h / 2 for y in ys], [stripped.per_intent.get(lab, {}).get("f1", 0.0) for lab in labels], height=h,
-                label="không dấu", color="#ff7f0e")  # fmt: skip
+        plain_f1 = [stripped.per_intent.get(lab, {}).get("f1", 0.0) for lab in labels]
+        ax.barh([y + h / 2 for y in ys], plain_f1, height=h, label="không dấu", color="#ff7f0e")
     ax.set_yticks(ys)
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
@@ -77,21 +77,30 @@ def markdown(meta: dict[str, Any], runs: list[Scores], images: dict[str, str]) -
     out += [f"- Kết quả: **{meta['verdict']}**", ""]
     for line in meta["failures"]:
         out.append(f"> ❌ {line}")
-    out += ["", "| bộ kiểm tra | số câu | độ chính xác | ngưỡng | F1 trung bình (macro) |", "|---|---:|---:|---:|---:|"]
+    out += [
+        "",
+        "| bộ kiểm tra | số câu | độ chính xác | ngưỡng | F1 trung bình (macro) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for s in runs:
         out.append(
-            f"| {s.name} | {len(s.cases)} | {_pct(s.accuracy)} | {_pct(meta['thresholds'][s.name])} | {_pct(s.macro_f1)} |"
+            f"| {s.name} | {len(s.cases)} | {_pct(s.accuracy)} | "
+            f"{_pct(meta['thresholds'][s.name])} | {_pct(s.macro_f1)} |"
         )
     out += ["", f"![F1 theo ý định]({images['f1']})", ""]
     for s in runs:
         out += [f"## {s.name}", "", f"![Ma trận nhầm lẫn]({images[s.name]})", ""]
         out += ["| ý định | precision | recall | F1 | số câu |", "|---|---:|---:|---:|---:|"]
         for lab, m in sorted(s.per_intent.items(), key=lambda kv: kv[1]["f1"]):
-            out.append(f"| {lab} | {m['precision']:.2f} | {m['recall']:.2f} | {m['f1']:.2f} | {m['support']} |")
+            out.append(
+                f"| {lab} | {m['precision']:.2f} | {m['recall']:.2f} | {m['f1']:.2f} | {m['support']} |"
+            )
         if s.entities:
             out += ["", "| thực thể | precision | recall | F1 | số lần |", "|---|---:|---:|---:|---:|"]
             for lab, m in s.entities.items():
-                out.append(f"| {lab} | {m['precision']:.2f} | {m['recall']:.2f} | {m['f1']:.2f} | {m['support']} |")
+                out.append(
+                    f"| {lab} | {m['precision']:.2f} | {m['recall']:.2f} | {m['f1']:.2f} | {m['support']} |"
+                )
         pairs = s.top_confusions()
         if pairs:
             out += ["", "Hay nhầm nhất:", ""] + [f"- {a} → {b}: {k} câu" for a, b, k in pairs]
@@ -122,38 +131,50 @@ def html_report(meta: dict[str, Any], runs: list[Scores], images: dict[str, str]
         "<!doctype html><html lang='vi'><head><meta charset='utf-8'>",
         f"<title>Báo cáo NLU {e(meta['generated'])}</title><style>{_CSS}</style></head><body>",
         f"<h1>Báo cáo NLU — {e(meta['generated'])}</h1>",
-        f"<div class='box {'ok' if ok else 'fail'}'>Kết quả: <span class='{'ok' if ok else 'fail'}'>{e(meta['verdict'])}</span>",
+        f"<div class='box {'ok' if ok else 'fail'}'>Kết quả: <span "
+        f"class='{'ok' if ok else 'fail'}'>{e(meta['verdict'])}</span>",
     ]
     parts += [f"<br>❌ {e(line)}" for line in meta["failures"]]
     parts.append("</div>")
     parts.append(
-        f"<p>Mô hình <code>{e(meta['model'])}</code> ({e(meta['how'])}) · cấu hình <code>{e(meta['config'])}</code> · "
+        f"<p>Mô hình <code>{e(meta['model'])}</code> ({e(meta['how'])}) "
+        f"· cấu hình <code>{e(meta['config'])}</code> · "
         f"{meta['train_examples']} câu học · {meta['test_examples']} câu kiểm tra</p>"
     )
-    parts.append("<table><tr><th>bộ kiểm tra</th><th>số câu</th><th>độ chính xác</th><th>ngưỡng</th><th>F1 macro</th></tr>")
+    parts.append(
+        "<table><tr><th>bộ kiểm tra</th><th>số câu</th><th>độ "
+        "chính xác</th><th>ngưỡng</th><th>F1 macro</th></tr>"
+    )
     for s in runs:
         thr = meta["thresholds"][s.name]
         cls = "ok" if s.accuracy >= thr else "fail"
         parts.append(
-            f"<tr><td>{e(s.name)}</td><td class='n'>{len(s.cases)}</td><td class='n {cls}'>{_pct(s.accuracy)}</td>"
+            f"<tr><td>{e(s.name)}</td><td class='n'>{len(s.cases)}</td><td "
+            f"class='n {cls}'>{_pct(s.accuracy)}</td>"
             f"<td class='n'>{_pct(thr)}</td><td class='n'>{_pct(s.macro_f1)}</td></tr>"
         )
     parts.append(f"</table><img src='{e(images['f1'])}' alt='F1 theo ý định'>")
     for s in runs:
         parts.append(f"<h2>{e(s.name)}</h2><img src='{e(images[s.name])}' alt='ma trận nhầm lẫn'>")
-        parts.append("<table><tr><th>ý định</th><th>precision</th><th>recall</th><th>F1</th><th>số câu</th></tr>")
+        parts.append(
+            "<table><tr><th>ý định</th><th>precision</th><th>recall</th><th>F1</th><th>số câu</th></tr>"
+        )
         for lab, m in sorted(s.per_intent.items(), key=lambda kv: kv[1]["f1"]):
             cls = " class='low'" if m["f1"] < 0.8 else ""
             parts.append(
-                f"<tr{cls}><td>{e(lab)}</td><td class='n'>{m['precision']:.2f}</td><td class='n'>{m['recall']:.2f}</td>"
+                f"<tr{cls}><td>{e(lab)}</td><td class='n'>{m['precision']:.2f}</td><td "
+                f"class='n'>{m['recall']:.2f}</td>"
                 f"<td class='n'>{m['f1']:.2f}</td><td class='n'>{m['support']}</td></tr>"
             )
         parts.append("</table>")
         if s.entities:
-            parts.append("<table><tr><th>thực thể</th><th>precision</th><th>recall</th><th>F1</th><th>số lần</th></tr>")
+            parts.append(
+                "<table><tr><th>thực thể</th><th>precision</th><th>recall</th><th>F1</th><th>số lần</th></tr>"
+            )
             for lab, m in s.entities.items():
                 parts.append(
-                    f"<tr><td>{e(lab)}</td><td class='n'>{m['precision']:.2f}</td><td class='n'>{m['recall']:.2f}</td>"
+                    f"<tr><td>{e(lab)}</td><td class='n'>{m['precision']:.2f}</td><td "
+                    f"class='n'>{m['recall']:.2f}</td>"
                     f"<td class='n'>{m['f1']:.2f}</td><td class='n'>{m['support']}</td></tr>"
                 )
             parts.append("</table>")
@@ -165,7 +186,10 @@ def html_report(meta: dict[str, Any], runs: list[Scores], images: dict[str, str]
         worst = s.worst()
         if worst:
             parts.append("<h3>Các câu sai (mô hình càng tự tin càng cần xem)</h3>")
-            parts.append("<table><tr><th>câu</th><th>đúng ra là</th><th>mô hình đoán</th><th>độ tin</th><th>ở đâu</th></tr>")
+            parts.append(
+                "<table><tr><th>câu</th><th>đúng ra là</th><th>mô "
+                "hình đoán</th><th>độ tin</th><th>ở đâu</th></tr>"
+            )
             for c in worst:
                 parts.append(
                     f"<tr><td>{e(c.text)}</td><td>{e(c.expected)}</td><td>{e(c.predicted)}</td>"

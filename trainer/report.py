@@ -39,7 +39,12 @@ def build(
     out_dir: Path | None = None,
 ) -> ReportResult:
     project = Project.load(settings)
-    broken = [f"{settings.rel(f.path)}:{p.line}: {p.message}" for f in project.train + project.test for p in f.problems if p.fatal]
+    broken = [
+        f"{settings.rel(f.path)}:{p.line}: {p.message}"
+        for f in project.train + project.test
+        for p in f.problems
+        if p.fatal
+    ]
     if broken:
         raise ReportError("dữ liệu bị lỗi, chạy make validate: " + "; ".join(broken))
     test = [e for f in project.test for e in f.examples("intent")]
@@ -58,18 +63,27 @@ def build(
     ]
     thresholds = {MAIN_SET: settings.min_accuracy, STRIPPED_SET: settings.min_accuracy_no_diacritics}
     failures = [
-        f"độ chính xác {s.name} {100 * s.accuracy:.1f} % < ngưỡng {100 * thresholds[s.name]:.1f} % (nlu_thresholds.yml)"
+        f"độ chính xác {s.name} {100 * s.accuracy:.1f} % < ngưỡng "
+        f"{100 * thresholds[s.name]:.1f} % (nlu_thresholds.yml)"
         for s in runs
         if s.accuracy < thresholds[s.name]
     ]
-    images = {"f1": "intent_f1.png", MAIN_SET: "confusion_matrix.png", STRIPPED_SET: "confusion_matrix_no_diacritics.png"}
+    images = {
+        "f1": "intent_f1.png",
+        MAIN_SET: "confusion_matrix.png",
+        STRIPPED_SET: "confusion_matrix_no_diacritics.png",
+    }
     render.f1_png(runs[0], runs[1], out / images["f1"])
     render.confusion_png(runs[0], out / images[MAIN_SET], "Ma trận nhầm lẫn — câu có dấu")
     render.confusion_png(runs[1], out / images[STRIPPED_SET], "Ma trận nhầm lẫn — câu không dấu")
     meta = {
         "generated": datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
         "model": model.name,
-        "how": {"cache": "dùng lại, dữ liệu không đổi", "trained": "học mới", "finetuned": "học tiếp (finetune)"}[how],
+        "how": {
+            "cache": "dùng lại, dữ liệu không đổi",
+            "trained": "học mới",
+            "finetuned": "học tiếp (finetune)",
+        }[how],
         "config": config or settings.config,
         "train_examples": len(project.train_examples()),
         "test_examples": len(test),
@@ -80,6 +94,7 @@ def build(
     (out / "report.md").write_text(render.markdown(meta, runs, images), encoding="utf-8")
     (out / "report.html").write_text(render.html_report(meta, runs, images), encoding="utf-8")
     (out / "results.json").write_text(
-        json.dumps({"meta": meta, "runs": [s.as_dict() for s in runs]}, ensure_ascii=False, indent=1), encoding="utf-8"
+        json.dumps({"meta": meta, "runs": [s.as_dict() for s in runs]}, ensure_ascii=False, indent=1),
+        encoding="utf-8",
     )
     return ReportResult(out, runs, failures)

@@ -63,14 +63,20 @@ class Message:
 
 
 def default_db(settings: Settings) -> str:
-    return os.environ.get("REVIEW_DB_URL") or os.environ.get("RASA_EVENTS_DB") or str(settings.root / "var" / "rasa_events.db")
+    return (
+        os.environ.get("REVIEW_DB_URL")
+        or os.environ.get("RASA_EVENTS_DB")
+        or str(settings.root / "var" / "rasa_events.db")
+    )
 
 
 def _engine(db: str) -> sa.engine.Engine:
     if "://" not in db:
         path = Path(db)
         if not path.exists():
-            raise ReviewError(f"không thấy cơ sở dữ liệu sự kiện {path}: bot đã chạy chưa (make run)? Hoặc chỉ định DB=...")
+            raise ReviewError(
+                f"không thấy cơ sở dữ liệu sự kiện {path}: bot đã chạy chưa (make run)? Hoặc chỉ định DB=..."
+            )
         return sa.create_engine(f"sqlite:///{path}", future=True)
     return sa.create_engine(db, future=True)
 
@@ -82,7 +88,9 @@ def read_events(db: str) -> list[tuple[str, dict]]:
     out: list[tuple[str, dict]] = []
     try:
         with engine.connect() as conn:
-            for _id, sender, data in conn.execute(sa.select(events.c.id, events.c.sender_id, events.c.data).order_by(events.c.id)):
+            for _id, sender, data in conn.execute(
+                sa.select(events.c.id, events.c.sender_id, events.c.data).order_by(events.c.id)
+            ):
                 try:
                     ev = json.loads(data) if isinstance(data, str) else {}
                 except json.JSONDecodeError:
@@ -90,13 +98,17 @@ def read_events(db: str) -> list[tuple[str, dict]]:
                 if isinstance(ev, dict):
                     out.append((str(sender), ev))
     except sa.exc.SQLAlchemyError as exc:
-        raise ReviewError(f"không đọc được bảng 'events' trong {db.split('@')[-1]}: {exc.__class__.__name__}") from None
+        raise ReviewError(
+            f"không đọc được bảng 'events' trong {db.split('@')[-1]}: {exc.__class__.__name__}"
+        ) from None
     finally:
         engine.dispose()
     return out
 
 
-def poorly_understood(events: list[tuple[str, dict]], max_confidence: float, handoff_actions: tuple[str, ...]) -> list[Message]:
+def poorly_understood(
+    events: list[tuple[str, dict]], max_confidence: float, handoff_actions: tuple[str, ...]
+) -> list[Message]:
     flagged: list[Message] = []
     last: dict[str, Message] = {}
     previous: dict[str, Message] = {}
@@ -113,7 +125,10 @@ def poorly_understood(events: list[tuple[str, dict]], max_confidence: float, han
             if name == FALLBACK_INTENT:
                 ranking = [r for r in parse.get("intent_ranking") or [] if r.get("name") != FALLBACK_INTENT]
                 if ranking:
-                    msg.intent, msg.confidence = str(ranking[0].get("name")), float(ranking[0].get("confidence") or 0)
+                    msg.intent, msg.confidence = (
+                        str(ranking[0].get("name")),
+                        float(ranking[0].get("confidence") or 0),
+                    )
                 msg.reasons.append("nlu_fallback")
             elif conf < max_confidence:
                 msg.reasons.append("low_confidence")
@@ -122,16 +137,16 @@ def poorly_understood(events: list[tuple[str, dict]], max_confidence: float, han
             last[sender] = msg
             flagged.append(msg)
         elif kind == "action" and sender in last:
-            name = ev.get("name")
+            action = ev.get("name")
             target = last[sender]
-            if name in handoff_actions:
+            if action in handoff_actions:
                 if target.intent == HANDOFF_INTENT and target.confidence >= max_confidence:
                     target = previous.get(sender, target)
                     if target.intent == HANDOFF_INTENT:
                         continue
                 if "handoff" not in target.reasons:
                     target.reasons.append("handoff")
-            elif name in FALLBACK_ACTIONS and "fallback" not in target.reasons:
+            elif action in FALLBACK_ACTIONS and "fallback" not in target.reasons:
                 target.reasons.append("fallback")
     return [m for m in flagged if m.reasons]
 
@@ -153,7 +168,18 @@ def export_review(settings: Settings, out: Path, db: str | None = None, limit: i
         if not key or key in known or key in seen:
             continue
         seen.add(key)
-        rows.append([text, m.intent, f"{m.confidence:.2f}", m.sender, _local_time(m.timestamp), "", "", ",".join(m.reasons)])
+        rows.append(
+            [
+                text,
+                m.intent,
+                f"{m.confidence:.2f}",
+                m.sender,
+                _local_time(m.timestamp),
+                "",
+                "",
+                ",".join(m.reasons),
+            ]
+        )
         if len(rows) >= limit:
             break
     return csvio.write_csv(out, REVIEW_HEADER, rows)

@@ -74,7 +74,9 @@ def load(root: Path | None = None) -> Settings:
         raise SettingsError(f"{path}: 'min_examples_per_intent' phải là số nguyên từ 1 đến 1000")
     if "topic_files" in raw:
         tf = raw["topic_files"] or {}
-        if not isinstance(tf, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tf.items()):
+        if not isinstance(tf, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in tf.items()
+        ):
             raise SettingsError(f"{path}: 'topic_files' phải là bảng ý định: tệp")
         raw["topic_files"] = tf
     if "handoff_actions" in raw:

@@ -1,4 +1,4 @@
-"""`make validate`: Rasa's own data validation plus the trainer checks, one message per line with file:line."""
+"""`make validate`: Rasa's own data validation plus the trainer checks, one message per line (file:line)."""
 
 from __future__ import annotations
 
@@ -93,4 +93,7 @@ def print_result(result: Result, settings: Settings) -> None:
     n_err = len(result.errors)
     n_warn = len(result.issues) - n_err
     status = "ĐẠT" if result.ok else "KHÔNG ĐẠT"
-    print(f"Kiểm tra dữ liệu NLU: {status} — {n_err} lỗi, {n_warn} cảnh báo (docs/trainer-guide.vi.md, mục 'Lỗi')")
+    print(
+        f"Kiểm tra dữ liệu NLU: {status} — {n_err} lỗi, {n_warn} "
+        "cảnh báo (docs/trainer-guide.vi.md, mục 'Lỗi')"
+    )

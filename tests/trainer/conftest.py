@@ -49,14 +49,14 @@ pipeline:
     min_ngram: 2
     max_ngram: 4
   - name: DIETClassifier
-    epochs: 40
+    epochs: 15
     random_seed: 1
     number_of_transformer_layers: 0
     hidden_layers_sizes: {text: [64]}
     embedding_dimension: 16
   - name: ResponseSelector
     retrieval_intent: faq
-    epochs: 30
+    epochs: 10
     random_seed: 1
     number_of_transformer_layers: 0
 policies:
