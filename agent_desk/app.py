@@ -38,6 +38,7 @@ THROTTLE = web.AppKey("throttle", LoginThrottle)
 SOURCE = web.AppKey("source", broker.EventSource)  # type: ignore[type-abstract]
 TASKS = web.AppKey("tasks", list)
 BACKGROUND = web.AppKey("background", bool)
+STOP = web.AppKey("stop", asyncio.Event)
 
 DEFAULT_CANNED = [
     ("Chào hỏi", "Dạ, em chào anh/chị. Em có thể hỗ trợ gì cho anh/chị ạ?"),
@@ -63,7 +64,7 @@ async def _follow_events(app: web.Application) -> None:
     """Consume the broker for the life of the app; reconnect with backoff if it fails."""
     source = app[SOURCE]
     delay = 1.0
-    while True:
+    while not app[STOP].is_set():
         try:
             await source.run(app[DESK].ingest)
             delay = 1.0
@@ -71,14 +72,18 @@ async def _follow_events(app: web.Application) -> None:
             raise
         except Exception:
             log.exception("event source %s failed; retrying in %.0f s", source.name, delay)
-        await asyncio.sleep(delay)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(app[STOP].wait(), delay)
         delay = min(delay * 2, 30)
 
 
 async def _sweep(app: web.Application) -> None:
     settings = app[SETTINGS]
-    while True:
-        await asyncio.sleep(settings.sweep_interval)
+    stop = app[STOP]
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.sweep_interval)
+            return
         try:
             await app[DESK].sweep()
             await app[DESK].load_open()
@@ -115,12 +120,19 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     app[DESK] = desk
     app[SOURCE] = broker.make_source(settings, engine)
     tasks: list[asyncio.Task[None]] = []
+    app[STOP] = asyncio.Event()
     if app[BACKGROUND]:
         tasks = [asyncio.create_task(_follow_events(app)), asyncio.create_task(_sweep(app))]
     app[TASKS] = tasks
     try:
         yield
     finally:
+        # Let the background tasks finish what they are doing (a database write cut in the middle
+        # leaves a connection behind), then cancel whatever still waits.
+        app[STOP].set()
+        app[SOURCE].stop()
+        if tasks:
+            await asyncio.wait(tasks, timeout=3)
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -34,6 +34,9 @@ class EventSource(Protocol):
 
     async def run(self, sink: Sink) -> None: ...
 
+    def stop(self) -> None:
+        """Finish the event being handled, then return from run() (a clean shutdown)."""
+
 
 class CursorStore:
     """Position of a source, kept in the desk's database so a restart resumes where it stopped."""
@@ -99,6 +102,10 @@ class SqlBrokerSource:
         self.batch = batch
         self.name = f"sql:{path}"
         self.position: int | None = None
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         # Read-only connection: the desk never writes Rasa's file. Short-lived, so Rasa's writes are
@@ -147,7 +154,7 @@ class SqlBrokerSource:
     async def run(self, sink: Sink) -> None:
         self.position = await self.start_position()
         log.info("following Rasa events in %s after id %d", self.path, self.position)
-        while True:
+        while not self._stopping:
             rows = await self._rows(self.position)
             if not rows:
                 latest = await self._max_id()
@@ -179,6 +186,9 @@ class RabbitBrokerSource:
         self.prefetch = prefetch
         self.name = f"rabbitmq:{queue}"
         self.ready = asyncio.Event()
+
+    def stop(self) -> None:
+        pass  # the consumer is cancelled; an unacknowledged message is redelivered
 
     async def run(self, sink: Sink) -> None:
         import aio_pika

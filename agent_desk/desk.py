@@ -169,6 +169,9 @@ class Desk:
         # when nothing happened in its conversation.
         self._boot = secrets.token_hex(4)
         self._versions: LRU = LRU(20_000)
+        # Timestamp of the newest event already in a handoff's preview (read from the tracker when it
+        # was queued): the same events arriving afterwards from the broker are not added twice.
+        self._preview_ts: LRU = LRU(20_000)
         self.events_seen = 0
 
     # ------------------------------------------------------------------ reading
@@ -252,6 +255,8 @@ class Desk:
         await self.publish_queue()
 
     async def _append_preview(self, sender: str, message: dict[str, Any]) -> None:
+        if message["ts"] <= self._preview_ts.get(sender, 0.0):
+            return
         handoff_id = self._open[sender]
         async with self.engine.begin() as conn:
             current = await conn.scalar(
@@ -286,6 +291,8 @@ class Desk:
             slot_code = (tracker.get("slots") or {}).get("request_code")
             code = (normalise_code(slot_code) if isinstance(slot_code, str) else None) or code
             previews = transcript.preview(transcript.messages(events))
+            if events:
+                self._preview_ts.put(sender, float(events[-1].get("timestamp") or 0))
         except RasaError:
             log.warning("could not read the tracker of a new handoff; queued with what the events said")
         now = time.time()
@@ -382,8 +389,7 @@ class Desk:
                     self._bot_event(
                         joined,
                         utter_action="utter_handoff_agent_joined",
-                        agent=agent.username,
-                        agent_name=agent.display_name,
+                        joined_agent=agent.username,
                     ),
                 ],
             )

@@ -67,10 +67,13 @@ def latest_slot(events: list[dict[str, Any]], name: str) -> Any:
 
 
 def preview(msgs: list[dict[str, Any]], limit: int = 3) -> list[dict[str, str]]:
-    """The last few customer/bot lines, shortened, for the queue."""
-    out = [
+    """The last few customer/bot lines, shortened, for the queue; the customer's last line always shows."""
+    lines = [m for m in msgs if m["kind"] in {"user", "bot"} and m["text"]]
+    tail = lines[-limit:]
+    last_user = next((m for m in reversed(lines) if m["kind"] == "user"), None)
+    if last_user is not None and last_user not in tail:
+        tail = [last_user] + tail[1:]
+    return [
         {"kind": m["kind"], "text": (m["text"][:157] + "…") if len(m["text"]) > 160 else m["text"]}
-        for m in msgs
-        if m["kind"] in {"user", "bot"} and m["text"]
+        for m in tail
     ]
-    return out[-limit:]

@@ -149,14 +149,17 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
         await response.write(f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
 
     with desk.hub.subscribe(conversation) as sub:
-        await send("queue", await desk.queue_snapshot())
-        while not sub.closed:
-            try:
-                kind, data = await asyncio.wait_for(sub.queue.get(), timeout=15)
-            except asyncio.TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            await send(kind, data)
+        try:
+            await send("queue", await desk.queue_snapshot())
+            while not sub.closed:
+                try:
+                    kind, data = await asyncio.wait_for(sub.queue.get(), timeout=15)
+                except asyncio.TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                await send(kind, data)
+        except ConnectionResetError:
+            pass  # the browser went away (page closed or navigated)
     return response
 
 

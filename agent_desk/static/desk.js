@@ -9,6 +9,8 @@
   const baseTitle = document.title;
   let known = null; // ids of waiting conversations already seen (null before the first snapshot)
   let clockSkew = 0; // server time minus browser time, seconds
+  let leaving = false; // a form is being submitted: its own navigation wins over live reloads
+  document.addEventListener("submit", e => { if (!e.defaultPrevented) leaving = true; });
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -25,6 +27,16 @@
     const m = Math.floor(s / 60), r = s % 60;
     if (m < 60) return m + " phút " + String(r).padStart(2, "0") + " giây";
     return Math.floor(m / 60) + " giờ " + String(m % 60).padStart(2, "0") + " phút";
+  }
+
+  // Same format and time zone as the server-rendered lines ("HH:MM:SS dd/mm/yyyy", Vietnam time).
+  const vnFormat = new Intl.DateTimeFormat("en-GB", {
+    timeZone: "Asia/Ho_Chi_Minh", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    day: "2-digit", month: "2-digit", year: "numeric", hour12: false,
+  });
+  function clock(ts) {
+    const p = Object.fromEntries(vnFormat.formatToParts(new Date(ts * 1000)).map(x => [x.type, x.value]));
+    return p.hour + ":" + p.minute + ":" + p.second + " " + p.day + "/" + p.month + "/" + p.year;
   }
 
   function beep() {
@@ -87,7 +99,7 @@
       const id = Number(conv.dataset.id);
       const status = snap.waiting.some(h => h.id === id) ? "waiting" : snap.active.some(h => h.id === id) ? "active" : "closed";
       const shown = conv.dataset.status === "timed_out" || conv.dataset.status === "cancelled" ? "closed" : conv.dataset.status;
-      if (status !== shown) window.location.reload();
+      if (status !== shown && !leaving) window.location.reload();
     }
   }
 
@@ -99,7 +111,7 @@
     const text = el("div", { class: "text" });
     linkify(text, m.text);
     const item = el("li", { class: "msg msg-" + m.kind + (m.agent ? " msg-agent" : ""), "data-ts": m.ts }, [
-      el("div", { class: "who", text: who + " " }, [el("time", { text: new Date(m.ts * 1000).toLocaleTimeString("vi-VN") })]), text]);
+      el("div", { class: "who", text: who + " " }, [el("time", { text: clock(m.ts) })]), text]);
     if (m.buttons && m.buttons.length) {
       item.appendChild(el("div", { class: "buttons" }, m.buttons.map(b => el("span", { class: "button-chip", title: b.payload, text: b.title }))));
     }
