@@ -63,3 +63,9 @@ import-nlu: setup  ## import a labelled CSV: make import-nlu FILE=reports/review
 
 export-nlu: setup  ## export all NLU examples to reports/nlu-data.csv (OUT=...)
 	$(PY) -m trainer export $(if $(OUT),--out "$(OUT)")
+
+# ---- agent desk (docs/agent-desk.md) ----
+.PHONY: desk-user
+desk-user: setup  ## create an agent desk account: make desk-user NAME=lan ROLE=agent|supervisor DISPLAY="Lan" (password prompted, or on stdin)
+	@test -n "$(NAME)" || { echo "NAME=... required: make desk-user NAME=lan ROLE=agent DISPLAY='Lan'" >&2; exit 2; }
+	$(PY) -m agent_desk.users add "$(NAME)" --role $(or $(ROLE),agent) $(if $(DISPLAY),--display-name "$(DISPLAY)")
