@@ -154,6 +154,36 @@ def delete_rabbit(queue: str, exchange: str, env: dict[str, str]) -> None:
         print(f"!! could not delete RabbitMQ queue {queue}: {e}", file=sys.stderr)
 
 
+def render_nginx(**values: object) -> str:
+    """deploy/nginx.conf.j2 with every variable required (a typo fails loudly)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(NGINX_TEMPLATE.parent),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 (an nginx config, not HTML)
+    )
+    return env.get_template(NGINX_TEMPLATE.name).render(**values)
+
+
+def compose_nginx_conf() -> str:
+    """The nginx config of deploy/compose.yml (service names instead of 127.0.0.1)."""
+    return render_nginx(
+        user=None,
+        worker_processes="auto",
+        foreground=True,
+        listen_host="0.0.0.0",  # noqa: S104
+        run_dir="/var/cache/nginx",
+        log_dir="/var/log/nginx",
+        public_port=8080,
+        rasa_api_port=5005,
+        signing_api_port=8800,
+        actions_api_port=5055,
+        rasa_servers=["rasa-1:5005", "rasa-2:5005"],
+        action_servers=["actions-1:5055", "actions-2:5055"],
+        signing_servers=["signing-1:8800", "signing-2:8800"],
+    )
+
+
 @dataclass
 class ScaledConfig:
     var_dir: Path = ROOT / "var" / "scaled"
@@ -229,6 +259,7 @@ class ScaledStack:
                 "RABBITMQ_QUEUE": config.queue,
                 "RABBITMQ_EXCHANGE": config.exchange,
                 "DESK_RABBITMQ_QUEUE": config.queue,
+                "DESK_DATABASE_URL": f"sqlite:///{config.var_dir / 'agent_desk.db'}",
                 "SANIC_WORKERS": str(config.sanic_workers),
                 "TICKET_LOCK_LIFETIME": str(config.lock_lifetime),
                 "RASA_TELEMETRY_ENABLED": "false",
@@ -257,14 +288,9 @@ class ScaledStack:
         self.nginx_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ENDPOINTS_TEMPLATE, self.endpoints_path)
         p = self.cfg.ports
-        tpl = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(NGINX_TEMPLATE.parent),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,  # noqa: S701 (nginx config, not HTML)
-        ).get_template(NGINX_TEMPLATE.name)
+        local = lambda ports: [f"127.0.0.1:{port}" for port in ports]  # noqa: E731
         self.nginx_conf.write_text(
-            tpl.render(
+            render_nginx(
                 # As root the workers drop to nobody; otherwise nginx keeps the caller's user.
                 user="nobody nogroup" if os.geteuid() == 0 else None,
                 worker_processes=1,
@@ -276,9 +302,9 @@ class ScaledStack:
                 rasa_api_port=p.rasa_api,
                 signing_api_port=p.signing_api,
                 actions_api_port=p.actions_api,
-                rasa_ports=p.rasa,
-                action_ports=p.actions,
-                signing_ports=p.signing,
+                rasa_servers=local(p.rasa),
+                action_servers=local(p.actions),
+                signing_servers=local(p.signing),
             )
         )
 
@@ -448,7 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--actions", type=int, default=2, help="action servers (default 2)")
     parser.add_argument("--signing", type=int, default=2, help="signing-service replicas (default 2)")
+    parser.add_argument(
+        "--print-compose-nginx",
+        action="store_true",
+        help="print the nginx config for deploy/compose.yml and exit",
+    )
     args = parser.parse_args(argv)
+    if args.print_compose_nginx:
+        print(compose_nginx_conf(), end="")
+        return 0
     require_nginx()
     from devstack import model
 
