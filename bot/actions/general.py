@@ -8,7 +8,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions.amendment import reset_amendment
-from bot.actions.lookup import reset_lookup
+from bot.actions.common import normalize_request_code
+from bot.actions.lookup import reset_lookup, show_request
 from bot.actions.signing import reset_signing
 
 
@@ -58,6 +59,14 @@ class ActionNluFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        # A well-formed request code says what the customer wants, whatever the NLU confidence.
+        code = normalize_request_code(tracker.get_slot("lookup_code"))
+        if code:
+            return (
+                reset_lookup()
+                + [SlotSet("handoff_offered", False)]
+                + await show_request(dispatcher, tracker, code)
+            )
         if previous_user_intent(tracker) == "nlu_fallback":
             dispatcher.utter_message(response="utter_offer_handoff")
             return [SlotSet("handoff_offered", True)]

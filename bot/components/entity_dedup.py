@@ -1,0 +1,65 @@
+"""Keep one entity per span: regex matches win over DIET's guesses for the same entity type.
+
+RegexEntityExtractor and DIETClassifier both report `request_code` and `otp_code` (DIET learns them
+from the same annotations). DIET sometimes cuts "789 012" into "789" and "012" next to the regex's
+"789 012"; the regex is the authority for these codes, so overlapping DIET entities are dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import ENTITIES
+from rasa.shared.nlu.training_data.message import Message
+
+REGEX_EXTRACTOR = "RegexEntityExtractor"
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
+class EntityDeduplicator(GraphComponent):
+    """Drops entities that overlap a regex entity of the same type, and exact duplicates."""
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {}
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> EntityDeduplicator:
+        return cls()
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            entities = message.get(ENTITIES) or []
+            if entities:
+                message.set(ENTITIES, dedupe(entities), add_to_output=True)
+        return messages
+
+
+def dedupe(entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    regex = [e for e in entities if e.get("extractor") == REGEX_EXTRACTOR]
+    kept: List[Dict[str, Any]] = []
+    seen: set[tuple[Any, Any, Any]] = set()
+    for e in regex + [e for e in entities if e.get("extractor") != REGEX_EXTRACTOR]:
+        key = (e.get("entity"), e.get("start"), e.get("end"))
+        if key in seen:
+            continue
+        if e.get("extractor") != REGEX_EXTRACTOR and any(
+            r.get("entity") == e.get("entity")
+            and r["start"] < e.get("end", 0)
+            and e.get("start", 0) < r["end"]
+            for r in regex
+        ):
+            continue
+        seen.add(key)
+        kept.append(e)
+    return sorted(kept, key=lambda e: (e.get("start", 0), e.get("end", 0)))

@@ -1,0 +1,94 @@
+"""Helpers for end-to-end conversations over the REST channel of a real Rasa server."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import Stack
+
+TIMEOUT = aiohttp.ClientTimeout(total=60)
+
+
+class Chat:
+    """One customer talking to the bot over POST /webhooks/rest/webhook."""
+
+    def __init__(self, stack: Stack, session: aiohttp.ClientSession, sender_id: str) -> None:
+        self.stack = stack
+        self.session = session
+        self.sender_id = sender_id
+        self.last: list[dict[str, Any]] = []
+
+    async def say(self, text: str) -> list[dict[str, Any]]:
+        url = f"{self.stack.rasa_url}/webhooks/rest/webhook"
+        async with self.session.post(url, json={"sender": self.sender_id, "message": text}) as resp:
+            assert resp.status == 200, await resp.text()
+            self.last = await resp.json()
+        return self.last
+
+    @property
+    def text(self) -> str:
+        return "\n".join(m.get("text", "") for m in self.last)
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        return [b for m in self.last for b in m.get("buttons", [])]
+
+    def payload(self, title_part: str) -> str:
+        for b in self.buttons:
+            if title_part in b["title"]:
+                return str(b["payload"])
+        raise AssertionError(f"no button with {title_part!r} in {[b['title'] for b in self.buttons]}")
+
+    async def slots(self) -> dict[str, Any]:
+        url = f"{self.stack.rasa_url}/conversations/{self.sender_id}/tracker"
+        async with self.session.get(url, params={"token": self.stack.rasa_token}) as resp:
+            assert resp.status == 200
+            return dict((await resp.json())["slots"])
+
+
+@pytest.fixture
+async def chat(rasa_stack: Stack, sender_id: str) -> AsyncIterator[Chat]:
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        yield Chat(rasa_stack, session, sender_id)
+
+
+def last_otp(stack: Stack, to: str) -> str:
+    """The code of the latest message sent to `to` in the stack's outbox (the fake SMS/e-mail)."""
+    lines = [json.loads(x) for x in stack.outbox.read_text(encoding="utf-8").splitlines() if x.strip()]
+    for msg in reversed(lines):
+        if msg.get("to") == to:
+            match = re.search(r"(?<!\d)(\d{6})(?!\d)", msg.get("text", ""))
+            if match:
+                return match.group(1)
+    raise AssertionError(f"no OTP for {to} in the outbox")
+
+
+def request_contact(stack: Stack, code: str) -> str:
+    """The full registered phone of a request (the test plays the customer who owns the phone)."""
+    with sqlite3.connect(stack.root / "signing.db") as conn:
+        rows = conn.execute(
+            "select c.channel, c.value from contacts c join requests r on r.id = c.request_id "
+            "where r.code = ?",
+            (code,),
+        ).fetchall()
+    phones = [value for channel, value in rows if channel == "sms"]
+    assert phones, rows
+    return str(phones[0])
+
+
+def codes_awaiting(stack: Stack, documents: int) -> list[str]:
+    """Generated demo requests with exactly `documents` drafts awaiting signature."""
+    with sqlite3.connect(stack.root / "signing.db") as conn:
+        rows = conn.execute(
+            "select r.code from documents d join requests r on r.id = d.request_id "
+            "where d.status = 'awaiting_signature' group by r.code having count(*) = ? order by r.code",
+            (documents,),
+        ).fetchall()
+    return [r[0] for r in rows if r[0] != "PC05TK0000123"]

@@ -1,0 +1,96 @@
+"""Held-out NLU evaluation: the set is never trained on, and the trained model meets the targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.components.normalizer import fold_text
+from tests.nlu.evaluate import ANNOTATION, evaluate, load_examples, strip_example
+
+ROOT = Path(__file__).resolve().parents[2]
+DESIGN_INTENTS = {
+    "greet",
+    "goodbye",
+    "thank",
+    "affirm",
+    "deny",
+    "cancel",
+    "help",
+    "bot_challenge",
+    "human_handoff",
+    "out_of_scope",
+    "track_request",
+    "inform",
+    "view_documents",
+    "sign_documents",
+    "request_amendment",
+    "resend_otp",
+    "sign_usb_token",
+    "faq",
+}
+FAQ_KEYS = {"hotline", "processing_time", "required_papers", "signing_legality", "change_contact"}
+ENTITIES = {"request_code", "customer_name", "power_unit", "otp_code"}
+
+
+def training_texts() -> set[str]:
+    texts = set()
+    for path in (ROOT / "bot" / "data" / "nlu").glob("*.yml"):
+        for block in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]:
+            for line in (block.get("examples") or "").splitlines():
+                line = line.strip()
+                if block.get("intent") and line.startswith("- "):
+                    texts.add(fold_text(ANNOTATION.sub(r"\g<text>", line[2:])).strip())
+    return texts
+
+
+def test_heldout_is_not_in_the_training_data() -> None:
+    seen = training_texts()
+    leaked = [e.text for e in load_examples() if fold_text(e.text).strip() in seen]
+    assert leaked == []
+
+
+def test_heldout_covers_every_intent_and_entity() -> None:
+    examples = load_examples()
+    assert {e.base_intent for e in examples} == DESIGN_INTENTS
+    assert {e.intent.split("/")[1] for e in examples if e.base_intent == "faq"} == FAQ_KEYS
+    assert {ent for e in examples for ent, _, _ in e.entities} == ENTITIES
+
+
+def test_stripped_copy_keeps_spans() -> None:
+    for example in load_examples():
+        stripped = strip_example(example)
+        assert stripped.text.isascii() or not fold_text(stripped.text).isascii()
+        for _, start, end in example.entities:
+            assert fold_text(example.text[start:end]) == fold_text(stripped.text[start:end])
+
+
+def test_training_data_uses_exactly_the_design_intents_and_entities() -> None:
+    intents, entities = set(), set()
+    for path in (ROOT / "bot" / "data" / "nlu").glob("*.yml"):
+        for block in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]:
+            if "intent" in block:
+                intents.add(block["intent"].split("/")[0])
+                for m in ANNOTATION.finditer(block["examples"]):
+                    entities.add(m.group("entity"))
+    assert intents == DESIGN_INTENTS
+    assert entities == ENTITIES
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+async def test_model_meets_the_targets(trained_model: Path, tmp_path: Path) -> None:
+    report = await evaluate(trained_model)
+    (tmp_path / "nlu_report.json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
+    heldout, stripped = report["heldout"], report["heldout_stripped"]
+    assert heldout["intent_accuracy"] >= 0.95, heldout["errors"]
+    assert heldout["intent_macro_f1"] >= 0.95, heldout["errors"]
+    assert heldout["entity_f1"] >= 0.95, heldout["errors"]
+    assert stripped["intent_accuracy"] >= 0.93, stripped["errors"]
+    assert stripped["intent_macro_f1"] >= 0.93, stripped["errors"]
+    assert stripped["entity_f1"] >= 0.93, stripped["errors"]
