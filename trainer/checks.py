@@ -106,11 +106,16 @@ def _check_names(project: Project, examples: list[nludata.Example], add: Adder) 
         return
     subs = {e.name for e in examples if "/" in e.name}
     valid = dom.valid_labels(subs)
+    reported: set[tuple[str, str]] = set()  # one message per intent and file, not one per example
     for e in examples:
-        if not dom.knows_intent(e.name):
+        if (str(e.file), e.name) in reported:
+            pass
+        elif not dom.knows_intent(e.name):
+            reported.add((str(e.file), e.name))
             hint = _suggest(e.name, valid)
             add("error", "E-INTENT", e, f"ý định '{e.name}' không có trong domain.yml{hint}")
         elif "/" in e.name and dom.responses and f"utter_{e.name}" not in dom.responses:
+            reported.add((str(e.file), e.name))
             add(
                 "error",
                 "E-FAQ-RESPONSE",

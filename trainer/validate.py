@@ -47,7 +47,9 @@ def rasa_data_validate(settings: Settings) -> tuple[bool, str]:
         )
     except subprocess.TimeoutExpired:
         return False, "rasa data validate: quá thời gian"
-    return proc.returncode == 0, proc.stdout + proc.stderr
+    output = proc.stdout + proc.stderr
+    serious = [line for line in _rasa_lines_worth_showing(output) if _SERIOUS.search(line)]
+    return proc.returncode == 0 and not serious, output
 
 
 def run(settings: Settings, with_rasa: bool = True) -> Result:
@@ -62,6 +64,12 @@ def run(settings: Settings, with_rasa: bool = True) -> Result:
     return Result(issues, ok, output)
 
 
+# Rasa reports these as warnings and exits 0, but the bot would break at run time: treat them as errors.
+_SERIOUS = re.compile(
+    r"is not a valid|not listed in the domain|is not defined in the domain|story structure conflict|"
+    r"not in the domain|contradict",
+    re.IGNORECASE,
+)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _WARNING_PREFIX = re.compile(r"^.*?\.py:\d+: (UserWarning|FutureWarning): ")
 
