@@ -17,6 +17,17 @@ from bot.actions.signing_api import ApiError, ServiceUnavailable, get_api
 AMEND_SLOTS = ("amend_document", "amend_document_title", "amend_text", "amend_confirm", "doc_choices")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MIN_TEXT, MAX_TEXT = 5, 1000
+# Slot values that are already document ids (set by us), as opposed to what the customer typed.
+ID_PREFIX = "id:"
+
+
+def document_id(value: object) -> int | None:
+    text = str(value or "")
+    return (
+        int(text[len(ID_PREFIX) :])
+        if text.startswith(ID_PREFIX) and text[len(ID_PREFIX) :].isdigit()
+        else None
+    )
 
 
 def reset_amendment() -> list[EventType]:
@@ -54,7 +65,7 @@ class ActionPrepareAmendment(Action):
         events: list[EventType] = reset_amendment() + [SlotSet("doc_choices", choices)]
         if len(choices) == 1:
             events += [
-                SlotSet("amend_document", str(choices[0]["id"])),
+                SlotSet("amend_document", f"{ID_PREFIX}{choices[0]['id']}"),
                 SlotSet("amend_document_title", choices[0]["title"]),
             ]
         return events + [FollowupAction("amendment_form")]
@@ -86,12 +97,15 @@ class ValidateAmendmentForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         choices = tracker.get_slot("doc_choices") or []
+        known = document_id(value)
+        if known is not None and any(int(c["id"]) == known for c in choices):
+            return {"amend_document": value}  # pre-selected (only one draft)
         picked = parse_choices(str(value or ""), [c["title"] for c in choices], allow_many=False)
         if not picked:
             dispatcher.utter_message(response="utter_choice_invalid")
             return {"amend_document": None}
         chosen = choices[picked[0]]
-        return {"amend_document": str(chosen["id"]), "amend_document_title": chosen["title"]}
+        return {"amend_document": f"{ID_PREFIX}{chosen['id']}", "amend_document_title": chosen["title"]}
 
     async def validate_amend_text(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -121,9 +135,9 @@ class ActionSubmitAmendment(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         code = tracker.get_slot("request_code")
-        doc_id = tracker.get_slot("amend_document")
+        doc_id = document_id(tracker.get_slot("amend_document"))
         text = tracker.get_slot("amend_text")
-        if not (code and doc_id and text and tracker.get_slot("amend_confirm")):
+        if not (code and doc_id is not None and text and tracker.get_slot("amend_confirm")):
             return reset_amendment()
         try:
             result = await get_api().create_amendment(

@@ -205,6 +205,9 @@ class ValidateSigningForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         choices = tracker.get_slot("doc_choices") or []
+        ids = {int(c["id"]) for c in choices}
+        if isinstance(value, list) and value and all(isinstance(v, int) and v in ids for v in value):
+            return {"sign_selection": value}  # pre-selected by action_prepare_signing (one document)
         if isinstance(value, list):
             value = " ".join(str(v) for v in value)
         picked = parse_choices(str(value or ""), [c["title"] for c in choices], allow_many=True)

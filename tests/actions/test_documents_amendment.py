@@ -68,7 +68,7 @@ async def test_amendment_flow(service: Service) -> None:
     }
     assert responses(dispatcher) == ["utter_choice_invalid"]
     result = await form.validate_amend_document("2", CollectingDispatcher(), make_tracker(state), {})
-    assert result["amend_document"] == str(slots["doc_choices"][1]["id"])
+    assert result["amend_document"] == f"id:{slots['doc_choices'][1]['id']}"
     state.update(result)
 
     dispatcher = CollectingDispatcher()
@@ -107,4 +107,20 @@ async def test_submit_without_confirmation_sends_nothing() -> None:
         make_tracker({"request_code": "PC05TK0000123", "amend_document": "1", "amend_text": "abcdef"}),
         {},
     )
+    assert dispatcher.messages == []
+
+
+async def test_single_draft_is_preselected_and_passes_validation(service: Service) -> None:
+    code = service.codes_awaiting(1)[4]
+    events = await ActionPrepareAmendment().run(
+        CollectingDispatcher(), make_tracker({"request_code": code}), {}
+    )
+    slots = slot_events(events)
+    assert slots["amend_document"] == f"id:{slots['doc_choices'][0]['id']}"
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"request_code": code, **slots})
+    result = await ValidateAmendmentForm().validate_amend_document(
+        slots["amend_document"], dispatcher, tracker, {}
+    )
+    assert result == {"amend_document": slots["amend_document"]}
     assert dispatcher.messages == []

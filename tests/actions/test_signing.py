@@ -200,3 +200,15 @@ async def test_bad_otp_format_does_not_call_the_service() -> None:
     result = await ValidateSigningForm().validate_otp_code("12345", dispatcher, make_tracker({}), {})
     assert result == {"otp_code": None}
     assert responses(dispatcher) == ["utter_otp_format"]
+
+
+async def test_preselected_document_passes_validation(service: Service) -> None:
+    code = service.codes_awaiting(1)[3]
+    _, slots, _ = await prepare(code)
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"request_code": code, **slots})
+    result = await ValidateSigningForm().validate_sign_selection(
+        slots["sign_selection"], dispatcher, tracker, {}
+    )
+    assert result == {"sign_selection": slots["sign_selection"]}
+    assert dispatcher.messages == []
