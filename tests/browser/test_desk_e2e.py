@@ -61,11 +61,24 @@ def response_text(name: str, **values: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def desk(rasa_stack, tmp_path_factory) -> Iterator[str]:
+def full_stack(request: pytest.FixtureRequest):
+    """The project's `rasa_stack`; DESK_TEST_RASA_MODEL=<model> runs Rasa on that model instead of
+    training the current data (handy while the bot's data changes under development)."""
+    model = os.environ.get("DESK_TEST_RASA_MODEL")
+    if not model:
+        return request.getfixturevalue("rasa_stack")
+    stack = request.getfixturevalue("stack")
+    if "rasa" not in stack.procs:
+        stack.start(processes.rasa_server(stack.ports, stack.env, stack.root / "log", Path(model)), 400)
+    return stack
+
+
+@pytest.fixture(scope="module")
+def desk(full_stack, tmp_path_factory) -> Iterator[str]:
     """The desk as a real process (`python -m agent_desk`) on the test stack, with two accounts."""
     root = tmp_path_factory.mktemp("desk")
     env = {
-        **rasa_stack.env,
+        **full_stack.env,
         "DESK_DATABASE_URL": f"sqlite:///{root / 'desk.db'}",
         "DESK_SWEEP_INTERVAL": "1",
         "DESK_BROKER_POLL_INTERVAL": "0.2",
