@@ -8,7 +8,6 @@ import sys
 
 from aiohttp import web
 
-from .app import create_app
 from .settings import ConfigError, load_settings
 
 
@@ -28,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"signing service: configuration error: {e}", file=sys.stderr)
         return 2
+    from .app import create_app  # heavy imports (pyHanko, fpdf2) only once the configuration is valid
+
     web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None, print=None)
     return 0
 

@@ -302,7 +302,10 @@ async def verify(c: Context, session_id: str, raw_code: object) -> dict[str, Any
             docs = list(
                 (
                     await s.execute(
-                        select(Document).options(undefer(Document.pdf)).where(Document.id.in_(list(bound)))
+                        select(Document)
+                        .options(undefer(Document.pdf))
+                        .where(Document.id.in_(list(bound)))
+                        .order_by(Document.id)
                     )
                 ).scalars()
             )
