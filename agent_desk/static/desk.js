@@ -9,6 +9,7 @@
   const baseTitle = document.title;
   let known = null; // ids of waiting conversations already seen (null before the first snapshot)
   let clockSkew = 0; // server time minus browser time, seconds
+  let reloadPending = false, first = true;
   let leaving = false; // a form is being submitted: its own navigation wins over live reloads
   document.addEventListener("submit", e => { if (!e.defaultPrevented) leaving = true; });
 
@@ -94,6 +95,12 @@
       renderWaiting(snap.waiting);
       renderActive(snap.active);
     }
+    if (document.getElementById("kpi-queue") && !first && !leaving && !reloadPending) {
+      // Supervisor view: something changed, refresh the figures (batched over 3 seconds).
+      reloadPending = true;
+      setTimeout(() => window.location.reload(), 3000);
+    }
+    first = false;
     if (conv) {
       // This conversation changed hands (handed back, timed out, returned to the queue): reload it.
       const id = Number(conv.dataset.id);

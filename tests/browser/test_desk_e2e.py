@@ -158,6 +158,8 @@ def test_customer_agent_handoff_round_trip(desk, browser, shots):
     customer.goto(f"{desk}/demo")
     before = customer_says(customer, "xin chào")
     expect(customer.locator("#demo-log li.msg-bot")).not_to_have_count(before, timeout=60_000)
+    before = customer_says(customer, "tra cứu yêu cầu PC05TK0000123")
+    expect(customer.locator("#demo-log li.msg-bot")).not_to_have_count(before, timeout=60_000)
     customer_says(customer, "cho tôi gặp nhân viên")
     queued_text = response_text("utter_handoff_queued")
     wait_bot_line(customer, queued_text[:40])
@@ -168,12 +170,16 @@ def test_customer_agent_handoff_round_trip(desk, browser, shots):
     row = agent.locator("#waiting tbody tr[data-id]").first
     row.wait_for(timeout=30_000)
     expect(row).to_contain_text("cho tôi gặp nhân viên")
+    expect(row).to_contain_text("PC05TK0000123")  # the request code slot the bot set
     expect(agent.locator("#queue-badge")).to_have_text(re.compile(r"[1-9]"))
     agent.screenshot(path=str(shots / "desk-queue.png"), full_page=True)
 
     row.get_by_role("button", name="Nhận xử lý").click()
     agent.wait_for_url(re.compile(r"/conversations/\d+$"))
     expect(agent.locator("#transcript")).to_contain_text("cho tôi gặp nhân viên")
+    # The request's status and documents, from the signing service.
+    expect(agent.locator("aside")).to_contain_text("Ký hợp đồng")
+    expect(agent.locator("aside ul.docs li").first).to_be_visible()
     wait_bot_line(customer, response_text("utter_handoff_agent_joined", agent_name="Lan"))
 
     customer_says(customer, "Tôi muốn hỏi về hợp đồng mua bán điện")
@@ -190,16 +196,17 @@ def test_customer_agent_handoff_round_trip(desk, browser, shots):
     expect(agent.locator("#transcript")).to_contain_text(reply, timeout=30_000)
     agent.screenshot(path=str(shots / "desk-conversation.png"), full_page=True)
 
-    supervisor = browser.new_context(viewport={"width": 1366, "height": 800}, locale="vi-VN").new_page()
-    login(supervisor, desk, "hung")
-    supervisor.goto(f"{desk}/supervisor")
-    expect(supervisor.locator("table.agents")).to_contain_text("Lan")
-    supervisor.screenshot(path=str(shots / "desk-supervisor.png"), full_page=True)
-
     agent.select_option("select[name=tag]", "resolved")
     agent.click("#handback-button")
     agent.wait_for_url(f"{desk}/")
     wait_bot_line(customer, response_text("utter_handoff_returned")[:40], timeout=30_000)
+
+    supervisor = browser.new_context(viewport={"width": 1366, "height": 800}, locale="vi-VN").new_page()
+    login(supervisor, desk, "hung")
+    supervisor.goto(f"{desk}/supervisor")
+    expect(supervisor.locator("table.agents")).to_contain_text("Lan")
+    expect(supervisor.locator("#kpi-closed")).to_have_text("1")
+    supervisor.screenshot(path=str(shots / "desk-supervisor.png"), full_page=True)
 
     before = customer_says(customer, "xin chào")
     expect(customer.locator("#demo-log li.msg-bot")).not_to_have_count(before, timeout=60_000)
