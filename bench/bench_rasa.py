@@ -137,17 +137,19 @@ def run_assistant(tmp: Path) -> Iterator[System]:
 
 
 @contextmanager
-def run_scaled(tmp: Path, workers: int = 1) -> Iterator[System]:
+def run_scaled(tmp: Path, workers: int = 1, tracker_store: str | None = None) -> Iterator[System]:
     from devstack.scaled import ScaledConfig, ScaledStack
 
-    stack = ScaledStack(
-        ScaledConfig.for_tests(tmp / "scaled", sanic_workers=workers, with_desk=False),
-        model.ensure_model(),
-    )
+    cfg = ScaledConfig.for_tests(tmp / "scaled", sanic_workers=workers, with_desk=False)
+    if tracker_store:
+        cfg.tracker_store = tracker_store
+    stack = ScaledStack(cfg, model.ensure_model())
     try:
         stack.start()
         yield System(
-            "assistant-scaled" + (f"-w{workers}" if workers > 1 else ""),
+            "assistant-scaled"
+            + (f"-w{workers}" if workers > 1 else "")
+            + ("-rasa-sql" if tracker_store == "SQL" else ""),
             f"http://127.0.0.1:{stack.cfg.ports.public}/webhooks/rest/webhook",
             [p.popen.pid for p in stack.procs.values() if p.popen],
             ASSISTANT_SCRIPT,
@@ -247,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         "starter": run_starter,
         "assistant": run_assistant,
         "assistant-scaled": lambda tmp: run_scaled(tmp, args.workers),
+        # The same topology on Rasa's own SQL tracker store (no event window), for comparison.
+        "assistant-scaled-rasa-sql": lambda tmp: run_scaled(tmp, args.workers, "SQL"),
     }
     names = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = [n for n in names if n not in runners]

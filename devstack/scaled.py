@@ -201,6 +201,9 @@ class ScaledConfig:
     # must stay above the longest turn (signing a batch takes a few seconds).
     lock_lifetime: int = 20
     with_desk: bool = True
+    # Rasa's SQL store replays the whole session every turn; the windowed one keeps turns flat.
+    tracker_store: str = "deploy.windowed_tracker_store.WindowedSQLTrackerStore"
+    window_turns: int = 10
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -241,6 +244,8 @@ class ScaledStack:
                 "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{p.actions_api}/webhook",
                 "RASA_URL": f"http://127.0.0.1:{p.rasa_api}",
                 "RASA_EVENTS_DB": str(config.var_dir / "rasa_events.db"),
+                "TRACKER_STORE_TYPE": config.tracker_store,
+                "TRACKER_WINDOW_TURNS": str(config.window_turns),
                 "TRACKER_DB_HOST": PG_HOST,
                 "TRACKER_DB_PORT": str(PG_PORT),
                 "TRACKER_DB_NAME": config.tracker_db,

@@ -1,0 +1,130 @@
+"""The windowed tracker store (deploy/windowed_tracker_store.py) keeps the state of the whole
+conversation while loading only its last turns, and stores every event exactly once."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from deploy.windowed_tracker_store import WindowedSQLTrackerStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(str(ROOT / "domain.yml"))
+
+
+def _conversation(rng: random.Random, turns: int) -> list[dict[str, Any]]:
+    """A long session with slot changes, a form, a handoff pause and fallback rewinds."""
+    t = 1_700_000_000.0
+    ev: list[dict[str, Any]] = [
+        {"event": "action", "name": "action_session_start", "timestamp": t},
+        {"event": "session_started", "timestamp": t},
+        {"event": "action", "name": "action_listen", "timestamp": t},
+    ]
+    for i in range(turns):
+        t += 1
+        intent = rng.choice(["greet", "inform", "track_request", "thank"])
+        ev.append(
+            {
+                "event": "user",
+                "text": f"tin nhắn {i}",
+                "timestamp": t,
+                "parse_data": {"intent": {"name": intent, "confidence": 0.9}, "entities": []},
+            }
+        )
+        ev.append({"event": "user_featurization", "use_text_for_featurization": False, "timestamp": t})
+        roll = rng.random()
+        if roll < 0.15:  # fallback: utter, then revert the user message
+            ev += [
+                {"event": "action", "name": "action_default_fallback", "timestamp": t},
+                {"event": "bot", "text": "xin lỗi", "timestamp": t},
+                {"event": "rewind", "timestamp": t},
+                {"event": "action", "name": "action_listen", "timestamp": t},
+            ]  # as Rasa logs it
+            continue
+        if roll < 0.3:
+            ev.append({"event": "slot", "name": "power_unit", "value": f"PC0{i % 9}TK", "timestamp": t})
+        elif roll < 0.4:
+            ev += [
+                {"event": "action", "name": "find_request_form", "timestamp": t},
+                {"event": "active_loop", "name": "find_request_form", "timestamp": t},
+                {"event": "slot", "name": "requested_slot", "value": "customer_name", "timestamp": t},
+            ]
+        elif roll < 0.5:
+            ev += [
+                {"event": "active_loop", "name": None, "timestamp": t},
+                {"event": "slot", "name": "requested_slot", "value": None, "timestamp": t},
+            ]
+        elif roll < 0.55:
+            ev.append({"event": "pause", "timestamp": t})
+        elif roll < 0.6:
+            ev.append({"event": "resume", "timestamp": t})
+        elif roll < 0.65:
+            ev += [
+                {"event": "slot", "name": "customer_name", "value": "An", "timestamp": t},
+                {"event": "undo", "timestamp": t},
+            ]
+        if i == 3:
+            ev.append({"event": "slot", "name": "request_code", "value": "PC05TK0000123", "timestamp": t})
+        ev += [
+            {"event": "action", "name": "utter_greet", "timestamp": t},
+            {"event": "bot", "text": f"trả lời {i}", "timestamp": t},
+            {"event": "action", "name": "action_listen", "timestamp": t},
+        ]
+    return ev
+
+
+async def test_window_keeps_the_state_and_saves_every_event_once(tmp_path: Path, domain: Domain) -> None:
+    db = str(tmp_path / "trackers.db")
+    full_store = SQLTrackerStore(domain=domain, dialect="sqlite", db=db)
+    store = WindowedSQLTrackerStore(domain=domain, dialect="sqlite", db=db, window_turns=6)
+    checked = 0
+    for seed in range(8):
+        sender = f"conv-{seed}"
+        events = _conversation(random.Random(seed), 60)
+        await full_store.save(DialogueStateTracker.from_dict(sender, events, domain.slots))
+        full = await full_store.retrieve(sender)
+        win = await store.retrieve(sender)
+        assert full is not None and win is not None
+        assert len(win.events) < len(full.events) / 4
+        assert win.current_slot_values() == full.current_slot_values()
+        assert win.active_loop_name == full.active_loop_name
+        assert win.is_paused() == full.is_paused()
+        assert win.latest_message.text == full.latest_message.text
+        # What the policies featurize: the recent states are the same.
+        assert win.past_states(domain)[-6:] == full.past_states(domain)[-6:]
+        checked += 1
+
+        # A new turn on the windowed tracker is stored once, after everything that was there.
+        from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+
+        new = [
+            UserUttered("tiếp", {"name": "greet", "confidence": 1.0}),
+            SlotSet("power_unit", "PC04HC"),
+            ActionExecuted("utter_greet"),
+            BotUttered("chào"),
+            ActionExecuted("action_listen"),
+        ]
+        for e in new:
+            win.update(e)
+        await store.save(win)
+        await store.save(win)  # saving twice must not duplicate
+        after = await full_store.retrieve_full_tracker(sender)
+        assert after is not None
+        assert len(after.events) == len(full.events) + len(new)
+        assert after.current_slot_values()["power_unit"] == "PC04HC"
+        again = await store.retrieve(sender)
+        assert again is not None and again.current_slot_values() == after.current_slot_values()
+    print(
+        f"\n[window] {checked} conversations of 60 turns: window of 6 turns keeps slots, form, "
+        "pause flag and the last states; events stored once"
+    )
