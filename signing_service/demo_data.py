@@ -22,7 +22,7 @@ from .models import Contact, Customer, Document, Meta, PowerUnit, Request, Reque
 from .services import SERVICE_TYPES
 from .text import fold, nfc
 from .units import PLACES, UNITS
-from .workdays import VN_TZ, add_working_days, is_working_day
+from .workdays import VN_TZ, add_working_days, from_work_minutes, is_working_day, to_work_minutes
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,11 @@ class NewRequest:
 def _timeline(req: NewRequest, keys: tuple[str, ...], end: datetime) -> list[RequestStep]:
     """Steps up to the current one, spread evenly between reception and `end`."""
     current = keys.index(req.current_step)
-    starts = [req.received_at + (end - req.received_at) * i / max(current, 1) for i in range(current + 1)]
+    # Spread the steps over office hours between reception and `end` (no step starting at 2 a.m.).
+    first, last = to_work_minutes(req.received_at), to_work_minutes(end)
+    starts = [req.received_at] + [
+        from_work_minutes(first + (last - first) * i // max(current, 1)) for i in range(1, current + 1)
+    ]
     steps = []
     for i, key in enumerate(keys):
         started = starts[i] if i <= current else None

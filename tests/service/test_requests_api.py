@@ -154,3 +154,26 @@ async def test_demo_data_is_large_and_loaded_once(api: Api) -> None:
     assert await load_demo_data(api.ctx.db, api.ctx.clock.now()) is False
     async with api.ctx.db.read() as s:
         assert (await s.execute(select(func.count(Request.id)))).scalar_one() == count
+
+
+async def test_generated_requests_are_consistent(api: Api) -> None:
+    from datetime import datetime
+
+    async with api.ctx.db.read() as s:
+        codes = list((await s.execute(select(Request.code).order_by(Request.id).limit(60))).scalars())
+    now = api.ctx.clock.now()
+    seen_late = seen_on_time = 0
+    for code in codes:
+        status, body = await api.get(f"/v1/requests/{code}")
+        assert status == 200, code
+        starts = [datetime.fromisoformat(st["started_at"]) for st in body["steps"] if st["started_at"]]
+        assert starts == sorted(starts), code
+        assert all(t <= now for t in starts), code
+        # Steps begin in office hours (the reception itself may be at any time).
+        assert all(8 <= t.hour < 17 for t in starts[1:] if body["status"] == "in_progress"), code
+        assert [st["state"] for st in body["steps"]].count("current") == (body["status"] == "in_progress")
+        end = datetime.fromisoformat(body["completed_at"]) if body["completed_at"] else now
+        assert body["late"] == (end > datetime.fromisoformat(body["due_at"])), code
+        seen_late += body["late"]
+        seen_on_time += not body["late"]
+    assert seen_late and seen_on_time
