@@ -15,7 +15,7 @@ import jinja2
 import sqlalchemy as sa
 from aiohttp import web
 
-from agent_desk import broker, db
+from agent_desk import accounts, broker, db
 from agent_desk.config import Settings
 from agent_desk.desk import Desk
 from agent_desk.filters import FILTERS
@@ -118,6 +118,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     )
     await desk.load_open()
     app[DESK] = desk
+    if not await accounts.list_all(engine):
+        log.warning("no desk accounts yet: create one with `make desk-user NAME=... ROLE=agent|supervisor`")
     app[SOURCE] = broker.make_source(settings, engine)
     tasks: list[asyncio.Task[None]] = []
     app[STOP] = asyncio.Event()

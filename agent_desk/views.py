@@ -38,14 +38,15 @@ def error_response(request: web.Request, exc: DeskError, **context: Any) -> web.
     )
 
 
-def _handoff_id(request: web.Request) -> int:
-    try:
-        value = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
-    if not 0 < value < 2**31:
+def _bounded_id(raw: str) -> int:
+    """A positive database id from the URL; anything else is a 404 (never an overflow in the DB)."""
+    if not raw.isdigit() or len(raw) > 10 or not 0 < int(raw) < 2**31:
         raise web.HTTPNotFound()
-    return value
+    return int(raw)
+
+
+def _handoff_id(request: web.Request) -> int:
+    return _bounded_id(request.match_info["id"])
 
 
 async def _form(request: web.Request) -> dict[str, str]:
@@ -294,7 +295,7 @@ async def canned_save(request: web.Request) -> web.StreamResponse:
 
 @login_required()
 async def canned_delete(request: web.Request) -> web.StreamResponse:
-    await request.app[DESK].delete_canned(_handoff_id(request))
+    await request.app[DESK].delete_canned(_bounded_id(request.match_info["id"]))
     raise web.HTTPSeeOther("/canned")
 
 

@@ -178,3 +178,17 @@ async def test_canned_responses_are_seeded_and_editable(desk_factory):
     assert resp.status == 400
     await client.post(f"/canned/{first['id']}/delete", data={"csrf_token": token})
     assert first["id"] not in [c["id"] for c in await client.app[DESK].canned()]
+
+
+async def test_unknown_or_absurd_ids_are_404(desk_factory):
+    client = await desk_factory(background=False)
+    await add_account(client, "lan")
+    token = await login(client, "lan")
+    for path in (
+        "/conversations/42",
+        "/conversations/99999999999999999999999",
+        "/api/events?conversation=1e9",
+    ):
+        assert (await client.get(path)).status == 404, path
+    resp = await client.post("/conversations/99999999999999999999999/claim", data={"csrf_token": token})
+    assert resp.status == 404
