@@ -40,11 +40,12 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
 fi
 ln -sfn "$venv" .venv
 
-# System tools used by tests: poppler's pdfsig/pdftotext, Debian's chromium, DejaVu fonts.
+# System tools used by tests: poppler's pdfsig/pdftotext, Debian's chromium, DejaVu fonts, nginx.
 missing=()
 command -v pdfsig >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)  # reverse proxy of `make run-scaled` and its fault tests
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo ">> installing system packages: ${missing[*]}"
