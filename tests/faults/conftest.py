@@ -8,6 +8,7 @@ Its Telegram channel talks to a fake Telegram Bot API.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -152,7 +153,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scaled]:
             "CHANNEL_FAILURES_PATH": str(root / "channel_failures.jsonl"),
         },
     )
-    stack = ScaledStack(cfg, model.ensure_model())
+    stack = ScaledStack(cfg, _model())
     t0 = time.monotonic()
     try:
         stack.start()
@@ -163,3 +164,9 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scaled]:
         stack.drop_databases()
         telegram.stop()
         redis.kill()
+
+
+def _model() -> Path:
+    """CSKH_MODEL=<file> runs against a given model (e.g. while the current data is training)."""
+    given = os.environ.get("CSKH_MODEL")
+    return Path(given) if given else model.ensure_model()

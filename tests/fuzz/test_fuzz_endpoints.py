@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
 import urllib.parse
@@ -38,7 +39,7 @@ CODE = "PC05TK0000123"
 @pytest.fixture(scope="module")
 def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelStack]:
     root = tmp_path_factory.mktemp("fuzz")
-    cs = ChannelStack(root, model.ensure_model())
+    cs = ChannelStack(root, _model())
     cs.stack.env["DESK_DATABASE_URL"] = f"sqlite:///{root / 'desk.db'}"
     try:
         cs.start()
@@ -373,3 +374,9 @@ def _demo_snapshot(signing: str, token: str) -> Any:
             d.pop("links_expire_at", None)
         out[path] = body
     return out
+
+
+def _model() -> Path:
+    """CSKH_MODEL=<file> runs against a given model (e.g. while the current data is training)."""
+    given = os.environ.get("CSKH_MODEL")
+    return Path(given) if given else model.ensure_model()
