@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
+import time
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
@@ -29,6 +32,24 @@ log = logging.getLogger(__name__)
 _OPEN_SUFFIXES = ("/file",)
 
 
+_SESSION_IN_PATH = re.compile(r"(/v1/signing-sessions/)([^/]{6})[^/]*")
+access_log = logging.getLogger("signing_service.access")
+
+
+@web.middleware
+async def access_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """One line per call, without query strings (link signatures) and with session ids shortened."""
+    started = time.monotonic()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        path = _SESSION_IN_PATH.sub(r"\1\2…", request.path)
+        access_log.info("%s %s %d %.0fms", request.method, path, status, (time.monotonic() - started) * 1000)
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.path.startswith("/v1/") and not (
@@ -47,13 +68,14 @@ async def health(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=64 * 1024)
+    app = web.Application(
+        middlewares=[access_middleware, error_middleware, auth_middleware], client_max_size=64 * 1024
+    )
     app[CTX] = Context(settings=settings, db=Database(settings.database_url), clock=clock or SystemClock())
     app.router.add_get("/health", health)
     for module in (api_requests, api_documents, api_amendments, api_signing):
         app.router.add_routes(module.routes)
-    app.on_startup.append(_startup)
-    app.on_cleanup.append(_cleanup)
+    app.cleanup_ctx.append(_lifespan)
     return app
 
 
@@ -73,8 +95,20 @@ async def _startup(app: web.Application) -> None:
     async with c.db.read() as s:
         anchor = await s.get(Meta, ANCHOR_KEY)
     c.anchor = date.fromisoformat(anchor.value) if anchor else None
-    log.info("signing service ready (%s, env=%s)", c.db.engine.url.get_backend_name(), c.settings.app_env)
+    log.info(
+        "signing service ready: env=%s database=%s var=%s outbox=%s links=%s (ttl %ss)",
+        c.settings.app_env,
+        c.db.engine.url.render_as_string(hide_password=True),
+        c.settings.var_dir,
+        c.settings.outbox_path,
+        c.settings.public_base_url,
+        c.settings.link_ttl_seconds,
+    )
 
 
-async def _cleanup(app: web.Application) -> None:
-    await app[CTX].db.close()
+async def _lifespan(app: web.Application) -> AsyncIterator[None]:
+    await _startup(app)
+    try:
+        yield
+    finally:
+        await app[CTX].db.close()
