@@ -22,6 +22,7 @@ from agent_desk.signing_client import SigningError
 from agent_desk.transcript import messages
 
 log = logging.getLogger(__name__)
+MAX_TRANSCRIPT = 300  # messages rendered on a conversation page
 
 
 def wants_json(request: web.Request) -> bool:
@@ -191,6 +192,9 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     try:
         tracker = await desk.rasa.tracker(handoff.sender_id)
         msgs = messages(tracker.get("events") or [])
+        if len(msgs) > MAX_TRANSCRIPT:
+            transcript_error = f"Chỉ hiển thị {MAX_TRANSCRIPT} tin nhắn gần nhất."
+            msgs = msgs[-MAX_TRANSCRIPT:]
     except RasaError as exc:
         msgs, transcript_error = [], f"Không tải được lịch sử hội thoại: {exc}."
     info, info_error = await _request_info(desk, handoff)
