@@ -110,6 +110,11 @@ async def test_batch_signed_by_sms_otp(api: Api, tmp_path: Path, caplog: pytest.
         out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
         assert "Signature Validation: Signature is Valid." in out
         assert "EVNCPC - Con dấu điện tử (dev)" in out and "Total document signed" in out
+        # No NSS tool here to import the dev CA: poppler reports it untrusted, but not invalid or expired.
+        assert (
+            "Certificate Validation: Certificate issuer isn't Trusted." in out
+            or "Certificate is Trusted." in out
+        )
         status, check = await api.get(f"/v1/documents/{item['id']}/verification")
         assert check["signed"] and check["intact"] and check["valid"] and check["trusted"]
         assert check["signer"] == "Đặng Thị Ngọc Ánh" and check["stored_hash_matches"]

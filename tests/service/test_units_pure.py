@@ -52,3 +52,48 @@ def test_settings_defaults_and_production_refusal(tmp_path) -> None:  # type: ig
         load_settings({"DATABASE_URL": "mysql://x"})
     with pytest.raises(ConfigError, match="APP_ENV"):
         load_settings({"APP_ENV": "prod"})
+    with pytest.raises(ConfigError, match="SEAL_CA_PATH"):
+        load_settings({"SEAL_P12_PATH": "/etc/seal.p12"})
+    production = {
+        "APP_ENV": "production",
+        "SIGNING_VAR_DIR": str(tmp_path),
+        "SIGNING_SERVICE_TOKEN": "a-real-token-123456",
+        "SIGNING_SECRET_KEY": "a-real-secret-key-0123456789",
+        "SEAL_P12_PATH": "/etc/seal.p12",
+        "SEAL_CA_PATH": "/etc/ca.pem",
+        "SEAL_P12_PASSWORD": "real-password",
+        "PUBLIC_BASE_URL": "https://ky.cpc.vn",
+    }
+    ok = load_settings(production)
+    assert ok.production and not ok.generate_dev_ca and not ok.demo_data
+    with pytest.raises(ConfigError, match="https"):
+        load_settings({**production, "PUBLIC_BASE_URL": "http://ky.cpc.vn"})
+    with pytest.raises(ConfigError, match="SEAL_P12_PASSWORD"):
+        load_settings({k: v for k, v in production.items() if k != "SEAL_P12_PASSWORD"})
+
+
+def test_configured_seal_is_used_instead_of_a_generated_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Production path: the seal comes from SEAL_P12_PATH / SEAL_CA_PATH; nothing is generated."""
+    from fpdf import FPDF
+
+    from signing_service.pades import Sealer, SealRequest, generate_dev_seal
+
+    issued = tmp_path / "issued"
+    generate_dev_seal(issued / "org-seal.p12", "s3cret-pass", issued / "org-ca.pem")  # stands in for a CA
+    settings = load_settings(
+        {
+            "SIGNING_VAR_DIR": str(tmp_path / "var"),
+            "SEAL_P12_PATH": str(issued / "org-seal.p12"),
+            "SEAL_P12_PASSWORD": "s3cret-pass",
+            "SEAL_CA_PATH": str(issued / "org-ca.pem"),
+        }
+    )
+    sealer = Sealer.from_settings(settings)
+    assert not (tmp_path / "var" / "keys").exists()
+    pdf = FPDF()
+    pdf.add_page()
+    signed = sealer.seal(bytes(pdf.output()), SealRequest("Lê Văn Tám", "test", "test", "test"))
+    check = sealer.check(signed)
+    assert check.intact and check.valid and check.trusted and check.signer == "Lê Văn Tám"
+    with pytest.raises(ValueError):
+        Sealer(issued / "org-seal.p12", "wrong-password", issued / "org-ca.pem")
