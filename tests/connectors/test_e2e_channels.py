@@ -136,8 +136,12 @@ def test_signing_journey_of_the_demo_customer(customer: Customer) -> None:
     customer.say("ký hợp đồng")
     otp_sent_at = None
     signed: list = []
-    for _ in range(8):
-        replies = customer.replies()
+    replies: list = []
+    for _ in range(10):
+        new = customer.replies()
+        if not new:
+            pytest.fail("the bot stopped answering:\n" + "\n".join(customer.transcript))
+        replies += new
         text = " ".join(r.text for r in replies)
         if "thành công" in text:
             signed = replies
@@ -155,7 +159,8 @@ def test_signing_journey_of_the_demo_customer(customer: Customer) -> None:
         elif choices:
             customer.say("tất cả")  # both documents in one OTP (batch)
         else:
-            pytest.fail("unexpected turn:\n" + "\n".join(customer.transcript))
+            continue  # the turn is still arriving (a slow action): read on before deciding
+        replies = []
     else:
         pytest.fail("journey did not finish:\n" + "\n".join(customer.transcript))
 
