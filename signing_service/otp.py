@@ -14,8 +14,7 @@ import secrets
 CODE_TTL_SECONDS = 300
 MAX_WRONG_ATTEMPTS = 5
 RESEND_COOLDOWN_SECONDS = 60
-MAX_SENDS_PER_HOUR = 5  # per request, over all its sessions
-MAX_SENDS_PER_DAY = 10
+# Send caps per request (5 per hour, 10 per day by default) live in Settings: OTP_MAX_SENDS_PER_*.
 
 _FORMAT = re.compile(r"^\d{6}$")
 

@@ -36,6 +36,8 @@ class Settings:
     seal_ca_path: Path
     generate_dev_ca: bool
     demo_data: bool
+    otp_sends_per_hour: int = 5
+    otp_sends_per_day: int = 10
 
     @property
     def production(self) -> bool:
@@ -123,6 +125,10 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
         seal_p12_password=seal_password,
         seal_ca_path=Path(ca) if ca else keys / "ca.pem",
         generate_dev_ca=generate_dev_ca,
+        # Per request, over all its sessions. Test stacks that replay many signing conversations on one
+        # demo request may raise them; the defaults are the policy.
+        otp_sends_per_hour=_int(env, "OTP_MAX_SENDS_PER_HOUR", 5, 1, 100),
+        otp_sends_per_day=_int(env, "OTP_MAX_SENDS_PER_DAY", 10, 1, 1000),
         demo_data=env.get("SIGNING_DEMO_DATA", "1" if not production else "0").strip()
         not in {"0", "false", ""},
     )

@@ -57,10 +57,10 @@ def session_json(sess: SigningSession, titles: dict[int, str]) -> dict[str, Any]
     }
 
 
-async def _check_send_limits(s: AsyncSession, request_id: int, now: datetime) -> None:
+async def _check_send_limits(c: Context, s: AsyncSession, request_id: int, now: datetime) -> None:
     for window, cap in (
-        (timedelta(hours=1), otp.MAX_SENDS_PER_HOUR),
-        (timedelta(days=1), otp.MAX_SENDS_PER_DAY),
+        (timedelta(hours=1), c.settings.otp_sends_per_hour),
+        (timedelta(days=1), c.settings.otp_sends_per_day),
     ):
         since = now - window
         count, oldest = (
@@ -133,7 +133,7 @@ async def create_session(c: Context, body: dict[str, Any], parsed: dict[str, Any
         destination = contacts.get(parsed["channel"])
         if not destination:
             raise ApiError(400, "no_contact", channel=parsed["channel"])
-        await _check_send_limits(s, req.id, now)
+        await _check_send_limits(c, s, req.id, now)
         # A new session revokes the request's earlier pending sessions and their codes.
         earlier = (
             await s.execute(
@@ -224,7 +224,7 @@ async def resend(c: Context, session_id: str) -> dict[str, Any]:
             wait = (sess.last_sent_at + timedelta(seconds=otp.RESEND_COOLDOWN_SECONDS) - now).total_seconds()
             if wait > 0:
                 raise ApiError(429, "resend_cooldown", retry_after=int(wait) + (wait % 1 > 0))
-        await _check_send_limits(s, sess.request_id, now)
+        await _check_send_limits(c, s, sess.request_id, now)
         code = _issue_code(c, s, sess, now)
         audit.record(
             s,
