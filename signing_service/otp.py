@@ -10,13 +10,14 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 
 CODE_TTL_SECONDS = 300
 MAX_WRONG_ATTEMPTS = 5
 RESEND_COOLDOWN_SECONDS = 60
 # Send caps per request (5 per hour, 10 per day by default) live in Settings: OTP_MAX_SENDS_PER_*.
 
-_FORMAT = re.compile(r"^\d{6}$")
+_FORMAT = re.compile(r"^[0-9]{6}$")  # ASCII only: `\d` would also accept other scripts' digits
 
 
 def new_code() -> str:
@@ -34,10 +35,10 @@ def matches(secret: str, session_id: str, candidate: str, stored_hash: str | Non
 
 
 def clean_candidate(raw: object) -> str | None:
-    """Accept "123456", "123 456", "123-456"; None when it is not 6 digits."""
+    """Accept "123456", "123 456", "123-456", full-width "１２３４５６"; None when it is not 6 digits."""
     if not isinstance(raw, str) or len(raw) > 20:
         return None
-    code = re.sub(r"[\s\-]", "", raw)
+    code = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", raw))
     return code if _FORMAT.match(code) else None
 
 

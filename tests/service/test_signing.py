@@ -214,6 +214,10 @@ async def test_wrong_codes_lock_the_session(api: Api) -> None:
         assert (status, got["error"], got["attempts_left"]) == (400, "wrong_otp", left)
     status, got = await verify(api, sid, wrong)
     assert (status, got["error"]) == (423, "session_locked")
+    async with api.ctx.db.read() as s:  # the code itself is stored nowhere
+        row = await s.get(SigningSession, sid)
+        assert row is not None and row.code_hash is None and row.attempts == 5
+        assert code not in repr([getattr(row, c.key) for c in SigningSession.__table__.columns])
     status, got = await verify(api, sid, code)  # even the right code is refused now
     assert (status, got["error"]) == (423, "session_locked")
     status, got = await api.post(f"/v1/signing-sessions/{sid}/resend")

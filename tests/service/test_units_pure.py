@@ -98,3 +98,43 @@ def test_configured_seal_is_used_instead_of_a_generated_one(tmp_path) -> None:  
     assert check.intact and check.valid and check.trusted and check.signer == "Lê Văn Tám"
     with pytest.raises(ValueError):
         Sealer(issued / "org-seal.p12", "wrong-password", issued / "org-ca.pem")
+
+
+def test_otp_codes_and_hashes() -> None:
+    from signing_service import otp
+
+    codes = {otp.new_code() for _ in range(2000)}
+    assert all(len(c) == 6 and c.isdigit() for c in codes)
+    assert len(codes) > 1900  # random, not a counter or a constant
+    h = otp.code_hash("k" * 20, "session-a", "123456")
+    assert "123456" not in h and len(h) == 64
+    assert h != otp.code_hash("k" * 20, "session-b", "123456")  # bound to the session
+    assert otp.matches("k" * 20, "session-a", "123456", h)
+    assert not otp.matches("k" * 20, "session-a", "123457", h)
+    assert not otp.matches("k" * 20, "session-a", "123456", None)  # revoked / consumed
+    assert otp.clean_candidate(" 123-456 ") == "123456"
+    assert otp.clean_candidate("12345") is None and otp.clean_candidate(123456) is None
+    assert otp.clean_candidate("１２３４５６") == "123456"  # full-width keyboard digits
+    assert otp.clean_candidate("١٢٣٤٥٦") is None  # other scripts' digits are not codes
+
+
+def test_links_are_bound_to_document_variant_and_expiry() -> None:
+    from datetime import timedelta, timezone
+    from urllib.parse import parse_qs, urlsplit
+
+    from signing_service.links import check_link, make_link
+
+    now = datetime.now(timezone.utc)
+    exp = int(now.timestamp()) + 60
+    q = {
+        k: v[0]
+        for k, v in parse_qs(urlsplit(make_link("https://x", "s" * 20, 7, "original", exp)).query).items()
+    }
+    assert check_link("s" * 20, 7, "original", q["expires"], q["sig"], now) is None
+    assert check_link("s" * 20, 8, "original", q["expires"], q["sig"], now) == "invalid"
+    assert check_link("s" * 20, 7, "signed", q["expires"], q["sig"], now) == "invalid"
+    assert check_link("other-secret-123", 7, "original", q["expires"], q["sig"], now) == "invalid"
+    assert check_link("s" * 20, 7, "original", str(exp + 1), q["sig"], now) == "invalid"
+    assert (
+        check_link("s" * 20, 7, "original", q["expires"], q["sig"], now + timedelta(seconds=61)) == "expired"
+    )
