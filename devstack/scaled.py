@@ -217,6 +217,7 @@ class ScaledConfig:
             signing_db=f"cskh_s_{tag}",
             lock_prefix=f"cskht{tag}",
             queue=f"cskh_test_{tag}",
+            exchange=f"cskh-test-{tag}",
             **kw,  # type: ignore[arg-type]
         )
 
