@@ -29,13 +29,14 @@ def clean_free_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-CODE_RE = re.compile(r"^PC\d{2}[A-Z]{2}\d{7}$")
-UNIT_RE = re.compile(r"^PC\d{2}[A-Z]{2}$")
+# ASCII classes on purpose: `\d` / str.upper() would let other scripts' digits and letters through.
+CODE_RE = re.compile(r"^PC[0-9]{2}[A-Z]{2}[0-9]{7}$")
+UNIT_RE = re.compile(r"^PC[0-9]{2}[A-Z]{2}$")
 
 
 def normalize_request_code(raw: str) -> str | None:
     """Customers type 'pc05tk 0000123' or 'PC05TK-0000123'; None when it cannot be a code."""
     if len(raw) > 40:
         return None
-    code = re.sub(r"[\s\-_.]", "", raw).upper()
+    code = re.sub(r"[\s\-_.]", "", unicodedata.normalize("NFKC", raw)).upper()
     return code if CODE_RE.match(code) else None

@@ -36,6 +36,8 @@ def test_text_helpers() -> None:
     assert fold("Điện lực  TAM KỲ") == "dien luc tam ky"
     assert normalize_request_code(" pc05tk-000 0123 ") == "PC05TK0000123"
     assert normalize_request_code("PC05TK000012") is None
+    assert normalize_request_code("ＰＣ０５ＴＫ００００１２３") == "PC05TK0000123"
+    assert normalize_request_code("PC05TK000012٣") is None
     assert clean_free_text("  Sai\x00 tên\r\n\r\n\r\n\r\nđệm \u202e ") == "Sai tên\n\nđệm"
 
 
