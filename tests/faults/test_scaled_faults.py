@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 import uuid
 
@@ -179,26 +178,33 @@ def test_signing_service_down_gives_a_polite_reply(scaled: Scaled) -> None:
 
 
 def test_redis_down_gives_a_clear_error_then_recovers(scaled: Scaled) -> None:
-    """The lock store is down: the turn fails fast with an error status (no hang, no reply made
-    up), the log names the lock store; when Redis is back the conversation continues."""
+    """The lock store is down: the turn fails fast without a made-up reply (Rasa's REST channel
+    answers 200 with no messages; it swallows the error), nothing half-processed is stored, the
+    log names the lock store; when Redis is back the conversation continues."""
     sender = f"fault-redis-{uuid.uuid4().hex[:8]}"
     assert scaled.say(sender, "xin chào")[0] == 200
+    before = scaled.user_texts(sender)
     scaled.redis.kill()
     t0 = time.monotonic()
     status, body = scaled.say(sender, "cảm ơn", timeout=90)
     took = time.monotonic() - t0
-    log = scaled.log("rasa-1")
-    named = bool(re.search(r"redis|lock", log[-20000:], re.IGNORECASE))
-    print(f"\n[fault] redis down: HTTP {status} after {took:.1f} s; Rasa log names Redis/lock: {named}")
-    assert status >= 500 and took < 30
+    log = scaled.log("rasa-1")[-50_000:] + scaled.log("rasa-2")[-50_000:]
+    named = "LockError" in log or "lock store" in log.lower()
+    print(
+        f"\n[fault] redis down: HTTP {status} with {body!r} after {took:.2f} s; "
+        f"Rasa log names the lock: {named}"
+    )
+    assert (status == 200 and body == []) or status >= 500, (status, body)
+    assert took < 30
     assert named
     scaled.redis.start()
     t1 = time.monotonic()
     while True:
         status, reply = scaled.say(sender, "cảm ơn", timeout=30)
-        if status == 200:
+        if status == 200 and texts(reply):
             break
         assert time.monotonic() - t1 < 60, "no recovery within 60 s of Redis coming back"
         time.sleep(1)
     print(f"[fault] redis back: conversation answered again after {time.monotonic() - t1:.1f} s")
-    assert texts(reply)
+    # The failed message was not half-processed: the tracker has the turns that were answered.
+    assert scaled.user_texts(sender) == [*before, "cảm ơn"]
