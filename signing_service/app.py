@@ -28,8 +28,8 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Paths under /v1 that carry their own proof (an HMAC-signed link) instead of the bearer token.
-_OPEN_SUFFIXES = ("/file",)
+# The one path under /v1 that carries its own proof (an HMAC-signed, expiring link) instead of the token.
+_LINK_PATH = re.compile(r"^/v1/documents/[^/]+/file$")
 
 
 _SESSION_IN_PATH = re.compile(r"(/v1/signing-sessions/)([^/]{6})[^/]*")
@@ -52,9 +52,7 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path.startswith("/v1/") and not (
-        request.path.startswith("/v1/documents/") and request.path.endswith(_OPEN_SUFFIXES)
-    ):
+    if request.path.startswith("/v1/") and not _LINK_PATH.match(request.path):
         expected = request.app[CTX].settings.token
         given = request.headers.get("Authorization", "")
         scheme, _, token = given.partition(" ")
