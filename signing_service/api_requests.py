@@ -103,7 +103,8 @@ async def find_requests(request: web.Request) -> web.Response:
         words = wanted.split()
         rows = [r for r in rows if all(w in r.customer.name_folded.split() for w in words)]
         exact = [r for r in rows if r.customer.name_folded == wanted]
-        chosen = (exact or rows)[:MAX_CANDIDATES]
+        matches = exact or rows
+        chosen = matches[:MAX_CANDIDATES]
         phones = {r.id: (await contacts_of(s, r.id)).get("sms") for r in chosen}
     now = c.clock.now()
     shift = shift_days(c.anchor, now)
@@ -118,7 +119,8 @@ async def find_requests(request: web.Request) -> web.Response:
         }
         for r in chosen
     ]
-    return web.json_response({"count": len(candidates), "candidates": candidates})
+    # `total` > `count` tells the bot to ask for more detail instead of listing everyone.
+    return web.json_response({"count": len(candidates), "total": len(matches), "candidates": candidates})
 
 
 @routes.get("/v1/requests/{code}/contacts")
