@@ -1,0 +1,64 @@
+"""Rendering helpers: Rasa events to messages, queue previews, safe links."""
+
+from __future__ import annotations
+
+from agent_desk.filters import duration, linkify
+from agent_desk.transcript import message_from_event, messages, preview
+
+
+def test_links_are_escaped_and_only_http():
+    html = str(linkify('xem <b>tại</b> https://cskh.cpc.vn/a?x=1&y="2" hoặc javascript:alert(1).'))
+    assert "<b>" not in html and "&lt;b&gt;" in html
+    assert '<a href="https://cskh.cpc.vn/a?x=1&amp;y=&#34;2&#34;"' not in html  # quote ends the URL
+    assert '<a href="https://cskh.cpc.vn/a?x=1&amp;y="' in html
+    assert "javascript:" in html and 'href="javascript' not in html
+    assert str(linkify("dòng 1\ndòng 2")) == "dòng 1<br>dòng 2"
+    assert str(linkify("https://x.vn/doc.")).endswith("</a>.")
+
+
+def test_events_become_messages_with_buttons_and_agent_names():
+    events = [
+        {
+            "event": "user",
+            "timestamp": 1.0,
+            "text": "tra cứu",
+            "input_channel": "zalo",
+            "parse_data": {"intent": {"name": "track_request"}},
+        },
+        {
+            "event": "bot",
+            "timestamp": 2.0,
+            "text": "Chọn:",
+            "data": {"buttons": [{"title": "Ký", "payload": "/sign"}]},
+        },
+        {"event": "action", "timestamp": 3.0, "name": "action_request_handoff"},
+        {"event": "pause", "timestamp": 4.0},
+        {"event": "bot", "timestamp": 5.0, "text": "Dạ em là Lan", "metadata": {"agent_name": "Lan"}},
+        {"event": "slot", "timestamp": 6.0, "name": "x", "value": 1},
+        {"event": "resume", "timestamp": 7.0},
+    ]
+    msgs = messages(events)
+    assert [m["kind"] for m in msgs] == ["user", "bot", "system", "system", "bot", "system"]
+    assert msgs[0]["intent"] == "track_request" and msgs[0]["channel"] == "zalo"
+    assert msgs[1]["buttons"] == [{"title": "Ký", "payload": "/sign"}]
+    assert msgs[4]["agent"] == "Lan" and msgs[1]["agent"] is None
+    assert message_from_event({"event": "user", "text": "x" * 10_000})["text"] == "x" * 4000
+
+
+def test_preview_keeps_the_customers_last_line():
+    msgs = [
+        {"kind": "user", "text": "cho tôi gặp nhân viên", "ts": 1},
+        {"kind": "bot", "text": "a", "ts": 2},
+        {"kind": "bot", "text": "b", "ts": 3},
+        {"kind": "bot", "text": "c" * 300, "ts": 4},
+    ]
+    out = preview(msgs)
+    assert [m["text"][:5] for m in out] == ["cho t", "b", "ccccc"]
+    assert len(out[-1]["text"]) == 158
+
+
+def test_durations_read_naturally():
+    assert duration(5) == "5 giây"
+    assert duration(125) == "2 phút 05 giây"
+    assert duration(3 * 3600 + 61) == "3 giờ 01 phút"
+    assert duration(-3) == "0 giây"
