@@ -30,6 +30,21 @@ def model_name(settings: Settings, config: str) -> str:
     return f"nlu-{devmodel.data_hash(settings.root, _inputs(settings, config))}"
 
 
+def _full_model(settings: Settings) -> Path | None:
+    """The model `make train` (devstack/model.py) built from exactly this data, if there is one.
+
+    Its NLU part was trained from the same config, domain and NLU data, so testing it is testing the
+    NLU model; reusing it saves a training run.
+    """
+    if not all((settings.root / name).exists() for name in devmodel.TRAINING_INPUTS):
+        return None
+    local = devmodel.model_path(settings.root)
+    if local.exists():
+        return local
+    cached = devmodel.cache_dir() / local.name
+    return cached if cached.exists() else None
+
+
 def _config_key(settings: Settings, config: str) -> str:
     return hashlib.sha256(settings.path(config).read_bytes()).hexdigest()[:16]
 
@@ -73,6 +88,11 @@ def ensure(
     if target.exists():
         print(f">> mô hình NLU {target.name}: dữ liệu không đổi, dùng lại bản đã học (cache)", flush=True)
         return target, "cache"
+    if not finetune and config == settings.config:
+        full = _full_model(settings)
+        if full is not None:
+            print(f">> dùng mô hình đầy đủ {full.name} của make train (cùng dữ liệu)", flush=True)
+            return full, "cache"
     previous = _last_model(cache, key) if finetune else None
     how = "trained"
     if finetune and previous is None:
