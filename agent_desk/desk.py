@@ -238,6 +238,8 @@ class Desk:
             await self._request(sender, ts)
         elif kind == "slot" and event.get("name") == "handoff_requested" and not event.get("value"):
             await self._withdraw(sender, ts)
+        elif kind == "restart":
+            await self._end_on_restart(sender)
 
         message = transcript.message_from_event(event)
         if message is not None:
@@ -333,6 +335,21 @@ class Desk:
             )
         if result.rowcount == 1:
             self._open.pop(sender, None)
+            await self.publish_queue()
+
+    async def _end_on_restart(self, sender: str) -> None:
+        """The customer restarted the conversation (/restart): Rasa dropped the pause, so the
+        handoff ends; an agent still on it sees the page change."""
+        if sender not in self._open:
+            return
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                db.handoffs.update()
+                .where(db.handoffs.c.id == self._open[sender], db.handoffs.c.status.in_(db.OPEN_STATUSES))
+                .values(status="cancelled", closed_at=time.time(), close_tag="customer_restart")
+            )
+        self._open.pop(sender, None)
+        if result.rowcount == 1:
             await self.publish_queue()
 
     # ------------------------------------------------------------------ agent actions

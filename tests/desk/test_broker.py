@@ -141,6 +141,23 @@ async def test_customer_withdrawing_cancels_a_waiting_request(desk_factory, tmp_
         }
     )
     await wait_for(lambda: _gone(client, "s3"), what="s3 withdrawn")
+    # A conversation restarted by the customer (/restart) leaves the queue as well.
+    for e in handoff_events("s4"):
+        rasa_broker.publish(e)
+    await wait_for(lambda: _has(client, "s4"), what="s4 queued")
+    rasa_broker.publish({"sender_id": "s4", "event": "restart", "timestamp": time.time()})
+    await wait_for(lambda: _gone(client, "s4"), what="s4 ended by a restart")
+    closed = {h.sender_id: h.close_tag for h in await _all(client)}
+    assert closed == {"s3": "withdrawn", "s4": "customer_restart"}
+
+
+async def _all(client):
+    import sqlalchemy as sa
+
+    from agent_desk import db
+
+    async with client.app[DESK].engine.connect() as conn:
+        return (await conn.execute(sa.select(db.handoffs))).all()
 
 
 async def _gone(client, sender):
