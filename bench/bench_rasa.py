@@ -168,12 +168,12 @@ class SystemReport:
     peak_rss_mb: float
 
 
-async def measure(system: System, duration: float, long_turns: int) -> SystemReport:
+async def measure(system: System, duration: float, long_turns: int, levels: bool = True) -> SystemReport:
     results = []
     async with loadgen.PeakRss(system.pids) as rss:
         # Warm every code path once (first calls load lazily imported modules, JIT-ish caches).
         await loadgen.long_conversation(system.rest_url, system.script, len(system.script))
-        for customers, think in LEVELS:
+        for customers, think in LEVELS if levels else []:
             label = f"{customers} customers" + (f", think {think:.0f} s" if think else "")
             r = await loadgen.closed_loop(
                 system.rest_url,
@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long-turns", type=int, default=105)
     parser.add_argument("--workers", type=int, default=1, help="Sanic workers per scaled Rasa instance")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--long-only", action="store_true", help="only the long conversation and memory")
     args = parser.parse_args(argv)
     duration = 5.0 if args.quick else args.duration
     runners: dict[str, Callable[[Path], object]] = {
@@ -267,9 +268,16 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             with runners[name](tmp) as system:  # type: ignore[attr-defined]
                 print(f">> {name} up in {time.monotonic() - t0:.0f} s", flush=True)
-                reports.append(asyncio.run(measure(system, duration, args.long_turns)))
+                reports.append(asyncio.run(measure(system, duration, args.long_turns, not args.long_only)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if args.long_only:
+        for r in reports:
+            print(
+                f"| {r.name} | turn 5 {r.turn5_ms:.0f} ms | turn 100 {r.turn100_ms:.0f} ms | "
+                f"{r.turn100_ms / r.turn5_ms:.2f}x | peak RSS {r.peak_rss_mb:.0f} MiB |"
+            )
+        return 0
     print_table(reports)
     if args.json:
         args.json.write_text(
