@@ -93,3 +93,23 @@ async def test_rasa_down_keeps_the_queue_postgres(desk_factory, tmp_path, postgr
     # Account names stay unique on PostgreSQL too.
     with pytest.raises(ValueError, match="already exists"):
         await create(client.app[DESK].engine, "lan", PASSWORD, "agent", "Lan 2")
+
+
+async def test_internal_notes(desk_factory):
+    client = await desk_factory()
+    desk = client.app[DESK]
+    for e in request_events("zalo-9", time.time()):
+        await desk.ingest(e)
+    handoff = (await desk.open_handoffs())[0]
+    await add_account(client, "lan", name="Lan")
+    token = await login(client, "lan")
+    note = "Khách gọi lại lúc 15h <b>gấp</b>"
+    resp = await client.post(f"/conversations/{handoff.id}/notes", data={"text": note, "csrf_token": token})
+    assert resp.status == 200
+    page = await resp.text()
+    assert "Khách gọi lại lúc 15h &lt;b&gt;gấp&lt;/b&gt;" in page and "Lan" in page
+    # Without Rasa the page still opens, says why the transcript is missing, and keeps the notes.
+    assert "Không tải được lịch sử hội thoại" in page
+    resp = await client.post(f"/conversations/{handoff.id}/notes", data={"text": "  ", "csrf_token": token})
+    assert resp.status == 400
+    assert [n["text"] for n in await desk.notes("zalo-9")] == [note]
