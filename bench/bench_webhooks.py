@@ -47,10 +47,14 @@ def _serve(channel: str, port: int) -> None:
     from connectors.zalo.config import ZaloSettings
 
     if channel == "zalo":
-        settings = ZaloSettings(ZALO_APP_ID, ZALO_OA_SECRET, "AT", None, None, api_base_url="http://127.0.0.1:9")
+        settings = ZaloSettings(
+            ZALO_APP_ID, ZALO_OA_SECRET, "AT", None, None, api_base_url="http://127.0.0.1:9"
+        )
         input_channel: ZaloInput | TelegramInput = ZaloInput(settings)
     else:
-        input_channel = TelegramInput(TelegramSettings(TG_TOKEN, TG_SECRET, api_base_url="http://127.0.0.1:9"))
+        input_channel = TelegramInput(
+            TelegramSettings(TG_TOKEN, TG_SECRET, api_base_url="http://127.0.0.1:9")
+        )
 
     async def no_op_bot(message: object) -> None:
         return None
@@ -64,9 +68,13 @@ def _zalo_delivery(i: int) -> tuple[bytes, dict[str, str]]:
     from connectors.zalo.signature import compute_mac
 
     body = {
-        "app_id": ZALO_APP_ID, "user_id_by_app": "979", "event_name": "user_send_text",
-        "timestamp": str(int(time.time() * 1000)), "sender": {"id": str(6142000000000 + i % 500)},
-        "recipient": {"id": "3662"}, "message": {"msg_id": f"bench-{os.getpid()}-{i}", "text": "tra cứu PC05TK0000123"},
+        "app_id": ZALO_APP_ID,
+        "user_id_by_app": "979",
+        "event_name": "user_send_text",
+        "timestamp": str(int(time.time() * 1000)),
+        "sender": {"id": str(6142000000000 + i % 500)},
+        "recipient": {"id": "3662"},
+        "message": {"msg_id": f"bench-{os.getpid()}-{i}", "text": "tra cứu PC05TK0000123"},
     }
     raw = json.dumps(body).encode()
     mac = compute_mac(ZALO_APP_ID, raw, body["timestamp"], ZALO_OA_SECRET)
@@ -78,15 +86,22 @@ def _telegram_delivery(i: int) -> tuple[bytes, dict[str, str]]:
     body = {
         "update_id": 10_000_000 + i,
         "message": {
-            "message_id": i, "date": int(time.time()), "text": "tra cứu PC05TK0000123",
+            "message_id": i,
+            "date": int(time.time()),
+            "text": "tra cứu PC05TK0000123",
             "chat": {"id": chat, "type": "private", "first_name": "An"},
             "from": {"id": chat, "is_bot": False, "first_name": "An"},
         },
     }
-    return json.dumps(body).encode(), {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET, "Content-Type": "application/json"}
+    return json.dumps(body).encode(), {
+        "X-Telegram-Bot-Api-Secret-Token": TG_SECRET,
+        "Content-Type": "application/json",
+    }
 
 
-async def _load(url: str, deliveries: list[tuple[bytes, dict[str, str]]], concurrency: int) -> tuple[float, list[float], int]:
+async def _load(
+    url: str, deliveries: list[tuple[bytes, dict[str, str]]], concurrency: int
+) -> tuple[float, list[float], int]:
     import aiohttp
 
     latencies: list[float] = []
@@ -152,7 +167,10 @@ def main() -> int:
     parser.add_argument("--channel", choices=["zalo", "telegram", "all"], default="all")
     args = parser.parse_args()
     channels = ["zalo", "telegram"] if args.channel == "all" else [args.channel]
-    print(f"{os.cpu_count()} CPUs; {args.requests} deliveries per channel, {args.concurrency} concurrent clients")
+    print(
+        f"{os.cpu_count()} CPUs; {args.requests} deliveries per channel, "
+        f"{args.concurrency} concurrent clients"
+    )
     for channel in channels:
         r = bench(channel, args.requests, args.concurrency)
         print(
