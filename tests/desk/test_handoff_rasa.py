@@ -107,7 +107,7 @@ async def test_take_over_reply_and_hand_back(desk_factory, tmp_path, rasa_env, r
 
     token = await login(client, "lan")
     page = await (await client.get("/")).text()
-    assert sender not in page or "Nhận xử lý" in page
+    assert "PC05TK0000123" in page and f"/conversations/{handoff.id}/claim" in page
     resp = await client.post(
         f"/conversations/{handoff.id}/claim", data={"csrf_token": token}, allow_redirects=False
     )
@@ -172,7 +172,13 @@ async def test_second_claim_is_refused(desk_factory, tmp_path, rasa_env, rasa, s
     winner_name = "Lan" if loser is r2 else "Minh"
     assert f"đã được {winner_name} nhận xử lý" in await loser.text()
     tracker = await rasa.tracker(sender)
-    assert sum("đã tham gia" in t or winner_name in t for t in texts(tracker)[-2:]) == 1
+    joined = [
+        e
+        for e in tracker["events"]
+        if e["event"] == "bot"
+        and (e.get("metadata") or {}).get("utter_action") == "utter_handoff_agent_joined"
+    ]
+    assert len(joined) == 1 and winner_name in joined[0]["text"]
     # The loser cannot reply nor hand back.
     loser_client, loser_token = (other, t2) if loser is r2 else (client, t1)
     resp = await loser_client.post(
@@ -181,6 +187,11 @@ async def test_second_claim_is_refused(desk_factory, tmp_path, rasa_env, rasa, s
         headers={"X-CSRF-Token": loser_token, "X-Requested-With": "fetch"},
     )
     assert resp.status == 403
+    resp = await loser_client.post(
+        f"/conversations/{handoff.id}/handback", data={"tag": "resolved", "csrf_token": loser_token}
+    )
+    assert resp.status == 403
+    assert (await client.app[DESK].get(handoff.id)).status == "active"
 
 
 async def test_unclaimed_request_times_out_with_hotline(desk_factory, tmp_path, rasa_env, rasa, sender):
