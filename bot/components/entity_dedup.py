@@ -1,4 +1,4 @@
-"""Keep one entity per span: regex matches win over DIET's guesses for the same entity type.
+"""Keep one entity per span: regex and lookup matches win over DIET's guesses.
 
 RegexEntityExtractor and DIETClassifier both report `request_code` and `otp_code` (DIET learns them
 from the same annotations). DIET sometimes cuts "789 012" into "789" and "012" next to the regex's
@@ -53,11 +53,10 @@ def dedupe(entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         key = (e.get("entity"), e.get("start"), e.get("end"))
         if key in seen:
             continue
+        # Any DIET span overlapping a regex/lookup match is dropped, whatever its type: DIET sometimes
+        # tags "PC05 HA 0000789" as a name, the regex knows it is a code.
         if e.get("extractor") != REGEX_EXTRACTOR and any(
-            r.get("entity") == e.get("entity")
-            and r["start"] < e.get("end", 0)
-            and e.get("start", 0) < r["end"]
-            for r in regex
+            r["start"] < e.get("end", 0) and e.get("start", 0) < r["end"] for r in regex
         ):
             continue
         seen.add(key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import re
 import sys
 from dataclasses import dataclass, field
@@ -96,10 +97,15 @@ def entity_f1(gold: list[set[tuple[str, int, int]]], predicted: list[set[tuple[s
 
 async def score(agent: Any, examples: list[Example]) -> dict[str, Any]:
     gold_i, pred_i, gold_e, pred_e, errors = [], [], [], [], []
+    confidences: list[tuple[str, str, float]] = []  # gold, top intent before the fallback, its confidence
     faq_total = faq_right = 0
     for ex in examples:
         parsed = await agent.parse_message(ex.text)
         intent = (parsed.get("intent") or {}).get("name") or ""
+        raw = [r for r in parsed.get("intent_ranking", []) if r.get("name") != "nlu_fallback"]
+        confidences.append(
+            (ex.base_intent, raw[0]["name"] if raw else "", raw[0]["confidence"] if raw else 0.0)
+        )
         gold_i.append(ex.base_intent)
         pred_i.append(intent)
         predicted_entities = {(e["entity"], e["start"], e["end"]) for e in parsed.get("entities", [])}
@@ -131,12 +137,14 @@ async def score(agent: Any, examples: list[Example]) -> dict[str, Any]:
         "entity_f1": round(entity_f1(gold_e, pred_e), 4),
         "faq_answer_accuracy": round(faq_right / faq_total, 4) if faq_total else None,
         "errors": errors,
+        "confidences": confidences,
     }
 
 
 async def evaluate(model: Path) -> dict[str, Any]:
     from rasa.core.agent import Agent
 
+    logging.getLogger("rasa").setLevel(logging.WARNING)
     agent = Agent.load(str(model))
     examples = load_examples()
     return {

@@ -1,0 +1,76 @@
+"""The entity de-duplicator and the unknown-words guard, run through Rasa's component API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.components.entity_dedup import dedupe
+from bot.components.unknown_words import UnknownWordsGuard
+from bot.components.vietnamese_tokenizer import VietnameseTokenizer
+
+TOKENIZER = VietnameseTokenizer(VietnameseTokenizer.get_default_config())
+
+
+def tokenized(text: str, **data: object) -> Message:
+    message = Message(data={TEXT: text, **data})
+    TOKENIZER.process([message])
+    return message
+
+
+def test_regex_entities_win_over_overlapping_diet_entities() -> None:
+    entities = [
+        {
+            "entity": "customer_name",
+            "start": 0,
+            "end": 15,
+            "value": "PC05 HA 0000789",
+            "extractor": "DIETClassifier",
+        },
+        {
+            "entity": "request_code",
+            "start": 0,
+            "end": 15,
+            "value": "PC05 HA 0000789",
+            "extractor": "RegexEntityExtractor",
+        },
+        {"entity": "otp_code", "start": 20, "end": 23, "extractor": "DIETClassifier"},
+        {"entity": "otp_code", "start": 20, "end": 27, "extractor": "RegexEntityExtractor"},
+        {"entity": "customer_name", "start": 30, "end": 40, "extractor": "DIETClassifier"},
+    ]
+    kept = dedupe(entities)
+    assert [(e["entity"], e["start"], e["end"]) for e in kept] == [
+        ("request_code", 0, 15),
+        ("otp_code", 20, 27),
+        ("customer_name", 30, 40),
+    ]
+
+
+def test_unknown_words_guard(tmp_path: Path) -> None:
+    storage = LocalModelStorage(tmp_path)
+    resource = Resource("guard")
+    context = ExecutionContext(graph_schema=None, model_id="m")  # type: ignore[arg-type]
+    guard = UnknownWordsGuard.create({}, storage, resource, context)
+    training = TrainingData(
+        [tokenized("tra cứu hồ sơ", intent="track_request"), tokenized("có", intent="affirm")]
+    )
+    guard.train(training)
+
+    loaded = UnknownWordsGuard.load({}, storage, resource, context)
+    intent = {"name": "affirm", "confidence": 0.7}
+    gibberish = tokenized("qwxz plmk", intent=intent)
+    known = tokenized("tra cuu ho so PC05", intent=dict(intent))
+    number = tokenized("123 456", intent=dict(intent))
+    with_entity = tokenized("Tiên Phước", intent=dict(intent))
+    with_entity.set(ENTITIES, [{"entity": "power_unit", "start": 0, "end": 10}])
+    loaded.process([gibberish, known, number, with_entity])
+    assert gibberish.get(INTENT)["confidence"] == 0.0
+    assert known.get(INTENT)["confidence"] == 0.7
+    assert number.get(INTENT)["confidence"] == 0.7
+    assert with_entity.get(INTENT)["confidence"] == 0.7
