@@ -92,7 +92,7 @@ async def send(request: web.Request) -> web.StreamResponse:
         return _error("Hãy tải lại trang để bắt đầu trò chuyện.", 400)
     try:
         data = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
         return _error("Dữ liệu không hợp lệ.", 400)
     text = str(data.get("message", "") if isinstance(data, dict) else "").strip()
     after = data.get("cursor", 0) if isinstance(data, dict) else 0

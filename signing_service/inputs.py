@@ -21,7 +21,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise ApiError(413, "payload_too_large")
     try:
         body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: [[[[...]]]]
         raise ApiError(400, "invalid_json") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", field=None)

@@ -88,7 +88,7 @@ class TelegramInput(InputChannel):
             return response.json({"error": "body_too_large"}, status=413)
         try:
             event = updates.classify(json.loads(raw))
-        except ValueError:  # invalid JSON or updates.BadUpdate
+        except (ValueError, RecursionError):  # invalid JSON (or nested too deep), updates.BadUpdate
             return response.json({"error": "malformed_update"}, status=400)
         if event.kind == "ignore":
             return response.json({"status": "ignored"})

@@ -140,7 +140,7 @@ class ZaloInput(InputChannel):
             return response.json({"error": "missing_signature"}, status=403)
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
             return response.json({"error": "malformed_json"}, status=400)
         if not isinstance(body, dict):
             return response.json({"error": "malformed_event"}, status=400)
