@@ -150,7 +150,7 @@ def run_scaled(tmp: Path, workers: int = 1, tracker_store: str | None = None) ->
             "assistant-scaled"
             + (f"-w{workers}" if workers > 1 else "")
             + ("-rasa-sql" if tracker_store == "SQL" else ""),
-            f"http://127.0.0.1:{stack.cfg.ports.public}/webhooks/rest/webhook",
+            f"http://127.0.0.1:{stack.cfg.ports.rasa_api}/webhooks/rest/webhook",
             [p.popen.pid for p in stack.procs.values() if p.popen],
             ASSISTANT_SCRIPT,
         )

@@ -453,7 +453,9 @@ class ScaledStack:
         return (
             f"\nThe scaled assistant is running ({len(p.rasa)} Rasa x {self.cfg.sanic_workers} workers, "
             f"{len(p.actions)} action servers, {len(p.signing)} signing replicas, nginx).\n"
-            f"  public (nginx): http://127.0.0.1:{p.public}/webhooks/rest/webhook\n"
+            f"  public (nginx): http://127.0.0.1:{p.public}/webhooks/{{zalo,telegram}}/webhook, "
+            "/v1/documents/N/file\n"
+            f"  REST channel  : http://127.0.0.1:{p.rasa_api}/webhooks/rest/webhook (internal)\n"
             f"  Rasa API      : http://127.0.0.1:{p.rasa_api}/  (?token={self.env['RASA_AUTH_TOKEN']})\n"
             f"  signing API   : http://127.0.0.1:{p.signing_api}/v1\n"
             f"{desk}"

@@ -89,7 +89,7 @@ class Scaled:
     def say(self, sender: str, text: str, timeout: float = 60) -> tuple[int, Any]:
         return http_json(
             "POST",
-            f"{self.public}/webhooks/rest/webhook",
+            f"{self.rasa_api}/webhooks/rest/webhook",
             {"sender": sender, "message": text},
             timeout=timeout,
         )

@@ -81,7 +81,7 @@ async def test_duplicate_webhook_deliveries_processed_once_under_load(scaled: Sc
 async def test_kill_rasa_instance_mid_conversation(scaled: Scaled) -> None:
     """SIGKILL one Rasa instance while 10 customers are talking: conversations go on on the
     other instance; every acknowledged message is in the PostgreSQL tracker."""
-    url = f"{scaled.public}/webhooks/rest/webhook"
+    url = f"{scaled.rasa_api}/webhooks/rest/webhook"
     sender = f"fault-kill-{uuid.uuid4().hex[:8]}"
     script = ["xin chào", CODE, "cảm ơn", "số hotline là gì", "xin chào", "cảm ơn"]
     acked: dict[str, list[str]] = {}
