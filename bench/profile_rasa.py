@@ -14,27 +14,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
+import os
+import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
 def serve(out: Path, rasa_args: list[str]) -> None:
-    """Run `rasa <rasa_args>` in this process under the profiler; write the report at exit."""
+    """Run `rasa <rasa_args>` in this process; SIGUSR1 starts the profiler, the next one writes
+    the report (so model loading is not in the profile)."""
     from pyinstrument import Profiler
 
     profiler = Profiler(interval=0.001, async_mode="disabled")
 
-    def dump() -> None:
+    def toggle(*_: object) -> None:
+        if not profiler.is_running:
+            profiler.start()
+            return
         profiler.stop()
         out.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
 
-    atexit.register(dump)
+    signal.signal(signal.SIGUSR1, toggle)
     sys.argv = ["rasa", *rasa_args]
     from rasa.__main__ import main as rasa_main
 
-    profiler.start()
     rasa_main()
 
 
@@ -71,7 +76,14 @@ def drive(turns: int, endpoints: str | None) -> Path:
         for p in procs:
             p.wait_healthy(600)
         url = f"http://127.0.0.1:{ports.rasa}/webhooks/rest/webhook"
+        asyncio.run(loadgen.long_conversation(url, ASSISTANT_SCRIPT, 3))  # warm-up
+        assert rasa.popen
+        os.kill(rasa.popen.pid, signal.SIGUSR1)
         lat = asyncio.run(loadgen.long_conversation(url, ASSISTANT_SCRIPT, turns))
+        os.kill(rasa.popen.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 120
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
         print(
             f">> {turns} turns: turn 5 {loadgen.window_median(lat, 5):.0f} ms, "
             f"turn {turns - 5} {loadgen.window_median(lat, turns - 5):.0f} ms",
