@@ -223,7 +223,10 @@ class Desk:
         self.events_seen += 1
         self._versions.put(sender, self._versions.get(sender, 0) + 1)
         kind = event.get("event")
-        ts = float(event.get("timestamp") or time.time())
+        try:
+            ts = float(event.get("timestamp") or time.time())
+        except (TypeError, ValueError):
+            ts = time.time()
         if kind == "user" and event.get("input_channel"):
             self._channels.put(sender, str(event["input_channel"])[:64])
         if kind == "slot" and event.get("name") == "request_code" and isinstance(event.get("value"), str):

@@ -214,10 +214,12 @@ def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
 
 
 class LoginThrottle:
-    """At most `limit` failed logins per username and per client address in `window` seconds."""
+    """Failed logins allowed per key in `window` seconds: 5 per user name ("user:..."), 30 per client
+    address ("ip:...": higher, because a call centre behind one NAT or proxy shares an address)."""
 
-    def __init__(self, limit: int = 5, window: float = 900) -> None:
+    def __init__(self, limit: int = 5, ip_limit: int = 30, window: float = 900) -> None:
         self.limit = limit
+        self.ip_limit = ip_limit
         self.window = window
         self._failures: dict[str, deque[float]] = defaultdict(deque)
 
@@ -229,7 +231,9 @@ class LoginThrottle:
         return q
 
     def blocked(self, *keys: str) -> bool:
-        return any(len(self._recent(k)) >= self.limit for k in keys)
+        return any(
+            len(self._recent(k)) >= (self.ip_limit if k.startswith("ip:") else self.limit) for k in keys
+        )
 
     def failed(self, *keys: str) -> None:
         now = time.monotonic()
@@ -240,7 +244,8 @@ class LoginThrottle:
 
     def succeeded(self, *keys: str) -> None:
         for k in keys:
-            self._failures.pop(k, None)
+            if not k.startswith("ip:"):  # one success must not reset an address spraying many names
+                self._failures.pop(k, None)
 
 
 def client_ip(request: web.Request) -> str:

@@ -20,7 +20,10 @@ def _buttons(data: dict[str, Any]) -> list[dict[str, str]]:
 def message_from_event(event: dict[str, Any]) -> dict[str, Any] | None:
     """A displayable message for user/bot events and handoff markers; None for everything else."""
     kind = event.get("event")
-    ts = float(event.get("timestamp") or 0)
+    try:
+        ts = float(event.get("timestamp") or 0)
+    except (TypeError, ValueError):
+        ts = 0.0
     if kind == "user":
         text = str(event.get("text") or "")
         intent = (event.get("parse_data") or {}).get("intent") or {}

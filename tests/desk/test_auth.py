@@ -192,3 +192,18 @@ async def test_unknown_or_absurd_ids_are_404(desk_factory):
         assert (await client.get(path)).status == 404, path
     resp = await client.post("/conversations/99999999999999999999999/claim", data={"csrf_token": token})
     assert resp.status == 404
+
+
+def test_throttle_limits_per_name_and_per_address():
+    from agent_desk.security import LoginThrottle
+
+    t = LoginThrottle(limit=2, ip_limit=3)
+    t.failed("user:a", "ip:1")
+    t.failed("user:b", "ip:1")
+    assert not t.blocked("user:c", "ip:1")
+    t.failed("user:a", "ip:1")
+    assert t.blocked("user:a", "ip:2")  # the name, from anywhere
+    assert t.blocked("user:c", "ip:1")  # the address, for any name
+    t.succeeded("user:c", "ip:1")
+    assert t.blocked("user:d", "ip:1")
+    assert not t.blocked("user:c", "ip:2")

@@ -22,7 +22,7 @@ from agent_desk.responses import DomainResponses
 from tests.desk.conftest import add_account, csrf_of, desk_settings, login, wait_for
 from tests.desk.rasa_env import RasaEnv
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 
 class Rasa:
