@@ -86,10 +86,11 @@ async def _startup(app: web.Application) -> None:
     c.sealer = await loop.run_in_executor(None, Sealer.from_settings, c.settings)
     if c.outbox is None:
         c.outbox = FileOutbox(c.settings.outbox_path)
-    await c.db.create_schema()
-    if c.settings.demo_data:
-        await load_demo_data(c.db, c.clock.now())
-        await seal_demo_documents(c)
+    async with c.db.init_lock():
+        await c.db.create_schema()
+        if c.settings.demo_data:
+            await load_demo_data(c.db, c.clock.now())
+            await seal_demo_documents(c)
     async with c.db.read() as s:
         anchor = await s.get(Meta, ANCHOR_KEY)
     c.anchor = date.fromisoformat(anchor.value) if anchor else None

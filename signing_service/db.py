@@ -8,13 +8,14 @@ lock; that avoids SQLITE_BUSY upgrade deadlocks between concurrent transactions.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
@@ -22,6 +23,7 @@ from sqlalchemy.orm import sessionmaker
 from .models import Base
 
 log = logging.getLogger(__name__)
+_INIT_LOCK_KEY = 72_700_101  # arbitrary, constant: the advisory lock of start-up work
 
 
 def async_url(url: str) -> str:
@@ -52,6 +54,34 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False, future=True)
         self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def init_lock(self) -> AsyncIterator[None]:
+        """Serialise start-up work (schema, demo data) between processes sharing the database.
+
+        Replicas starting together on a fresh PostgreSQL database would otherwise race in CREATE TABLE
+        and in the demo inserts; SQLite processes sharing a file use a lock file next to it.
+        """
+        if self.is_sqlite:
+            db_path = make_url(self.url).database
+            if not db_path or db_path == ":memory:":
+                yield
+                return
+            with open(f"{db_path}.init.lock", "w") as lock_file:  # noqa: ASYNC230 - local lock file, instant
+                await asyncio.get_running_loop().run_in_executor(None, fcntl.flock, lock_file, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+            return
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _INIT_LOCK_KEY})
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _INIT_LOCK_KEY})
+                await conn.commit()
 
     async def create_schema(self) -> None:
         async with self.engine.begin() as conn:
