@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -65,3 +66,17 @@ def record_failure(
         error_code,
         target,
     )
+
+
+async def hand_to_bot(
+    on_new_message: Callable[[Any], Awaitable[Any]], message: Any, channel: str, text: str
+) -> None:
+    """Run the bot on an already acknowledged message. The platform will not redeliver it, so if
+    the turn fails (e.g. the lock store is down) the customer's message is recorded for staff."""
+    try:
+        await on_new_message(message)
+    except Exception as exc:
+        logger.exception("%s: the bot failed on a message from %s", channel, mask_id(message.sender_id))
+        record_failure(
+            channel, message.sender_id, "processing_failed", {"user_text": text}, type(exc).__name__
+        )

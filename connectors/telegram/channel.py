@@ -15,6 +15,7 @@ from telegram.error import TelegramError
 
 from connectors.common import canned
 from connectors.common.dedupe import RecentKeys
+from connectors.common.failures import hand_to_bot
 from connectors.common.masking import mask_id
 from connectors.common.tasks import SerialPerKey
 from connectors.telegram import updates
@@ -124,16 +125,15 @@ class TelegramInput(InputChannel):
                 return
             text = canned.FALLBACK_INTENT_TEXT
             metadata["unsupported_content"] = event.content_type
-        await on_new_message(
-            UserMessage(
-                text,
-                output,
-                sender,
-                input_channel=CHANNEL,
-                message_id=str(event.update_id),
-                metadata=metadata,
-            )
+        message = UserMessage(
+            text,
+            output,
+            sender,
+            input_channel=CHANNEL,
+            message_id=str(event.update_id),
+            metadata=metadata,
         )
+        await hand_to_bot(on_new_message, message, CHANNEL, text or "")
 
     async def _answer_callback(self, event: updates.TelegramEvent) -> None:
         """Stop the client's spinner; a failure here must not lose the customer's choice."""

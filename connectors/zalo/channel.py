@@ -13,7 +13,7 @@ from sanic.response import HTTPResponse
 
 from connectors.common import canned, outgoing
 from connectors.common.dedupe import RecentKeys
-from connectors.common.failures import record_failure
+from connectors.common.failures import hand_to_bot, record_failure
 from connectors.common.masking import mask_id
 from connectors.common.tasks import SerialPerKey
 from connectors.zalo import events, messages, signature
@@ -188,13 +188,12 @@ class ZaloInput(InputChannel):
             text = canned.FALLBACK_INTENT_TEXT
             metadata["unsupported_content"] = event.content_type
         logger.debug("Zalo %s from %s", event.event_name, mask_id(sender))
-        await on_new_message(
-            UserMessage(
-                text,
-                output,
-                sender,
-                input_channel=CHANNEL,
-                message_id=event.dedupe_key if event.kind == "text" else None,
-                metadata=metadata,
-            )
+        message = UserMessage(
+            text,
+            output,
+            sender,
+            input_channel=CHANNEL,
+            message_id=event.dedupe_key if event.kind == "text" else None,
+            metadata=metadata,
         )
+        await hand_to_bot(on_new_message, message, CHANNEL, text)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import aiohttp
+from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.domain import Domain
 
 from connectors.zalo.channel import ZaloInput
@@ -156,3 +158,29 @@ async def test_disabled_channel_answers_503() -> None:
     async with serve(ZaloInput(None), Recorder()) as url:
         body = event("user_send_text", text="x")
         assert (await post(url, *signed(body, ZALO_APP_ID, ZALO_OA_SECRET)))[0] == 503
+
+
+async def test_a_failed_bot_turn_is_recorded_for_staff(
+    zalo_settings: ZaloSettings, failures_file: Path
+) -> None:
+    class FailingBot(Recorder):
+        async def __call__(self, message: UserMessage) -> None:
+            self.messages.append(message)
+            raise ConnectionError("lock store unreachable")
+
+    rec = FailingBot()
+    async with serve(ZaloInput(zalo_settings), rec) as url:
+        body = event("user_send_text", user_id="6142000000055", text="tôi cần ký hợp đồng")
+        assert (await post(url, *signed(body, ZALO_APP_ID, ZALO_OA_SECRET)))[0] == 200
+        await rec.wait_for(1)
+    [record] = read_lines(failures_file)
+    assert (record["sender_id"], record["reason"], record["error_code"]) == (
+        "zalo:6142000000055",
+        "processing_failed",
+        "ConnectionError",
+    )
+    assert record["message"] == {"user_text": "tôi cần ký hợp đồng"}
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
