@@ -125,7 +125,11 @@ class TelegramOutput(OutputChannel):
         reply = outgoing.from_rasa(message)
         if reply.empty:
             return
-        chat_id = chat_id_of(recipient_id)
+        try:
+            chat_id = chat_id_of(recipient_id)
+        except ValueError:  # not a Telegram conversation (e.g. a push with the wrong output_channel)
+            logger.warning("Telegram reply for a non-Telegram conversation %s dropped", mask_id(recipient_id))
+            return
         bot = self._s.bot
         try:
             chunks = split_text(reply.text, self._s.settings.text_limit, utf16_len) if reply.text else []
