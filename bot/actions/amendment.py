@@ -12,6 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions.common import chat_channel, choice_button, numbered, parse_choices
 from bot.actions.documents import need_request
+from bot.actions.lookup import reset_lookup, show_request, typed_code
 from bot.actions.signing_api import ApiError, ServiceUnavailable, get_api
 
 AMEND_SLOTS = ("amend_document", "amend_document_title", "amend_text", "amend_confirm", "doc_choices")
@@ -47,6 +48,9 @@ class ActionPrepareAmendment(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        typed = typed_code(tracker)
+        if typed:  # a code in the same message: look it up first, then come back here
+            return reset_lookup() + await show_request(dispatcher, tracker, typed, pending="amend")
         code = tracker.get_slot("request_code")
         if not code:
             return need_request("amend")

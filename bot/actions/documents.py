@@ -58,6 +58,11 @@ class ActionShowDocuments(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        from bot.actions.lookup import reset_lookup, show_request, typed_code  # noqa: PLC0415 (import cycle)
+
+        typed = typed_code(tracker)
+        if typed:  # "xem giấy tờ PC05TK0000123": look it up first, then list its documents
+            return reset_lookup() + await show_request(dispatcher, tracker, typed, pending="documents")
         code = tracker.get_slot("request_code")
         if not code:
             return need_request("documents")

@@ -62,6 +62,12 @@ def reset_lookup() -> list[EventType]:
     return [SlotSet(name, None) for name in LOOKUP_SLOTS]
 
 
+def typed_code(tracker: Tracker) -> str | None:
+    """A request code the customer typed in this message, when it is not the current request."""
+    code = normalize_request_code(tracker.get_slot("lookup_code"))
+    return code if code and code != tracker.get_slot("request_code") else None
+
+
 async def resolve_unit(text: str) -> list[Unit]:
     """Units matching what the customer typed: code, full name, or the name without filler words."""
     api = get_api()
@@ -90,8 +96,13 @@ def clean_name(text: str) -> str | None:
     return name if _NAME_OK.match(name) else None
 
 
-async def show_request(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> list[EventType]:
-    """Look the request up, tell its status, then continue with what the customer had asked for."""
+async def show_request(
+    dispatcher: CollectingDispatcher, tracker: Tracker, code: str, pending: str | None = None
+) -> list[EventType]:
+    """Look the request up, tell its status, then continue with what the customer had asked for.
+
+    `pending` (else the `pending_task` slot) is the task to continue: documents, sign or amend.
+    """
     try:
         req = await get_api().request(code)
     except ApiError as err:
@@ -131,7 +142,7 @@ async def show_request(dispatcher: CollectingDispatcher, tracker: Tracker, code:
             days=req.get("committed_working_days", ""),
         )
     events: list[EventType] = [SlotSet("request_code", req.get("code", code)), SlotSet("pending_task", None)]
-    pending = tracker.get_slot("pending_task")
+    pending = pending or tracker.get_slot("pending_task")
     if pending == "documents":
         return events + await show_documents(dispatcher, req.get("code", code))
     if pending == "sign":

@@ -13,6 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions.common import chat_channel, choice_button, link_button, numbered, parse_choices
 from bot.actions.documents import SIGNED_MARK, need_request
+from bot.actions.lookup import reset_lookup, show_request, typed_code
 from bot.actions.signing_api import ApiError, Channel, ServiceUnavailable, SigningSession, get_api
 from bot.components.normalizer import fold_text
 
@@ -94,6 +95,9 @@ class ActionPrepareSigning(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        typed = typed_code(tracker)
+        if typed:  # a code in the same message: look it up first, then come back here
+            return reset_lookup() + await show_request(dispatcher, tracker, typed, pending="sign")
         code = tracker.get_slot("request_code")
         if not code:
             return need_request("sign")

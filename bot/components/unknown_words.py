@@ -37,9 +37,7 @@ def message_words(message: Message) -> List[str]:
 class UnknownWordsGuard(GraphComponent):
     """Zeroes the intent confidence of messages with no known word (see module docstring)."""
 
-    def __init__(
-        self, model_storage: ModelStorage, resource: Resource, vocabulary: set[str] | None = None
-    ):
+    def __init__(self, model_storage: ModelStorage, resource: Resource, vocabulary: set[str] | None = None):
         self._model_storage = model_storage
         self._resource = resource
         self._vocabulary = vocabulary or set()

@@ -124,3 +124,15 @@ async def test_single_draft_is_preselected_and_passes_validation(service: Servic
     )
     assert result == {"amend_document": slots["amend_document"]}
     assert dispatcher.messages == []
+
+
+async def test_code_in_the_same_message_is_looked_up_then_documents_listed() -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        {"lookup_code": "pc05tk 0000123"}, text="xem giấy tờ pc05tk 0000123", intent="view_documents"
+    )
+    events = await ActionShowDocuments().run(dispatcher, tracker, {})
+    assert responses(dispatcher)[0] == "utter_request_status"
+    assert responses(dispatcher)[-1] == "utter_documents"
+    slots = slot_events(events)
+    assert slots["request_code"] == "PC05TK0000123" and slots["lookup_code"] is None

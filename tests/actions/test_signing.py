@@ -212,3 +212,14 @@ async def test_preselected_document_passes_validation(service: Service) -> None:
     )
     assert result == {"sign_selection": slots["sign_selection"]}
     assert dispatcher.messages == []
+
+
+async def test_code_in_the_same_message_is_looked_up_then_signing_continues() -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        {"lookup_code": "PC05TK0000456"}, text="ký hồ sơ PC05TK0000456", intent="sign_documents"
+    )
+    events = await ActionPrepareSigning().run(dispatcher, tracker, {})
+    assert responses(dispatcher)[0] == "utter_request_status"
+    assert slot_events(events)["request_code"] == "PC05TK0000456"
+    assert events[-1] == {"event": "followup", "name": "action_prepare_signing", "timestamp": None}
