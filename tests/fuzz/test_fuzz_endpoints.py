@@ -42,9 +42,12 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelStac
     cs = ChannelStack(root, _model())
     cs.stack.env["DESK_DATABASE_URL"] = f"sqlite:///{root / 'desk.db'}"
     try:
-        cs.start()
-        s = cs.stack
-        s.start(processes.agent_desk(s.ports, s.env, root / "log"))
+        s, log = cs.stack, root / "log"
+        # Started here rather than with cs.start(): a busy machine needs more than its 300 s.
+        s.start(processes.signing_service(s.ports, s.env, log))
+        s.start(processes.action_server(s.ports, s.env, log))
+        s.start(processes.rasa_server(s.ports, s.env, log, cs.model), 900)
+        s.start(processes.agent_desk(s.ports, s.env, log))
         yield cs
     finally:
         cs.stop()
