@@ -126,7 +126,7 @@ def rasa_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     proc = processes.rasa_server(ports, env, root / "log", Path(model))
     proc.start()
     try:
-        proc.wait_healthy(300)
+        proc.wait_healthy(600)  # a loaded 2-core machine can take minutes to load a model
         yield RasaEnv(
             env["RASA_URL"],
             env["RASA_AUTH_TOKEN"],
