@@ -55,7 +55,7 @@ class ChannelStack:
         try:
             s.start(processes.signing_service(s.ports, s.env, log))
             s.start(processes.action_server(s.ports, s.env, log))
-            s.start(processes.rasa_server(s.ports, s.env, log, self.model), 300)
+            s.start(processes.rasa_server(s.ports, s.env, log, self.model), 600)  # model load under load
         except Exception:
             self.stop()
             raise
