@@ -182,7 +182,8 @@ def _check_duplicates(train: list[nludata.Example], add: Adder) -> None:
                     "warning",
                     "W-DUPLICATE",
                     e,
-                    f"trùng với câu ở {first.file.name}:{first.line} (cùng ý định): xóa bớt một câu",
+                    f"'{e.plain}' trùng với '{first.plain}' ở {first.file.name}:{first.line} (cùng ý định; "
+                    f"không kể hoa/thường, dấu câu, kiểu đặt dấu thanh): xóa bớt một câu",
                 )
             else:
                 conflicting_keys.add(key)
