@@ -34,7 +34,11 @@ def serve(out: Path, rasa_args: list[str]) -> None:
             profiler.start()
             return
         profiler.stop()
-        out.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+        session = profiler.last_session
+        if session is not None:
+            session.save(str(out.with_suffix(".pyisession")))  # `pyinstrument --load` re-renders it
+        # show_all: Rasa's own frames are what we want to see (library frames hidden by default).
+        out.write_text(profiler.output_text(unicode=True, color=False, show_all=True))
 
     signal.signal(signal.SIGUSR1, toggle)
     sys.argv = ["rasa", *rasa_args]
