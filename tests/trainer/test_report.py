@@ -33,6 +33,12 @@ class Trained:
         return json.loads((self.out / "results.json").read_text(encoding="utf-8"))
 
 
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
 def report(root: Path, cache: Path, *extra: str) -> int:
     return main(["--root", str(root), "report", "--cache", str(cache), *extra])
 
@@ -64,7 +70,8 @@ def test_report_files_and_figures(trained: Trained) -> None:
     assert main_run["accuracy"] >= 0.75
     correct = main_run["examples"] - len(main_run["errors"])
     assert main_run["accuracy"] == pytest.approx(correct / main_run["examples"])
-    assert set(main_run["per_intent"]) == {"greet", "goodbye", "track_request", "faq/hotline", "faq/processing_time"}
+    labels = {"greet", "goodbye", "track_request", "faq/hotline", "faq/processing_time"}
+    assert set(main_run["per_intent"]) == labels
     assert sum(map(sum, main_run["confusion"])) == 8
     assert main_run["entities"]["request_code"]["support"] == 1
     md = (trained.out / "report.md").read_text(encoding="utf-8")
@@ -86,17 +93,15 @@ def test_stripped_copy_is_generated_without_diacritics(trained: Trained) -> None
     assert all(ord(c) < 128 for c in body)
 
 
-def test_unchanged_data_reuses_the_model_and_threshold_fails(trained: Trained, capsys: pytest.CaptureFixture) -> None:
+def test_unchanged_data_reuses_the_model_and_threshold_fails(
+    trained: Trained, capsys: pytest.CaptureFixture
+) -> None:
     root = trained.root
     models_before = sorted(trained.cache.glob("nlu-*.tar.gz"))
     # A held-out example labelled against its obvious meaning cannot be right, and the threshold is 100 %.
     test_file = root / "tests/nlu/test.yml"
-    test_file.write_text(
-        test_file.read_text(encoding="utf-8").replace("    - chào anh\n", "    - chào anh\n    - tạm biệt, hẹn gặp lại\n"),
-        encoding="utf-8",
-    )
-    thresholds = root / "nlu_thresholds.yml"
-    thresholds.write_text(thresholds.read_text(encoding="utf-8").replace("min_accuracy: 0.5", "min_accuracy: 1.0"))
+    edit(test_file, "    - chào anh\n", "    - chào anh\n    - tạm biệt, hẹn gặp lại\n")
+    edit(root / "nlu_thresholds.yml", "min_accuracy: 0.5", "min_accuracy: 1.0")
     code = report(root, trained.cache)
     out = capsys.readouterr()
     assert code == 1
@@ -111,10 +116,7 @@ def test_unchanged_data_reuses_the_model_and_threshold_fails(trained: Trained, c
 
 def test_finetune_after_adding_examples(trained: Trained, capsys: pytest.CaptureFixture) -> None:
     root = trained.root
-    general = root / "bot/data/nlu/general.yml"
-    general.write_text(
-        general.read_text(encoding="utf-8").replace("    - alo\n", "    - alo\n    - chào chị\n"), encoding="utf-8"
-    )
+    edit(root / "bot/data/nlu/general.yml", "    - alo\n", "    - alo\n    - chào chị\n")
     settings = load(root)
     new_name = nlumodel.model_name(settings, "config.yml")
     assert not (trained.cache / f"{new_name}.tar.gz").exists()
