@@ -284,7 +284,8 @@ def _plan_export(
         if path is None:
             continue
         mentioned.add(intent)
-        key = (intent, textnorm.compare_key(nludata.entities_parser.replace_entities(text)))
+        # Only exact repeats are dropped: spelling variants ("huỷ"/"hủy", "SMS"/"sms") are kept, as written.
+        key = (intent, text)
         if key in seen:
             summary.skipped_duplicates += 1
             summary.warnings.append(f"dòng {rownum}: trùng dòng {seen[key]} (bỏ qua)")
