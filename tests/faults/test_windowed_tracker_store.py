@@ -128,3 +128,24 @@ async def test_window_keeps_the_state_and_saves_every_event_once(tmp_path: Path,
         f"\n[window] {checked} conversations of 60 turns: window of 6 turns keeps slots, form, "
         "pause flag and the last states; events stored once"
     )
+
+
+def test_rasa_speedups_keep_behaviour() -> None:
+    from jsonschema import ValidationError
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.events import Event, SlotSet, UserUttered
+
+    from deploy import rasa_speedups
+
+    assert rasa_speedups.install()
+    assert Event.resolve_by_type("slot") is SlotSet
+    assert Event.resolve_by_type("user") is UserUttered
+    assert Event.resolve_by_type("no_such_event", default=SlotSet) is SlotSet
+    with pytest.raises(ValueError):
+        Event.resolve_by_type("no_such_event")
+    action = RemoteAction("action_x", None)
+    assert action._validate_action_result(
+        {"events": [{"event": "slot", "name": "a", "value": 1}], "responses": [{"text": "hi"}]}
+    )
+    with pytest.raises(ValidationError):
+        action._validate_action_result({"events": "not a list"})

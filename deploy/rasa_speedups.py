@@ -1,0 +1,76 @@
+"""Two constant per-turn costs of Rasa 3.6 removed (found with bench/profile_rasa.py).
+
+1. `Event.resolve_by_type` walks every subclass of Event (`all_subclasses`, recursive) for each
+   event it deserialises: ~12 % of a turn's time in the profile of an 80-turn conversation.
+   The type-name -> class map never changes once Rasa is loaded, so it is cached.
+2. `RemoteAction._validate_action_result` calls `jsonschema.validate`, which re-checks the
+   *schema itself* against the JSON-Schema meta-schema on every custom action call (~8 % of a
+   turn; RasaHQ/rasa#11717). The validator is built once; the validation is the same.
+
+`install()` is idempotent and does nothing on another Rasa minor version (verified on 3.6 only).
+It is called by deploy/windowed_tracker_store.py, which Rasa imports at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import rasa
+
+logger = logging.getLogger(__name__)
+_installed = False
+
+
+def install() -> bool:
+    global _installed
+    if _installed:
+        return True
+    if not rasa.__version__.startswith("3.6."):
+        logger.warning("rasa_speedups not installed: verified on Rasa 3.6 only, found %s", rasa.__version__)
+        return False
+    _cache_event_types()
+    _prebuild_action_validator()
+    _installed = True
+    return True
+
+
+def _cache_event_types() -> None:
+    from rasa.shared.core.events import Event
+
+    original = Event.resolve_by_type
+    cache: dict[str, Any] = {}
+
+    def resolve_by_type(type_name: str, default: Any = None) -> Any:
+        cls = cache.get(type_name)
+        if cls is None:
+            cls = original(type_name, default)
+            if cls is not None and getattr(cls, "type_name", None) == type_name:
+                cache[type_name] = cls  # only real matches; defaults and unknown names are not cached
+        return cls
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[method-assign]
+
+
+def _prebuild_action_validator() -> None:
+    from jsonschema import exceptions, validators
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.constants import DOCS_BASE_URL
+
+    spec = RemoteAction.action_response_format_spec()
+    cls = validators.validator_for(spec)
+    cls.check_schema(spec)
+    validator = cls(spec)
+
+    def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
+        error = exceptions.best_match(validator.iter_errors(result))
+        if error is not None:
+            error.message += (
+                ". Failed to validate Action server response from API, make sure your response "
+                f"from the Action endpoint is valid. For more information about the format visit "
+                f"{DOCS_BASE_URL}/custom-actions"
+            )
+            raise error
+        return True
+
+    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
