@@ -195,6 +195,11 @@ def _read(csv_path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     return header, rows
 
 
+def _topic(s: Settings, topics: dict[str, Path], label: str) -> Path:
+    """Topic file of a label; a label the map does not know yet gets a file named after its intent."""
+    return topics.get(label) or s.path(s.nlu_dir) / f"{label.split('/')[0]}.yml"
+
+
 def _existing(project: Project) -> dict[str, nludata.Example]:
     return {textnorm.compare_key(e.plain): e for e in project.train_examples()}
 
@@ -243,7 +248,7 @@ def _plan_review(
                 )
             continue
         in_csv[key] = (label, rownum)
-        additions[topics[label]][label].append(text)
+        additions[_topic(s, topics, label)][label].append(text)
         summary.added += 1
     if problems:
         raise ImportFailed(problems)
@@ -279,7 +284,9 @@ def _plan_export(
             continue
         _check_entities(project, text, rownum, problems)
         path = (
-            _resolve_file(s, row["file"], rownum, problems) if row.get("file", "").strip() else topics[intent]
+            _resolve_file(s, row["file"], rownum, problems)
+            if row.get("file", "").strip()
+            else _topic(s, topics, intent)
         )
         if path is None:
             continue
