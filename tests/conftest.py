@@ -43,7 +43,7 @@ class Stack:
         )
         self.procs: dict[str, processes.Proc] = {}
 
-    def start(self, proc: processes.Proc, timeout: float = 120) -> None:
+    def start(self, proc: processes.Proc, timeout: float = 300) -> None:
         self.procs[proc.name] = proc
         proc.start()
         proc.wait_healthy(timeout)
@@ -92,7 +92,7 @@ def stack(stack_dir: Path) -> Iterator[Stack]:
 def rasa_stack(stack: Stack, trained_model: Path) -> Stack:
     """The full assistant: signing service, action server and a real Rasa server."""
     if "rasa" not in stack.procs:
-        stack.start(processes.rasa_server(stack.ports, stack.env, stack.root / "log", trained_model), 300)
+        stack.start(processes.rasa_server(stack.ports, stack.env, stack.root / "log", trained_model), 900)
     return stack
 
 
