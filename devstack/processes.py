@@ -83,9 +83,15 @@ class Proc:
             stderr=subprocess.STDOUT if self._log else None,
         )
 
-    def wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_healthy(self, timeout: float, progress_every: float = 0) -> None:
+        """Wait until the health URL answers; optionally say every N s that we are still waiting."""
+        started = time.monotonic()
+        deadline = started + timeout
+        next_note = started + progress_every
         while time.monotonic() < deadline:
+            if progress_every and time.monotonic() >= next_note:
+                print(f"   … {self.name} still starting ({time.monotonic() - started:.0f} s)", flush=True)
+                next_note += progress_every
             if self.popen and self.popen.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.popen.returncode}; see {self.log_path}")
             try:

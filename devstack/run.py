@@ -35,7 +35,8 @@ def main() -> int:
             print(f">> starting {p.name} (log: {p.log_path})", flush=True)
             p.start()
         for p in procs:
-            p.wait_healthy(timeout=180)
+            # Rasa loads TensorFlow and the model: about a minute idle, several on a busy machine.
+            p.wait_healthy(timeout=900, progress_every=30)
             print(f">> {p.name} is up: {p.health_url}", flush=True)
         print(
             f"\nThe assistant is running.\n"

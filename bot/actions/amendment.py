@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions.common import chat_channel, choice_button, numbered, parse_choices
 from bot.actions.documents import need_request
+from bot.actions.forms import CustomerFormValidation
 from bot.actions.lookup import reset_lookup, show_request, typed_code
 from bot.actions.signing_api import ApiError, ServiceUnavailable, get_api
 
@@ -93,7 +94,7 @@ class ActionAskAmendDocument(Action):
         return []
 
 
-class ValidateAmendmentForm(FormValidationAction):
+class ValidateAmendmentForm(CustomerFormValidation):
     def name(self) -> str:
         return "validate_amendment_form"
 

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -20,6 +20,7 @@ from bot.actions.common import (
     step_lines,
 )
 from bot.actions.documents import show_documents
+from bot.actions.forms import CustomerFormValidation
 from bot.actions.signing_api import ApiError, ServiceUnavailable, Unit, get_api
 from bot.components.normalizer import fold_text
 
@@ -157,7 +158,7 @@ async def show_request(
     return events
 
 
-class ValidateFindRequestForm(FormValidationAction):
+class ValidateFindRequestForm(CustomerFormValidation):
     """Asks for the power unit and the customer's name, unless a request code was given."""
 
     def name(self) -> str:

@@ -6,13 +6,14 @@ import math
 import re
 from typing import Any, cast
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions.common import chat_channel, choice_button, link_button, numbered, parse_choices
 from bot.actions.documents import SIGNED_MARK, need_request
+from bot.actions.forms import CustomerFormValidation
 from bot.actions.lookup import reset_lookup, show_request, typed_code
 from bot.actions.signing_api import ApiError, Channel, ServiceUnavailable, SigningSession, get_api
 from bot.components.normalizer import fold_text
@@ -195,7 +196,7 @@ class ActionAskSignChannel(Action):
         return []
 
 
-class ValidateSigningForm(FormValidationAction):
+class ValidateSigningForm(CustomerFormValidation):
     def name(self) -> str:
         return "validate_signing_form"
 

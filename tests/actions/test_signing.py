@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.signing import (
@@ -19,6 +21,11 @@ from bot.actions.signing import (
     parse_channel,
 )
 from tests.actions.conftest import Service, make_tracker, responses, slot_events
+
+# The form validator reads the form's required slots from the real domain.
+DOMAIN_FOR_FORMS: dict[str, Any] = yaml.safe_load(
+    (Path(__file__).parents[2] / "domain.yml").read_text("utf-8")
+)
 
 
 @pytest.mark.parametrize(
@@ -223,3 +230,38 @@ async def test_code_in_the_same_message_is_looked_up_then_signing_continues() ->
     assert responses(dispatcher)[0] == "utter_request_status"
     assert slot_events(events)["request_code"] == "PC05TK0000456"
     assert events[-1] == {"event": "followup", "name": "action_prepare_signing", "timestamp": None}
+
+
+async def test_form_opening_after_prepare_says_nothing_about_cleared_slots() -> None:
+    """The reset slots that precede the form's activation are not answers to complain about."""
+    _, _, prepared = await prepare("PC05TK0000123")
+    tracker = make_tracker({"request_code": "PC05TK0000123"}, text="ký hợp đồng", intent="sign_documents")
+    tracker.events.append({"event": "action", "name": "action_prepare_signing"})
+    tracker.events.extend(e for e in prepared if e.get("event") == "slot")
+    tracker.events.append({"event": "action", "name": "signing_form"})
+    tracker.events.append({"event": "active_loop", "name": "signing_form"})
+    for e in prepared:
+        if e.get("event") == "slot":
+            tracker.slots[e["name"]] = e["value"]
+    # what Rasa's FormAction sends on activation: the trailing slot candidates
+    tracker.events.extend(
+        {"event": "slot", "name": n, "value": None} for n in ("sign_selection", "sign_channel", "otp_code")
+    )
+    dispatcher = CollectingDispatcher()
+    await ValidateSigningForm().run(dispatcher, tracker, DOMAIN_FOR_FORMS)
+    assert responses(dispatcher) == []
+
+
+async def test_a_typed_answer_is_still_validated() -> None:
+    _, _, prepared = await prepare("PC05TK0000123")
+    slots = {e["name"]: e["value"] for e in prepared if e.get("event") == "slot"}
+    tracker = make_tracker(
+        {**slots, "request_code": "PC05TK0000123"},
+        text="cái thứ chín",
+        active_loop="signing_form",
+        requested_slot="sign_selection",
+    )
+    tracker.events.append({"event": "slot", "name": "sign_selection", "value": "cái thứ chín"})
+    dispatcher = CollectingDispatcher()
+    await ValidateSigningForm().run(dispatcher, tracker, DOMAIN_FOR_FORMS)
+    assert responses(dispatcher) == ["utter_choice_invalid"]
