@@ -344,6 +344,15 @@ async def test_fuzz_every_public_endpoint(fuzz_stack: ChannelStack) -> None:
         assert proc.popen and proc.popen.poll() is None, f"{name} died"
         proc.wait_healthy(30)
 
+    # No secret or personal data in any log.
+    names, leaks = await asyncio.to_thread(_scan_logs, st.root / "log", _secrets(cs))
+    print(
+        f"[fuzz] {len(acked)} REST conversations checked in their trackers; logs scanned: {names}; "
+        f"leaks: {leaks or 'none'}"
+    )
+    assert len(names) >= 4
+    assert not leaks, leaks
+
     # Nothing acknowledged is lost: each REST turn answered 200 is in its conversation's tracker
     # (ALL events: the fuzz sends "/restart" and "/session_start", which Rasa obeys).
     async with aiohttp.ClientSession(timeout=timeout) as s:
@@ -360,15 +369,6 @@ async def test_fuzz_every_public_endpoint(fuzz_stack: ChannelStack) -> None:
             json={"sender": f"fuzz-after-{uuid.uuid4().hex[:6]}", "message": CODE},
         ) as r:
             assert r.status == 200 and CODE in json.dumps(await r.json(), ensure_ascii=False)
-
-    # No secret or personal data in any log.
-    names, leaks = await asyncio.to_thread(_scan_logs, st.root / "log", _secrets(cs))
-    print(
-        f"[fuzz] {len(acked)} REST conversations checked in their trackers; logs scanned: {names}; "
-        f"leaks: {leaks or 'none'}"
-    )
-    assert len(names) >= 4
-    assert not leaks, leaks
 
 
 def _scan_logs(log_dir: Path, secrets: list[str]) -> tuple[list[str], dict[str, list[str]]]:
