@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import EventType
@@ -10,13 +11,17 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 
-class CustomerFormValidation(FormValidationAction):
+class CustomerFormValidation(FormValidationAction, ABC):
     """Validates only what the customer gave.
 
     An action that starts a form first clears its slots (SlotSet(None)); rasa_sdk hands those trailing
     slot events to the validators as if they were answers, which made the bot complain about choices
     the customer never made ("Em chưa rõ…") right when the form opened. Cleared slots are not answers.
     """
+
+    @abstractmethod
+    def name(self) -> str:
+        """Abstract, so that rasa_sdk does not register this base class as an action."""
 
     async def get_validation_events(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
