@@ -55,6 +55,9 @@ def stack_env(ports: Ports, extra: dict[str, str] | None = None) -> dict[str, st
     env.setdefault("RASA_EVENTS_DB", str(ROOT / "var" / "rasa_events.db"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # Sanic closes idle keep-alive connections after 5 s; Rasa's pooled client to the action server
+    # then sometimes writes into a closing socket and the turn is lost. Keep connections longer.
+    env.setdefault("SANIC_KEEP_ALIVE_TIMEOUT", "75")
     if extra:
         env.update(extra)
     return env

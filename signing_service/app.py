@@ -32,8 +32,25 @@ log = logging.getLogger(__name__)
 _LINK_PATH = re.compile(r"^/v1/documents/[^/]+/file$")
 
 
-_SESSION_IN_PATH = re.compile(r"(/v1/signing-sessions/)([^/]{6})[^/]*")
 access_log = logging.getLogger("signing_service.access")
+# Path parameters worth logging as typed: request codes and short numeric ids. Anything else a
+# caller put in the path (names, phone numbers, hostile text) is replaced, so it never reaches logs.
+_LOGGABLE_PARAM = re.compile(r"^(PC\d{2}[A-Z]{2}\d{7}|\d{1,9})$")
+
+
+def _loggable_path(request: web.Request) -> str:
+    """The route pattern with its parameters filled only where they are safe to log."""
+    resource = request.match_info.route.resource
+    if resource is None:  # no route matched: the raw path is the caller's text, not ours
+        return f"<unrouted {len(request.path)} chars>"
+    path = resource.canonical
+    for name, value in request.match_info.items():
+        if name == "id" and not value.isdigit():  # a signing session id
+            shown = value[:6] + "…"  # enough to correlate, not enough to use
+        else:
+            shown = value if _LOGGABLE_PARAM.match(value) else "…"
+        path = path.replace("{" + name + "}", shown)
+    return path
 
 
 @web.middleware
@@ -46,8 +63,8 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
         status = response.status
         return response
     finally:
-        path = _SESSION_IN_PATH.sub(r"\1\2…", request.path)
-        access_log.info("%s %s %d %.0fms", request.method, path, status, (time.monotonic() - started) * 1000)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        access_log.info("%s %s %d %.0fms", request.method, _loggable_path(request), status, elapsed_ms)
 
 
 @web.middleware

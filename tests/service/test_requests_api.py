@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from sqlalchemy import func, select
 
 from signing_service.models import Request
@@ -177,3 +180,20 @@ async def test_generated_requests_are_consistent(api: Api) -> None:
         seen_late += body["late"]
         seen_on_time += not body["late"]
     assert seen_late and seen_on_time
+
+
+async def test_access_log_keeps_caller_text_out(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever a caller puts in a path (a phone, an e-mail, a script) is not written to the log."""
+    caplog.set_level(logging.INFO, logger="signing_service.access")
+    hostile = ["0905123456", "an@example.com", "<script>x</script>", "Nguyễn Văn An"]
+    for text in hostile:
+        status, _ = await api.get(f"/v1/requests/{text}")
+        assert status in (400, 404)
+        status, _ = await api.post(f"/v1/signing-sessions/{text}/verify", {"otp": "123456"})
+        assert status in (400, 404)
+    await api.get("/v1/requests/PC05TK0000123")
+    lines = [r.getMessage() for r in caplog.records if r.name == "signing_service.access"]
+    assert any("/v1/requests/PC05TK0000123 200" in line for line in lines), lines
+    logged = "\n".join(lines)
+    for text in hostile:
+        assert text not in logged
