@@ -1,8 +1,9 @@
 """Follow Rasa's event broker: every tracker event of every conversation, in order, once.
 
 Two sources behind one interface (`EventSource.run(sink)`):
-- `SqlBrokerSource` tails the `events` table written by Rasa's SQL event broker (SQLite file by
-  default) by its auto-increment id, remembering the last id handled in the desk's database;
+- `SqlBrokerSource` tails an `events` table (id, sender_id, data) in a SQLite file: the one of Rasa's
+  SQL tracker store (the default, `make run`) or of Rasa's SQL event broker, by its auto-increment
+  id, remembering the last id handled in the desk's database;
 - `RabbitBrokerSource` consumes a durable RabbitMQ queue bound to Rasa's fanout exchange (Rasa's
   `pika` broker), acknowledging each message only after it was handled.
 """

@@ -11,8 +11,8 @@ the same conversation length (8 turns) and the same load generator (bench/loadge
 
 Systems:
   starter           `rasa run` on the starter model (in-memory tracker and lock stores).
-  assistant         this assistant as `make run` starts it: 1 Rasa, action server, signing service
-                    on SQLite.
+  assistant         this assistant as `make run` starts it: 1 Rasa (windowed SQLite tracker store),
+                    action server, signing service on SQLite.
   assistant-scaled  `make run-scaled` topology: nginx, 2 Rasa, Redis locks, PostgreSQL trackers,
                     RabbitMQ events, 2 action servers, 2 signing replicas on PostgreSQL.
 """
@@ -96,9 +96,9 @@ def run_starter(tmp: Path) -> Iterator[System]:
 
 
 @contextmanager
-def run_assistant(tmp: Path, window: bool = False) -> Iterator[System]:
+def run_assistant(tmp: Path) -> Iterator[System]:
     model_file = model.ensure_model()
-    root = tmp / ("assistant-window" if window else "assistant")
+    root = tmp / "assistant"
     ports = processes.Ports.free()
     env = processes.stack_env(
         ports,
@@ -115,20 +115,10 @@ def run_assistant(tmp: Path, window: bool = False) -> Iterator[System]:
         },
     )
     log = root / "log"
-    endpoints = "endpoints.yml"
-    if window:
-        # endpoints.yml + the windowed tracker store on SQLite: the single-machine proposal.
-        root.mkdir(parents=True, exist_ok=True)
-        endpoints = str(root / "endpoints.yml")
-        Path(endpoints).write_text(
-            (processes.ROOT / "endpoints.yml").read_text()
-            + "\ntracker_store:\n  type: deploy.windowed_tracker_store.WindowedSQLTrackerStore\n"
-            + f"  dialect: sqlite\n  db: {root / 'trackers.db'}\n  window_turns: 10\n"
-        )
     procs = [
         processes.signing_service(ports, env, log),
         processes.action_server(ports, env, log),
-        processes.rasa_server(ports, env, log, model_file, endpoints=endpoints),
+        processes.rasa_server(ports, env, log, model_file),
     ]
     try:
         for p in procs:
@@ -136,7 +126,7 @@ def run_assistant(tmp: Path, window: bool = False) -> Iterator[System]:
         for p in procs:
             p.wait_healthy(400)
         yield System(
-            "assistant-window" if window else "assistant",
+            "assistant",
             f"http://127.0.0.1:{ports.rasa}/webhooks/rest/webhook",
             [p.popen.pid for p in procs if p.popen],
             ASSISTANT_SCRIPT,
@@ -259,8 +249,6 @@ def main(argv: list[str] | None = None) -> int:
     runners: dict[str, Callable[[Path], object]] = {
         "starter": run_starter,
         "assistant": run_assistant,
-        # make run + the windowed tracker store on SQLite (proposed for endpoints.yml)
-        "assistant-window": lambda tmp: run_assistant(tmp, window=True),
         "assistant-scaled": lambda tmp: run_scaled(tmp, args.workers),
         # The same topology on Rasa's own SQL tracker store (no event window), for comparison.
         "assistant-scaled-rasa-sql": lambda tmp: run_scaled(tmp, args.workers, "SQL"),

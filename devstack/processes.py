@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -61,6 +62,23 @@ def stack_env(ports: Ports, extra: dict[str, str] | None = None) -> dict[str, st
     if extra:
         env.update(extra)
     return env
+
+
+def retire_broker_events_db(path: Path) -> Path | None:
+    """Move aside an events file written by the former SQL event broker (no `type_name` column).
+
+    Rasa's tracker store would find its `events` table already there with the broker's three
+    columns and fail on the first insert. The old file is kept, renamed, not deleted.
+    """
+    if not path.exists():
+        return None
+    with sqlite3.connect(path) as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    if not columns or "type_name" in columns:
+        return None
+    target = path.with_name(f"{path.name}.broker-{int(time.time())}")
+    path.rename(target)
+    return target
 
 
 @dataclass

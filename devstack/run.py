@@ -14,6 +14,9 @@ def main() -> int:
     model_file = model.ensure_model()
     ports = processes.Ports()
     env = processes.stack_env(ports)
+    retired = processes.retire_broker_events_db(Path(env["RASA_EVENTS_DB"]))
+    if retired:
+        print(f">> {env['RASA_EVENTS_DB']} came from the old event broker; kept as {retired}", flush=True)
     log_dir = processes.ROOT / "var" / "log"
     procs = [
         processes.signing_service(ports, env, log_dir),

@@ -1,7 +1,7 @@
 """`make review`: customer messages the bot understood poorly, from the event store, to a CSV to label.
 
-Reads the `events` table that Rasa's SQL event broker writes (default var/rasa_events.db, the
-RASA_EVENTS_DB of `make run`); Rasa's SQL tracker store has an `events` table with the same `id`,
+Reads the `events` table of Rasa's SQL tracker store (default var/rasa_events.db, the
+RASA_EVENTS_DB of `make run`); Rasa's SQL event broker writes a table with the same `id`,
 `sender_id` and `data` columns, so either works. A customer message is exported when:
 
 * its intent confidence is below `review_max_confidence` (nlu_thresholds.yml), or

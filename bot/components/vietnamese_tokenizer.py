@@ -5,6 +5,10 @@ What this adds: every token keeps its original characters and offsets in `token.
 cut from them), while `token.lemma` carries the normalised, folded form (see `normalizer`).
 CountVectorsFeaturizer counts lemmas by default (`use_lemma: True`, word and char_wb analyzers), so
 "tra cuu ho so", "Tra cứu hồ sơ" and "tra cứu hs" reach DIET as the same features.
+
+Only the first `max_tokens` tokens are kept: a customer message is a few dozen words, and DIET's
+memory grows with the token count (a 200,000-character paste ran the server out of memory). The
+text itself is untouched, so the regex extractor still sees a request code anywhere in it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from bot.components.normalizer import nfc, normalize_token
 
 # Attributes that hold natural language (intent/action names are split, not normalised).
 _TEXT_ATTRIBUTES = frozenset({TEXT, RESPONSE, ACTION_TEXT})
+MAX_TOKENS = 120
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
@@ -29,8 +34,8 @@ class VietnameseTokenizer(WhitespaceTokenizer):
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
-        """Same options as WhitespaceTokenizer."""
-        return WhitespaceTokenizer.get_default_config()
+        """WhitespaceTokenizer's options plus `max_tokens`."""
+        return {**WhitespaceTokenizer.get_default_config(), "max_tokens": MAX_TOKENS}
 
     def tokenize(self, message: Message, attribute: str) -> List[Token]:
         """Tokenize on whitespace, then attach the normalised lemma to each token."""
@@ -42,6 +47,7 @@ class VietnameseTokenizer(WhitespaceTokenizer):
                 message.set(attribute, nfc(text))
         tokens = super().tokenize(message, attribute)
         if attribute in _TEXT_ATTRIBUTES:
+            tokens = tokens[: int(self._config.get("max_tokens") or MAX_TOKENS)]
             for token in tokens:
                 token.lemma = normalize_token(token.text)
         return tokens

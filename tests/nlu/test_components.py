@@ -74,3 +74,16 @@ def test_unknown_words_guard(tmp_path: Path) -> None:
     assert known.get(INTENT)["confidence"] == 0.7
     assert number.get(INTENT)["confidence"] == 0.7
     assert with_entity.get(INTENT)["confidence"] == 0.7
+
+
+def test_tokenizer_keeps_only_the_first_max_tokens_but_the_whole_text() -> None:
+    text = "tra cứu hồ sơ " * 1_000 + "PC05HA0000789"
+    message = tokenized(text)
+    tokens = message.get("text_tokens")
+    assert len(tokens) == VietnameseTokenizer.get_default_config()["max_tokens"] == 120
+    assert [t.lemma for t in tokens[:4]] == ["tra", "cuu", "ho", "so"]
+    assert message.get(TEXT).endswith("PC05HA0000789")  # regexes still see the code at the end
+
+
+def test_short_messages_keep_every_token() -> None:
+    assert len(tokenized("Điện lực Tam Kỳ mã PC05TK0000123").get("text_tokens")) == 6
