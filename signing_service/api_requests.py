@@ -13,6 +13,7 @@ from .errors import ApiError
 from .inputs import request_code
 from .masking import mask_address, mask_email, mask_name, mask_phone
 from .models import Contact, Customer, Document, PowerUnit, Request
+from .rate_limit import NAME_LOOKUPS
 from .services import SERVICE_TYPES
 from .text import UNIT_RE, fold
 from .timeline import Timeline, iso, request_status, shift_days
@@ -20,6 +21,11 @@ from .timeline import Timeline, iso, request_status, shift_days
 routes = web.RouteTableDef()
 MAX_QUERY = 100
 MAX_CANDIDATES = 10
+# Family name + given name: one common word ("an", "nguyen") would list a unit's customers.
+MIN_NAME_WORDS = 2
+NAME_TOO_SHORT = "Vui lòng cho biết họ và tên đầy đủ của khách hàng (ví dụ: Nguyễn Văn An)."
+# The bot sends its conversation (Rasa sender) id here; name lookups are limited per conversation.
+CONVERSATION_HEADER = "X-Conversation-Id"
 _UNIT_PREFIX = re.compile(r"^(dien luc|d\.?l\.?|cong ty dien luc)\s+")
 
 
@@ -82,9 +88,15 @@ async def find_requests(request: web.Request) -> web.Response:
     wanted = fold(name)
     if len(wanted) < 2:
         raise ApiError(400, "name_required")
+    # Distinct words with letters: "an an" or "an ." would be one common word again.
+    if len({w for w in wanted.split() if any(ch.isalpha() for ch in w)}) < MIN_NAME_WORDS:
+        raise ApiError(400, "name_too_short", NAME_TOO_SHORT)
+    conversation = request.headers.get(CONVERSATION_HEADER, "").strip()[:200] or None
     async with c.db.read() as s:
         if await s.get(PowerUnit, unit_code) is None:
             raise ApiError(404, "unknown_unit")
+        # Counted only for real units, so made-up unit codes cannot fill the limiter's memory.
+        request.app[NAME_LOOKUPS].check(unit_code, conversation, c.clock.now())
         # Candidates: the folded name contains every typed word as a whole word.
         like = "%" + "%".join(wanted.split()) + "%"
         rows = (

@@ -24,6 +24,7 @@ from .fonts import ensure_fonts
 from .models import Meta
 from .outbox import FileOutbox
 from .pades import Sealer
+from .rate_limit import NAME_LOOKUPS, NameLookupLimiter
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         middlewares=[access_middleware, error_middleware, auth_middleware], client_max_size=64 * 1024
     )
     app[CTX] = Context(settings=settings, db=Database(settings.database_url), clock=clock or SystemClock())
+    app[NAME_LOOKUPS] = NameLookupLimiter(
+        settings.secret_key,
+        settings.name_lookups_per_conversation,
+        settings.name_lookup_conversation_window_s,
+        settings.name_lookups_per_unit,
+        settings.name_lookup_unit_window_s,
+    )
     app.router.add_get("/health", health)
     for module in (api_requests, api_documents, api_amendments, api_signing):
         app.router.add_routes(module.routes)

@@ -38,6 +38,10 @@ class Settings:
     demo_data: bool
     otp_sends_per_hour: int = 5
     otp_sends_per_day: int = 10
+    name_lookups_per_conversation: int = 5
+    name_lookup_conversation_window_s: int = 600
+    name_lookups_per_unit: int = 60
+    name_lookup_unit_window_s: int = 60
 
     @property
     def production(self) -> bool:
@@ -129,6 +133,12 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
         # demo request may raise them; the defaults are the policy.
         otp_sends_per_hour=_int(env, "OTP_MAX_SENDS_PER_HOUR", 5, 1, 100),
         otp_sends_per_day=_int(env, "OTP_MAX_SENDS_PER_DAY", 10, 1, 1000),
+        # Name lookups (docs/security.md §4): per conversation, and a ceiling per power unit for
+        # callers who switch conversations. Counted per process.
+        name_lookups_per_conversation=_int(env, "NAME_LOOKUPS_PER_CONVERSATION", 5, 1, 1000),
+        name_lookup_conversation_window_s=_int(env, "NAME_LOOKUP_CONVERSATION_WINDOW_SECONDS", 600, 1, 86400),
+        name_lookups_per_unit=_int(env, "NAME_LOOKUPS_PER_UNIT", 60, 1, 100_000),
+        name_lookup_unit_window_s=_int(env, "NAME_LOOKUP_UNIT_WINDOW_SECONDS", 60, 1, 86400),
         demo_data=env.get("SIGNING_DEMO_DATA", "1" if not production else "0").strip()
         not in {"0", "false", ""},
     )

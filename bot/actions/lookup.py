@@ -21,7 +21,14 @@ from bot.actions.common import (
 )
 from bot.actions.documents import show_documents
 from bot.actions.forms import CustomerFormValidation
-from bot.actions.signing_api import ApiError, ServiceUnavailable, Unit, get_api
+from bot.actions.signing_api import (
+    ApiError,
+    NameTooShort,
+    ServiceUnavailable,
+    TooManyLookups,
+    Unit,
+    get_api,
+)
 from bot.components.normalizer import fold_text
 
 # Words customers put around a unit name ("ở điện lực Tam Kỳ ạ"): dropped before a second search.
@@ -55,6 +62,7 @@ _NAME_PREFIX = re.compile(
     "^(" + "|".join(sorted(_NAME_PREFIXES, key=len, reverse=True)) + r")( la)?\s+"
 )
 _NAME_OK = re.compile(r"^[^\W\d_]+(?: [^\W\d_]+){1,5}$")
+_ONE_WORD = re.compile(r"^[^\W\d_]+$")
 
 LOOKUP_SLOTS = ("lookup_code", "power_unit", "power_unit_name", "customer_name")
 
@@ -85,15 +93,20 @@ async def resolve_unit(text: str) -> list[Unit]:
     return exact or units
 
 
-def clean_name(text: str) -> str | None:
-    """A plausible person name from a reply, or None (2–6 words of letters, at most 100 chars)."""
+def _without_prefix(text: str) -> str:
+    """The reply without "tên tôi là"-style words before the name (at most 100 chars)."""
     words = text.strip().strip(".!?,;:").split()
     folded = fold_text(" ".join(words))
     match = _NAME_PREFIX.match(folded)
     if match:
         # Drop as many original words as the folded prefix had.
         words = words[len(match.group(0).split()) :]
-    name = " ".join(words)[:100]
+    return " ".join(words)[:100]
+
+
+def clean_name(text: str) -> str | None:
+    """A plausible person name from a reply, or None (2–6 words of letters, at most 100 chars)."""
+    name = _without_prefix(text)
     return name if _NAME_OK.match(name) else None
 
 
@@ -205,7 +218,9 @@ class ValidateFindRequestForm(CustomerFormValidation):
             return {"customer_name": None, "lookup_code": code}
         name = clean_name(text)
         if not name:
-            dispatcher.utter_message(response="utter_name_invalid")
+            # One word ("An") is refused by the service too: ask for the full name, not "letters only".
+            short = _ONE_WORD.match(_without_prefix(text))
+            dispatcher.utter_message(response="utter_name_too_short" if short else "utter_name_invalid")
             return {"customer_name": None}
         return {"customer_name": name}
 
@@ -233,9 +248,21 @@ class ActionFindRequest(Action):
             return reset_lookup()
         unit_name = tracker.get_slot("power_unit_name") or unit
         try:
-            candidates = await get_api().search(unit, name)
+            # The sender id lets the service limit name lookups per conversation (it keeps a hash).
+            candidates = await get_api().search(unit, name, tracker.sender_id)
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
+            return reset_lookup()
+        except NameTooShort:
+            # Keep the unit and let the form ask for the name again.
+            dispatcher.utter_message(response="utter_name_too_short")
+            return [
+                SlotSet("lookup_code", None),
+                SlotSet("customer_name", None),
+                FollowupAction("find_request_form"),
+            ]
+        except TooManyLookups:
+            dispatcher.utter_message(response="utter_too_many_lookups")
             return reset_lookup()
         except ApiError:
             candidates = []

@@ -2,13 +2,15 @@
 
 Every call is bounded by a timeout (5 s by default). Failures come back as exceptions the actions
 turn into polite replies: `ServiceUnavailable` (down, slow, 5xx, not JSON) and `ApiError` (a 4xx
-with the service's stable error code and Vietnamese message). Personal data and OTPs are never
-logged: only paths without query strings, status codes and error codes.
+with the service's stable error code and Vietnamese message; `NameTooShort` and `TooManyLookups`
+are its subclasses for the name-lookup refusals). Personal data and OTPs are never logged: only
+paths without query strings, status codes and error codes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, cast
@@ -124,6 +126,34 @@ class ApiError(Exception):
         return f"{self.status} {self.code}"
 
 
+class NameTooShort(ApiError):
+    """400 `name_too_short`: a name lookup needs family name + given name (two words or more)."""
+
+
+class TooManyLookups(ApiError):
+    """429 `too_many_lookups`: too many name lookups in this conversation or for this unit."""
+
+    @property
+    def retry_after(self) -> int | None:
+        value = self.data.get("retry_after")
+        return value if isinstance(value, int) else None
+
+
+# Error codes the actions tell apart by type; every other 4xx is a plain ApiError.
+_TYPED_ERRORS: dict[str, type[ApiError]] = {
+    "name_too_short": NameTooShort,
+    "too_many_lookups": TooManyLookups,
+}
+CONVERSATION_HEADER = "X-Conversation-Id"
+
+
+def conversation_header(conversation_id: str) -> str:
+    """The conversation id as a safe header value: as is when short printable ASCII, else its hash."""
+    if conversation_id.isascii() and conversation_id.isprintable() and 0 < len(conversation_id) <= 200:
+        return conversation_id
+    return hashlib.sha256(conversation_id.encode()).hexdigest()
+
+
 class SigningApi:
     """Async client; one aiohttp session per event loop, reused across calls."""
 
@@ -157,10 +187,11 @@ class SigningApi:
         *,
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         url = f"{self._base}{path}"
         try:
-            async with self._client().request(method, url, params=params, json=body) as resp:
+            async with self._client().request(method, url, params=params, json=body, headers=headers) as resp:
                 try:
                     payload = await resp.json(content_type=None)
                 except (ValueError, aiohttp.ContentTypeError):
@@ -175,7 +206,8 @@ class SigningApi:
                 if resp.status >= 400:
                     code = str(payload.get("error", "error"))
                     log.info("signing service %s %s -> %s %s", method, path.split("?")[0], resp.status, code)
-                    raise ApiError(resp.status, code, str(payload.get("message", "")), payload)
+                    error = _TYPED_ERRORS.get(code, ApiError)
+                    raise error(resp.status, code, str(payload.get("message", "")), payload)
                 return cast(dict[str, Any], payload)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             log.warning(
@@ -192,8 +224,11 @@ class SigningApi:
     async def request(self, code: str) -> RequestStatus:
         return cast(RequestStatus, await self._call("GET", f"/v1/requests/{quote(code, safe='')}"))
 
-    async def search(self, unit: str, name: str) -> list[Candidate]:
-        data = await self._call("GET", "/v1/requests", params={"unit": unit, "name": name[:100]})
+    async def search(self, unit: str, name: str, conversation_id: str | None = None) -> list[Candidate]:
+        """Masked candidates; raises NameTooShort (one word) or TooManyLookups (rate limit, 429)."""
+        headers = {CONVERSATION_HEADER: conversation_header(conversation_id)} if conversation_id else None
+        params = {"unit": unit, "name": name[:100]}
+        data = await self._call("GET", "/v1/requests", params=params, headers=headers)
         return cast(list[Candidate], data.get("candidates", []))
 
     # ---- documents ----

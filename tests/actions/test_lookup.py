@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,7 +12,7 @@ from aiohttp import web
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import signing_api
-from bot.actions.lookup import ActionFindRequest, ValidateFindRequestForm, clean_name
+from bot.actions.lookup import LOOKUP_SLOTS, ActionFindRequest, ValidateFindRequestForm, clean_name
 from devstack.processes import free_port
 from tests.actions.conftest import make_tracker, responses, slot_events
 
@@ -158,6 +159,68 @@ def test_names_are_cleaned(typed: str, name: str) -> None:
 @pytest.mark.parametrize("typed", ["123", "An", "nguyen van an 0905123456", "a b c d e f g h", "x" * 150])
 def test_implausible_names_are_refused(typed: str) -> None:
     assert clean_name(typed) is None
+
+
+async def test_one_word_name_from_the_service_asks_for_the_full_name() -> None:
+    """The service refuses one word (400 name_too_short): ask for the full name, keep the unit."""
+    dispatcher = CollectingDispatcher()
+    slots = {"power_unit": "PC05TK", "power_unit_name": "Điện lực Tam Kỳ", "customer_name": "An"}
+    tracker = make_tracker(slots, sender_id=f"one-word-{uuid.uuid4().hex[:8]}")
+    events = await ActionFindRequest().run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_name_too_short"]
+    assert slot_events(events) == {"lookup_code": None, "customer_name": None}  # unit kept
+    assert events[-1] == {"event": "followup", "name": "find_request_form", "timestamp": None}
+
+
+async def test_too_many_name_lookups_in_a_conversation_say_wait_or_use_the_code() -> None:
+    """The sixth name lookup of one conversation within 10 minutes is refused (429) by the service."""
+    sender = f"walker-{uuid.uuid4().hex[:8]}"
+    slots = {"power_unit": "PC05TK", "power_unit_name": "Điện lực Tam Kỳ", "customer_name": "Zzz Yyy"}
+    for _ in range(5):
+        dispatcher = CollectingDispatcher()
+        await ActionFindRequest().run(dispatcher, make_tracker(slots, sender_id=sender), {})
+        assert responses(dispatcher) == ["utter_no_match"]
+    dispatcher = CollectingDispatcher()
+    events = await ActionFindRequest().run(dispatcher, make_tracker(slots, sender_id=sender), {})
+    assert responses(dispatcher) == ["utter_too_many_lookups"]
+    assert slot_events(events) == {name: None for name in LOOKUP_SLOTS}
+    # The client reports it as a typed error with the wait; another conversation is not affected.
+    with pytest.raises(signing_api.TooManyLookups) as refused:
+        await signing_api.get_api().search("PC05TK", "Zzz Yyy", sender)
+    assert refused.value.status == 429 and 0 < (refused.value.retry_after or 0) <= 600
+    dispatcher = CollectingDispatcher()
+    await ActionFindRequest().run(dispatcher, make_tracker(slots, sender_id=sender + "-other"), {})
+    assert responses(dispatcher) == ["utter_no_match"]
+
+
+async def test_client_reports_one_word_names_as_a_typed_error() -> None:
+    with pytest.raises(signing_api.NameTooShort) as refused:
+        await signing_api.get_api().search("PC05TK", "nguyen", "typed-error-test")
+    assert (refused.value.status, refused.value.code) == (400, "name_too_short")
+    assert isinstance(refused.value, signing_api.ApiError)
+
+
+@pytest.mark.parametrize(
+    ("typed", "response"),
+    [
+        ("An", "utter_name_too_short"),
+        ("tên tôi là Nguyễn", "utter_name_too_short"),
+        ("123", "utter_name_invalid"),
+    ],
+)
+async def test_form_asks_again_for_a_full_name(typed: str, response: str) -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateFindRequestForm().validate_customer_name(typed, dispatcher, make_tracker(), {})
+    assert result == {"customer_name": None}
+    assert responses(dispatcher) == [response]
+
+
+def test_new_responses_are_in_the_domain(domain: dict) -> None:
+    for name in ("utter_name_too_short", "utter_too_many_lookups"):
+        text = domain["responses"][name][0]["text"]
+        assert "anh/chị" in text.lower(), name
+    assert "Nguyễn Văn An" in domain["responses"]["utter_name_too_short"][0]["text"]
+    assert "19001909" in domain["responses"]["utter_too_many_lookups"][0]["text"]
 
 
 @pytest.fixture
