@@ -149,3 +149,38 @@ def test_rasa_speedups_keep_behaviour() -> None:
     )
     with pytest.raises(ValidationError):
         action._validate_action_result({"events": "not a list"})
+
+
+async def test_sqlite_store_is_wal_and_loads_only_the_latest_session(tmp_path: Path, domain: Domain) -> None:
+    import sqlite3
+
+    db = tmp_path / "rasa_events.db"
+    store = WindowedSQLTrackerStore(domain=domain, dialect="sqlite", db=str(db), window_turns=5)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    first = _conversation(random.Random(1), 4)
+    t = max(e["timestamp"] for e in first) + 3600
+    second = [
+        {"event": "action", "name": "action_session_start", "timestamp": t},
+        {"event": "session_started", "timestamp": t},
+        {"event": "action", "name": "action_listen", "timestamp": t},
+        {
+            "event": "user",
+            "text": "phiên mới",
+            "timestamp": t + 1,
+            "parse_data": {"intent": {"name": "greet"}},
+        },
+    ]
+    await store.save(DialogueStateTracker.from_dict("c", first + second, domain.slots))
+    tracker = await store.retrieve("c")
+    assert tracker is not None
+    assert [e.text for e in tracker.events if e.type_name == "user"] == ["phiên mới"]
+    full = await store.retrieve_full_tracker("c")
+    assert full is not None and len(full.events) == len(first) + len(second)
+    # The desk's reader: a read-only connection sees every event, in id order, while Rasa has the file open.
+    ro = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = ro.execute("SELECT id, sender_id, data FROM events ORDER BY id").fetchall()
+    finally:
+        ro.close()
+    assert len(rows) == len(first) + len(second) and {r[1] for r in rows} == {"c"}

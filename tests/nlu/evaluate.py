@@ -98,7 +98,7 @@ def entity_f1(gold: list[set[tuple[str, int, int]]], predicted: list[set[tuple[s
 async def score(agent: Any, examples: list[Example]) -> dict[str, Any]:
     gold_i, pred_i, gold_e, pred_e, errors = [], [], [], [], []
     confidences: list[tuple[str, str, float]] = []  # gold, top intent before the fallback, its confidence
-    faq_total = faq_right = 0
+    faq_total = faq_right = selector_elsewhere = 0
     for ex in examples:
         parsed = await agent.parse_message(ex.text)
         intent = (parsed.get("intent") or {}).get("name") or ""
@@ -111,6 +111,8 @@ async def score(agent: Any, examples: list[Example]) -> dict[str, Any]:
         predicted_entities = {(e["entity"], e["start"], e["end"]) for e in parsed.get("entities", [])}
         gold_e.append(set(ex.entities))
         pred_e.append(predicted_entities)
+        # The FAQ selector runs only for `faq` (bot/components/faq_selector.py).
+        selector_elsewhere += int(intent != "faq" and bool(parsed.get("response_selector")))
         if ex.base_intent == "faq":
             faq_total += 1
             key = (
@@ -136,6 +138,7 @@ async def score(agent: Any, examples: list[Example]) -> dict[str, Any]:
         "intent_macro_f1": round(macro_f1(gold_i, pred_i), 4),
         "entity_f1": round(entity_f1(gold_e, pred_e), 4),
         "faq_answer_accuracy": round(faq_right / faq_total, 4) if faq_total else None,
+        "selector_runs_outside_faq": selector_elsewhere,
         "errors": errors,
         "confidences": confidences,
     }
