@@ -11,9 +11,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions.common import chat_channel, choice_button, numbered, parse_choices
-from bot.actions.documents import need_request
+from bot.actions.documents import documents_of_current_request
 from bot.actions.forms import CustomerFormValidation
-from bot.actions.lookup import reset_lookup, show_request, typed_code
 from bot.actions.signing_api import ApiError, ServiceUnavailable, get_api
 
 AMEND_SLOTS = ("amend_document", "amend_document_title", "amend_text", "amend_confirm", "doc_choices")
@@ -49,19 +48,10 @@ class ActionPrepareAmendment(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        typed = typed_code(tracker)
-        if typed:  # a code in the same message: look it up first, then come back here
-            return reset_lookup() + await show_request(dispatcher, tracker, typed, pending="amend")
-        code = tracker.get_slot("request_code")
-        if not code:
-            return need_request("amend")
-        try:
-            docs = await get_api().documents(str(code))
-        except ServiceUnavailable:
-            dispatcher.utter_message(response="utter_service_unavailable")
-            return []
-        except ApiError:
-            docs = []
+        found = await documents_of_current_request(dispatcher, tracker, "amend")
+        if isinstance(found, list):
+            return found
+        code, docs = found
         drafts = [d for d in docs if d.get("status") == "awaiting_signature"]
         if not drafts:
             dispatcher.utter_message(response="utter_no_amendable", code=code)

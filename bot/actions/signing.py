@@ -12,9 +12,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions.common import chat_channel, choice_button, link_button, numbered, parse_choices
-from bot.actions.documents import SIGNED_MARK, need_request
+from bot.actions.documents import SIGNED_MARK, documents_of_current_request
 from bot.actions.forms import CustomerFormValidation
-from bot.actions.lookup import reset_lookup, show_request, typed_code
 from bot.actions.signing_api import ApiError, Channel, ServiceUnavailable, SigningSession, get_api
 from bot.components.normalizer import fold_text
 
@@ -96,19 +95,10 @@ class ActionPrepareSigning(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        typed = typed_code(tracker)
-        if typed:  # a code in the same message: look it up first, then come back here
-            return reset_lookup() + await show_request(dispatcher, tracker, typed, pending="sign")
-        code = tracker.get_slot("request_code")
-        if not code:
-            return need_request("sign")
-        try:
-            docs = await get_api().documents(str(code))
-        except ServiceUnavailable:
-            dispatcher.utter_message(response="utter_service_unavailable")
-            return []
-        except ApiError:
-            docs = []
+        found = await documents_of_current_request(dispatcher, tracker, "sign")
+        if isinstance(found, list):
+            return found
+        code, docs = found
         awaiting = [d for d in docs if d.get("status") == "awaiting_signature"]
         if not awaiting:
             signed = [d for d in docs if d.get("signed_url")]
