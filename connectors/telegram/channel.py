@@ -7,17 +7,16 @@ import json
 import logging
 from typing import Any, Awaitable, Callable
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint, response
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from telegram.error import TelegramError
 
 from connectors.common import canned
-from connectors.common.dedupe import RecentKeys
 from connectors.common.failures import hand_to_bot
 from connectors.common.masking import mask_id
-from connectors.common.tasks import SerialPerKey
+from connectors.common.webhook import WebhookInput
 from connectors.telegram import updates
 from connectors.telegram.callbacks import CallbackPayloads
 from connectors.telegram.config import TelegramSettings, make_bot
@@ -27,52 +26,31 @@ logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_BODY = 256 * 1024
 DEDUPE_TTL = 24 * 3600  # Telegram keeps unacknowledged updates for 24 h
-DEDUPE_SIZE = 100_000
 
 
-class TelegramInput(InputChannel):
+class TelegramInput(WebhookInput[TelegramSettings]):
     """Checks the secret token, acknowledges at once and runs the bot in the background."""
 
+    channel = CHANNEL
+    dedupe_ttl = DEDUPE_TTL
+    required_env = "TELEGRAM_BOT_TOKEN"
+
     def __init__(self, settings: TelegramSettings | None, sender: TelegramSender | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.sender = sender or (
             TelegramSender(settings, make_bot(settings), CallbackPayloads()) if settings else None
         )
-        self.recent = RecentKeys(DEDUPE_TTL, DEDUPE_SIZE)
-        self.runner = SerialPerKey(CHANNEL)
 
     @classmethod
-    def name(cls) -> str:
-        return CHANNEL
-
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> TelegramInput:
-        settings = TelegramSettings.from_env()  # credentials.yml only registers the class
-        if settings is None:
-            logger.info("Telegram channel disabled: TELEGRAM_BOT_TOKEN unset")
-        return cls(settings)
+    def settings_from_env(cls) -> TelegramSettings | None:
+        return TelegramSettings.from_env()
 
     def get_output_channel(self) -> OutputChannel | None:
         return TelegramOutput(self.sender) if self.sender else None
 
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        bp = Blueprint("telegram_webhook", __name__)
-
-        @bp.route("/", methods=["GET"])
-        async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok", "enabled": self.settings is not None})
-
-        @bp.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
-            return await self.handle_webhook(request, on_new_message)
-
-        @bp.listener("after_server_stop")
-        async def close(app: Any, loop: Any) -> None:
-            await self.runner.drain()
-            if self.sender:
-                await self.sender.close()
-
-        return bp
+    async def close_client(self) -> None:
+        if self.sender:
+            await self.sender.close()
 
     async def handle_webhook(
         self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]

@@ -6,16 +6,15 @@ import json
 import logging
 from typing import Any, Awaitable, Callable
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.common import canned, outgoing
-from connectors.common.dedupe import RecentKeys
 from connectors.common.failures import hand_to_bot, record_failure
 from connectors.common.masking import mask_id
-from connectors.common.tasks import SerialPerKey
+from connectors.common.webhook import WebhookInput
 from connectors.zalo import events, messages, signature
 from connectors.zalo.api import ZaloApi, ZaloSendError
 from connectors.zalo.config import ZaloSettings
@@ -26,7 +25,6 @@ CHANNEL = "zalo"
 SENDER_PREFIX = "zalo:"
 MAX_BODY = 64 * 1024  # a webhook event is a few hundred bytes
 DEDUPE_TTL = 2 * 3600  # Zalo retries for up to about an hour
-DEDUPE_SIZE = 100_000
 FAILURE_REASONS = {"window": "outside_window", "rate": "rate_limited", "token": "token_invalid"}
 
 
@@ -77,52 +75,32 @@ class ZaloOutput(OutputChannel):
         await self.send_response(recipient_id, {"text": text})
 
 
-class ZaloInput(InputChannel):
+class ZaloInput(WebhookInput[ZaloSettings]):
     """Verifies X-ZEvent-Signature, acknowledges at once and runs the bot in the background."""
 
+    channel = CHANNEL
+    dedupe_ttl = DEDUPE_TTL
+    required_env = "ZALO_APP_ID/ZALO_OA_SECRET_KEY/ZALO_ACCESS_TOKEN"
+
     def __init__(self, settings: ZaloSettings | None, api: ZaloApi | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.api = api or (ZaloApi(settings) if settings else None)
-        self.recent = RecentKeys(DEDUPE_TTL, DEDUPE_SIZE)
-        self.runner = SerialPerKey(CHANNEL)
 
     @classmethod
-    def name(cls) -> str:
-        return CHANNEL
-
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> ZaloInput:
-        # Configuration comes from the environment (credentials.yml only registers the class).
-        settings = ZaloSettings.from_env()
-        if settings is None:
-            logger.info("Zalo channel disabled: ZALO_APP_ID/ZALO_OA_SECRET_KEY/ZALO_ACCESS_TOKEN unset")
-        return cls(settings)
+    def settings_from_env(cls) -> ZaloSettings | None:
+        return ZaloSettings.from_env()
 
     def get_output_channel(self) -> OutputChannel | None:
         return ZaloOutput(self.api) if self.api else None
 
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        bp = Blueprint("zalo_webhook", __name__)
-
-        @bp.route("/", methods=["GET"])
-        async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok", "enabled": self.settings is not None})
-
+    def add_routes(self, bp: Blueprint) -> None:
         @bp.route("/webhook", methods=["GET"])
         async def probe(request: Request) -> HTTPResponse:
             return response.text("ok")
 
-        @bp.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
-            return await self.handle_webhook(request, on_new_message)
-
-        @bp.listener("after_server_stop")
-        async def close(app: Any, loop: Any) -> None:
-            await self.runner.drain()
-            if self.api:
-                await self.api.close()
-
-        return bp
+    async def close_client(self) -> None:
+        if self.api:
+            await self.api.close()
 
     async def handle_webhook(
         self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]

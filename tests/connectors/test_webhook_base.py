@@ -1,0 +1,119 @@
+"""What both channels get from connectors.common.webhook: health, webhook routes, set-up, shutdown."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, cast
+
+import aiohttp
+import pytest
+from sanic import Sanic
+
+from connectors.common.webhook import WebhookInput
+from connectors.telegram.channel import TelegramInput
+from connectors.telegram.config import TelegramSettings
+from connectors.telegram.output import TelegramSender
+from connectors.zalo.api import ZaloApi
+from connectors.zalo.channel import ZaloInput
+from connectors.zalo.config import ZaloSettings
+from tests.connectors.harness import Recorder, serve
+
+ZALO_ENV = ("ZALO_APP_ID", "ZALO_OA_SECRET_KEY", "ZALO_ACCESS_TOKEN", "ZALO_REFRESH_TOKEN", "ZALO_APP_SECRET")
+TELEGRAM_ENV = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_SECRET_TOKEN")
+
+
+class Closable:
+    """Stands in for the platform client: only records that the channel closed it."""
+
+    closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        return r.status, await r.text()
+
+
+async def test_health_says_whether_each_channel_is_enabled(
+    zalo_settings: ZaloSettings, telegram_settings: TelegramSettings
+) -> None:
+    channels: list[WebhookInput[Any]] = [
+        ZaloInput(zalo_settings),
+        ZaloInput(None),
+        TelegramInput(telegram_settings),
+        TelegramInput(None),
+    ]
+    for channel in channels:
+        async with serve(channel, Recorder()) as url:
+            async with aiohttp.ClientSession() as s, s.get(url + "/") as r:
+                assert r.status == 200
+                assert await r.json() == {"status": "ok", "enabled": channel.settings is not None}
+
+
+async def test_only_zalo_answers_the_get_probe_on_its_webhook(
+    zalo_settings: ZaloSettings, telegram_settings: TelegramSettings
+) -> None:
+    async with serve(ZaloInput(zalo_settings), Recorder()) as url:
+        assert await get(url + "/webhook") == (200, "ok")
+    async with serve(TelegramInput(telegram_settings), Recorder()) as url:
+        assert (await get(url + "/webhook"))[0] == 405
+
+
+@pytest.mark.parametrize(
+    ("cls", "env", "logged"),
+    [
+        (
+            ZaloInput,
+            ZALO_ENV,
+            "Zalo channel disabled: ZALO_APP_ID/ZALO_OA_SECRET_KEY/ZALO_ACCESS_TOKEN unset",
+        ),
+        (TelegramInput, TELEGRAM_ENV, "Telegram channel disabled: TELEGRAM_BOT_TOKEN unset"),
+    ],
+)
+def test_unset_environment_disables_the_channel_and_says_so(
+    cls: type[WebhookInput[Any]],
+    env: tuple[str, ...],
+    logged: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for name in env:
+        monkeypatch.delenv(name, raising=False)
+    with caplog.at_level(logging.INFO):
+        channel = cls.from_credentials(None)
+    assert type(channel) is cls
+    assert channel.settings is None and channel.get_output_channel() is None
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [(cls.__module__, logged)]
+
+
+def test_telegram_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:TEST-token-abcdefghijklmnopqrstuvwxyz")
+    monkeypatch.setenv("TELEGRAM_SECRET_TOKEN", "from-env-secret")
+    channel = TelegramInput.from_credentials(None)
+    assert channel.settings is not None and channel.settings.secret_token == "from-env-secret"
+
+
+@pytest.mark.parametrize("platform", ["zalo", "telegram"])
+async def test_the_platform_client_is_closed_when_the_server_stops(
+    platform: str, zalo_settings: ZaloSettings, telegram_settings: TelegramSettings
+) -> None:
+    client = Closable()
+    channel: WebhookInput[Any] = (
+        ZaloInput(zalo_settings, cast(ZaloApi, client))
+        if platform == "zalo"
+        else TelegramInput(telegram_settings, cast(TelegramSender, client))
+    )
+    Sanic.test_mode = True
+    app = Sanic(f"t{uuid.uuid4().hex[:10]}")
+    app.blueprint(channel.blueprint(Recorder()), url_prefix=f"/webhooks/{channel.name()}")
+    server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True)
+    assert server is not None
+    await server.startup()
+    assert not client.closed
+    await server.after_stop()
+    assert client.closed
+    server.close()
+    await server.wait_closed()
