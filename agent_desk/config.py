@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
+from common.production import refuse_development_defaults
+
 ROOT = Path(__file__).resolve().parent.parent
 
 DEV_SECRET_KEY = "dev-desk-secret-key-change-me"  # noqa: S105 (development default, refused in production)
@@ -142,17 +144,15 @@ class Settings:
         if len(self.secret_key) < 16:
             raise ConfigError("DESK_SECRET_KEY must be at least 16 characters long")
         if self.production:
-            dev = {
-                "DESK_SECRET_KEY": self.secret_key == DEV_SECRET_KEY,
-                "RASA_AUTH_TOKEN": self.rasa_token == DEV_RASA_TOKEN,
-                "SIGNING_SERVICE_TOKEN": self.signing_token == DEV_SIGNING_TOKEN,
-            }
-            bad = [name for name, is_dev in dev.items() if is_dev]
-            if bad:
-                raise ConfigError(
-                    "APP_ENV=production but these settings still have their development defaults: "
-                    + ", ".join(bad)
-                    + ". Set them to secret values."
-                )
+            refuse_development_defaults(
+                {
+                    "DESK_SECRET_KEY": self.secret_key == DEV_SECRET_KEY,
+                    "RASA_AUTH_TOKEN": self.rasa_token == DEV_RASA_TOKEN,
+                    "SIGNING_SERVICE_TOKEN": self.signing_token == DEV_SIGNING_TOKEN,
+                },
+                ConfigError,
+                "APP_ENV=production but these settings still have their development defaults: {names}."
+                " Set them to secret values.",
+            )
         if self.rabbitmq_url and urlparse(self.rabbitmq_url).scheme not in {"amqp", "amqps"}:
             raise ConfigError(f"RABBITMQ_URL must be an amqp:// or amqps:// URL, got {self.rabbitmq_url!r}")

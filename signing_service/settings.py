@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from common.production import refuse_development_defaults
+
 DEV_TOKEN = "dev-signing-token"  # noqa: S105 - a public development default, refused in production
 DEV_SECRET = "dev-signing-secret-key-change-me"  # noqa: S105
 DEV_SEAL_PASSWORD = "dev-seal-password"  # noqa: S105
@@ -99,19 +101,17 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
         raise ConfigError("SEAL_CA_PATH (the CA certificate, PEM) is required with SEAL_P12_PATH")
 
     if production:
-        problems = []
-        if token == DEV_TOKEN:
-            problems.append("SIGNING_SERVICE_TOKEN")
-        if secret == DEV_SECRET:
-            problems.append("SIGNING_SECRET_KEY")
-        if generate_dev_ca:
-            problems.append("SEAL_P12_PATH (+ SEAL_CA_PATH, SEAL_P12_PASSWORD)")
-        elif seal_password == DEV_SEAL_PASSWORD:
-            problems.append("SEAL_P12_PASSWORD")
-        if not env.get("PUBLIC_BASE_URL", "").strip():
-            problems.append("PUBLIC_BASE_URL")
-        if problems:
-            raise ConfigError("APP_ENV=production refuses development defaults; set: " + ", ".join(problems))
+        refuse_development_defaults(
+            {
+                "SIGNING_SERVICE_TOKEN": token == DEV_TOKEN,
+                "SIGNING_SECRET_KEY": secret == DEV_SECRET,
+                "SEAL_P12_PATH (+ SEAL_CA_PATH, SEAL_P12_PASSWORD)": generate_dev_ca,
+                "SEAL_P12_PASSWORD": not generate_dev_ca and seal_password == DEV_SEAL_PASSWORD,
+                "PUBLIC_BASE_URL": not env.get("PUBLIC_BASE_URL", "").strip(),
+            },
+            ConfigError,
+            "APP_ENV=production refuses development defaults; set: {names}",
+        )
         if base.startswith("http://"):
             raise ConfigError("PUBLIC_BASE_URL must be https:// in production")
 

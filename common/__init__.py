@@ -1,0 +1,1 @@
+"""Small pieces shared by the project's processes (signing service, agent desk)."""
