@@ -3,39 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from signing_service.app import create_app
 from signing_service.context import CTX
 from signing_service.models import Meta, PowerUnit, Request
 
-from .conftest import POSTGRES_URL, make_settings
+from .conftest import make_settings, new_pg_database
 
 
 @pytest.fixture
-def fresh_database(backend: str, tmp_path: Path) -> Any:
+def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own (not the session's), so the instances create it together."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'replicas.db'}"
         return
-    name = f"test_signing_start_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(POSTGRES_URL)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield str(make_url(POSTGRES_URL).set(database=name))
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with new_pg_database("test_signing_start") as url:
+        yield url
 
 
 @pytest.mark.timeout(120)  # without the start-up lock this races (or waits on SQLite locks)
