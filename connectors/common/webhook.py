@@ -10,11 +10,12 @@ import logging
 from abc import abstractmethod
 from typing import Any, Awaitable, Callable, ClassVar, Generic, TypeVar
 
-from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.common import canned
 from connectors.common.dedupe import RecentKeys
 from connectors.common.tasks import SerialPerKey
 
@@ -63,6 +64,32 @@ class WebhookInput(InputChannel, Generic[SettingsT]):
     @abstractmethod
     async def close_client(self) -> None:
         """Close the platform API client, if any."""
+
+    def accept(
+        self,
+        request: Request,
+        sender: str,
+        delivery: str,
+        what: str,
+        process: Callable[[Any], Awaitable[None]],
+    ) -> HTTPResponse:
+        """Acknowledge at once and run `process(app)` in the background, once per `delivery` key.
+
+        Platforms redeliver what was not acknowledged quickly; a redelivery is answered but dropped.
+        """
+        if not self.recent.check_and_add(delivery):
+            logging.getLogger(type(self).__module__).info("duplicate %s dropped", what)
+            return response.json({"status": "duplicate"})
+        app = request.app
+        self.runner.submit(sender, lambda: process(app))
+        return response.json({"status": "accepted"})
+
+    async def answered_unsupported(self, app: Any, output: OutputChannel, sender: str) -> bool:
+        """Answer content the bot cannot read with the domain's canned text (False: the domain has none)."""
+        reply = canned.domain_response_text(app, canned.UNSUPPORTED_RESPONSE, self.channel)
+        if reply:
+            await output.send_response(sender, {"text": reply})
+        return bool(reply)
 
     def add_routes(self, bp: Blueprint) -> None:
         """Routes of one platform only (none by default)."""

@@ -71,13 +71,14 @@ class TelegramInput(WebhookInput[TelegramSettings]):
             return response.json({"error": "malformed_update"}, status=400)
         if event.kind == "ignore":
             return response.json({"status": "ignored"})
-        if not self.recent.check_and_add(str(event.update_id)):
-            logger.info("duplicate Telegram update dropped")
-            return response.json({"status": "duplicate"})
         sender = sender_id_for(event.chat_id)
-        app = request.app
-        self.runner.submit(sender, lambda: self._process(event, sender, on_new_message, app))
-        return response.json({"status": "accepted"})
+        return self.accept(
+            request,
+            sender,
+            str(event.update_id),
+            "Telegram update",
+            lambda app: self._process(event, sender, on_new_message, app),
+        )
 
     async def _process(
         self,
@@ -97,9 +98,7 @@ class TelegramInput(WebhookInput[TelegramSettings]):
                 logger.info("Telegram button of an expired payload pressed by %s", mask_id(sender))
                 return
         elif event.kind == "unsupported":
-            reply = canned.domain_response_text(app, canned.UNSUPPORTED_RESPONSE, CHANNEL)
-            if reply:
-                await output.send_response(sender, {"text": reply})
+            if await self.answered_unsupported(app, output, sender):
                 return
             text = canned.FALLBACK_INTENT_TEXT
             metadata["unsupported_content"] = event.content_type

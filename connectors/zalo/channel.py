@@ -136,13 +136,14 @@ class ZaloInput(WebhookInput[ZaloSettings]):
             return response.json({"error": "malformed_event", "detail": str(exc)}, status=400)
         if event.kind == "ignore":
             return response.json({"status": "ignored"})
-        if not self.recent.check_and_add(event.dedupe_key):
-            logger.info("duplicate Zalo delivery %s dropped", event.event_name)
-            return response.json({"status": "duplicate"})
         sender = sender_id_for(event.user_id)
-        app = request.app
-        self.runner.submit(sender, lambda: self._process(event, sender, on_new_message, app))
-        return response.json({"status": "accepted"})
+        return self.accept(
+            request,
+            sender,
+            event.dedupe_key,
+            f"Zalo delivery {event.event_name}",
+            lambda app: self._process(event, sender, on_new_message, app),
+        )
 
     async def _process(
         self,
@@ -159,9 +160,7 @@ class ZaloInput(WebhookInput[ZaloSettings]):
         elif event.kind == "follow":
             text = "/greet"
         else:
-            reply = canned.domain_response_text(app, canned.UNSUPPORTED_RESPONSE, CHANNEL)
-            if reply:
-                await output.send_response(sender, {"text": reply})
+            if await self.answered_unsupported(app, output, sender):
                 return
             text = canned.FALLBACK_INTENT_TEXT
             metadata["unsupported_content"] = event.content_type

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any, cast
@@ -17,7 +18,10 @@ from connectors.telegram.output import TelegramSender
 from connectors.zalo.api import ZaloApi
 from connectors.zalo.channel import ZaloInput
 from connectors.zalo.config import ZaloSettings
+from tests.connectors.conftest import TG_SECRET, ZALO_APP_ID, ZALO_OA_SECRET
 from tests.connectors.harness import Recorder, serve
+from tests.connectors.tg_helpers import text_update
+from tests.connectors.zalo_helpers import event, signed
 
 ZALO_ENV = ("ZALO_APP_ID", "ZALO_OA_SECRET_KEY", "ZALO_ACCESS_TOKEN", "ZALO_REFRESH_TOKEN", "ZALO_APP_SECRET")
 TELEGRAM_ENV = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_SECRET_TOKEN")
@@ -117,3 +121,32 @@ async def test_the_platform_client_is_closed_when_the_server_stops(
     assert client.closed
     server.close()
     await server.wait_closed()
+
+
+async def test_a_redelivery_is_answered_dropped_and_logged_by_each_channel(
+    zalo_settings: ZaloSettings, telegram_settings: TelegramSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    zalo_body, zalo_headers = signed(
+        event("user_send_text", text="một", msg_id="again-1"), ZALO_APP_ID, ZALO_OA_SECRET
+    )
+    tg_headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET, "Content-Type": "application/json"}
+    deliveries: list[tuple[WebhookInput[Any], bytes, dict[str, str]]] = [
+        (ZaloInput(zalo_settings), zalo_body, zalo_headers),
+        (TelegramInput(telegram_settings), json.dumps(text_update(700000002, "một")).encode(), tg_headers),
+    ]
+    for channel, body, headers in deliveries:
+        rec = Recorder()
+        async with serve(channel, rec) as url, aiohttp.ClientSession() as s:
+            statuses = []
+            for _ in range(2):
+                async with s.post(url + "/webhook", data=body, headers=headers) as r:
+                    statuses.append((r.status, (await r.json())["status"]))
+            await rec.wait_for(1)
+        assert statuses == [(200, "accepted"), (200, "duplicate")]
+        assert len(rec.messages) == 1
+    dropped = [(r.name, r.getMessage()) for r in caplog.records if r.getMessage().startswith("duplicate")]
+    assert dropped == [
+        ("connectors.zalo.channel", "duplicate Zalo delivery user_send_text dropped"),
+        ("connectors.telegram.channel", "duplicate Telegram update dropped"),
+    ]
