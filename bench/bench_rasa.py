@@ -79,6 +79,7 @@ def run_starter(tmp: Path) -> Iterator[System]:
         starter.starter_model(),
         endpoints=str(bot / "endpoints.yml"),
         credentials=str(bot / "credentials.yml"),
+        workers=1,  # `rasa run` as installed: in-memory lock store, one process
     )
     proc.name = "starter-rasa"
     try:
@@ -96,7 +97,7 @@ def run_starter(tmp: Path) -> Iterator[System]:
 
 
 @contextmanager
-def run_assistant(tmp: Path) -> Iterator[System]:
+def run_assistant(tmp: Path, endpoints: str = "endpoints.yml") -> Iterator[System]:
     model_file = model.ensure_model()
     root = tmp / "assistant"
     ports = processes.Ports.free()
@@ -118,7 +119,7 @@ def run_assistant(tmp: Path) -> Iterator[System]:
     procs = [
         processes.signing_service(ports, env, log),
         processes.action_server(ports, env, log),
-        processes.rasa_server(ports, env, log, model_file),
+        processes.rasa_server(ports, env, log, model_file, endpoints=endpoints),
     ]
     try:
         for p in procs:
@@ -243,12 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long-turns", type=int, default=105)
     parser.add_argument("--workers", type=int, default=1, help="Sanic workers per scaled Rasa instance")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--endpoints", default="endpoints.yml", help="Rasa endpoints of the assistant system")
     parser.add_argument("--long-only", action="store_true", help="only the long conversation and memory")
     args = parser.parse_args(argv)
     duration = 5.0 if args.quick else args.duration
     runners: dict[str, Callable[[Path], object]] = {
         "starter": run_starter,
-        "assistant": run_assistant,
+        "assistant": lambda tmp: run_assistant(tmp, args.endpoints),
         "assistant-scaled": lambda tmp: run_scaled(tmp, args.workers),
         # The same topology on Rasa's own SQL tracker store (no event window), for comparison.
         "assistant-scaled-rasa-sql": lambda tmp: run_scaled(tmp, args.workers, "SQL"),

@@ -66,7 +66,12 @@ def drive(turns: int, endpoints: str | None) -> Path:
         },
     )
     rasa = processes.rasa_server(
-        ports, env, tmp / "log", model.ensure_model(), **({"endpoints": endpoints} if endpoints else {})
+        ports,
+        env,
+        tmp / "log",
+        model.ensure_model(),
+        workers=1,  # the profiler samples one process
+        **({"endpoints": endpoints} if endpoints else {}),
     )
     rasa.cmd = [sys.executable, "-m", "bench.profile_rasa", "--serve", str(out), "--", *rasa.cmd[3:]]
     procs = [

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +42,7 @@ rasa_speedups.install()  # this module is what Rasa imports at start-up in the s
 STATE_TYPES = ("slot", "reset_slots", "active_loop", "pause", "resume")
 RESET_TYPES = ("restart", "session_started")
 LOADED_ATTR = "_cskh_events_loaded"
+PREFIX_CACHE_SIZE = 10_000  # conversations whose pre-window state is kept in memory
 
 
 def state_at(rows: list[tuple[str, dict[str, Any] | None]]) -> list[dict[str, Any]]:
@@ -105,6 +107,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if self.window_turns < 2:
             raise ValueError("window_turns must be at least 2")
         self._prepared = self._statements()
+        self._prefix_cache: OrderedDict[str, tuple[float | None, int, list[Any]]] = OrderedDict()
         if self.engine.dialect.name == "sqlite":
             # WAL: the desk's and `make review`'s readers never block a turn's write, and a commit
             # is one append instead of a rollback journal with two fsyncs (synchronous=NORMAL keeps
@@ -113,47 +116,87 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
 
-    def _statements(self) -> tuple[Any, Any, Any]:
+    def _statements(self) -> dict[str, Any]:
         """Core statements built once (the ORM query of Rasa's store cost ~0.3 ms per turn)."""
         t = self.SQLEvent.__table__
         sid = sa.bindparam("sid")
+        sts = sa.bindparam("sts", type_=sa.Float)
         # Same session boundary as SQLTrackerStore._event_query: events from the latest
-        # session_started on (by timestamp), or all of them.
-        session_start = (
-            sa.select(sa.func.max(t.c.timestamp))
-            .where(t.c.sender_id == sid, t.c.type_name == "session_started")
-            .scalar_subquery()
-        )
-        compact = (
-            sa.select(t.c.id, t.c.type_name, sa.case((t.c.type_name.in_(STATE_TYPES), t.c.data), else_=None))
-            .where(t.c.sender_id == sid, sa.or_(t.c.timestamp >= session_start, session_start.is_(None)))
-            .order_by(t.c.id)
-        )
-        window = (
-            sa.select(t.c.id, t.c.data)
-            .where(t.c.sender_id == sid, t.c.id >= sa.bindparam("first"))
-            .order_by(t.c.id)
-        )
-        return compact, window, t.insert()
+        # session_started on (by timestamp), or all of them when there is none.
+        in_session = sa.and_(t.c.sender_id == sid, sa.or_(sts.is_(None), t.c.timestamp >= sts))
+        return {
+            "session_ts": sa.select(sa.func.max(t.c.timestamp)).where(
+                t.c.sender_id == sid, t.c.type_name == "session_started"
+            ),
+            # The last user messages, newest first: where the window starts.
+            "users": sa.select(t.c.id)
+            .where(in_session, t.c.type_name == "user")
+            .order_by(t.c.id.desc())
+            .limit(sa.bindparam("n")),
+            "session": sa.select(t.c.id, t.c.data).where(in_session).order_by(t.c.id),
+            "window": sa.select(t.c.id, t.c.data).where(
+                t.c.sender_id == sid, t.c.id >= sa.bindparam("first")
+            ),
+            # Compact rows (type, and data only for state events) of a range before the window.
+            "compact": sa.select(
+                t.c.id, t.c.type_name, sa.case((t.c.type_name.in_(STATE_TYPES), t.c.data), else_=None)
+            )
+            .where(in_session, t.c.id >= sa.bindparam("lo"), t.c.id < sa.bindparam("hi"))
+            .order_by(t.c.id),
+            "insert": t.insert(),
+        }
+
+    def _prefix_state(self, conn: Any, sender_id: str, session_ts: float | None, start: int) -> list[Any]:
+        """State rows ((type, data) for state_at) of the session's events before id `start`.
+
+        Events are only ever appended, so the state before a given id never changes: it is cached
+        per conversation and carried forward from the previous window start, which keeps a turn's
+        reading proportional to the window, not to the conversation (turn 100 = turn 5).
+        """
+        cached = self._prefix_cache.get(sender_id)
+        lo, base = 0, []
+        if cached and cached[0] == session_ts and cached[1] <= start:
+            lo, base = cached[1], cached[2]
+        if lo < start:
+            rows = conn.execute(
+                self._prepared["compact"], {"sid": sender_id, "sts": session_ts, "lo": lo, "hi": start}
+            ).all()
+            state = state_at(base + [(r[1], json.loads(r[2]) if r[2] else None) for r in rows])
+            # The window starts at a user message, which always follows action_listen; an undo or
+            # rewind at the start of the window pops that action, not the state before it.
+            base = [(e["event"], e) for e in state] + [("action", None)]
+        self._prefix_cache[sender_id] = (session_ts, start, base)
+        self._prefix_cache.move_to_end(sender_id)
+        while len(self._prefix_cache) > PREFIX_CACHE_SIZE:
+            self._prefix_cache.popitem(last=False)
+        return base
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
-        compact, window_stmt, _ = self._prepared
+        q = self._prepared
         with self.engine.connect() as conn:
-            rows = conn.execute(compact, {"sid": sender_id}).all()
-            if not rows or not self.domain:
-                return None
-            users = [i for i, r in enumerate(rows) if r[1] == "user"]
-            start = users[-self.window_turns] if len(users) > self.window_turns else 0
-            wanted = [r[0] for r in rows[start:]]
-            data_by_id = dict(conn.execute(window_stmt, {"sid": sender_id, "first": wanted[0]}).all())
-        window = [json.loads(data_by_id[i]) for i in wanted]
+            session_ts = conn.execute(q["session_ts"], {"sid": sender_id}).scalar()
+            params = {"sid": sender_id, "sts": session_ts}
+            users = [r[0] for r in conn.execute(q["users"], {**params, "n": self.window_turns + 1})]
+            prefix: list[Any] = []
+            if len(users) > self.window_turns:  # more turns than the window: load the last ones
+                start = users[self.window_turns - 1]
+                prefix = self._prefix_state(conn, sender_id, session_ts, start)
+                rows = conn.execute(q["window"], {"sid": sender_id, "first": start}).all()
+            else:
+                rows = conn.execute(q["session"], params).all()
+        if not rows or not self.domain:
+            return None
+        window = [json.loads(r[1]) for r in rows]
         events = window
-        if start:
-            prefix = state_at([(r[1], json.loads(r[2]) if r[2] else None) for r in rows[:start]])
+        if prefix:
             at = window[0].get("timestamp")
-            # The window starts at a user message, which always follows action_listen.
-            prefix.append({"event": "action", "name": "action_listen"})
-            events = [{**e, "timestamp": at} for e in prefix] + window
+            restored = [
+                {**data, "timestamp": at}
+                if data
+                else {"event": "action", "name": "action_listen", "timestamp": at}
+                for _kind, data in prefix
+            ]
+            events = restored + window
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
         setattr(tracker, LOADED_ATTR, len(tracker.events))
         return tracker
@@ -184,5 +227,5 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             # One transaction, one multi-row insert per turn (the ORM unit of work cost more than
             # the write itself).
             with self.engine.begin() as conn:
-                conn.execute(self._prepared[2], rows)
+                conn.execute(self._prepared["insert"], rows)
         setattr(tracker, LOADED_ATTR, len(tracker.events))

@@ -54,6 +54,9 @@ def stack_env(ports: Ports, extra: dict[str, str] | None = None) -> dict[str, st
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{ports.actions}/webhook")
     env.setdefault("RASA_URL", f"http://127.0.0.1:{ports.rasa}")
     env.setdefault("RASA_EVENTS_DB", str(ROOT / "var" / "rasa_events.db"))
+    var = Path(env["RASA_EVENTS_DB"]).parent
+    env.setdefault("RASA_LOCKS_DB", str(var / "rasa_locks.db"))
+    env.setdefault("CHANNEL_DEDUPE_DB", str(var / "channel_dedupe.db"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
     # Sanic closes idle keep-alive connections after 5 s; Rasa's pooled client to the action server
@@ -169,7 +172,18 @@ def rasa_server(
     model: Path,
     endpoints: str = "endpoints.yml",
     credentials: str = "credentials.yml",
+    workers: int | None = None,
 ) -> Proc:
+    """`rasa run`; `workers` Sanic worker processes (default RASA_WORKERS, else one per core, at most 2).
+
+    Several workers need a shared lock store (endpoints.yml: the SQLite one) and each loads the
+    model (about 600 MiB more memory per worker).
+    """
+    env = {**env}
+    if workers is not None:
+        env["SANIC_WORKERS"] = str(workers)
+    else:
+        env.setdefault("SANIC_WORKERS", env.get("RASA_WORKERS") or str(min(2, os.cpu_count() or 1)))
     return Proc(
         "rasa",
         [

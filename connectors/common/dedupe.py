@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+
+class SeenKeys(Protocol):
+    def check_and_add(self, key: str) -> bool: ...
 
 
 class RecentKeys:
-    """A bounded, in-memory set of keys seen within ``ttl`` seconds.
+    """A bounded, in-memory set of keys seen within ``ttl`` seconds (one process).
 
-    In memory on purpose: redeliveries come back to the same process within minutes, and losing
-    the set on restart only risks answering one redelivered message twice. With several Rasa
-    instances behind a load balancer, route a channel's webhook to one instance or accept that.
+    Used when no shared file is configured (tests of a single channel object). With several Rasa
+    instances on several machines, nginx routes copies of one delivery to the same instance
+    (docs/deploy.md).
     """
 
     def __init__(self, ttl: float, max_size: int, clock: Callable[[], float] = time.monotonic) -> None:
@@ -41,3 +49,71 @@ class RecentKeys:
             if now - at < self._ttl:
                 break
             del self._seen[oldest_key]
+
+
+class SharedRecentKeys:
+    """The same check in a SQLite file shared by every Rasa worker process on the machine.
+
+    With several Sanic workers a redelivery can reach another process than the first copy; the
+    file makes "seen" common to all of them, and it survives a restart. Each check is one short
+    transaction (`BEGIN IMMEDIATE`), so two workers cannot both take the same delivery.
+    """
+
+    def __init__(
+        self, path: Path, namespace: str, ttl: float, max_size: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._path = path
+        self._ns = namespace
+        self._ttl = ttl
+        self._max = max_size
+        self._clock = clock
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        self._adds = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connection()
+        conn.execute("CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, at REAL NOT NULL)")
+        conn.execute("CREATE INDEX IF NOT EXISTS seen_at ON seen (at)")
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():  # never share a connection across a fork
+            conn = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn
+
+    def check_and_add(self, key: str) -> bool:
+        now = self._clock()
+        full_key = f"{self._ns}:{key}"
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT at FROM seen WHERE key = ?", (full_key,)).fetchone()
+            if row is not None and now - row[0] < self._ttl:
+                conn.execute("COMMIT")
+                return False
+            conn.execute("INSERT OR REPLACE INTO seen (key, at) VALUES (?, ?)", (full_key, now))
+            self._adds += 1
+            if self._adds % 500 == 0:  # keep the file bounded: expired keys, then the oldest
+                conn.execute("DELETE FROM seen WHERE at < ?", (now - self._ttl,))
+                conn.execute(
+                    "DELETE FROM seen WHERE key IN (SELECT key FROM seen ORDER BY at DESC LIMIT -1 OFFSET ?)",
+                    (self._max,),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return True
+
+    def __len__(self) -> int:
+        return int(self._connection().execute("SELECT COUNT(*) FROM seen").fetchone()[0])
+
+
+def recent_keys(namespace: str, ttl: float, max_size: int) -> SeenKeys:
+    """Shared between worker processes when CHANNEL_DEDUPE_DB names a file (devstack sets it)."""
+    path = os.environ.get("CHANNEL_DEDUPE_DB", "").strip()
+    if path:
+        return SharedRecentKeys(Path(path), namespace, ttl, max_size)
+    return RecentKeys(ttl, max_size)

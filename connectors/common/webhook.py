@@ -16,7 +16,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.common import canned
-from connectors.common.dedupe import RecentKeys
+from connectors.common.dedupe import recent_keys
 from connectors.common.tasks import SerialPerKey
 
 SettingsT = TypeVar("SettingsT")
@@ -34,7 +34,7 @@ class WebhookInput(InputChannel, Generic[SettingsT]):
 
     def __init__(self, settings: SettingsT | None) -> None:
         self.settings = settings
-        self.recent = RecentKeys(self.dedupe_ttl, DEDUPE_SIZE)
+        self.recent = recent_keys(self.channel, self.dedupe_ttl, DEDUPE_SIZE)
         self.runner = SerialPerKey(self.channel)
 
     @classmethod

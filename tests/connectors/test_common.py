@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.common.dedupe import RecentKeys
+from connectors.common.dedupe import RecentKeys, SharedRecentKeys, recent_keys
 from connectors.common.masking import mask_id, mask_text
 from connectors.common.outgoing import Button, Document, from_rasa
 from connectors.common.ratelimit import RateLimiter
@@ -90,3 +92,30 @@ def test_from_rasa_maps_buttons_documents_and_ignores_metadata() -> None:
         Document("2.pdf", "https://x.vn/2.pdf?sig=1"),
     ]
     assert from_rasa({"text": None, "timestamp": 1}).empty
+
+
+def test_shared_recent_keys_are_common_to_worker_processes(tmp_path: Path) -> None:
+    # Two objects on one file stand for two Rasa worker processes receiving copies of a delivery.
+    now = [1000.0]
+    db = tmp_path / "dedupe.db"
+    worker1 = SharedRecentKeys(db, "telegram", ttl=10, max_size=100, clock=lambda: now[0])
+    worker2 = SharedRecentKeys(db, "telegram", ttl=10, max_size=100, clock=lambda: now[0])
+    zalo = SharedRecentKeys(db, "zalo", ttl=10, max_size=100, clock=lambda: now[0])
+    assert worker1.check_and_add("update-1")
+    assert not worker2.check_and_add("update-1"), "a copy on the other worker is dropped"
+    assert zalo.check_and_add("update-1"), "channels do not share keys"
+    now[0] += 11
+    assert worker2.check_and_add("update-1"), "expired: a very late redelivery is processed again"
+    for i in range(1000):
+        worker1.check_and_add(f"k{i}")
+    assert len(worker1) <= 100 + 1
+
+
+def test_recent_keys_are_shared_when_the_dedupe_file_is_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CHANNEL_DEDUPE_DB", raising=False)
+    assert isinstance(recent_keys("zalo", 60, 10), RecentKeys)
+    monkeypatch.setenv("CHANNEL_DEDUPE_DB", str(tmp_path / "d" / "dedupe.db"))
+    shared = recent_keys("zalo", 60, 10)
+    assert isinstance(shared, SharedRecentKeys) and (tmp_path / "d" / "dedupe.db").exists()

@@ -184,3 +184,33 @@ async def test_sqlite_store_is_wal_and_loads_only_the_latest_session(tmp_path: P
     finally:
         ro.close()
     assert len(rows) == len(first) + len(second) and {r[1] for r in rows} == {"c"}
+
+
+async def test_turn_by_turn_the_cached_prefix_matches_a_cold_read(tmp_path: Path, domain: Domain) -> None:
+    """The pre-window state is carried forward in memory; it must equal a fresh full computation."""
+    from rasa.shared.core.events import Event
+
+    db = str(tmp_path / "trackers.db")
+    full_store = SQLTrackerStore(domain=domain, dialect="sqlite", db=db)
+    store = WindowedSQLTrackerStore(domain=domain, dialect="sqlite", db=db, window_turns=3)
+    events = _conversation(random.Random(7), 40)
+    starts = [i for i, e in enumerate(events) if e["event"] == "user"] + [len(events)]
+    await store.save(DialogueStateTracker.from_dict("turns", events[: starts[0]], domain.slots))
+    for a, b in zip(starts, starts[1:], strict=False):
+        tracker = await store.retrieve("turns")
+        assert tracker is not None
+        for e in events[a:b]:
+            tracker.update(Event.from_parameters(e))
+        await store.save(tracker)
+        warm = await store.retrieve("turns")
+        cold = await WindowedSQLTrackerStore(domain=domain, dialect="sqlite", db=db, window_turns=3).retrieve(
+            "turns"
+        )
+        full = await full_store.retrieve("turns")
+        assert warm and cold and full
+        for t in (warm, cold):
+            assert t.current_slot_values() == full.current_slot_values()
+            assert t.active_loop_name == full.active_loop_name
+            assert t.is_paused() == full.is_paused()
+        assert [e.as_dict() for e in warm.events] == [e.as_dict() for e in cold.events]
+    assert len(store._prefix_cache) == 1
