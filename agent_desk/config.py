@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
+from common.env_numbers import env_number
 from common.production import refuse_development_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,29 +26,11 @@ class ConfigError(ValueError):
 
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer number of seconds, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+    return env_number(env, name, default, int, ConfigError, lo=minimum, kind="an integer number of seconds")
 
 
 def _float(env: dict[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+    return env_number(env, name, default, float, ConfigError, lo=minimum)
 
 
 def _url(env: dict[str, str], name: str, default: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from common.env_numbers import env_number
 from common.production import refuse_development_defaults
 
 DEV_TOKEN = "dev-signing-token"  # noqa: S105 - a public development default, refused in production
@@ -55,16 +56,7 @@ class Settings:
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
+    return env_number(env, name, default, int, ConfigError, lo=lo, hi=hi, kind="an integer")
 
 
 def load_settings(env: Mapping[str, str] | None = None, port: int | None = None) -> Settings:
