@@ -6,6 +6,9 @@
 2. `RemoteAction._validate_action_result` calls `jsonschema.validate`, which re-checks the
    *schema itself* against the JSON-Schema meta-schema on every custom action call (~8 % of a
    turn; RasaHQ/rasa#11717). The validator is built once; the validation is the same.
+3. `Domain.is_empty` builds an empty Domain from a dict and compares both as dicts; the processor
+   asks it for every message (`_check_for_unseen_features`, ~2 % of a turn). A loaded domain never
+   changes, so the answer is kept on the instance.
 
 `install()` is idempotent and does nothing on another Rasa minor version (verified on 3.6 only).
 It is called by deploy/windowed_tracker_store.py, which Rasa imports at start-up.
@@ -31,6 +34,7 @@ def install() -> bool:
         return False
     _cache_event_types()
     _prebuild_action_validator()
+    _cache_domain_is_empty()
     _installed = True
     return True
 
@@ -74,3 +78,18 @@ def _prebuild_action_validator() -> None:
         return True
 
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+
+
+def _cache_domain_is_empty() -> None:
+    from rasa.shared.core.domain import Domain
+
+    original = Domain.is_empty
+
+    def is_empty(self: Domain) -> bool:
+        cached = self.__dict__.get("_cskh_is_empty")
+        if cached is None:
+            cached = bool(original(self))
+            self.__dict__["_cskh_is_empty"] = cached
+        return cached
+
+    Domain.is_empty = is_empty  # type: ignore[method-assign]

@@ -205,6 +205,12 @@ async def test_unclaimed_request_times_out_with_hotline(desk_factory, tmp_path, 
         return h.status == "timed_out"
 
     await wait_for(timed_out, timeout=20, what="queue timeout")
+
+    # The desk marks the request timed out, then resumes the bot (a Rasa API call): wait for it.
+    async def hotline_given() -> bool:
+        return "19001909" in texts(await rasa.tracker(sender))[-1]
+
+    await wait_for(hotline_given, timeout=20, what="hotline message after the timeout")
     tracker = await rasa.tracker(sender)
     assert "19001909" in texts(tracker)[-1]
     assert tracker["paused"] is False and tracker["events"][-1]["name"] == "action_listen"

@@ -214,3 +214,12 @@ async def test_turn_by_turn_the_cached_prefix_matches_a_cold_read(tmp_path: Path
             assert t.is_paused() == full.is_paused()
         assert [e.as_dict() for e in warm.events] == [e.as_dict() for e in cold.events]
     assert len(store._prefix_cache) == 1
+
+
+def test_domain_is_empty_is_cached_and_unchanged(domain: Domain) -> None:
+    from deploy import rasa_speedups
+
+    assert rasa_speedups.install()
+    empty = Domain.empty()
+    assert empty.is_empty() is True and empty.is_empty() is True
+    assert domain.is_empty() is False and domain.__dict__["_cskh_is_empty"] is False

@@ -133,8 +133,8 @@ async def test_fuzz_every_public_endpoint(fuzz_stack: ChannelStack) -> None:
     desk = f"http://127.0.0.1:{st.ports.desk}"
     auth = {"Authorization": f"Bearer {st.token}", "Content-Type": "application/json"}
     # Chat texts up to 4,096 characters (Telegram's limit; Zalo and the web chat allow less). Longer
-    # texts reach only the internal REST channel, where a 200,000-character message exhausts DIET's
-    # attention memory and Rasa drops the turn while answering 200 (see docs/security.md).
+    # texts reach only the internal REST channel; a 200,000-character one is answered since the
+    # tokenizer keeps 120 tokens (tests/conversations/test_general.py, docs/security.md).
     texts = hostile_texts(rng, 500, huge=4_096)
     before = await asyncio.to_thread(_demo_snapshot, signing, st.token)
     acked: dict[str, int] = Counter()

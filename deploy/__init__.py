@@ -1,0 +1,1 @@
+"""Deployment pieces Rasa loads by module path (tracker and lock stores, speed-ups) and config files."""
