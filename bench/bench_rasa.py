@@ -11,8 +11,8 @@ the same conversation length (8 turns) and the same load generator (bench/loadge
 
 Systems:
   starter           `rasa run` on the starter model (in-memory tracker and lock stores).
-  assistant         this assistant as `make run` starts it: 1 Rasa (windowed SQLite tracker store),
-                    action server, signing service on SQLite.
+  assistant         this assistant as `make run` starts it: Rasa with RASA_WORKERS workers (2 on two
+                    cores; SQLite lock and windowed tracker stores), action server, signing service.
   assistant-scaled  `make run-scaled` topology: nginx, 2 Rasa, Redis locks, PostgreSQL trackers,
                     RabbitMQ events, 2 action servers, 2 signing replicas on PostgreSQL.
 """

@@ -203,7 +203,7 @@ class ScaledConfig:
     with_desk: bool = True
     # Rasa's SQL store replays the whole session every turn; the windowed one keeps turns flat.
     tracker_store: str = "deploy.windowed_tracker_store.WindowedSQLTrackerStore"
-    window_turns: int = 10
+    window_turns: int = 3  # as endpoints.yml: rules look back one user turn, actions two
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod

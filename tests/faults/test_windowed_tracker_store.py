@@ -3,6 +3,7 @@ conversation while loading only its last turns, and stores every event exactly o
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,24 @@ def test_domain_is_empty_is_cached_and_unchanged(domain: Domain) -> None:
     empty = Domain.empty()
     assert empty.is_empty() is True and empty.is_empty() is True
     assert domain.is_empty() is False and domain.__dict__["_cskh_is_empty"] is False
+
+
+def test_gc_threshold_and_connection_closing_are_settings() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, sanic.http as h; orig = h.Http.http1_request_header; "
+        "from deploy import rasa_speedups; rasa_speedups.install(); "
+        "print(gc.get_threshold()[0], h.Http.http1_request_header is not orig)"
+    )
+
+    def run(**env: str) -> list[str]:
+        full = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=full, capture_output=True, text=True, check=True, cwd=ROOT
+        )
+        return out.stdout.split()[-2:]
+
+    assert run(RASA_GC_THRESHOLD="0", RASA_CLOSE_CONNECTIONS="") == ["700", "False"]
+    assert run(RASA_GC_THRESHOLD="50000", RASA_CLOSE_CONNECTIONS="1") == ["50000", "True"]
