@@ -192,7 +192,8 @@ async def measure(system: System, duration: float, long_turns: int, levels: bool
             )
             results.append(r)
         long = await loadgen.long_conversation(system.rest_url, system.script, long_turns)
-    t5, t100 = loadgen.window_median(long, 5), loadgen.window_median(long, 100)
+    period = len(system.script)
+    t5, t100 = loadgen.cycle_median(long, 5, period), loadgen.cycle_median(long, 100, period)
     print(
         f"   {system.name:18} long conversation: turn 5 {t5:.0f} ms, turn 100 {t100:.0f} ms "
         f"({t100 / t5:.2f}x); peak RSS {rss.peak_mb:.0f} MiB",

@@ -108,6 +108,18 @@ async def long_conversation(url: str, script: Sequence[str], turns: int) -> list
     return out
 
 
+def cycle_median(lat: Sequence[float], turn: int, period: int) -> float:
+    """Median latency of one whole script cycle around `turn` (1-based), the cycle starting at the
+    script's second message (the first turn of a conversation also starts its session).
+
+    Turns of a script differ in cost (a lookup calls the signing service, "cảm ơn" does not), so
+    turn 5 and turn 100 are compared over exactly the same script positions.
+    """
+    centre = turn - 1 - period // 2
+    start = min(range(1, len(lat), period), key=lambda s: abs(s - centre))
+    return statistics.median(lat[start : start + period])
+
+
 def window_median(lat: Sequence[float], turn: int, half: int = 2) -> float:
     """Median latency of turns turn-half..turn+half (1-based), to smooth single-turn noise."""
     lo, hi = max(0, turn - 1 - half), min(len(lat), turn + half)
