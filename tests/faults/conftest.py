@@ -95,9 +95,17 @@ class Scaled:
         )
 
     def tracker(self, sender: str) -> dict[str, Any]:
-        status, body = http_json(
-            "GET", f"{self.rasa_api}/conversations/{sender}/tracker?token={self.rasa_token}"
-        )
+        # Right after a fault nginx may have marked every Rasa instance failed for fail_timeout (5 s):
+        # the killed one, and the survivor when a request queued behind a dead instance's lock ran
+        # into proxy_read_timeout. Reading is idempotent, so wait that out.
+        deadline = time.monotonic() + 20
+        while True:
+            status, body = http_json(
+                "GET", f"{self.rasa_api}/conversations/{sender}/tracker?token={self.rasa_token}"
+            )
+            if status not in (502, 503, 504) or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
         assert status == 200, body
         return body
 

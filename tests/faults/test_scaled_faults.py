@@ -15,6 +15,7 @@ import pytest
 
 from tests.connectors.conftest import TG_SECRET
 from tests.connectors.tg_helpers import next_update_id, text_update
+from tests.faults.chatter import BackgroundCustomers, post_turn
 from tests.faults.conftest import Scaled, texts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -22,13 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow, pytest.ma
 CODE = "PC05TK0000123"
 
 
-async def _post(session: aiohttp.ClientSession, url: str, sender: str, text: str) -> int:
-    try:
-        async with session.post(url, json={"sender": sender, "message": text}) as r:
-            await r.read()
-            return r.status
-    except (aiohttp.ClientError, asyncio.TimeoutError):
-        return 0
+_post = post_turn
 
 
 def _wait_quiet(fn, timeout: float = 60, quiet: float = 3.0) -> None:  # type: ignore[no-untyped-def]
@@ -84,51 +79,32 @@ async def test_kill_rasa_instance_mid_conversation(scaled: Scaled) -> None:
     url = f"{scaled.rasa_api}/webhooks/rest/webhook"
     sender = f"fault-kill-{uuid.uuid4().hex[:8]}"
     script = ["xin chào", CODE, "cảm ơn", "số hotline là gì", "xin chào", "cảm ơn"]
-    acked: dict[str, list[str]] = {}
-    failures: list[tuple[float, int]] = []
-    stalls: list[float] = []
-    stop = asyncio.Event()
-    killed_at: list[float] = []
-
-    async def background(s: aiohttp.ClientSession, n: int) -> None:
-        me = f"fault-bg-{n}-{uuid.uuid4().hex[:6]}"
-        while not stop.is_set():
-            text = f"xin chào {len(acked.get(me, []))}"
-            t0 = time.monotonic()
-            status = await _post(s, url, me, text)
-            if status == 200:
-                acked.setdefault(me, []).append(text)
-                if killed_at and t0 > killed_at[0]:
-                    stalls.append(time.monotonic() - t0)
-            else:
-                failures.append((time.monotonic(), status))
+    others = BackgroundCustomers(url, "fault-bg")
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as s:
-        bg = [asyncio.create_task(background(s, n)) for n in range(10)]
+        others.start(s, 10)
         for text in script[:3]:
             assert await _post(s, url, sender, text) == 200
         await asyncio.sleep(1.0)
-        killed_at.append(time.monotonic())
+        killed_at = others.mark_fault()
         await asyncio.to_thread(scaled.stack.kill, "rasa-1")
         first_ok = None
         for text in script[3:]:
             t0 = time.monotonic()
             status = await _post(s, url, sender, text)
             assert status == 200, f"turn {text!r} after the kill failed with {status}"
-            first_ok = first_ok or time.monotonic() - killed_at[0]
+            first_ok = first_ok or time.monotonic() - killed_at
             assert time.monotonic() - t0 < 30
         await asyncio.sleep(3.0)
-        stop.set()
-        await asyncio.gather(*bg)
+        await others.stop()
     assert scaled.user_texts(sender) == script, "the tracked conversation lost or repeated a message"
-    lost = {me: [t for t in texts_ if t not in scaled.user_texts(me)] for me, texts_ in acked.items()}
-    lost = {k: v for k, v in lost.items() if v}
-    after_kill = [st for t, st in failures if t >= killed_at[0]]
+    lost = others.lost(scaled.user_texts)
+    after_kill = others.failed_after_fault()
     print(
         f"\n[fault] kill rasa-1: next turn of the tracked conversation answered "
         f"{first_ok:.2f} s after the kill; {len(after_kill)} in-flight requests of 10 background "
         f"customers failed (status {sorted(set(after_kill))}); slowest acknowledged turn after the "
-        f"kill {max(stalls, default=0):.1f} s; {sum(map(len, acked.values()))} acknowledged "
+        f"kill {max(others.stalls, default=0):.1f} s; {others.total_acked} acknowledged "
         f"messages, {sum(map(len, lost.values()))} missing from the trackers"
     )
     assert not lost, lost

@@ -22,6 +22,7 @@ import pytest
 from bench.loadgen import _children
 from devstack import processes
 from tests.conftest import Stack
+from tests.faults.chatter import BackgroundCustomers, post_turn
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -52,13 +53,7 @@ def _user_texts(db: Path, sender: str) -> list[str]:
     return [json.loads(r[0])["text"] for r in rows]
 
 
-async def _post(s: aiohttp.ClientSession, url: str, sender: str, text: str) -> int:
-    try:
-        async with s.post(url, json={"sender": sender, "message": text}) as r:
-            await r.read()
-            return r.status
-    except (aiohttp.ClientError, asyncio.TimeoutError):
-        return -1  # connection reset by the dying worker
+_post = post_turn
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -97,34 +92,20 @@ async def test_kill_one_rasa_worker_mid_conversation(two_workers: Stack) -> None
     db = Path(two_workers.env["RASA_EVENTS_DB"])
     sender = f"worker-kill-{uuid.uuid4().hex[:8]}"
     script = ["xin chào", CODE, "cảm ơn", "số hotline là gì", "xin chào", "cảm ơn"]
-    acked: dict[str, list[str]] = {}
-    failures: list[tuple[float, int]] = []
-    stop = asyncio.Event()
-    killed_at: list[float] = []
-
-    async def background(s: aiohttp.ClientSession, n: int) -> None:
-        me = f"worker-bg-{n}-{uuid.uuid4().hex[:6]}"
-        while not stop.is_set():
-            text = f"xin chào {len(acked.get(me, []))}"
-            status = await _post(s, url, me, text)
-            if status == 200:
-                acked.setdefault(me, []).append(text)
-            else:
-                failures.append((time.monotonic(), status))
-
+    others = BackgroundCustomers(url, "worker-bg")
     slowest = 0.0
+    resent = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as s:
-        bg = [asyncio.create_task(background(s, n)) for n in range(10)]
+        others.start(s, 10)
         for text in script[:3]:
             assert await _post(s, url, sender, text) == 200
         await asyncio.sleep(1.0)
-        killed_at.append(time.monotonic())
+        others.mark_fault()
         os.kill(workers[0], signal.SIGKILL)
-        resent = 0
         for text in script[3:]:
             t0 = time.monotonic()
             status = await _post(s, url, sender, text)
-            while status == -1 and resent < 5:
+            while status == 0 and resent < 5:
                 # A pooled keep-alive connection of the dead worker: nothing was received, so the
                 # channel sends again (Zalo and Telegram redeliver what was not acknowledged).
                 resent += 1
@@ -133,21 +114,18 @@ async def test_kill_one_rasa_worker_mid_conversation(two_workers: Stack) -> None
             assert status == 200, f"turn {text!r} after the kill failed with {status}"
             assert time.monotonic() - t0 < LOCK_LIFETIME + 15
         await asyncio.sleep(2.0)
-        stop.set()
-        await asyncio.gather(*bg)
+        await others.stop()
         # Still answering on the surviving worker.
         assert await _post(s, url, f"after-{uuid.uuid4().hex[:6]}", "xin chào") == 200
 
     assert _user_texts(db, sender) == script, "the tracked conversation lost or repeated a message"
-    lost = {me: [t for t in texts if t not in _user_texts(db, me)] for me, texts in acked.items()}
-    lost = {k: v for k, v in lost.items() if v}
-    after_kill = [st for t, st in failures if t >= killed_at[0]]
+    lost = others.lost(lambda me: _user_texts(db, me))
+    after_kill = others.failed_after_fault()
     print(
         f"\n[fault] kill 1 of 2 Rasa workers: slowest turn of the tracked conversation after the kill "
         f"{slowest:.2f} s ({resent} sent again after a reset connection); {len(after_kill)} "
-        f"in-flight requests of 10 background customers failed; "
-        f"{sum(map(len, acked.values()))} acknowledged messages, "
-        f"{sum(map(len, lost.values()))} missing from the tracker store"
+        f"in-flight requests of 10 background customers failed; {others.total_acked} acknowledged "
+        f"messages, {sum(map(len, lost.values()))} missing from the tracker store"
     )
     assert not lost, lost
     assert len(after_kill) <= 10  # only requests in flight on (or pooled to) the killed worker
