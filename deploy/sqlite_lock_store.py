@@ -20,15 +20,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
+
+from common.shared_sqlite import SharedSQLite
 
 logger = logging.getLogger(__name__)
 
@@ -38,39 +37,16 @@ class SQLiteLockStore(LockStore):
         kwargs: dict[str, Any] = dict(endpoint_config.kwargs) if endpoint_config else {}
         path = db or kwargs.get("db") or os.environ.get("RASA_LOCKS_DB") or "rasa_locks.db"
         self.path = Path(str(path))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-        with self._transaction() as conn:
+        # Locks live seconds; after an OS crash they expire by their lifetime anyway.
+        self._db = SharedSQLite(self.path, synchronous="OFF")
+        with self._db.transaction() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS locks (conversation_id TEXT PRIMARY KEY, data TEXT NOT NULL)"
             )
 
-    def _connection(self) -> sqlite3.Connection:
-        # One connection per process: Sanic forks its workers, and a SQLite connection must not
-        # cross a fork.
-        if self._conn is None or self._pid != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            # Locks live seconds; after an OS crash they expire by their lifetime anyway.
-            conn.execute("PRAGMA synchronous=OFF")
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
     def get_lock(self, conversation_id: str) -> TicketLock | None:
         row = (
-            self._connection()
+            self._db.connection()
             .execute("SELECT data FROM locks WHERE conversation_id = ?", (conversation_id,))
             .fetchone()
         )
@@ -79,11 +55,11 @@ class SQLiteLockStore(LockStore):
         return TicketLock.from_dict(json.loads(row[0]))
 
     def delete_lock(self, conversation_id: str) -> None:
-        cur = self._connection().execute("DELETE FROM locks WHERE conversation_id = ?", (conversation_id,))
+        cur = self._db.connection().execute("DELETE FROM locks WHERE conversation_id = ?", (conversation_id,))
         self._log_deletion(conversation_id, cur.rowcount > 0)
 
     def save_lock(self, lock: TicketLock) -> None:
-        self._connection().execute(
+        self._db.connection().execute(
             "INSERT INTO locks (conversation_id, data) VALUES (?, ?) "
             "ON CONFLICT(conversation_id) DO UPDATE SET data = excluded.data",
             (lock.conversation_id, lock.dumps()),
@@ -91,7 +67,7 @@ class SQLiteLockStore(LockStore):
 
     def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
         try:
-            with self._transaction():
+            with self._db.transaction():
                 lock = self.get_or_create_lock(conversation_id)
                 ticket = lock.issue_ticket(lock_lifetime)
                 self.save_lock(lock)
@@ -100,11 +76,11 @@ class SQLiteLockStore(LockStore):
             raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
 
     def update_lock(self, conversation_id: str) -> None:
-        with self._transaction():
+        with self._db.transaction():
             super().update_lock(conversation_id)
 
     def cleanup(self, conversation_id: str, ticket_number: int) -> None:
-        with self._transaction():
+        with self._db.transaction():
             lock = self.get_lock(conversation_id)
             if lock is None:
                 return

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
+
+from common.shared_sqlite import SharedSQLite
 
 
 class SeenKeys(Protocol):
@@ -67,31 +68,18 @@ class SharedRecentKeys:
         self._ttl = ttl
         self._max = max_size
         self._clock = clock
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
         self._adds = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connection()
+        self._db = SharedSQLite(path)
+        conn = self._db.connection()
         conn.execute("CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, at REAL NOT NULL)")
         conn.execute("CREATE INDEX IF NOT EXISTS seen_at ON seen (at)")
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None or self._pid != os.getpid():  # never share a connection across a fork
-            conn = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
 
     def check_and_add(self, key: str) -> bool:
         now = self._clock()
         full_key = f"{self._ns}:{key}"
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction() as conn:
             row = conn.execute("SELECT at FROM seen WHERE key = ?", (full_key,)).fetchone()
             if row is not None and now - row[0] < self._ttl:
-                conn.execute("COMMIT")
                 return False
             conn.execute("INSERT OR REPLACE INTO seen (key, at) VALUES (?, ?)", (full_key, now))
             self._adds += 1
@@ -101,14 +89,10 @@ class SharedRecentKeys:
                     "DELETE FROM seen WHERE key IN (SELECT key FROM seen ORDER BY at DESC LIMIT -1 OFFSET ?)",
                     (self._max,),
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return True
 
     def __len__(self) -> int:
-        return int(self._connection().execute("SELECT COUNT(*) FROM seen").fetchone()[0])
+        return int(self._db.connection().execute("SELECT COUNT(*) FROM seen").fetchone()[0])
 
 
 def recent_keys(namespace: str, ttl: float, max_size: int) -> SeenKeys:

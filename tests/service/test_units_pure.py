@@ -10,6 +10,7 @@ from signing_service.masking import mask_address, mask_email, mask_name, mask_ph
 from signing_service.settings import ConfigError, load_settings
 from signing_service.text import clean_free_text, fold, normalize_request_code
 from signing_service.workdays import VN_TZ, add_working_days, working_days_between, working_days_late
+from tests.test_production_defaults import SIGNING_PRODUCTION
 
 
 def test_working_days_skip_weekends() -> None:
@@ -57,16 +58,7 @@ def test_settings_defaults_and_production_refusal(tmp_path) -> None:  # type: ig
         load_settings({"APP_ENV": "prod"})
     with pytest.raises(ConfigError, match="SEAL_CA_PATH"):
         load_settings({"SEAL_P12_PATH": "/etc/seal.p12"})
-    production = {
-        "APP_ENV": "production",
-        "SIGNING_VAR_DIR": str(tmp_path),
-        "SIGNING_SERVICE_TOKEN": "a-real-token-123456",
-        "SIGNING_SECRET_KEY": "a-real-secret-key-0123456789",
-        "SEAL_P12_PATH": "/etc/seal.p12",
-        "SEAL_CA_PATH": "/etc/ca.pem",
-        "SEAL_P12_PASSWORD": "real-password",
-        "PUBLIC_BASE_URL": "https://ky.cpc.vn",
-    }
+    production = {**SIGNING_PRODUCTION, "SIGNING_VAR_DIR": str(tmp_path)}
     ok = load_settings(production)
     assert ok.production and not ok.generate_dev_ca and not ok.demo_data
     with pytest.raises(ConfigError, match="https"):
