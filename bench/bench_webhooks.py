@@ -67,17 +67,18 @@ def _serve(channel: str, port: int) -> None:
 def _zalo_delivery(i: int) -> tuple[bytes, dict[str, str]]:
     from connectors.zalo.signature import compute_mac
 
+    timestamp = str(int(time.time() * 1000))
     body = {
         "app_id": ZALO_APP_ID,
         "user_id_by_app": "979",
         "event_name": "user_send_text",
-        "timestamp": str(int(time.time() * 1000)),
+        "timestamp": timestamp,
         "sender": {"id": str(6142000000000 + i % 500)},
         "recipient": {"id": "3662"},
         "message": {"msg_id": f"bench-{os.getpid()}-{i}", "text": "tra cứu PC05TK0000123"},
     }
     raw = json.dumps(body).encode()
-    mac = compute_mac(ZALO_APP_ID, raw, body["timestamp"], ZALO_OA_SECRET)
+    mac = compute_mac(ZALO_APP_ID, raw, timestamp, ZALO_OA_SECRET)
     return raw, {"X-ZEvent-Signature": mac, "Content-Type": "application/json"}
 
 

@@ -29,6 +29,8 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
+    # CPU seconds the server processes used in the measured window (None when not sampled).
+    cpu_s: float | None = None
 
     @property
     def turns(self) -> int:
@@ -37,6 +39,10 @@ class Result:
     @property
     def rate(self) -> float:
         return self.turns / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def cpu_ms_per_turn(self) -> float | None:
+        return self.cpu_s * 1000 / self.turns if self.cpu_s is not None and self.turns else None
 
     def pct(self, q: float) -> float:
         if not self.latencies_ms:
@@ -63,8 +69,13 @@ async def closed_loop(
     think_s: float = 0.0,
     warmup_s: float = 2.0,
     label: str = "",
+    cpu_pids: Sequence[int] = (),
 ) -> Result:
-    """Run `customers` concurrent customers for warmup + duration; measure only `duration`."""
+    """Run `customers` concurrent customers for warmup + duration; measure only `duration`.
+
+    With `cpu_pids`, also the CPU time those processes (and their children) used in the window:
+    a figure that a slower or busier machine changes less than msg/s.
+    """
     res = Result(label, customers, think_s, duration_s)
     start = time.monotonic()
     measure_from = start + warmup_s
@@ -93,8 +104,14 @@ async def closed_loop(
                 if think_s:
                     await asyncio.sleep(think_s)
 
+    async def cpu_window() -> None:
+        await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
+        before = await asyncio.to_thread(tree_cpu_s, cpu_pids)
+        await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
+        res.cpu_s = await asyncio.to_thread(tree_cpu_s, cpu_pids) - before
+
     async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
-        await asyncio.gather(*(customer(i) for i in range(customers)))
+        await asyncio.gather(*(customer(i) for i in range(customers)), *([cpu_window()] if cpu_pids else []))
     return res
 
 
@@ -142,23 +159,42 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def tree_rss_mb(pids: Sequence[int]) -> float:
-    """Resident memory of the given processes and all their descendants, in MiB."""
-    seen: set[int] = set()
+def _tree(pids: Sequence[int]) -> list[int]:
+    seen: list[int] = []
     todo = list(pids)
-    total_kb = 0
     while todo:
         pid = todo.pop()
-        if pid in seen:
+        if pid not in seen:
+            seen.append(pid)
+            todo.extend(_children(pid))
+    return seen
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pids: Sequence[int]) -> float:
+    """User + system CPU seconds of the given processes and their living descendants."""
+    total = 0
+    for pid in _tree(pids):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
             continue
-        seen.add(pid)
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / _TICK
+
+
+def tree_rss_mb(pids: Sequence[int]) -> float:
+    """Resident memory of the given processes and all their descendants, in MiB."""
+    total_kb = 0
+    for pid in _tree(pids):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total_kb += int(line.split()[1])
         except OSError:
             continue
-        todo.extend(_children(pid))
     return total_kb / 1024
 
 

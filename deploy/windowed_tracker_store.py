@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import OrderedDict
 from typing import Any
 
@@ -100,6 +101,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _remember_pid(_dbapi_connection: Any, record: Any) -> None:
+    record.info["pid"] = os.getpid()
+
+
+def _refuse_other_pid(_dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    # SQLAlchemy's recipe for pools and os.fork(): a connection opened before a fork is dropped
+    # (not closed: the parent still uses it) and the pool opens a new one in this process.
+    if record.info.get("pid") != os.getpid():
+        record.dbapi_connection = proxy.dbapi_connection = None
+        raise sa.exc.DisconnectionError("connection opened in another process")
+
+
 class WindowedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, window_turns: int | str = 10, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -109,12 +122,31 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         self._prepared = self._statements()
         self._prefix_cache: OrderedDict[str, tuple[float | None, int, list[Any]]] = OrderedDict()
         if self.engine.dialect.name == "sqlite":
+            # SQLAlchemy 1.4 gives a SQLite file a NullPool: every retrieve and save opened the
+            # file, set its pragmas and closed it again, 12 % of a turn's time under load
+            # (bench/README.md). One pooled connection per process instead; the store is built in
+            # each Sanic worker after the fork, so no connection crosses a fork.
+            if self.engine.url.database not in (None, "", ":memory:"):  # memory: one connection
+                self._pool_sqlite_file()
             # WAL: the desk's and `make review`'s readers never block a turn's write, and a commit
             # is one append instead of a rollback journal with two fsyncs (synchronous=NORMAL keeps
             # every committed turn through a process crash; only an OS crash can lose the last ones).
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+
+    def _pool_sqlite_file(self) -> None:
+        self.engine.dispose()
+        self.engine = sa.create_engine(
+            self.engine.url,
+            poolclass=sa.pool.QueuePool,
+            pool_size=2,
+            max_overflow=4,
+            connect_args={"check_same_thread": False},
+        )
+        self.sessionmaker.configure(bind=self.engine)
+        sa.event.listen(self.engine, "connect", _remember_pid)
+        sa.event.listen(self.engine, "checkout", _refuse_other_pid)
 
     def _statements(self) -> dict[str, Any]:
         """Core statements built once (the ORM query of Rasa's store cost ~0.3 ms per turn)."""
