@@ -114,6 +114,8 @@ def _refuse_other_pid(_dbapi_connection: Any, record: Any, proxy: Any) -> None:
 
 
 class WindowedSQLTrackerStore(SQLTrackerStore):
+    engine: sa.engine.Engine
+
     def __init__(self, *args: Any, window_turns: int | str = 10, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.window_turns = int(window_turns)

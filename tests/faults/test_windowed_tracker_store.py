@@ -3,6 +3,7 @@ conversation while loading only its last turns, and stores every event exactly o
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 from pathlib import Path
@@ -194,7 +195,8 @@ async def test_sqlite_file_keeps_one_connection_and_drops_it_after_a_fork(
     connection must still never be shared with a forked child."""
     import sqlalchemy as sa
 
-    store = WindowedSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "t.db"), window_turns=3)
+    db = str(tmp_path / "t.db")
+    store = WindowedSQLTrackerStore(domain=domain, dialect="sqlite", db=db, window_turns=3)
     opened: list[int] = []
     sa.event.listen(store.engine, "connect", lambda *_: opened.append(os.getpid()))
     events = _conversation(random.Random(3), 12)
@@ -209,8 +211,6 @@ async def test_sqlite_file_keeps_one_connection_and_drops_it_after_a_fork(
     pid = os.fork()
     if pid == 0:  # the child: must open its own connection and read the same conversation
         try:
-            import asyncio
-
             child_tracker = asyncio.run(store.retrieve("pool"))
             ok = child_tracker is not None and opened[-1] == os.getpid()
             os.write(write, b"ok" if ok else b"no")
@@ -218,7 +218,7 @@ async def test_sqlite_file_keeps_one_connection_and_drops_it_after_a_fork(
             os._exit(0)
     os.close(write)
     answer = os.read(read, 2)
-    os.waitpid(pid, 0)
+    await asyncio.to_thread(os.waitpid, pid, 0)
     assert answer == b"ok"
     assert await store.retrieve("pool") is not None  # the parent's connection still works
 
