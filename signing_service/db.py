@@ -19,6 +19,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from .models import Base
 
@@ -46,6 +47,9 @@ class Database:
             db_path = make_url(self.url).database
             if db_path and db_path != ":memory:":
                 Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+                # SQLAlchemy 1.4 gives a SQLite file a NullPool: with aiosqlite every session
+                # started a thread and opened the file. A small pool keeps them (bench/README.md).
+                kwargs.update(poolclass=AsyncAdaptedQueuePool, pool_size=4, max_overflow=4)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)

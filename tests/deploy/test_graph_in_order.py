@@ -1,0 +1,75 @@
+"""deploy/rasa_speedups.py runs the model graph in a precomputed order instead of through dask:
+on the real model, NLU parses and policy predictions must equal dask's, input for input."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
+from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+from rasa.engine.exceptions import GraphRunError
+from rasa.engine.runner.dask import DaskGraphRunner
+
+from deploy import rasa_speedups
+
+TEXTS = [
+    "xin chào",
+    "tôi muốn tra cứu hồ sơ",
+    "Điện lực Tam Kỳ, mã PC05TK0000123",
+    "dien luc hai chau ten Nguyen Van An",
+    "số hotline là gì",
+    "ký hợp đồng bằng usb token được không",
+    "mã otp 123456",
+    "asdkjh qweoiu",
+]
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def agent(trained_model: Path) -> Agent:
+    assert rasa_speedups.install()
+    return Agent.load(str(trained_model))
+
+
+def _nlu(runner: DaskGraphRunner, run: object, target: str, text: str) -> dict[str, object]:
+    out = run(runner, {PLACEHOLDER_MESSAGE: [UserMessage(text)]}, [target])  # type: ignore[operator]
+    msg = out[target][0]
+    return {k: msg.get(k) for k in ("intent", "entities", "intent_ranking", "response_selector")}
+
+
+async def test_parses_and_predictions_equal_dask(agent: Agent) -> None:
+    processor = agent.processor
+    assert processor is not None
+    runner = processor.graph_runner
+    assert isinstance(runner, DaskGraphRunner)
+    ordered, dask_run = DaskGraphRunner.run, DaskGraphRunner._cskh_dask_run  # type: ignore[attr-defined]
+    assert ordered is not dask_run
+    nlu, core = processor.model_metadata.nlu_target, processor.model_metadata.core_target
+    for text in TEXTS:
+        assert _nlu(runner, ordered, nlu, text) == _nlu(runner, dask_run, nlu, text), text
+
+    sender = f"graph-{uuid.uuid4().hex[:8]}"
+    compared = 0
+    for text in TEXTS[:4]:
+        await processor.log_message(UserMessage(text, sender_id=sender))
+        tracker = await processor.get_tracker(sender)
+        a = ordered(runner, {PLACEHOLDER_TRACKER: tracker}, [core])[core]
+        b = dask_run(runner, {PLACEHOLDER_TRACKER: tracker}, [core])[core]
+        assert (a.policy_name, a.probabilities, a.is_end_to_end_prediction) == (
+            b.policy_name,
+            b.probabilities,
+            b.is_end_to_end_prediction,
+        )
+        compared += 1
+    print(f"\n[graph] {len(TEXTS)} parses and {compared} predictions equal to dask's")
+
+
+def test_an_input_that_names_a_node_is_refused(agent: Agent) -> None:
+    runner = agent.processor.graph_runner  # type: ignore[union-attr]
+    node = next(iter(runner._graph_schema.nodes))
+    with pytest.raises(GraphRunError):
+        runner.run({PLACEHOLDER_MESSAGE: node}, [agent.processor.model_metadata.nlu_target])  # type: ignore[union-attr]
