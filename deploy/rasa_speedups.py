@@ -17,9 +17,11 @@
 5. With several Sanic workers on one listening socket, a kept-alive connection stays with the
    worker that accepted it, so a client with a connection pool can load one worker and leave the
    other idle (seen: 97 % instead of 150 % CPU and half the throughput, in about one run of three).
-   Sanic 21.12 ignores its KEEP_ALIVE setting, so with RASA_CLOSE_CONNECTIONS=1 (set by devstack
-   when there are several workers) each connection serves one request and the next one goes to
-   whichever worker is free, as behind nginx's default upstream. Only the Rasa process sets it.
+   Sanic 21.12 ignores its KEEP_ALIVE setting, so with RASA_REQUESTS_PER_CONNECTION=N (devstack
+   sets 20 when there are several workers) each request closes its connection with probability
+   1/N: a connection serves N requests on average, and the client's next one goes to whichever
+   worker is free. N=1 closes after every request, which costs a TCP connection per message
+   (~1 ms of CPU per turn in Rasa and the client together, bench/README.md). Only Rasa sets it.
 6. Every message runs the model graph two or three times (NLU, then one policy prediction per
    action), each through `dask.get`, which rebuilds the task graph, orders it and schedules it
    on every call: 6 % of the Rasa worker's time under load (py-spy). The graph never changes
@@ -35,6 +37,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import random
 from typing import Any
 
 import rasa
@@ -54,7 +57,7 @@ def install() -> bool:
     _prebuild_action_validator()
     _cache_domain_is_empty()
     _tune_gc()
-    _close_connections_after_each_request()
+    _close_connections_now_and_then()
     _run_graph_in_order()
     _installed = True
     return True
@@ -128,22 +131,34 @@ def _tune_gc() -> None:
         gc.set_threshold(threshold, second, third)
 
 
-def _close_connections_after_each_request() -> None:
-    if os.environ.get("RASA_CLOSE_CONNECTIONS", "").strip().lower() not in {"1", "true", "yes"}:
+def _close_connections_now_and_then() -> None:
+    raw = os.environ.get("RASA_REQUESTS_PER_CONNECTION", "").strip()
+    if not raw:
+        return
+    try:
+        per_connection = int(raw)
+    except ValueError:
+        per_connection = 0
+    if per_connection < 1:
+        logger.warning("RASA_REQUESTS_PER_CONNECTION=%r is not a positive integer; ignored", raw)
         return
     import sanic
     from sanic.http import Http
 
     if not sanic.__version__.startswith("21.12."):
         logger.warning(
-            "RASA_CLOSE_CONNECTIONS ignored: verified on Sanic 21.12 only, found %s", sanic.__version__
+            "RASA_REQUESTS_PER_CONNECTION ignored: verified on Sanic 21.12 only, found %s",
+            sanic.__version__,
         )
         return
     original = Http.http1_request_header
+    close_below = 1.0 / per_connection
 
     async def http1_request_header(self: Http) -> None:
         await original(self)
-        self.keep_alive = False  # answered with "connection: close"
+        # Random, not counted: Sanic's Http keeps no per-connection state we can add to (slots).
+        if random.random() < close_below:
+            self.keep_alive = False  # answered with "connection: close"
 
     Http.http1_request_header = http1_request_header  # type: ignore[method-assign]
 

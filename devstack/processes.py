@@ -185,10 +185,11 @@ def rasa_server(
     else:
         env.setdefault("SANIC_WORKERS", env.get("RASA_WORKERS") or str(min(2, os.cpu_count() or 1)))
     if int(env["SANIC_WORKERS"]) > 1:
-        # The workers share one listening socket: one request per connection (deploy/rasa_speedups.py)
-        # and one accept per wake-up (libuv, under Sanic's uvloop) let whichever worker is free take
-        # the next request instead of the one that holds a client's pooled connections.
-        env.setdefault("RASA_CLOSE_CONNECTIONS", "1")
+        # The workers share one listening socket: connections closed now and then (after 20
+        # requests on average, deploy/rasa_speedups.py) and one accept per wake-up (libuv, under
+        # Sanic's uvloop) let whichever worker is free take the next connection instead of the one
+        # that holds a client's pooled connections for ever.
+        env.setdefault("RASA_REQUESTS_PER_CONNECTION", "20")
         env.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
     return Proc(
         "rasa",

@@ -279,5 +279,6 @@ def test_gc_threshold_and_connection_closing_are_settings() -> None:
         )
         return out.stdout.split()[-2:]
 
-    assert run(RASA_GC_THRESHOLD="0", RASA_CLOSE_CONNECTIONS="") == ["700", "False"]
-    assert run(RASA_GC_THRESHOLD="50000", RASA_CLOSE_CONNECTIONS="1") == ["50000", "True"]
+    assert run(RASA_GC_THRESHOLD="0", RASA_REQUESTS_PER_CONNECTION="") == ["700", "False"]
+    assert run(RASA_GC_THRESHOLD="0", RASA_REQUESTS_PER_CONNECTION="zero") == ["700", "False"]
+    assert run(RASA_GC_THRESHOLD="50000", RASA_REQUESTS_PER_CONNECTION="20") == ["50000", "True"]

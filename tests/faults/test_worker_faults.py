@@ -79,7 +79,7 @@ async def test_both_workers_share_a_pooled_client(two_workers: Stack) -> None:
     share = min(used.values()) / sum(used.values())
     seconds = sorted(round(v, 2) for v in used.values())
     print(f"\n[workers] 120 turns over a pooled client: CPU seconds per worker {seconds}")
-    # Without one request per connection, one worker took nearly everything in about one run of three.
+    # With connections kept for ever, one worker took nearly everything in about one run of three.
     assert share >= 0.25, used
 
 
