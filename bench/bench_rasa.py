@@ -170,7 +170,9 @@ class SystemReport:
     peak_rss_mb: float
 
 
-async def measure(system: System, duration: float, long_turns: int, levels: bool = True) -> SystemReport:
+async def measure(
+    system: System, duration: float, long_turns: int, levels: bool = True, long_runs: int = 5
+) -> SystemReport:
     results = []
     async with loadgen.PeakRss(system.pids) as rss:
         # Warm every code path once (first calls load lazily imported modules, JIT-ish caches).
@@ -188,12 +190,20 @@ async def measure(system: System, duration: float, long_turns: int, levels: bool
             )
             print_level(system.name, r)
             results.append(r)
-        long = await loadgen.long_conversation(system.rest_url, system.script, long_turns)
+        # Several long conversations, one after the other: a single one is at the mercy of a
+        # second of machine noise (one run read 1.27x where five others read 0.90-1.09x).
+        longs = [
+            await loadgen.long_conversation(system.rest_url, system.script, long_turns)
+            for _ in range(long_runs)
+        ]
     period = len(system.script)
+    per_run = [loadgen.cycle_median(x, 100, period) / loadgen.cycle_median(x, 5, period) for x in longs]
+    long = loadgen.position_median(longs)
     t5, t100 = loadgen.cycle_median(long, 5, period), loadgen.cycle_median(long, 100, period)
     print(
-        f"   {system.name:18} long conversation: turn 5 {t5:.0f} ms, turn 100 {t100:.0f} ms "
-        f"({t100 / t5:.2f}x); peak RSS {rss.peak_mb:.0f} MiB",
+        f"   {system.name:18} {len(longs)} long conversations: turn 5 {t5:.1f} ms, turn 100 {t100:.1f} ms "
+        f"({t100 / t5:.2f}x; per conversation {', '.join(f'{x:.2f}' for x in per_run)}); "
+        f"peak RSS {rss.peak_mb:.0f} MiB",
         flush=True,
     )
     return SystemReport(system.name, results, t5, t100, rss.peak_mb)
@@ -304,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds measured per load level")
     parser.add_argument("--quick", action="store_true", help="5 s per level (a smoke run)")
     parser.add_argument("--long-turns", type=int, default=105)
+    parser.add_argument(
+        "--long-runs", type=int, default=5, help="long conversations per system (median per turn)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="Sanic workers per scaled Rasa instance")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--endpoints", default="endpoints.yml", help="Rasa endpoints of the assistant system")
@@ -345,7 +358,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f">> {name} up in {time.monotonic() - t0:.0f} s", flush=True)
             for system in systems:
                 print(f">> measuring {system.name}", flush=True)
-                reports.append(asyncio.run(measure(system, duration, args.long_turns, not args.long_only)))
+                reports.append(
+                    asyncio.run(
+                        measure(system, duration, args.long_turns, not args.long_only, max(1, args.long_runs))
+                    )
+                )
             if systems[0].name == "starter" and args.paired_rounds and not args.long_only:
                 for other in systems[1:]:
                     print(f">> paired rounds: starter / {other.name}", flush=True)

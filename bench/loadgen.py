@@ -137,6 +137,11 @@ def cycle_median(lat: Sequence[float], turn: int, period: int) -> float:
     return statistics.median(lat[start : start + period])
 
 
+def position_median(runs: Sequence[Sequence[float]]) -> list[float]:
+    """Per turn position, the median latency over several conversations of the same script."""
+    return [statistics.median(r[i] for r in runs) for i in range(min(len(r) for r in runs))]
+
+
 def window_median(lat: Sequence[float], turn: int, half: int = 2) -> float:
     """Median latency of turns turn-half..turn+half (1-based), to smooth single-turn noise."""
     lo, hi = max(0, turn - 1 - half), min(len(lat), turn + half)
