@@ -27,6 +27,12 @@
    on every call: 6 % of the Rasa worker's time under load (py-spy). The graph never changes
    after loading, so the order of its nodes is computed once per set of targets and the nodes
    are called in that order, with the same inputs and outputs.
+7. Each DIET / ResponseSelector prediction calls a `tf.function` with an input signature, and
+   TensorFlow matches and casts the ~30 input arrays against that signature on every call before
+   running the one concrete function it ever has (8 % of the Rasa worker's time under load). The
+   concrete function is taken once and called with the inputs converted to the signature's
+   dtypes: 0.6-0.75 ms less CPU per message (4.2 -> 3.6 ms per parse, in-process). TensorFlow 2.12
+   only (its private `_call_flat`); any error falls back to TensorFlow's own path for good.
 
 `install()` is idempotent and does nothing on another Rasa minor version (verified on 3.6 only).
 It is called by deploy/windowed_tracker_store.py, which Rasa imports at start-up.
@@ -59,6 +65,7 @@ def install() -> bool:
     _tune_gc()
     _close_connections_now_and_then()
     _run_graph_in_order()
+    _call_concrete_predict_function()
     _installed = True
     return True
 
@@ -209,3 +216,50 @@ def _run_graph_in_order() -> None:
 
     DaskGraphRunner._cskh_dask_run = DaskGraphRunner.run  # type: ignore[attr-defined]
     DaskGraphRunner.run = run  # type: ignore[method-assign]
+
+
+def _call_concrete_predict_function() -> None:
+    import tensorflow as tf
+    from keras.utils import tf_utils
+    from rasa.shared.constants import DIAGNOSTIC_DATA
+    from rasa.utils.tensorflow import models
+
+    if not tf.__version__.startswith("2.12."):
+        logger.warning(
+            "concrete predict function not used: verified on TensorFlow 2.12, found %s", tf.__version__
+        )
+        return
+    original = models.RasaModel._rasa_predict
+
+    def _rasa_predict(self: models.RasaModel, batch_in: Any) -> dict[str, Any]:
+        fast = self.__dict__.get("_cskh_concrete")
+        if fast is None:  # the first call traces the function; later calls may take the short path
+            outputs = original(self, batch_in)
+            step = self._tf_predict_step
+            if step is not None and not self._run_eagerly:
+                try:
+                    concrete = step.get_concrete_function()
+                    dtypes = [spec.dtype for spec in step.input_signature[0]]
+                    self.__dict__["_cskh_concrete"] = (concrete, dtypes)
+                except (TypeError, ValueError, AttributeError) as e:
+                    logger.warning("concrete predict function not available: %s", e)
+                    self.__dict__["_cskh_concrete"] = False
+            return outputs
+        if fast is False or len(batch_in) != len(fast[1]):
+            return original(self, batch_in)
+        concrete, dtypes = fast
+        try:
+            flat = [tf.constant(x, dtype=d) for x, d in zip(batch_in, dtypes, strict=True)]
+            outputs = tf_utils.sync_to_numpy_or_python_type(
+                concrete._call_flat(flat, concrete.captured_inputs)
+            )
+        except Exception as e:  # noqa: BLE001 - private API: never fail a message because of it
+            logger.warning("concrete predict function failed (%s); using TensorFlow's own call", e)
+            self.__dict__["_cskh_concrete"] = False
+            return original(self, batch_in)
+        if DIAGNOSTIC_DATA in outputs:
+            outputs[DIAGNOSTIC_DATA] = self._empty_lists_to_none_in_dict(outputs[DIAGNOSTIC_DATA])
+        return outputs
+
+    models.RasaModel._cskh_original_predict = original  # type: ignore[attr-defined]
+    models.RasaModel._rasa_predict = _rasa_predict  # type: ignore[method-assign]

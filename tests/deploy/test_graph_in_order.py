@@ -1,5 +1,6 @@
-"""deploy/rasa_speedups.py runs the model graph in a precomputed order instead of through dask:
-on the real model, NLU parses and policy predictions must equal dask's, input for input."""
+"""deploy/rasa_speedups.py runs the model graph in a precomputed order instead of through dask,
+and calls the TensorFlow models' concrete predict function directly: on the real model, NLU
+parses and policy predictions must equal Rasa's own, input for input."""
 
 from __future__ import annotations
 
@@ -73,3 +74,32 @@ def test_an_input_that_names_a_node_is_refused(agent: Agent) -> None:
     node = next(iter(runner._graph_schema.nodes))
     with pytest.raises(GraphRunError):
         runner.run({PLACEHOLDER_MESSAGE: node}, [agent.processor.model_metadata.nlu_target])  # type: ignore[union-attr]
+
+
+def test_concrete_predict_function_gives_the_same_parses(agent: Agent) -> None:
+    from rasa.utils.tensorflow import models
+
+    processor = agent.processor
+    assert processor is not None
+    runner, nlu = processor.graph_runner, processor.model_metadata.nlu_target
+    fast = models.RasaModel._rasa_predict
+    original = models.RasaModel._cskh_original_predict  # type: ignore[attr-defined]
+    assert fast is not original
+    texts = TEXTS + ["cần giấy tờ gì để đăng ký", "bao lâu thì xong", "đổi số điện thoại liên hệ"]
+    got = [_nlu(runner, DaskGraphRunner.run, nlu, t) for t in texts]
+    used = [
+        n.__dict__.get("_cskh_concrete")
+        for n in (node._component for node in runner._instantiated_nodes.values())
+        if isinstance(getattr(n, "model", None), models.RasaModel)
+        for n in [n.model]
+    ]
+    assert len(used) >= 2 and all(isinstance(u, tuple) for u in used), used  # DIET and the FAQ selector
+    models.RasaModel._rasa_predict = original  # type: ignore[method-assign]
+    try:
+        want = [_nlu(runner, DaskGraphRunner.run, nlu, t) for t in texts]
+    finally:
+        models.RasaModel._rasa_predict = fast  # type: ignore[method-assign]
+    assert got == want
+    faq = [g for g in got if g["intent"]["name"] == "faq"]  # type: ignore[index]
+    assert faq, "no FAQ message: the selector's model was not exercised"
+    print(f"\n[tf] {len(texts)} parses ({len(faq)} FAQ) equal through the concrete function")
