@@ -33,6 +33,10 @@
    concrete function is taken once and called with the inputs converted to the signature's
    dtypes: 0.6-0.75 ms less CPU per message (4.2 -> 3.6 ms per parse, in-process). TensorFlow 2.12
    only (its private `_call_flat`); any error falls back to TensorFlow's own path for good.
+8. The sparse features of the regex and two count-vector featurizers are joined with
+   `scipy.sparse.hstack`, whose general block-matrix code builds and checks several matrices per
+   join (5 % of the worker's time). Two COO matrices side by side are their entries with the
+   second one's columns shifted: 0.35-0.4 ms less CPU per parse, same matrix.
 
 `install()` is idempotent and does nothing on another Rasa minor version (verified on 3.6 only).
 It is called by deploy/windowed_tracker_store.py, which Rasa imports at start-up.
@@ -66,6 +70,7 @@ def install() -> bool:
     _close_connections_now_and_then()
     _run_graph_in_order()
     _call_concrete_predict_function()
+    _join_sparse_features_directly()
     _installed = True
     return True
 
@@ -263,3 +268,33 @@ def _call_concrete_predict_function() -> None:
 
     models.RasaModel._cskh_original_predict = original  # type: ignore[attr-defined]
     models.RasaModel._rasa_predict = _rasa_predict  # type: ignore[method-assign]
+
+
+def hstack_coo(a: Any, b: Any) -> Any:
+    """`scipy.sparse.hstack([a, b])` (a COO matrix) for two sparse matrices with as many rows."""
+    import numpy as np
+    from scipy import sparse
+
+    a, b = a.tocoo(copy=False), b.tocoo(copy=False)
+    return sparse.coo_matrix(
+        (
+            np.concatenate([a.data, b.data]),
+            (np.concatenate([a.row, b.row]), np.concatenate([a.col, b.col + a.shape[1]])),
+        ),
+        shape=(a.shape[0], a.shape[1] + b.shape[1]),
+    )
+
+
+def _join_sparse_features_directly() -> None:
+    from rasa.shared.nlu.training_data.features import Features
+
+    original = Features._combine_sparse_features
+
+    def _combine_sparse_features(self: Features, additional_features: Features) -> None:
+        if self.features.shape[0] != additional_features.features.shape[0]:
+            original(self, additional_features)  # raises Rasa's own error
+            return
+        self.features = hstack_coo(self.features, additional_features.features)
+        self._cached_fingerprint = None
+
+    Features._combine_sparse_features = _combine_sparse_features  # type: ignore[method-assign]

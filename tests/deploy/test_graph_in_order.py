@@ -103,3 +103,20 @@ def test_concrete_predict_function_gives_the_same_parses(agent: Agent) -> None:
     faq = [g for g in got if g["intent"]["name"] == "faq"]  # type: ignore[index]
     assert faq, "no FAQ message: the selector's model was not exercised"
     print(f"\n[tf] {len(texts)} parses ({len(faq)} FAQ) equal through the concrete function")
+
+
+def test_hstack_coo_equals_scipy_hstack() -> None:
+    import numpy as np
+    from scipy import sparse
+
+    from deploy.rasa_speedups import hstack_coo
+
+    for rows, left, right in [(1, 3, 7), (6, 40, 1), (12, 300, 900)]:
+        a = sparse.random(rows, left, density=0.2, format="coo", random_state=1, dtype=np.float32)
+        b = sparse.random(rows, right, density=0.1, format="csr", random_state=2, dtype=np.float64)
+        got, want = hstack_coo(a, b), sparse.hstack([a, b])
+        assert got.format == want.format == "coo"
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert np.array_equal(got.toarray(), want.toarray())
+    empty = sparse.coo_matrix((2, 4), dtype=np.float32)
+    assert np.array_equal(hstack_coo(empty, empty).toarray(), np.zeros((2, 8)))
