@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bench.loadgen import _children
+from bench.loadgen import _children, tree_cpu_s
 from devstack import processes
 from tests.conftest import Stack
 from tests.faults.chatter import BackgroundCustomers, post_turn
@@ -56,17 +56,12 @@ def _user_texts(db: Path, sender: str) -> list[str]:
 _post = post_turn
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def test_both_workers_share_a_pooled_client(two_workers: Stack) -> None:
     """A client that keeps its connections open (aiohttp's pool) still reaches both workers."""
     rasa = two_workers.procs["rasa"]
     assert rasa.popen is not None
     workers = [pid for pid in _children(rasa.popen.pid) if pid != rasa.popen.pid]
-    before = {pid: _cpu_seconds(pid) for pid in workers}
+    before = {pid: tree_cpu_s([pid]) for pid in workers}
     url = f"{two_workers.rasa_url}/webhooks/rest/webhook"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as s:
 
@@ -75,7 +70,7 @@ async def test_both_workers_share_a_pooled_client(two_workers: Stack) -> None:
                 assert await _post(s, url, f"pool-{n}-{uuid.uuid4().hex[:6]}", f"xin chào {i}") == 200
 
         await asyncio.gather(*(customer(n) for n in range(10)))
-    used = {pid: _cpu_seconds(pid) - before[pid] for pid in workers}
+    used = {pid: tree_cpu_s([pid]) - before[pid] for pid in workers}
     share = min(used.values()) / sum(used.values())
     seconds = sorted(round(v, 2) for v in used.values())
     print(f"\n[workers] 120 turns over a pooled client: CPU seconds per worker {seconds}")
