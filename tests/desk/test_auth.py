@@ -207,3 +207,21 @@ def test_throttle_limits_per_name_and_per_address():
     t.succeeded("user:c", "ip:1")
     assert t.blocked("user:d", "ip:1")
     assert not t.blocked("user:c", "ip:2")
+
+
+async def test_a_failed_login_does_not_write_what_was_typed(desk_factory, caplog):
+    """People type phone numbers, e-mails or their password into the name field (found by the fuzz
+    test): the log keeps a hash tag an operator can match, not the text."""
+    import logging
+
+    from agent_desk.views import username_tag
+
+    client = await desk_factory(background=False)
+    typed = "số điện thoại 0905123456, an@example.com"
+    token = await csrf_of(client, "/login")
+    with caplog.at_level(logging.INFO, logger="agent_desk.views"):
+        resp = await client.post("/login", data={"username": typed, "password": "x", "csrf_token": token})
+    assert resp.status == 401
+    text = caplog.text
+    assert "failed login" in text and username_tag(typed.lower()) in text
+    assert "0905123456" not in text and "an@example.com" not in text
