@@ -151,28 +151,41 @@ def window_median(lat: Sequence[float], turn: int, half: int = 2) -> float:
 # -- memory -----------------------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    out = []
+def _stat(pid: int | str) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state first), or None if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process, from one pass over /proc."""
+    out = {}
     for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == pid:
-                out.append(int(d.name))
+        if d.name.isdigit() and (fields := _stat(d.name)):
+            out[int(d.name)] = int(fields[1])
     return out
 
 
+def _children(pid: int) -> list[int]:
+    return [child for child, parent in _parents().items() if parent == pid]
+
+
 def _tree(pids: Sequence[int]) -> list[int]:
-    seen: list[int] = []
+    """The given processes and all their descendants (one /proc pass, not one per process: the
+    memory sampler walks the tree every 0.5 s while the benchmark runs)."""
+    kids: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        kids.setdefault(parent, []).append(child)
+    seen: dict[int, None] = {}
     todo = list(pids)
     while todo:
         pid = todo.pop()
         if pid not in seen:
-            seen.append(pid)
-            todo.extend(_children(pid))
-    return seen
+            seen[pid] = None
+            todo.extend(kids.get(pid, []))
+    return list(seen)
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -182,11 +195,8 @@ def tree_cpu_s(pids: Sequence[int]) -> float:
     """User + system CPU seconds of the given processes and their living descendants."""
     total = 0
     for pid in _tree(pids):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        if fields := _stat(pid):
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / _TICK
 
 

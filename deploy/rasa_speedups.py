@@ -57,6 +57,8 @@ from typing import Any
 
 import rasa
 
+from common.env_numbers import env_number
+
 logger = logging.getLogger(__name__)
 _installed = False
 
@@ -149,16 +151,17 @@ def _tune_gc() -> None:
         gc.set_threshold(threshold, second, third)
 
 
+class _Ignored(ValueError):
+    """A setting of these speed-ups that is wrong: warned about, not fatal."""
+
+
 def _close_connections_now_and_then() -> None:
-    raw = os.environ.get("RASA_REQUESTS_PER_CONNECTION", "").strip()
-    if not raw:
+    try:  # unset: 0, Sanic's own keep-alive
+        per_connection = env_number(os.environ, "RASA_REQUESTS_PER_CONNECTION", 0, int, _Ignored, lo=1)
+    except _Ignored as e:
+        logger.warning("%s; ignored", e)
         return
-    try:
-        per_connection = int(raw)
-    except ValueError:
-        per_connection = 0
-    if per_connection < 1:
-        logger.warning("RASA_REQUESTS_PER_CONNECTION=%r is not a positive integer; ignored", raw)
+    if not per_connection:
         return
     import sanic
     from sanic.http import Http

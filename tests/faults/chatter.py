@@ -67,5 +67,9 @@ class BackgroundCustomers:
 
     def lost(self, stored_texts: Callable[[str], list[str]]) -> dict[str, list[str]]:
         """Acknowledged messages missing from what the store holds, per customer."""
-        missing = {me: [t for t in texts if t not in stored_texts(me)] for me, texts in self.acked.items()}
-        return {k: v for k, v in missing.items() if v}
+        missing = {}
+        for me, texts in self.acked.items():
+            stored = stored_texts(me)  # one read per customer, not one per message
+            if lost := [t for t in texts if t not in stored]:
+                missing[me] = lost
+        return missing

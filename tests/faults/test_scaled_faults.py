@@ -23,9 +23,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow, pytest.ma
 CODE = "PC05TK0000123"
 
 
-_post = post_turn
-
-
 def _wait_quiet(fn, timeout: float = 60, quiet: float = 3.0) -> None:  # type: ignore[no-untyped-def]
     """Wait until fn() stops changing for `quiet` seconds (background channel processing)."""
     deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
@@ -84,14 +81,14 @@ async def test_kill_rasa_instance_mid_conversation(scaled: Scaled) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as s:
         others.start(s, 10)
         for text in script[:3]:
-            assert await _post(s, url, sender, text) == 200
+            assert await post_turn(s, url, sender, text) == 200
         await asyncio.sleep(1.0)
         killed_at = others.mark_fault()
         await asyncio.to_thread(scaled.stack.kill, "rasa-1")
         first_ok = None
         for text in script[3:]:
             t0 = time.monotonic()
-            status = await _post(s, url, sender, text)
+            status = await post_turn(s, url, sender, text)
             assert status == 200, f"turn {text!r} after the kill failed with {status}"
             first_ok = first_ok or time.monotonic() - killed_at
             assert time.monotonic() - t0 < 30

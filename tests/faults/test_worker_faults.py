@@ -53,9 +53,6 @@ def _user_texts(db: Path, sender: str) -> list[str]:
     return [json.loads(r[0])["text"] for r in rows]
 
 
-_post = post_turn
-
-
 async def test_both_workers_share_a_pooled_client(two_workers: Stack) -> None:
     """A client that keeps its connections open (aiohttp's pool) still reaches both workers."""
     rasa = two_workers.procs["rasa"]
@@ -67,7 +64,7 @@ async def test_both_workers_share_a_pooled_client(two_workers: Stack) -> None:
 
         async def customer(n: int) -> None:
             for i in range(12):
-                assert await _post(s, url, f"pool-{n}-{uuid.uuid4().hex[:6]}", f"xin chào {i}") == 200
+                assert await post_turn(s, url, f"pool-{n}-{uuid.uuid4().hex[:6]}", f"xin chào {i}") == 200
 
         await asyncio.gather(*(customer(n) for n in range(10)))
     used = {pid: tree_cpu_s([pid]) - before[pid] for pid in workers}
@@ -93,25 +90,25 @@ async def test_kill_one_rasa_worker_mid_conversation(two_workers: Stack) -> None
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as s:
         others.start(s, 10)
         for text in script[:3]:
-            assert await _post(s, url, sender, text) == 200
+            assert await post_turn(s, url, sender, text) == 200
         await asyncio.sleep(1.0)
         others.mark_fault()
         os.kill(workers[0], signal.SIGKILL)
         for text in script[3:]:
             t0 = time.monotonic()
-            status = await _post(s, url, sender, text)
+            status = await post_turn(s, url, sender, text)
             while status == 0 and resent < 5:
                 # A pooled keep-alive connection of the dead worker: nothing was received, so the
                 # channel sends again (Zalo and Telegram redeliver what was not acknowledged).
                 resent += 1
-                status = await _post(s, url, sender, text)
+                status = await post_turn(s, url, sender, text)
             slowest = max(slowest, time.monotonic() - t0)
             assert status == 200, f"turn {text!r} after the kill failed with {status}"
             assert time.monotonic() - t0 < LOCK_LIFETIME + 15
         await asyncio.sleep(2.0)
         await others.stop()
         # Still answering on the surviving worker.
-        assert await _post(s, url, f"after-{uuid.uuid4().hex[:6]}", "xin chào") == 200
+        assert await post_turn(s, url, f"after-{uuid.uuid4().hex[:6]}", "xin chào") == 200
 
     assert _user_texts(db, sender) == script, "the tracked conversation lost or repeated a message"
     lost = others.lost(lambda me: _user_texts(db, me))
