@@ -65,6 +65,12 @@ class BackgroundCustomers:
     def failed_after_fault(self) -> list[int]:
         return [st for t, st in self.failures if self.fault_at is not None and t >= self.fault_at]
 
+    def last_failure_after_fault_s(self) -> float:
+        """Seconds from the fault to the last failed request (0 when none failed)."""
+        if self.fault_at is None:
+            return 0.0
+        return max((t - self.fault_at for t, _ in self.failures if t >= self.fault_at), default=0.0)
+
     def lost(self, stored_texts: Callable[[str], list[str]]) -> dict[str, list[str]]:
         """Acknowledged messages missing from what the store holds, per customer."""
         missing = {}

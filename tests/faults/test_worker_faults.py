@@ -116,8 +116,12 @@ async def test_kill_one_rasa_worker_mid_conversation(two_workers: Stack) -> None
     print(
         f"\n[fault] kill 1 of 2 Rasa workers: slowest turn of the tracked conversation after the kill "
         f"{slowest:.2f} s ({resent} sent again after a reset connection); {len(after_kill)} "
-        f"in-flight requests of 10 background customers failed; {others.total_acked} acknowledged "
+        f"in-flight or pooled requests of 10 background customers failed, the last "
+        f"{others.last_failure_after_fault_s():.2f} s after the kill; {others.total_acked} acknowledged "
         f"messages, {sum(map(len, lost.values()))} missing from the tracker store"
     )
     assert not lost, lost
-    assert len(after_kill) <= 10  # only requests in flight on (or pooled to) the killed worker
+    # Only requests in flight on, or kept-alive connections pooled to, the killed worker fail: each
+    # of the 10 customers at most twice, as their shared client may hold two connections to it
+    # since connections live ~20 requests (RASA_REQUESTS_PER_CONNECTION; 11 failures were seen).
+    assert len(after_kill) <= 20
