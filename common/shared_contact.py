@@ -33,4 +33,6 @@ class SharedContact(TypedDict):
 
 def shared_contact(phone: str | None, source: Source, own_number: bool) -> dict[str, SharedContact]:
     """The metadata a connector attaches to the relayed `SHARE_CONTACT_TEXT` message."""
-    return {METADATA_KEY: SharedContact(phone=(phone or "")[:32] or None, source=source, own_number=own_number)}
+    return {
+        METADATA_KEY: SharedContact(phone=(phone or "")[:32] or None, source=source, own_number=own_number)
+    }

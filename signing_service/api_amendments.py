@@ -5,14 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from . import audit
-from .api_requests import contacts_of, load_request
+from . import audit, verification
+from .api_verification import chat_user as chat_identity
 from .context import ctx
 from .doc_kinds import DOC_KINDS
 from .drafts import ensure_draft
 from .errors import ApiError
 from .inputs import choice, json_body, opt_str, req_int, request_code
 from .models import Amendment, Document, Request
+from .requests_query import contacts_of, load_request
 from .text import clean_free_text
 from .timeline import iso
 from .workdays import VN_TZ
@@ -37,8 +38,10 @@ async def create_amendment(request: web.Request) -> web.Response:
     if len(text) > MAX_TEXT:
         raise ApiError(400, "text_too_long", max_length=MAX_TEXT)
     now = c.clock.now()
+    who = chat_identity(request)
     async with c.db.write() as s:
         req = await load_request(s, code)
+        await verification.require(c, s, req, who)
         doc = (
             await s.execute(
                 select(Document).where(Document.id == doc_id, Document.request_id == req.id).with_for_update()

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from . import audit
-from .api_requests import contacts_of, load_request
+from . import verification as chat_verification
+from .api_verification import chat_user
 from .context import Context, ctx
 from .doc_kinds import DOC_KINDS, STATUS_LABELS
 from .drafts import ensure_draft, sha256
@@ -21,6 +22,7 @@ from .errors import ApiError
 from .inputs import path_int, request_code
 from .links import check_link, make_link
 from .models import Amendment, AuditEvent, Document, Request
+from .requests_query import contacts_of, load_request
 from .timeline import iso
 
 routes = web.RouteTableDef()
@@ -31,7 +33,9 @@ def document_json(c: Context, doc: Document) -> dict[str, Any]:
     expires = int(now.timestamp()) + c.settings.link_ttl_seconds
 
     def link(variant: str) -> str:
-        return make_link(c.settings.public_base_url, c.settings.secret_key, doc.id, variant, expires)
+        return make_link(
+            c.settings.public_base_url, c.settings.secret_key, doc.id, variant, expires, doc.version
+        )
 
     return {
         "id": doc.id,
@@ -65,8 +69,10 @@ async def request_documents(c: Context, s: AsyncSession, req: Request) -> list[D
 async def list_documents(request: web.Request) -> web.Response:
     c = ctx(request)
     code = request_code(request.match_info["code"])
+    who = chat_user(request)
     async with c.db.read() as s:
         req = await load_request(s, code)
+        await chat_verification.require(c, s, req, who)
         docs = list((await s.execute(select(Document).where(Document.request_id == req.id))).scalars())
     if any(d.sha256 is None for d in docs):  # first view: render the drafts (a write)
         async with c.db.write() as s:
@@ -94,6 +100,11 @@ _LINK_PAGES = {
         "Liên kết xem hồ sơ này đã hết hạn. Quý khách vui lòng quay lại cuộc trò chuyện và yêu cầu xem hồ sơ "
         "để nhận liên kết mới.",
     ),
+    "superseded": (
+        "Hồ sơ đã được cập nhật",
+        "Liên kết này dẫn tới phiên bản cũ của hồ sơ, đã được điện lực hiệu chỉnh. "
+        "Quý khách vui lòng quay lại cuộc trò chuyện và yêu cầu xem hồ sơ để nhận phiên bản mới.",
+    ),
     "invalid": (
         "Liên kết không hợp lệ",
         "Liên kết xem hồ sơ không đúng hoặc đã bị thay đổi. Quý khách vui lòng dùng đúng liên kết được gửi "
@@ -109,27 +120,36 @@ async def document_file(request: web.Request) -> web.StreamResponse:
     raw_id = request.match_info["id"]
     q = request.query
     variant = q.get("variant", "original")
+    doc_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 9 else None
     why = (
         "invalid"
-        if not raw_id.isdigit() or len(raw_id) > 9
+        if doc_id is None
         else check_link(
-            c.settings.secret_key, int(raw_id), variant, q.get("expires", ""), q.get("sig", ""), c.clock.now()
+            c.settings.secret_key,
+            doc_id,
+            variant,
+            q.get("expires", ""),
+            q.get("sig", ""),
+            c.clock.now(),
+            q.get("v", "1"),
         )
     )
-    if why:
-        return _page(403, *_LINK_PAGES[why])
+    if why or doc_id is None:
+        return _page(403, *_LINK_PAGES[why or "invalid"])
     column = Document.signed_pdf if variant == "signed" else Document.pdf
     async with c.db.read() as s:
         row = (
             await s.execute(
-                select(Document.kind, Document.request_id, column, Request.code)
+                select(Document.kind, Document.version, column, Request.code)
                 .join(Request, Request.id == Document.request_id)
-                .where(Document.id == int(raw_id))
+                .where(Document.id == doc_id)
             )
         ).one_or_none()
+    if row is not None and str(row[1]) != q.get("v", "1"):
+        return _page(403, *_LINK_PAGES["superseded"])
     if row is None or row[2] is None:
         return _page(404, "Không tìm thấy hồ sơ", "Hồ sơ này không có hoặc chưa được ký.")
-    kind, _req_id, data, code = row
+    kind, _version, data, code = row
     name = f"{code}-{kind}{'-da-ky' if variant == 'signed' else ''}.pdf"
     return web.Response(
         body=data,

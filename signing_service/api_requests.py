@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import re
+import secrets
+from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .context import ctx
+from . import verification
+from .api_verification import chat_user
+from .context import Context, ctx
 from .errors import ApiError
 from .inputs import request_code
 from .masking import mask_address, mask_email, mask_name, mask_phone
-from .models import Contact, Customer, Document, PowerUnit, Request
-from .rate_limit import NAME_LOOKUPS
+from .models import Customer, Document, LookupCandidate, PowerUnit, Request
+from .rate_limit import CODE_LOOKUPS, NAME_LOOKUPS
+from .requests_query import contacts_of, load_request
 from .services import SERVICE_TYPES
 from .text import UNIT_RE, fold
 from .timeline import Timeline, iso, request_status, shift_days
 
 routes = web.RouteTableDef()
 MAX_QUERY = 100
-MAX_CANDIDATES = 10
+MAX_CANDIDATES = 5
+CANDIDATE_TTL = timedelta(minutes=30)
 # Family name + given name: one common word ("an", "nguyen") would list a unit's customers.
 MIN_NAME_WORDS = 2
 NAME_TOO_SHORT = "Vui lòng cho biết họ và tên đầy đủ của khách hàng (ví dụ: Nguyễn Văn An)."
@@ -46,38 +53,50 @@ async def list_units(request: web.Request) -> web.Response:
     return web.json_response({"units": [unit_json(u) for u in units]})
 
 
-async def load_request(s: AsyncSession, code: str) -> Request:
-    req = (await s.execute(select(Request).where(Request.code == code))).scalar_one_or_none()
-    if req is None:
-        raise ApiError(404, "request_not_found")
-    return req
+async def _status_json(c: Context, s: AsyncSession, req: Request) -> dict[str, Any]:
+    contacts = await contacts_of(s, req.id)
+    awaiting = (
+        await s.execute(
+            select(func.count(Document.id)).where(
+                Document.request_id == req.id, Document.status == "awaiting_signature"
+            )
+        )
+    ).scalar_one()
+    now = c.clock.now()
+    return request_status(req, shift_days(c.anchor, now), now, contacts, awaiting)
 
 
-async def contacts_of(s: AsyncSession, request_id: int) -> dict[str, str]:
-    rows = (await s.execute(select(Contact).where(Contact.request_id == request_id))).scalars()
-    return {c.channel: c.value for c in rows}
+def _conversation(request: web.Request) -> str | None:
+    return request.headers.get(CONVERSATION_HEADER, "").strip()[:200] or None
 
 
 @routes.get("/v1/requests/{code}")
 async def get_request(request: web.Request) -> web.Response:
+    """Status by code (masked, as on the portal), limited per conversation so codes cannot be swept."""
     c = ctx(request)
     code = request_code(request.match_info["code"])
-    async with c.db.read() as s:
-        req = await load_request(s, code)
-        contacts = await contacts_of(s, req.id)
-        awaiting = (
-            await s.execute(
-                select(func.count(Document.id)).where(
-                    Document.request_id == req.id, Document.status == "awaiting_signature"
-                )
-            )
-        ).scalar_one()
+    limiter = request.app[CODE_LOOKUPS]
+    conversation = _conversation(request)
     now = c.clock.now()
-    return web.json_response(request_status(req, shift_days(c.anchor, now), now, contacts, awaiting))
+    if conversation:
+        limiter.check(conversation, now)
+    async with c.db.read() as s:
+        try:
+            req = await load_request(s, code)
+        except ApiError:
+            if conversation:
+                limiter.missed(conversation, now)
+            raise
+        return web.json_response(await _status_json(c, s, req))
 
 
 @routes.get("/v1/requests")
 async def find_requests(request: web.Request) -> web.Response:
+    """Name lookup: the exact full name (diacritics and case folded) in one unit, at most 5 candidates.
+
+    The candidates stay here: the answer carries an opaque `ref` per candidate, bound to the
+    conversation for 30 minutes, and masked fields only; never the request code.
+    """
     c = ctx(request)
     unit_code = request.query.get("unit", "").strip().upper()
     name = request.query.get("name", "")
@@ -91,38 +110,45 @@ async def find_requests(request: web.Request) -> web.Response:
     # Distinct words with letters: "an an" or "an ." would be one common word again.
     if len({w for w in wanted.split() if any(ch.isalpha() for ch in w)}) < MIN_NAME_WORDS:
         raise ApiError(400, "name_too_short", NAME_TOO_SHORT)
-    conversation = request.headers.get(CONVERSATION_HEADER, "").strip()[:200] or None
-    async with c.db.read() as s:
+    conversation = _conversation(request)
+    if conversation is None:
+        raise ApiError(400, "conversation_required")
+    limiter = request.app[NAME_LOOKUPS]
+    now = c.clock.now()
+    async with c.db.write() as s:
         if await s.get(PowerUnit, unit_code) is None:
             raise ApiError(404, "unknown_unit")
         # Counted only for real units, so made-up unit codes cannot fill the limiter's memory.
-        request.app[NAME_LOOKUPS].check(unit_code, conversation, c.clock.now())
-        # Candidates: the folded name contains every typed word as a whole word.
-        like = "%" + "%".join(wanted.split()) + "%"
+        limiter.check(unit_code, conversation, now)
         rows = (
             (
                 await s.execute(
                     select(Request)
                     .join(Customer, Customer.id == Request.customer_id)
-                    .where(Request.unit_code == unit_code, Customer.name_folded.like(like))
+                    .where(Request.unit_code == unit_code, Customer.name_folded == wanted)
                     .order_by(Request.received_at.desc())
-                    .limit(200)
+                    .limit(MAX_CANDIDATES + 1)
                 )
             )
             .scalars()
             .all()
         )
-        words = wanted.split()
-        rows = [r for r in rows if all(w in r.customer.name_folded.split() for w in words)]
-        exact = [r for r in rows if r.customer.name_folded == wanted]
-        matches = exact or rows
-        chosen = matches[:MAX_CANDIDATES]
+        chosen = rows[:MAX_CANDIDATES]
         phones = {r.id: (await contacts_of(s, r.id)).get("sms") for r in chosen}
-    now = c.clock.now()
+        key = limiter.conversation_key(conversation)
+        await s.execute(delete(LookupCandidate).where(LookupCandidate.expires_at < now))
+        refs = {}
+        for r in chosen:
+            refs[r.id] = secrets.token_urlsafe(16)
+            s.add(
+                LookupCandidate(
+                    token=refs[r.id], conversation_key=key, request_id=r.id, expires_at=now + CANDIDATE_TTL
+                )
+            )
     shift = shift_days(c.anchor, now)
     candidates = [
         {
-            "code": r.code,
+            "ref": refs[r.id],
             "customer_name_masked": mask_name(r.customer.name),
             "address_masked": mask_address(r.supply_address),
             "phone_masked": mask_phone(phones[r.id]),
@@ -131,15 +157,37 @@ async def find_requests(request: web.Request) -> web.Response:
         }
         for r in chosen
     ]
-    # `total` > `count` tells the bot to ask for more detail instead of listing everyone.
-    return web.json_response({"count": len(candidates), "total": len(matches), "candidates": candidates})
+    # `more` tells the bot there were more namesakes than it may show: ask for the code instead.
+    return web.json_response(
+        {"count": len(candidates), "more": len(rows) > len(chosen), "candidates": candidates}
+    )
+
+
+@routes.get("/v1/candidates/{ref}")
+async def get_candidate(request: web.Request) -> web.Response:
+    """The status of a candidate picked in the chat, only for the conversation it was offered to."""
+    c = ctx(request)
+    ref = request.match_info["ref"]
+    conversation = _conversation(request)
+    if conversation is None or not 16 <= len(ref) <= 64:
+        raise ApiError(404, "candidate_not_found")
+    key = request.app[NAME_LOOKUPS].conversation_key(conversation)
+    async with c.db.read() as s:
+        row = await s.get(LookupCandidate, ref)
+        if row is None or row.conversation_key != key or row.expires_at <= c.clock.now():
+            raise ApiError(404, "candidate_not_found")
+        req = await s.get(Request, row.request_id)
+        assert req is not None
+        return web.json_response(await _status_json(c, s, req))
 
 
 @routes.get("/v1/requests/{code}/contacts")
 async def get_contacts(request: web.Request) -> web.Response:
+    c = ctx(request)
     code = request_code(request.match_info["code"])
-    async with ctx(request).db.read() as s:
+    async with c.db.read() as s:
         req = await load_request(s, code)
+        await verification.require(c, s, req, chat_user(request))
         contacts = await contacts_of(s, req.id)
     return web.json_response(
         {"sms": mask_phone(contacts.get("sms")), "email": mask_email(contacts.get("email"))}

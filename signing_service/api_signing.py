@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import signing_flow
+from .api_verification import chat_user
 from .context import ctx
 from .errors import ApiError
 from .inputs import choice, int_list, json_body, opt_str, request_code
@@ -38,7 +39,9 @@ async def create(request: web.Request) -> web.Response:
         raise ApiError(400, "consent_required")
     if not parsed["document_ids"]:
         raise ApiError(400, "no_documents")
-    return web.json_response(await signing_flow.create_session(ctx(request), body, parsed), status=201)
+    who = chat_user(request)
+    result = await signing_flow.create_session(ctx(request), body, parsed, who)
+    return web.json_response(result, status=200 if result.get("status") == "signed" else 201)
 
 
 @routes.post("/v1/signing-sessions/{id}/resend")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import re
@@ -13,9 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from . import api_amendments, api_documents, api_requests, api_signing
+from . import api_amendments, api_documents, api_requests, api_signing, api_verification
 from .clock import Clock, SystemClock
 from .context import CTX, Context
+from .counters import COUNTERS
 from .db import Database
 from .demo_data import ANCHOR_KEY, load_demo_data
 from .demo_signing import seal_demo_documents
@@ -24,7 +26,7 @@ from .fonts import ensure_fonts
 from .models import Meta
 from .outbox import FileOutbox
 from .pades import Sealer
-from .rate_limit import NAME_LOOKUPS, NameLookupLimiter
+from .rate_limit import CODE_LOOKUPS, NAME_LOOKUPS, CodeLookupLimiter, NameLookupLimiter
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,16 @@ _LINK_PATH = re.compile(r"^/v1/documents/[^/]+/file$")
 access_log = logging.getLogger("signing_service.access")
 # Path parameters worth logging as typed: request codes and short numeric ids. Anything else a
 # caller put in the path (names, phone numbers, hostile text) is replaced, so it never reaches logs.
-_LOGGABLE_PARAM = re.compile(r"^(PC\d{2}[A-Z]{2}\d{7}|\d{1,9})$")
+_LOGGABLE_PARAM = re.compile(r"^[0-9]{1,9}$")
+_REQUEST_CODE = re.compile(r"^PC[0-9]{2}[A-Z]{2}[0-9]{7}$", re.IGNORECASE)
+
+
+def code_tag(secret: str, code: str) -> str:
+    """A request code as logs show it: a keyed hash, the same for the same code (to follow one
+    customer's calls), useless to anyone without the service secret."""
+    return (
+        "req:" + hmac.new(secret.encode(), b"log|" + code.upper().encode(), hashlib.sha256).hexdigest()[:10]
+    )
 
 
 def _loggable_path(request: web.Request) -> str:
@@ -46,8 +57,10 @@ def _loggable_path(request: web.Request) -> str:
         return f"<unrouted {len(request.path)} chars>"
     path = resource.canonical
     for name, value in request.match_info.items():
-        if name == "id" and not value.isdigit():  # a signing session id
+        if name == "id" and not (value.isascii() and value.isdigit()):  # a signing session id
             shown = value[:6] + "…"  # enough to correlate, not enough to use
+        elif _REQUEST_CODE.match(value):
+            shown = code_tag(request.app[CTX].settings.secret_key, value)
         else:
             shown = value if _LOGGABLE_PARAM.match(value) else "…"
         path = path.replace("{" + name + "}", shown)
@@ -83,6 +96,11 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "service": "signing-service"})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Counters in Prometheus text format (behind the service token, like every /v1 path)."""
+    return web.Response(text=COUNTERS.exposition(), content_type="text/plain")
+
+
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     app = web.Application(
         middlewares=[access_middleware, error_middleware, auth_middleware], client_max_size=64 * 1024
@@ -95,8 +113,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         settings.name_lookups_per_unit,
         settings.name_lookup_unit_window_s,
     )
+    app[CODE_LOOKUPS] = CodeLookupLimiter(
+        settings.secret_key,
+        settings.code_lookups_per_conversation,
+        settings.code_lookup_misses_per_conversation,
+        settings.code_lookup_window_s,
+    )
     app.router.add_get("/health", health)
-    for module in (api_requests, api_documents, api_amendments, api_signing):
+    app.router.add_get("/v1/metrics", metrics)
+    for module in (api_requests, api_documents, api_amendments, api_signing, api_verification):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(_lifespan)
     return app

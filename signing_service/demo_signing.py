@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from . import audit
-from .api_requests import contacts_of
 from .context import Context
 from .drafts import ensure_draft, sha256
 from .models import Document, Request
 from .pades import SealRequest
+from .requests_query import contacts_of
 
 log = logging.getLogger(__name__)
 

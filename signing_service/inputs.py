@@ -77,6 +77,6 @@ def request_code(raw: str) -> str:
 
 def path_int(request: web.Request, name: str, not_found: str) -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise ApiError(404, not_found)
     return int(raw)

@@ -1,4 +1,8 @@
-"""Expiring document links: HMAC-SHA256 over (document id, variant, expiry)."""
+"""Expiring document links: HMAC-SHA256 over (document id, version, variant, expiry).
+
+The version makes a revised draft invalidate every link to the older one (a link is a copy of one
+version, not a door to whatever the document becomes).
+"""
 
 from __future__ import annotations
 
@@ -10,25 +14,41 @@ from urllib.parse import urlencode
 VARIANTS = ("original", "signed")
 
 
-def _mac(secret: str, doc_id: int, variant: str, expires: int) -> str:
-    msg = f"document-link|{doc_id}|{variant}|{expires}".encode()
+def _mac(secret: str, doc_id: int, version: int, variant: str, expires: int) -> str:
+    msg = f"document-link|{doc_id}|{version}|{variant}|{expires}".encode()
     return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
 
 
-def make_link(base_url: str, secret: str, doc_id: int, variant: str, expires: int) -> str:
-    query = urlencode({"variant": variant, "expires": expires, "sig": _mac(secret, doc_id, variant, expires)})
+def make_link(base_url: str, secret: str, doc_id: int, variant: str, expires: int, version: int = 1) -> str:
+    mac = _mac(secret, doc_id, version, variant, expires)
+    query = urlencode({"variant": variant, "v": version, "expires": expires, "sig": mac})
     return f"{base_url}/v1/documents/{doc_id}/file?{query}"
 
 
+def _ascii_int(raw: str, max_len: int) -> int | None:
+    # str.isdigit() accepts "²" and "٣", which int() then refuses: ASCII digits only.
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= max_len else None
+
+
 def check_link(
-    secret: str, doc_id: int, variant: str, expires_raw: str, sig: str, now: datetime
+    secret: str,
+    doc_id: int,
+    variant: str,
+    expires_raw: str,
+    sig: str,
+    now: datetime,
+    version_raw: str = "1",
+    current_version: int | None = None,
 ) -> str | None:
-    """None when the link is good, else why not: "invalid" or "expired" (checked after the MAC)."""
-    if variant not in VARIANTS or not expires_raw.isdigit() or len(expires_raw) > 12 or len(sig) != 64:
+    """None when the link is good, else why not: "invalid", "expired" or "superseded" (after the MAC)."""
+    expires = _ascii_int(expires_raw, 12)
+    version = _ascii_int(version_raw, 6)
+    if variant not in VARIANTS or expires is None or version is None or len(sig) != 64:
         return "invalid"
-    expires = int(expires_raw)
-    if not hmac.compare_digest(_mac(secret, doc_id, variant, expires), sig):
+    if not hmac.compare_digest(_mac(secret, doc_id, version, variant, expires), sig):
         return "invalid"
     if now.timestamp() > expires:
         return "expired"
+    if current_version is not None and current_version != version:
+        return "superseded"
     return None

@@ -177,3 +177,84 @@ class AuditEvent(Base):
     document_id = Column(Integer)
     document_sha256 = Column(String(64))
     details = Column(JSON, nullable=False, default=dict)
+
+
+class ChatVerification(Base):
+    """A chat user verified for a request: (chat channel, chat user id) may see its documents and sign.
+
+    Valid until `expires_at` unless revoked (by the customer, "hủy liên kết", or by staff). After an OTP
+    verification, `sign_credit_until` lets one signing of consented drafts reuse that code
+    (docs/security.md, "One code for verification and signing").
+    """
+
+    __tablename__ = "chat_verifications"
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    chat_channel = Column(String(16), nullable=False)
+    chat_user = Column(String(128), nullable=False)
+    method = Column(String(24), nullable=False)  # otp_sms | otp_email | telegram_contact
+    verified_at = Column(UTCDateTime, nullable=False)
+    expires_at = Column(UTCDateTime, nullable=False)
+    revoked_at = Column(UTCDateTime)
+    revoked_by = Column(String(64))
+    otp_channel = Column(String(8))
+    otp_destination = Column(String(255))
+    sign_credit_until = Column(UTCDateTime)
+    __table_args__ = (Index("ix_chat_verifications_user", "chat_channel", "chat_user", "request_id"),)
+
+
+class VerificationChallenge(Base):
+    """A one-time code sent to prove a chat user holds the request's registered phone or e-mail."""
+
+    __tablename__ = "verification_challenges"
+    id = Column(String(64), primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    chat_channel = Column(String(16), nullable=False)
+    chat_user = Column(String(128), nullable=False)
+    # pending -> verified; or locked (5 wrong codes) / cancelled (a newer challenge)
+    state = Column(String(12), nullable=False)
+    channel = Column(String(8), nullable=False)
+    destination = Column(String(255), nullable=False)
+    code_hash = Column(String(64))
+    code_expires_at = Column(UTCDateTime)
+    attempts = Column(Integer, nullable=False, default=0)
+    last_sent_at = Column(UTCDateTime)
+    created_at = Column(UTCDateTime, nullable=False)
+    finished_at = Column(UTCDateTime)
+
+
+class OtpUsage(Base):
+    """One row per OTP session started or wrong code typed, for the per-attacker daily caps."""
+
+    __tablename__ = "otp_usage"
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False)
+    chat_key = Column(String(64), nullable=False)  # keyed hash of chat channel + user id
+    kind = Column(String(8), nullable=False)  # session | wrong
+    at = Column(UTCDateTime, nullable=False)
+    __table_args__ = (
+        Index("ix_otp_usage_chat", "chat_key", "kind", "at"),
+        Index("ix_otp_usage_request", "request_id", "kind", "at"),
+    )
+
+
+class OtpFreeze(Base):
+    """Too many wrong codes for a request in a day: its OTPs are refused until staff unfreeze it."""
+
+    __tablename__ = "otp_freezes"
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    frozen_at = Column(UTCDateTime, nullable=False)
+    reason = Column(String(64), nullable=False)
+    unfrozen_at = Column(UTCDateTime)
+    unfrozen_by = Column(String(64))
+
+
+class LookupCandidate(Base):
+    """A name-lookup result kept on the server: the chat only ever sees `token` and masked fields."""
+
+    __tablename__ = "lookup_candidates"
+    token = Column(String(64), primary_key=True)
+    conversation_key = Column(String(64), nullable=False)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False)
+    expires_at = Column(UTCDateTime, nullable=False, index=True)

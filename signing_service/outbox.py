@@ -64,3 +64,18 @@ def otp_message(channel: str, to: str, code: str, titles: list[str], customer: s
         "Trân trọng,\nTổng công ty Điện lực miền Trung - Tổng đài CSKH 1900 1909"
     )
     return Message("email", to, "EVNCPC - Mã xác thực ký hồ sơ điện tử", text, created)
+
+
+def verification_message(channel: str, to: str, code: str, request_code: str, now: datetime) -> Message:
+    """The code that links a chat to a request. It says what it unlocks, so a customer who did not ask
+    for it knows to ignore it, and that it also confirms a signature consented to within minutes."""
+    created = now.astimezone(timezone.utc).isoformat(timespec="seconds")
+    text = (
+        f"EVNCPC: Mã xác minh để xem hồ sơ yêu cầu {request_code} trên Zalo/Telegram là {code}. "
+        "Mã có hiệu lực trong 5 phút; nếu Quý khách đồng ý ký hồ sơ ngay sau khi xác minh, mã này cũng "
+        "là mã xác nhận chữ ký. Tuyệt đối không cung cấp mã cho bất kỳ ai. "
+        "Nếu Quý khách không yêu cầu, vui lòng bỏ qua tin nhắn này."
+    )
+    if channel == "sms":
+        return Message("sms", to, "Mã xác minh hồ sơ", text, created)
+    return Message("email", to, "EVNCPC - Mã xác minh hồ sơ điện tử", text, created)

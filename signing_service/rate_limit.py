@@ -16,6 +16,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from .counters import COUNTERS
 from .errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class NameLookupLimiter:
             waits["conversation"] = self.conversations.retry_after(conv, t)
         scope, wait = max(waits.items(), key=lambda kv: kv[1])
         if wait > 0:
+            COUNTERS.inc("lookups_refused_total")
             log.info("name lookups over the %s limit (unit %s); retry in %.0fs", scope, unit, wait)
             raise ApiError(429, "too_many_lookups", TOO_MANY_LOOKUPS, retry_after=max(1, math.ceil(wait)))
         self.units.add(unit, t)
@@ -112,3 +114,38 @@ class NameLookupLimiter:
 
 
 NAME_LOOKUPS: web.AppKey[NameLookupLimiter] = web.AppKey("name_lookups", NameLookupLimiter)
+
+
+class CodeLookupLimiter:
+    """Code lookups per conversation: all of them, and a tighter count of the ones that found nothing
+    (a sweep of random codes misses almost always; a customer mistypes a few times)."""
+
+    def __init__(
+        self, secret: str, per_conversation: int, misses: int, window_s: int, max_keys: int = MAX_KEYS
+    ) -> None:
+        self._secret = secret.encode()
+        self.lookups = SlidingWindow(per_conversation, window_s, max_keys)
+        self.misses = SlidingWindow(misses, window_s, max_keys)
+
+    def _key(self, conversation_id: str) -> str:
+        return hmac.new(self._secret, b"code|" + conversation_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def check(self, conversation_id: str, now: datetime) -> None:
+        t, key = now.timestamp(), self._key(conversation_id)
+        wait = max(self.lookups.retry_after(key, t), self.misses.retry_after(key, t))
+        if wait > 0:
+            COUNTERS.inc("lookups_refused_total")
+            log.info("code lookups over the conversation limit; retry in %.0fs", wait)
+            raise ApiError(
+                429, "too_many_lookups", TOO_MANY_CODE_LOOKUPS, retry_after=max(1, math.ceil(wait))
+            )
+        self.lookups.add(key, t)
+
+    def missed(self, conversation_id: str, now: datetime) -> None:
+        self.misses.add(self._key(conversation_id), now.timestamp())
+
+
+TOO_MANY_CODE_LOOKUPS = (
+    "Có quá nhiều lượt tra cứu mã yêu cầu. Vui lòng thử lại sau hoặc gọi tổng đài 1900 1909."
+)
+CODE_LOOKUPS: web.AppKey[CodeLookupLimiter] = web.AppKey("code_lookups", CodeLookupLimiter)

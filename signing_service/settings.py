@@ -45,6 +45,14 @@ class Settings:
     name_lookup_conversation_window_s: int = 600
     name_lookups_per_unit: int = 60
     name_lookup_unit_window_s: int = 60
+    code_lookups_per_conversation: int = 30
+    code_lookup_misses_per_conversation: int = 10
+    code_lookup_window_s: int = 3600
+    verification_ttl_days: int = 30
+    sign_after_verify_seconds: int = 600
+    otp_sessions_per_chat_user_per_day: int = 10
+    otp_wrong_per_chat_user_per_day: int = 10
+    otp_freeze_after_wrong_per_day: int = 15
 
     @property
     def production(self) -> bool:
@@ -116,7 +124,8 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
         token=token,
         secret_key=secret,
         public_base_url=base.rstrip("/"),
-        link_ttl_seconds=_int(env, "LINK_TTL_SECONDS", 86400, 60, 30 * 86400),
+        # Document links: one hour by default; the bot issues fresh ones whenever asked.
+        link_ttl_seconds=_int(env, "LINK_TTL_SECONDS", 3600, 60, 30 * 86400),
         seal_p12_path=Path(p12) if p12 else keys / "seal.p12",
         seal_p12_password=seal_password,
         seal_ca_path=Path(ca) if ca else keys / "ca.pem",
@@ -131,6 +140,19 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
         name_lookup_conversation_window_s=_int(env, "NAME_LOOKUP_CONVERSATION_WINDOW_SECONDS", 600, 1, 86400),
         name_lookups_per_unit=_int(env, "NAME_LOOKUPS_PER_UNIT", 60, 1, 100_000),
         name_lookup_unit_window_s=_int(env, "NAME_LOOKUP_UNIT_WINDOW_SECONDS", 60, 1, 86400),
+        # Code lookups per conversation (all, and the ones that found nothing) in a sliding window.
+        code_lookups_per_conversation=_int(env, "CODE_LOOKUPS_PER_CONVERSATION", 30, 1, 10_000),
+        code_lookup_misses_per_conversation=_int(env, "CODE_LOOKUP_MISSES_PER_CONVERSATION", 10, 1, 10_000),
+        code_lookup_window_s=_int(env, "CODE_LOOKUP_WINDOW_SECONDS", 3600, 1, 86400),
+        # Verified chat users (docs/security.md §0): how long a verification lasts, and how long after
+        # an OTP verification one signing may reuse that code.
+        verification_ttl_days=_int(env, "VERIFICATION_TTL_DAYS", 30, 1, 365),
+        sign_after_verify_seconds=_int(env, "SIGN_AFTER_VERIFY_SECONDS", 600, 0, 3600),
+        # OTP budget per attacker: per chat user and day, and the wrong codes after which a request's
+        # OTPs are frozen until staff unfreeze them.
+        otp_sessions_per_chat_user_per_day=_int(env, "OTP_SESSIONS_PER_CHAT_USER_PER_DAY", 10, 1, 1000),
+        otp_wrong_per_chat_user_per_day=_int(env, "OTP_WRONG_PER_CHAT_USER_PER_DAY", 10, 1, 1000),
+        otp_freeze_after_wrong_per_day=_int(env, "OTP_FREEZE_AFTER_WRONG_PER_DAY", 15, 1, 1000),
         demo_data=env.get("SIGNING_DEMO_DATA", "1" if not production else "0").strip()
         not in {"0", "false", ""},
     )

@@ -14,13 +14,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from . import audit, otp
+from . import audit, otp, otp_budget, verification
 from .api_documents import request_documents
-from .api_requests import contacts_of, load_request
 from .context import Context
 from .doc_kinds import DOC_KINDS
 from .drafts import sha256
@@ -30,6 +29,7 @@ from .masking import mask_destination, mask_name
 from .models import Document, OtpSend, Request, SigningSession
 from .outbox import otp_message
 from .pades import SealRequest
+from .requests_query import contacts_of, load_request
 from .timeline import iso
 from .workdays import VN_TZ
 
@@ -55,24 +55,6 @@ def session_json(sess: SigningSession, titles: dict[int, str]) -> dict[str, Any]
         "attempts_left": max(otp.MAX_WRONG_ATTEMPTS - sess.attempts, 0),
         "documents": [{"id": d["id"], "title": titles[d["id"]]} for d in sess.documents],
     }
-
-
-async def _check_send_limits(c: Context, s: AsyncSession, request_id: int, now: datetime) -> None:
-    for window, cap in (
-        (timedelta(hours=1), c.settings.otp_sends_per_hour),
-        (timedelta(days=1), c.settings.otp_sends_per_day),
-    ):
-        since = now - window
-        count, oldest = (
-            await s.execute(
-                select(func.count(OtpSend.id), func.min(OtpSend.sent_at)).where(
-                    OtpSend.request_id == request_id, OtpSend.sent_at > since
-                )
-            )
-        ).one()
-        if count >= cap:
-            retry = int((oldest + window - now).total_seconds()) + 1
-            raise ApiError(429, "send_limit", retry_after=max(retry, 1))
 
 
 def _issue_code(c: Context, s: AsyncSession, sess: SigningSession, now: datetime) -> str:
@@ -114,11 +96,21 @@ async def _deliver(c: Context, sess: SigningSession, code: str, customer: str, t
     )
 
 
-async def create_session(c: Context, body: dict[str, Any], parsed: dict[str, Any]) -> dict[str, Any]:
+async def create_session(
+    c: Context, body: dict[str, Any], parsed: dict[str, Any], who: verification.ChatUser | None = None
+) -> dict[str, Any]:
+    """Consent to drafts and send a code; with `auth: "verification"`, sign at once with the code of a
+    verification made minutes ago (409 `verification_not_recent` when there is none)."""
+    if body.get("auth") == "verification":
+        if who is None:
+            raise ApiError(400, "chat_user_required")
+        return await sign_with_verification(c, parsed, who)
     now = c.clock.now()
     actor = audit.customer_actor(parsed["chat_channel"], parsed["chat_user"])
+    key = otp_budget.chat_key(c.settings.secret_key, parsed["chat_channel"], parsed["chat_user"])
     async with c.db.write() as s:
         req = await load_request(s, parsed["request_code"])
+        await verification.require(c, s, req, who)
         # Serialises sessions and sends of one request across replicas.
         await s.execute(select(Request.id).where(Request.id == req.id).with_for_update())
         wanted: list[int] = parsed["document_ids"]
@@ -133,7 +125,8 @@ async def create_session(c: Context, body: dict[str, Any], parsed: dict[str, Any
         destination = contacts.get(parsed["channel"])
         if not destination:
             raise ApiError(400, "no_contact", channel=parsed["channel"])
-        await _check_send_limits(c, s, req.id, now)
+        await otp_budget.check_can_start(c, s, req.id, key, now)
+        otp_budget.record_session(s, req.id, key, now)
         # A new session revokes the request's earlier pending sessions and their codes.
         earlier = (
             await s.execute(
@@ -219,12 +212,13 @@ async def resend(c: Context, session_id: str) -> dict[str, Any]:
     now = c.clock.now()
     async with c.db.write() as s:
         sess = await _locked_session(s, session_id)
+        await otp_budget.check_not_frozen(s, sess.request_id)
         await s.execute(select(Request.id).where(Request.id == sess.request_id).with_for_update())
         if sess.last_sent_at is not None:
             wait = (sess.last_sent_at + timedelta(seconds=otp.RESEND_COOLDOWN_SECONDS) - now).total_seconds()
             if wait > 0:
                 raise ApiError(429, "resend_cooldown", retry_after=int(wait) + (wait % 1 > 0))
-        await _check_send_limits(c, s, sess.request_id, now)
+        await otp_budget.check_send_limits(c, s, sess.request_id, now)
         code = _issue_code(c, s, sess, now)
         audit.record(
             s,
@@ -254,6 +248,7 @@ async def verify(c: Context, session_id: str, raw_code: object) -> dict[str, Any
     async with c.db.write() as s:
         sess = await _locked_session(s, session_id)
         request_id = sess.request_id
+        await otp_budget.check_not_frozen(s, request_id)
         if sess.code_hash is None or sess.code_expires_at is None or now >= sess.code_expires_at:
             raise ApiError(410, "otp_expired")
         if not otp.matches(c.settings.secret_key, sess.id, candidate, sess.code_hash):
@@ -270,7 +265,11 @@ async def verify(c: Context, session_id: str, raw_code: object) -> dict[str, Any
                 session_id=sess.id,
                 attempts=sess.attempts,
             )
-            if left <= 0:
+            key = otp_budget.chat_key(c.settings.secret_key, sess.chat_channel, sess.chat_user)
+            if await otp_budget.record_wrong(c, s, request_id, key, now):
+                sess.state, sess.code_hash, sess.finished_at = "locked", None, now
+                failure = ApiError(423, "otp_frozen")
+            elif left <= 0:
                 sess.state, sess.code_hash, sess.finished_at = "locked", None, now
                 audit.record(
                     s,
@@ -451,9 +450,99 @@ async def _seal_all(
                 "id": d.id,
                 "title": DOC_KINDS[d.kind],
                 "signed_url": make_link(
-                    c.settings.public_base_url, c.settings.secret_key, d.id, "signed", expires
+                    c.settings.public_base_url, c.settings.secret_key, d.id, "signed", expires, d.version
                 ),
             }
             for d in docs
         ],
     }
+
+
+async def sign_with_verification(
+    c: Context, parsed: dict[str, Any], who: verification.ChatUser
+) -> dict[str, Any]:
+    """Sign consented drafts with the code the customer typed to verify, minutes ago, in this chat.
+
+    Why this is still a signature by OTP (docs/security.md §0): the code proved, at most
+    SIGN_AFTER_VERIFY_SECONDS ago, that this chat user holds the registered contact; the consent that
+    follows names the exact drafts (their SHA-256 is bound to the session as for any signing); the
+    credit is single-use and tied to this chat user and request; the audit trail records the
+    verification, the consent and the reuse; the verification message told the customer that the code
+    also confirms a signature consented to right after it.
+    """
+    now = c.clock.now()
+    wanted: list[int] = parsed["document_ids"]
+    async with c.db.write() as s:
+        req = await load_request(s, parsed["request_code"])
+        await s.execute(select(Request.id).where(Request.id == req.id).with_for_update())
+        await otp_budget.check_not_frozen(s, req.id)
+        current = {d.id: d for d in await request_documents(c, s, req)}
+        missing = [i for i in wanted if i not in current]
+        if missing:
+            raise ApiError(404, "document_not_found", document_ids=missing)
+        for i in wanted:
+            if current[i].status != "awaiting_signature":
+                raise ApiError(409, "document_not_awaiting", document_id=i, document_status=current[i].status)
+        await verification.require(c, s, req, who)
+        credit = await verification.take_sign_credit(s, req.id, who, now)
+        if credit is None:
+            raise ApiError(409, "verification_not_recent")
+        bound = {i: str(current[i].sha256) for i in wanted}
+        docs = list(
+            (
+                await s.execute(
+                    select(Document)
+                    .options(undefer(Document.pdf))
+                    .where(Document.id.in_(wanted))
+                    .order_by(Document.id)
+                )
+            ).scalars()
+        )
+        problem = _binding_problem(docs, bound)
+        if problem:
+            raise ApiError(409, problem[0], document_id=problem[1])
+        session_id = otp.new_session_id()
+        s.add(
+            SigningSession(
+                id=session_id,
+                request_id=req.id,
+                state="signing",
+                channel=credit.otp_channel,
+                destination=credit.otp_destination or "",
+                documents=[{"id": i, "sha256": bound[i]} for i in wanted],
+                attempts=0,
+                chat_channel=parsed["chat_channel"],
+                chat_user=parsed["chat_user"],
+                created_at=now,
+            )
+        )
+        for i in wanted:
+            audit.record(
+                s,
+                at=now,
+                request_id=req.id,
+                actor=who.actor,
+                action="consent_given",
+                channel=parsed["chat_channel"],
+                document_id=i,
+                document_sha256=bound[i],
+                session_id=session_id,
+                statement="Tôi đã đọc, hiểu và đồng ý với dự thảo",
+            )
+        audit.record(
+            s,
+            at=now,
+            request_id=req.id,
+            actor="system",
+            action="otp_reused_from_verification",
+            channel=credit.otp_channel,
+            session_id=session_id,
+            verification_id=credit.id,
+            verified_at=iso(credit.verified_at),
+            destination=mask_destination(str(credit.otp_channel), credit.otp_destination or ""),
+        )
+        signer, request_id, channel = req.customer.name, req.id, str(credit.otp_channel)
+    log.info("session %s signs with the code of a verification made in this chat", _sid(session_id))
+    return await _seal_all(
+        c, session_id, request_id, docs, bound, signer, channel, parsed["chat_channel"], now
+    )

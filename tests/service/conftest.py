@@ -94,12 +94,14 @@ class Api:
     def ctx(self) -> Context:
         return self.client.server.app[CTX]
 
-    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
-        async with self.client.get(path, headers=self.headers, **kw) as r:
+    async def get(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> tuple[int, Any]:
+        async with self.client.get(path, headers={**self.headers, **(headers or {})}, **kw) as r:
             return r.status, await r.json()
 
-    async def post(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
-        async with self.client.post(path, json=body, headers=self.headers, **kw) as r:
+    async def post(
+        self, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any
+    ) -> tuple[int, Any]:
+        async with self.client.post(path, json=body, headers={**self.headers, **(headers or {})}, **kw) as r:
             return r.status, await r.json()
 
 

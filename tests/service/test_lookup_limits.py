@@ -59,11 +59,14 @@ async def test_one_word_names_are_refused(api: Api, name: str) -> None:
     assert "họ và tên" in body["message"]
 
 
-@pytest.mark.parametrize("name", ["Nguyễn Văn An", "nguyen an", "NGUYEN  VAN AN"])
-async def test_family_and_given_name_are_enough(api: Api, name: str) -> None:
+@pytest.mark.parametrize("name", ["Nguyễn Văn An", "nguyen van an", "NGUYEN  VAN AN"])
+async def test_the_exact_full_name_folded_is_needed(api: Api, name: str) -> None:
     status, body, _ = await lookup(api, name, conversation="conv-ok")
     assert status == 200, body
-    assert {c["code"] for c in body["candidates"]} >= {"PC05TK0000123", "PC05TK0000456"}
+    assert body["count"] == 2 and all("code" not in c and c["ref"] for c in body["candidates"])
+    # Part of the name ("Nguyễn An") no longer lists the namesakes.
+    status, body, _ = await lookup(api, "nguyen an", conversation="conv-ok")
+    assert (status, body["count"]) == (200, 0)
 
 
 async def test_default_limit_is_five_lookups_per_conversation(api: Api, clock: ManualClock) -> None:
@@ -114,10 +117,11 @@ async def test_refusals_do_not_extend_the_wait(limited: Api, clock: ManualClock)
 async def test_unit_ceiling_holds_across_conversations(limited: Api, clock: ManualClock) -> None:
     for i in range(4):
         assert (await lookup(limited, conversation=f"walker-{i}"))[0] == 200
-    # A fifth conversation, or a caller without a conversation id, still hits the unit's ceiling.
-    for conversation in ("walker-new", None):
-        status, body, retry = await lookup(limited, conversation=conversation)
-        assert (status, body["error"], retry) == (429, "too_many_lookups", "60")
+    # A fifth conversation still hits the unit's ceiling; a caller without a conversation id is refused.
+    status, body, retry = await lookup(limited, conversation="walker-new")
+    assert (status, body["error"], retry) == (429, "too_many_lookups", "60")
+    status, body, _ = await lookup(limited, conversation=None)
+    assert (status, body["error"]) == (400, "conversation_required")
     # Other units are counted separately.
     assert (await lookup(limited, "Trần Thị Bích Ngọc", unit="PC04HC", conversation="walker-x"))[0] == 200
     clock.advance(seconds=30)

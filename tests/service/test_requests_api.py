@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import logging
+
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from signing_service.app import code_tag
 from signing_service.models import Request
 
 from .conftest import Api, make_request
@@ -106,21 +111,41 @@ async def test_bad_codes(api: Api) -> None:
         assert r.status == 405 and (await r.json())["error"] == "method_not_allowed"
 
 
+CONV = {"X-Conversation-Id": "conv-names"}
+
+
+async def resolve(api: Api, ref: str, conversation: str = "conv-names") -> tuple[int, Any]:
+    return await api.get(f"/v1/candidates/{ref}", headers={**api.headers, "X-Conversation-Id": conversation})
+
+
 async def test_lookup_by_name_gives_masked_candidates(api: Api) -> None:
     for name in ("Nguyễn Văn An", "nguyen van an", "NGUYEN  VAN AN"):
-        status, body = await api.get("/v1/requests", params={"unit": "PC05TK", "name": name})
+        status, body = await api.get(
+            "/v1/requests", params={"unit": "PC05TK", "name": name}, headers={**api.headers, **CONV}
+        )
         assert status == 200
         assert body["count"] == 2
-        assert {c["code"] for c in body["candidates"]} == {"PC05TK0000123", "PC05TK0000456"}
-    by_code = {c["code"]: c for c in body["candidates"]}
+        assert "PC05" not in json.dumps(body)  # no request code in the answer, only opaque refs
+    by_code = {}
+    for c in body["candidates"]:
+        status, req = await resolve(api, c["ref"])
+        assert status == 200
+        by_code[req["code"]] = c
+    assert set(by_code) == {"PC05TK0000123", "PC05TK0000456"}
+    # A ref is bound to the conversation it was offered to.
+    assert (await resolve(api, body["candidates"][0]["ref"], "another-conversation"))[0] == 404
     first = by_code["PC05TK0000123"]
     assert first["customer_name_masked"] == "Nguyễn V** A*"
     assert first["phone_masked"] == "090****456"
     assert first["address_masked"].startswith("***, P. Tân Thạnh")
     assert "Phan Chu Trinh" not in first["address_masked"]
     assert by_code["PC05TK0000456"]["address_masked"] != first["address_masked"]
-    status, body = await api.get("/v1/requests", params={"unit": "pc05tk", "name": "Nguyễn Văn Không Có"})
-    assert status == 200 and body == {"count": 0, "total": 0, "candidates": []}
+    status, body = await api.get(
+        "/v1/requests",
+        params={"unit": "pc05tk", "name": "Nguyễn Văn Không Có"},
+        headers={**api.headers, **CONV},
+    )
+    assert status == 200 and body == {"count": 0, "more": False, "candidates": []}
 
 
 async def test_lookup_is_bounded_and_checked(api: Api) -> None:
@@ -134,14 +159,18 @@ async def test_lookup_is_bounded_and_checked(api: Api) -> None:
         ({"unit": "PC04HC", "name": "Nguyễn"}, 400, "name_too_short"),
     ]
     for params, code, error in cases:
-        status, body = await api.get("/v1/requests", params=params)
+        status, body = await api.get("/v1/requests", params=params, headers={**api.headers, **CONV})
         assert (status, body["error"]) == (code, error), params
-    # Two words can still match many people (family + middle name): at most 10 candidates come back.
-    for _ in range(12):
+    # Part of a name (family + middle name) lists nobody; the full name at most 5 namesakes.
+    for _ in range(7):
         await make_request(api, name="Đoàn Thị Mười Hai")
-    status, body = await api.get("/v1/requests", params={"unit": "PC05TK", "name": "Đoàn Thị"})
-    assert status == 200 and body["total"] >= 12
-    assert body["count"] == 10 == len(body["candidates"])
+    params = {"unit": "PC05TK", "name": "Đoàn Thị"}
+    status, body = await api.get("/v1/requests", params=params, headers={**api.headers, **CONV})
+    assert (status, body["count"]) == (200, 0)
+    params = {"unit": "PC05TK", "name": "doan thi muoi hai"}
+    status, body = await api.get("/v1/requests", params=params, headers={**api.headers, **CONV})
+    assert status == 200 and body["more"] is True
+    assert body["count"] == 5 == len(body["candidates"])
 
 
 async def test_contacts_are_masked(api: Api) -> None:
@@ -198,7 +227,9 @@ async def test_access_log_keeps_caller_text_out(api: Api, caplog: pytest.LogCapt
         assert status in (400, 404)
     await api.get("/v1/requests/PC05TK0000123")
     lines = [r.getMessage() for r in caplog.records if r.name == "signing_service.access"]
-    assert any("/v1/requests/PC05TK0000123 200" in line for line in lines), lines
+    tag = code_tag(api.ctx.settings.secret_key, "PC05TK0000123")
+    assert any(f"/v1/requests/{tag} 200" in line for line in lines), lines
     logged = "\n".join(lines)
+    assert "PC05TK0000123" not in logged  # request codes appear as a keyed hash only
     for text in hostile:
         assert text not in logged

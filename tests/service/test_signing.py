@@ -36,7 +36,7 @@ async def start(
             "channel": channel,
             "consent": True,
             "chat_channel": "telegram",
-            "chat_user": "tg-4242",
+            "chat_user": f"tg-{fresh.code}",
         },
     )
 
@@ -136,7 +136,7 @@ async def test_batch_signed_by_sms_otp(api: Api, tmp_path: Path, caplog: pytest.
         e["channel"] == "sms" and e["details"]["session_id"] == sess["session_id"] for e in signed_events
     )
     consent = trail["events"][0]
-    assert consent["actor"] == "customer:telegram:tg-4242"
+    assert consent["actor"] == f"customer:telegram:tg-{fresh.code}"
     assert consent["details"]["statement"] == "Tôi đã đọc, hiểu và đồng ý với dự thảo"
     # Never in the service's logs (any level): the code, the full phone number, the token.
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("signing_service"))

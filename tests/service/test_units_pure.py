@@ -46,7 +46,7 @@ def test_settings_defaults_and_production_refusal(tmp_path) -> None:  # type: ig
     s = load_settings({"SIGNING_VAR_DIR": str(tmp_path)})
     assert s.database_url == f"sqlite:///{tmp_path / 'signing.db'}"
     assert s.outbox_path == tmp_path / "outbox" / "messages.jsonl"
-    assert s.token == "dev-signing-token" and s.link_ttl_seconds == 86400
+    assert s.token == "dev-signing-token" and s.link_ttl_seconds == 3600
     assert (s.otp_sends_per_hour, s.otp_sends_per_day) == (5, 10)
     with pytest.raises(ConfigError, match="SIGNING_SERVICE_TOKEN"):
         load_settings({"APP_ENV": "production", "SIGNING_VAR_DIR": str(tmp_path)})

@@ -1,0 +1,109 @@
+"""HTTP endpoints of chat-user verification (logic in verification) and the staff's OTP unfreeze."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from common.chat_identity import CHAT_CHANNEL_HEADER, CHAT_CHANNELS, CHAT_USER_HEADER, valid_chat_user
+
+from . import otp_budget, verification
+from .context import ctx
+from .errors import ApiError
+from .inputs import choice, json_body, opt_str, request_code
+from .requests_query import load_request
+from .verification import ChatUser
+
+routes = web.RouteTableDef()
+
+
+def chat_user(request: web.Request) -> ChatUser | None:
+    """The chat user the bot calls for, or None for a staff call (neither header)."""
+    channel = request.headers.get(CHAT_CHANNEL_HEADER)
+    user = request.headers.get(CHAT_USER_HEADER)
+    if channel is None and user is None:
+        return None
+    if channel not in CHAT_CHANNELS or user is None or not valid_chat_user(user):
+        raise ApiError(400, "invalid_chat_user")
+    return ChatUser(channel, user)
+
+
+def required_chat_user(request: web.Request) -> ChatUser:
+    who = chat_user(request)
+    if who is None:
+        raise ApiError(400, "chat_user_required")
+    return who
+
+
+def _challenge_id(request: web.Request) -> str:
+    cid = request.match_info["id"]
+    if not 16 <= len(cid) <= 64 or not all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in cid):
+        raise ApiError(404, "challenge_not_found")
+    return cid
+
+
+@routes.get("/v1/requests/{code}/verification")
+async def get_status(request: web.Request) -> web.Response:
+    code = request_code(request.match_info["code"])
+    return web.json_response(await verification.status(ctx(request), code, required_chat_user(request)))
+
+
+@routes.delete("/v1/requests/{code}/verification")
+async def unlink(request: web.Request) -> web.Response:
+    """The customer's "hủy liên kết" (with chat headers), or staff revoking every chat user (without)."""
+    code = request_code(request.match_info["code"])
+    who = chat_user(request)
+    by = "customer" if who else (request.query.get("by", "staff")[:64] or "staff")
+    return web.json_response({"revoked": await verification.revoke(ctx(request), code, who, by)})
+
+
+@routes.post("/v1/verifications")
+async def start(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    code = request_code(opt_str(body, "request_code", 40) or "")
+    channel = choice(body, "channel", {"sms", "email"})
+    result = await verification.start(ctx(request), code, channel, required_chat_user(request))
+    return web.json_response(result, status=201)
+
+
+@routes.post("/v1/verifications/{id}/resend")
+async def resend(request: web.Request) -> web.Response:
+    return web.json_response(
+        await verification.resend(ctx(request), _challenge_id(request), required_chat_user(request))
+    )
+
+
+@routes.post("/v1/verifications/{id}/verify")
+async def check(request: web.Request) -> web.Response:
+    cid = _challenge_id(request)
+    body = await json_body(request)
+    return web.json_response(
+        await verification.check(ctx(request), cid, required_chat_user(request), body.get("otp"))
+    )
+
+
+@routes.post("/v1/verifications/contact")
+async def contact(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    code = request_code(opt_str(body, "request_code", 40) or "")
+    phone = opt_str(body, "phone", 32)
+    source = choice(body, "source", {"telegram_contact", "zalo_user_info"})
+    own = body.get("own_number") is True
+    who = required_chat_user(request)
+    if source == "telegram_contact" and who.channel != "telegram":
+        raise ApiError(400, "invalid_field", field="source")
+    return web.json_response(await verification.by_contact(ctx(request), code, who, phone, source, own))
+
+
+@routes.post("/v1/requests/{code}/otp-unfreeze")
+async def unfreeze(request: web.Request) -> web.Response:
+    """Staff only (no chat headers): lift the freeze after too many wrong codes."""
+    if chat_user(request) is not None:
+        raise ApiError(403, "staff_only")
+    c = ctx(request)
+    code = request_code(request.match_info["code"])
+    body = await json_body(request)
+    by = opt_str(body, "by", 64) or "staff"
+    async with c.db.write() as s:
+        req = await load_request(s, code)
+        count = await otp_budget.unfreeze(s, req.id, by, c.clock.now())
+    return web.json_response({"unfrozen": count})
