@@ -16,7 +16,7 @@ NAMES = {
     "otp_requests_frozen_total": "Requests whose OTPs were frozen after too many wrong codes",
     "verifications_total": "Chat users verified for a request",
     "verification_refused_total": "Shared contacts refused as verification",
-    "not_verified_refusals_total": "Documents, contacts, amendments or signing refused (chat user not verified)",
+    "not_verified_refusals_total": "Documents, contacts, amendments or signing refused: not verified",
     "lookups_refused_total": "Code or name lookups refused by a rate limit",
 }
 
