@@ -326,7 +326,10 @@ async def by_contact(
         if matches and guaranteed:
             row = await _grant(c, s, req, who, "telegram_contact", now)
             return {**_verified_json(row), "phone_matches": True}
-        reason = "phone_mismatch" if not matches else "not_guaranteed"
+        if source == "telegram_contact" and not own_number:
+            reason = "not_own_number"  # a contact card of someone else
+        else:
+            reason = "phone_mismatch" if not matches else "not_guaranteed"
         audit.record(
             s,
             at=now,

@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import chat_channel, choice_button, numbered, parse_choices
+from bot.actions.common import chat_user, choice_button, numbered, parse_choices
 from bot.actions.documents import documents_of_current_request
 from bot.actions.forms import CustomerFormValidation
 from bot.actions.signing_api import ApiError, ServiceUnavailable, get_api
@@ -135,9 +135,7 @@ class ActionSubmitAmendment(Action):
         if not (code and doc_id is not None and text and tracker.get_slot("amend_confirm")):
             return reset_amendment()
         try:
-            result = await get_api().create_amendment(
-                str(code), int(doc_id), str(text), chat_channel(tracker)
-            )
+            result = await get_api().create_amendment(str(code), int(doc_id), str(text), chat_user(tracker))
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return reset_amendment()

@@ -8,7 +8,9 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
+from bot.actions.signing_api import ChatUser
 from bot.components.normalizer import fold_text
+from common.chat_identity import CHAT_CHANNELS
 
 REQUEST_CODE_RE = re.compile(r"^PC\d{2}[A-Z]{2}\d{7}$")
 # A code inside free text: unit code + 7 digits, separators typed by customers allowed.
@@ -16,7 +18,6 @@ REQUEST_CODE_IN_TEXT = re.compile(
     r"pc[\s\-.]?\d{2}[\s\-.]?[a-z]{2}[\s\-.]?\d(?:[\s\-.]?\d){6}", re.IGNORECASE
 )
 UNIT_CODE_RE = re.compile(r"^PC\d{2}[A-Z]{2}$")
-CHAT_CHANNELS = frozenset({"rest", "zalo", "telegram", "socketio"})
 ALL_WORDS = frozenset(
     {"tat ca", "ca hai", "ca 2", "all", "het", "tat", "ky het", "ky tat ca", "toan bo", "ca"}
 )
@@ -115,3 +116,14 @@ def chat_channel(tracker: Tracker) -> str:
     """The customer's channel name as the signing service expects it."""
     name = (tracker.get_latest_input_channel() or "rest").lower()
     return name if name in CHAT_CHANNELS else "rest"
+
+
+def chat_user(tracker: Tracker) -> ChatUser:
+    """The customer as the signing service checks their verification: channel + sender id."""
+    return ChatUser(chat_channel(tracker), tracker.sender_id)
+
+
+def mask_code(code: str) -> str:
+    """'PC05TK0000123' → 'PC05TK****123': a request found by name is not handed its code before
+    the customer is verified."""
+    return code[:6] + "****" + code[-3:] if len(code) > 9 else "****"

@@ -9,17 +9,21 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import fmt_datetime, link_button
-from bot.actions.signing_api import ApiError, Document, ServiceUnavailable, get_api
+from bot.actions.common import chat_user, fmt_datetime, link_button
+from bot.actions.signing_api import ApiError, Document, NotVerified, ServiceUnavailable, get_api
+from bot.actions.verification import start_verification
 
 ORIGINAL_MARK = "📄"
 SIGNED_MARK = "✅"
 
 
-async def show_documents(dispatcher: CollectingDispatcher, code: str) -> list[EventType]:
-    """Utter the document list of `code` with one link button per original and signed PDF."""
+async def show_documents(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> list[EventType]:
+    """Utter the document list of `code` with one link button per original and signed PDF (fresh
+    links, valid one hour); a chat user not verified for the request is asked to verify first."""
     try:
-        docs = await get_api().documents(code)
+        docs = await get_api().documents(code, chat_user(tracker))
+    except NotVerified:
+        return await start_verification(dispatcher, tracker, code, "documents")
     except ServiceUnavailable:
         dispatcher.utter_message(response="utter_service_unavailable")
         return []
@@ -86,7 +90,9 @@ async def documents_of_current_request(
     if isinstance(code, list):
         return code
     try:
-        docs = await get_api().documents(code)
+        docs = await get_api().documents(code, chat_user(tracker))
+    except NotVerified:
+        return await start_verification(dispatcher, tracker, code, task)
     except ServiceUnavailable:
         dispatcher.utter_message(response="utter_service_unavailable")
         return []
@@ -109,4 +115,4 @@ class ActionShowDocuments(Action):
         if isinstance(code, list):
             return code
         # Unlike signing and amendment, an unknown request is said so here (show_documents).
-        return await show_documents(dispatcher, code)
+        return await show_documents(dispatcher, tracker, code)

@@ -11,6 +11,7 @@ from bot.actions.amendment import reset_amendment
 from bot.actions.common import normalize_request_code
 from bot.actions.lookup import reset_lookup, show_request
 from bot.actions.signing import reset_signing
+from bot.actions.verification import reset_verification
 
 
 class ActionCancelTask(Action):
@@ -23,7 +24,13 @@ class ActionCancelTask(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_cancelled")
-        return reset_lookup() + reset_amendment() + reset_signing() + [SlotSet("pending_task", None)]
+        return (
+            reset_lookup()
+            + reset_amendment()
+            + reset_signing()
+            + reset_verification()
+            + [SlotSet("pending_task", None), SlotSet("verify_task", None)]
+        )
 
 
 class ActionRequestHandoff(Action):

@@ -16,6 +16,7 @@ from bot.actions.common import (
     choice_button,
     find_request_code,
     fmt_date,
+    mask_code,
     normalize_request_code,
     step_lines,
 )
@@ -24,6 +25,7 @@ from bot.actions.forms import CustomerFormValidation
 from bot.actions.signing_api import (
     ApiError,
     NameTooShort,
+    RequestStatus,
     ServiceUnavailable,
     TooManyLookups,
     Unit,
@@ -111,16 +113,24 @@ def clean_name(text: str) -> str | None:
 
 
 async def show_request(
-    dispatcher: CollectingDispatcher, tracker: Tracker, code: str, pending: str | None = None
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    code: str,
+    pending: str | None = None,
+    found: RequestStatus | None = None,
 ) -> list[EventType]:
     """Look the request up, tell its status, then continue with what the customer had asked for.
 
     `pending` (else the `pending_task` slot) is the task to continue: documents, sign or amend.
+    `found`: a request picked from name-lookup candidates; its code is shown masked, since the
+    customer did not type it.
     """
     try:
-        req = await get_api().request(code)
+        req = found or await get_api().request(code, tracker.sender_id)
     except ApiError as err:
-        if err.status == 404:
+        if err.status == 429:
+            dispatcher.utter_message(response="utter_too_many_code_lookups")
+        elif err.status == 404:
             dispatcher.utter_message(response="utter_request_not_found", code=code)
         elif err.status == 400:
             dispatcher.utter_message(response="utter_request_code_invalid", code=code)
@@ -132,9 +142,10 @@ async def show_request(
         return []
     unit_name = (req.get("unit") or {}).get("name", "")
     current = req.get("current_step") or {}
+    code = req.get("code", code)
     dispatcher.utter_message(
         response="utter_request_status",
-        code=req.get("code", code),
+        code=mask_code(code) if found else code,
         service_name=req.get("service_name", ""),
         unit_name=unit_name,
         received=fmt_date(req.get("received_at")),
@@ -155,10 +166,10 @@ async def show_request(
             due=fmt_date(req.get("due_at")),
             days=req.get("committed_working_days", ""),
         )
-    events: list[EventType] = [SlotSet("request_code", req.get("code", code)), SlotSet("pending_task", None)]
+    events: list[EventType] = [SlotSet("request_code", code), SlotSet("pending_task", None)]
     pending = pending or tracker.get_slot("pending_task")
     if pending == "documents":
-        return events + await show_documents(dispatcher, req.get("code", code))
+        return events + await show_documents(dispatcher, tracker, code)
     if pending == "sign":
         return events + [FollowupAction("action_prepare_signing")]
     if pending == "amend":
@@ -248,8 +259,9 @@ class ActionFindRequest(Action):
             return reset_lookup()
         unit_name = tracker.get_slot("power_unit_name") or unit
         try:
-            # The sender id lets the service limit name lookups per conversation (it keeps a hash).
-            candidates = await get_api().search(unit, name, tracker.sender_id)
+            # The sender id lets the service limit name lookups per conversation (it keeps a hash)
+            # and binds the candidates to this conversation.
+            result = await get_api().search(unit, name, tracker.sender_id)
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return reset_lookup()
@@ -265,14 +277,15 @@ class ActionFindRequest(Action):
             dispatcher.utter_message(response="utter_too_many_lookups")
             return reset_lookup()
         except ApiError:
-            candidates = []
+            result = {"candidates": [], "more": False}
+        candidates = result["candidates"]
         if not candidates:
             dispatcher.utter_message(response="utter_no_match", customer_name=name, unit_name=unit_name)
             return reset_lookup()
-        if len(candidates) == 1:
-            return reset_lookup() + await show_request(dispatcher, tracker, candidates[0]["code"])
+        if len(candidates) == 1 and not result["more"]:
+            return reset_lookup() + await choose_candidate(dispatcher, tracker, candidates[0]["ref"])
         buttons = []
-        for c in candidates[:10]:
+        for c in candidates:
             parts = [
                 c.get("customer_name_masked", ""),
                 c.get("address_masked", ""),
@@ -280,9 +293,42 @@ class ActionFindRequest(Action):
             ]
             parts.append(fmt_date(c.get("received_at")))
             title = " · ".join(p for p in parts if p)
-            payload = "/inform" + json.dumps({"request_code": c["code"]})
+            # The button carries an opaque ref bound to this conversation, never the request code.
+            payload = "/inform" + json.dumps({"candidate_ref": c["ref"]})
             buttons.append(choice_button(title, payload))
         dispatcher.utter_message(
             response="utter_choose_candidate", count=len(candidates), unit_name=unit_name, buttons=buttons
         )
+        if result["more"]:
+            dispatcher.utter_message(response="utter_more_namesakes")
         return reset_lookup()
+
+
+async def choose_candidate(dispatcher: CollectingDispatcher, tracker: Tracker, ref: str) -> list[EventType]:
+    """The masked status of a candidate the customer picked (documents need verification)."""
+    try:
+        req = await get_api().candidate(ref, tracker.sender_id)
+    except ServiceUnavailable:
+        dispatcher.utter_message(response="utter_service_unavailable")
+        return []
+    except ApiError:
+        dispatcher.utter_message(response="utter_candidate_expired")
+        return []
+    return await show_request(dispatcher, tracker, req.get("code", ""), found=req)
+
+
+class ActionChooseCandidate(Action):
+    """A button of the name-lookup list: `/inform{"candidate_ref": ...}`."""
+
+    def name(self) -> str:
+        return "action_choose_candidate"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        ref = str(tracker.get_slot("candidate_ref") or "")[:64]
+        events: list[EventType] = [SlotSet("candidate_ref", None)]
+        if not ref:
+            dispatcher.utter_message(response="utter_candidate_expired")
+            return events
+        return events + await choose_candidate(dispatcher, tracker, ref)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import re
 from typing import Any, cast
 
 from rasa_sdk import Action, Tracker
@@ -11,11 +9,19 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import chat_channel, choice_button, link_button, numbered, parse_choices
+from bot.actions.common import chat_user, choice_button, link_button, numbered, parse_choices
 from bot.actions.documents import SIGNED_MARK, documents_of_current_request
 from bot.actions.forms import CustomerFormValidation
-from bot.actions.signing_api import ApiError, Channel, ServiceUnavailable, SigningSession, get_api
-from bot.components.normalizer import fold_text
+from bot.actions.otp_input import (
+    ABORTED,
+    OTP_VERIFIED,
+    extract_otp,
+    parse_channel,
+    utter_sent,
+    utter_wait,
+)
+from bot.actions.signing_api import ApiError, Channel, NotVerified, OtpFrozen, ServiceUnavailable, get_api
+from bot.actions.verification import resend_verification
 
 SIGNING_SLOTS = (
     "doc_choices",
@@ -27,63 +33,16 @@ SIGNING_SLOTS = (
     "signing_channel_used",
     "signing_result",
 )
-# Six digits, optionally typed in groups ("123 456", "12-34-56"), not part of a longer number.
-OTP_IN_TEXT = re.compile(r"(?<![\d])\d(?:[\s.\-]?\d){5}(?![\d])")
-OTP_VERIFIED = "verified"  # what the slot keeps instead of the code
-ABORTED = {"status": "aborted"}
-_SMS_WORDS = re.compile(r"\b(sms|tin nhan|nhan tin|dien thoai|so dien thoai|sdt|phone|so)\b")
-_EMAIL_WORDS = re.compile(r"\b(e ?mail|gmail|mail|thu dien tu|thu)\b")
-# The customer wants the code somewhere other than the registered contact.
-_ELSEWHERE = re.compile(
-    r"\b(khac|moi|zalo|doi so|doi email|so cua (vo|chong|con|em|anh|chi)|nguoi khac)\b|@|\d{9,}"
-)
-CHANNEL_LABELS: dict[str, str] = {"sms": "SMS", "email": "email"}
 
 
 def reset_signing() -> list[EventType]:
     return [SlotSet(name, None) for name in SIGNING_SLOTS]
 
 
-def extract_otp(text: str | None) -> str | None:
-    match = OTP_IN_TEXT.search(text or "")
-    return re.sub(r"\D", "", match.group(0)) if match else None
-
-
-def parse_channel(text: str) -> str | None:
-    """'sms' | 'email' | 'elsewhere' | None for a reply to the channel question."""
-    # Masked contacts copied from our own buttons ("090****456") are not another destination.
-    folded = fold_text(" ".join(w for w in text.split() if "*" not in w))
-    if _ELSEWHERE.search(folded):
-        return "elsewhere"
-    if _EMAIL_WORDS.search(folded):
-        return "email"
-    if _SMS_WORDS.search(folded):
-        return "sms"
-    return None
-
-
 def selected_documents(tracker: Tracker) -> list[dict[str, Any]]:
     choices = tracker.get_slot("doc_choices") or []
     ids = {int(i) for i in tracker.get_slot("sign_selection") or []}
     return [c for c in choices if int(c["id"]) in ids]
-
-
-def utter_sent(dispatcher: CollectingDispatcher, session: SigningSession) -> None:
-    channel = str(session.get("channel", ""))
-    dispatcher.utter_message(
-        response="utter_otp_sent",
-        channel=CHANNEL_LABELS.get(channel, channel),
-        destination=session.get("destination_masked", ""),
-    )
-
-
-def utter_wait(dispatcher: CollectingDispatcher, err: ApiError) -> None:
-    """429 answers: cooldown (seconds) or hourly send limit (minutes)."""
-    retry = int(err.data.get("retry_after") or 60)
-    if err.code == "resend_cooldown":
-        dispatcher.utter_message(response="utter_resend_wait", seconds=retry)
-    else:
-        dispatcher.utter_message(response="utter_send_limit", minutes=max(1, math.ceil(retry / 60)))
 
 
 class ActionPrepareSigning(Action):
@@ -168,7 +127,7 @@ class ActionAskSignChannel(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         try:
-            contacts = await get_api().contacts(str(tracker.get_slot("request_code")))
+            contacts = await get_api().contacts(str(tracker.get_slot("request_code")), chat_user(tracker))
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return []
@@ -214,7 +173,32 @@ class ValidateSigningForm(CustomerFormValidation):
     async def validate_sign_consent(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return {"sign_consent": True if value else None}
+        if not value:
+            return {"sign_consent": None}
+        # Verified by a code minutes ago in this chat: that code confirms this signing (one code, not
+        # two; docs/security.md). Otherwise the service answers 409 and the form asks for a new code.
+        ids = [int(i) for i in tracker.get_slot("sign_selection") or []]
+        try:
+            result = await get_api().start_signing(
+                str(tracker.get_slot("request_code")), ids, "sms", chat_user(tracker), with_verification=True
+            )
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return {"sign_consent": None}
+        except OtpFrozen:
+            dispatcher.utter_message(response="utter_otp_frozen")
+            return {"sign_consent": True, "signing_result": ABORTED}
+        except NotVerified:
+            dispatcher.utter_message(response="utter_verification_lapsed")
+            return {"sign_consent": True, "signing_result": ABORTED}
+        except ApiError as err:
+            if err.code == "verification_not_recent":
+                return {"sign_consent": True}
+            dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+            return {"sign_consent": True, "signing_result": ABORTED}
+        if result.get("status") == "signed":
+            return {"sign_consent": True, "otp_code": OTP_VERIFIED, "signing_result": dict(result)}
+        return {"sign_consent": True}
 
     async def validate_sign_channel(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -230,15 +214,14 @@ class ValidateSigningForm(CustomerFormValidation):
         ids = [int(i) for i in tracker.get_slot("sign_selection") or []]
         try:
             session = await get_api().start_signing(
-                str(tracker.get_slot("request_code")),
-                ids,
-                cast(Channel, choice),
-                chat_channel(tracker),
-                tracker.sender_id,
+                str(tracker.get_slot("request_code")), ids, cast(Channel, choice), chat_user(tracker)
             )
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return {"sign_channel": None}
+        except OtpFrozen:
+            dispatcher.utter_message(response="utter_otp_frozen")
+            return {"sign_channel": None, "signing_result": ABORTED}
         except ApiError as err:
             if err.status == 429:
                 utter_wait(dispatcher, err)
@@ -278,6 +261,9 @@ class ValidateSigningForm(CustomerFormValidation):
                 )
             elif err.code == "otp_expired" or err.status == 410:
                 dispatcher.utter_message(response="utter_otp_expired")
+            elif err.code == "otp_frozen":
+                dispatcher.utter_message(response="utter_otp_frozen")
+                return {"otp_code": None, "signing_result": ABORTED}
             elif err.code == "session_locked" or err.status == 423:
                 dispatcher.utter_message(response="utter_otp_locked")
             elif err.code == "invalid_otp_format":
@@ -298,6 +284,8 @@ class ActionResendOtp(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if tracker.active_loop_name == "verification_form":
+            return await resend_verification(dispatcher, tracker)
         session_id = tracker.get_slot("signing_session_id")
         if not session_id:
             dispatcher.utter_message(response="utter_no_signing_session")
@@ -321,8 +309,7 @@ class ActionResendOtp(Action):
                     str(tracker.get_slot("request_code")),
                     [int(i) for i in tracker.get_slot("sign_selection") or []],
                     cast(Channel, tracker.get_slot("signing_channel_used") or "sms"),
-                    chat_channel(tracker),
-                    tracker.sender_id,
+                    chat_user(tracker),
                 )
             except ServiceUnavailable:
                 dispatcher.utter_message(response="utter_service_unavailable")

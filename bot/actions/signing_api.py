@@ -19,6 +19,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.actions.settings import Settings
+from common.chat_identity import CHAT_CHANNEL_HEADER, CHAT_USER_HEADER, valid_chat_user
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class RequestStatus(TypedDict, total=False):
 
 
 class Candidate(TypedDict, total=False):
-    code: str
+    ref: str  # opaque, bound to this conversation; the code stays on the server
     customer_name_masked: str
     address_masked: str
     phone_masked: str
@@ -90,6 +91,7 @@ class Contacts(TypedDict):
 
 
 class SigningSession(TypedDict, total=False):
+    status: str  # "signed" when a fresh verification code confirmed the signing at once
     session_id: str
     channel: str
     destination_masked: str
@@ -107,6 +109,47 @@ class Amendment(TypedDict, total=False):
     reference: str
     document_id: int
     status: str
+
+
+class SearchResult(TypedDict):
+    candidates: list[Candidate]
+    more: bool
+
+
+class VerificationStatus(TypedDict, total=False):
+    verified: bool
+    method: str
+    expires_at: str
+    contacts: dict[str, str]
+    otp_frozen: bool
+
+
+class Challenge(TypedDict, total=False):
+    challenge_id: str
+    channel: str
+    destination_masked: str
+    expires_at: str
+    attempts_left: int
+
+
+class ContactResult(TypedDict, total=False):
+    verified: bool
+    phone_matches: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChatUser:
+    """The customer as the signing service knows them: Rasa input channel + sender id."""
+
+    channel: str
+    user: str
+
+    def headers(self) -> dict[str, str]:
+        user = self.user
+        if not valid_chat_user(user):  # long or non-ASCII ids: a stable hash instead
+            user = hashlib.sha256(user.encode()).hexdigest()
+        return {CHAT_CHANNEL_HEADER: self.channel, CHAT_USER_HEADER: user}
 
 
 class ServiceUnavailable(Exception):
@@ -130,6 +173,14 @@ class NameTooShort(ApiError):
     """400 `name_too_short`: a name lookup needs family name + given name (two words or more)."""
 
 
+class NotVerified(ApiError):
+    """403 `not_verified`: the chat user must verify they own the request first."""
+
+
+class OtpFrozen(ApiError):
+    """423 `otp_frozen`: too many wrong codes today; staff must unfreeze the request."""
+
+
 class TooManyLookups(ApiError):
     """429 `too_many_lookups`: too many name lookups in this conversation or for this unit."""
 
@@ -143,6 +194,8 @@ class TooManyLookups(ApiError):
 _TYPED_ERRORS: dict[str, type[ApiError]] = {
     "name_too_short": NameTooShort,
     "too_many_lookups": TooManyLookups,
+    "not_verified": NotVerified,
+    "otp_frozen": OtpFrozen,
 }
 CONVERSATION_HEADER = "X-Conversation-Id"
 
@@ -221,44 +274,98 @@ class SigningApi:
         data = await self._call("GET", "/v1/units", params=params)
         return cast(list[Unit], data.get("units", []))
 
-    async def request(self, code: str) -> RequestStatus:
-        return cast(RequestStatus, await self._call("GET", f"/v1/requests/{quote(code, safe='')}"))
-
-    async def search(self, unit: str, name: str, conversation_id: str | None = None) -> list[Candidate]:
-        """Masked candidates; raises NameTooShort (one word) or TooManyLookups (rate limit, 429)."""
+    async def request(self, code: str, conversation_id: str | None = None) -> RequestStatus:
+        """Status by code; the conversation id lets the service limit code lookups per conversation."""
         headers = {CONVERSATION_HEADER: conversation_header(conversation_id)} if conversation_id else None
+        path = f"/v1/requests/{quote(code, safe='')}"
+        return cast(RequestStatus, await self._call("GET", path, headers=headers))
+
+    async def search(self, unit: str, name: str, conversation_id: str) -> SearchResult:
+        """Masked candidates under opaque refs; raises NameTooShort (one word) or TooManyLookups (429)."""
+        headers = {CONVERSATION_HEADER: conversation_header(conversation_id)}
         params = {"unit": unit, "name": name[:100]}
         data = await self._call("GET", "/v1/requests", params=params, headers=headers)
-        return cast(list[Candidate], data.get("candidates", []))
+        return SearchResult(
+            candidates=cast(list[Candidate], data.get("candidates", [])), more=bool(data.get("more"))
+        )
 
-    # ---- documents ----
-    async def documents(self, code: str) -> list[Document]:
-        data = await self._call("GET", f"/v1/requests/{quote(code, safe='')}/documents")
+    async def candidate(self, ref: str, conversation_id: str) -> RequestStatus:
+        headers = {CONVERSATION_HEADER: conversation_header(conversation_id)}
+        path = f"/v1/candidates/{quote(ref[:64], safe='')}"
+        return cast(RequestStatus, await self._call("GET", path, headers=headers))
+
+    # ---- documents (only for a chat user verified for the request: NotVerified otherwise) ----
+    async def documents(self, code: str, who: ChatUser) -> list[Document]:
+        path = f"/v1/requests/{quote(code, safe='')}/documents"
+        data = await self._call("GET", path, headers=who.headers())
         return cast(list[Document], data.get("documents", []))
 
-    async def contacts(self, code: str) -> Contacts:
-        data = await self._call("GET", f"/v1/requests/{quote(code, safe='')}/contacts")
+    async def contacts(self, code: str, who: ChatUser) -> Contacts:
+        path = f"/v1/requests/{quote(code, safe='')}/contacts"
+        data = await self._call("GET", path, headers=who.headers())
         return Contacts(sms=data.get("sms"), email=data.get("email"))
 
-    async def create_amendment(self, code: str, document_id: int, text: str, chat_channel: str) -> Amendment:
-        body = {"document_id": document_id, "text": text, "chat_channel": chat_channel}
+    async def create_amendment(self, code: str, document_id: int, text: str, who: ChatUser) -> Amendment:
+        body = {"document_id": document_id, "text": text, "chat_channel": who.channel}
+        path = f"/v1/requests/{quote(code, safe='')}/amendments"
+        return cast(Amendment, await self._call("POST", path, body=body, headers=who.headers()))
+
+    # ---- verification of the chat user ----
+    async def verification_status(self, code: str, who: ChatUser) -> VerificationStatus:
+        path = f"/v1/requests/{quote(code, safe='')}/verification"
+        return cast(VerificationStatus, await self._call("GET", path, headers=who.headers()))
+
+    async def start_verification(self, code: str, channel: Channel, who: ChatUser) -> Challenge:
+        body = {"request_code": code, "channel": channel}
         return cast(
-            Amendment, await self._call("POST", f"/v1/requests/{quote(code, safe='')}/amendments", body=body)
+            Challenge, await self._call("POST", "/v1/verifications", body=body, headers=who.headers())
         )
+
+    async def resend_verification(self, challenge_id: str, who: ChatUser) -> Challenge:
+        path = f"/v1/verifications/{quote(challenge_id, safe='')}/resend"
+        return cast(Challenge, await self._call("POST", path, headers=who.headers()))
+
+    async def check_verification(self, challenge_id: str, otp: str, who: ChatUser) -> VerificationStatus:
+        path = f"/v1/verifications/{quote(challenge_id, safe='')}/verify"
+        return cast(
+            VerificationStatus, await self._call("POST", path, body={"otp": otp}, headers=who.headers())
+        )
+
+    async def verify_contact(
+        self, code: str, who: ChatUser, phone: str | None, source: str, own_number: bool
+    ) -> ContactResult:
+        body = {"request_code": code, "phone": phone, "source": source, "own_number": own_number}
+        path = "/v1/verifications/contact"
+        return cast(ContactResult, await self._call("POST", path, body=body, headers=who.headers()))
+
+    async def unlink(self, code: str, who: ChatUser) -> int:
+        path = f"/v1/requests/{quote(code, safe='')}/verification"
+        return int((await self._call("DELETE", path, headers=who.headers())).get("revoked", 0))
 
     # ---- OTP signing ----
     async def start_signing(
-        self, code: str, document_ids: list[int], channel: Channel, chat_channel: str, chat_user: str
+        self,
+        code: str,
+        document_ids: list[int],
+        channel: Channel,
+        who: ChatUser,
+        with_verification: bool = False,
     ) -> SigningSession:
-        body = {
+        """Send a code; `with_verification`: sign now with the code of a verification made minutes ago
+        (the answer then has `status: signed`; ApiError 409 `verification_not_recent` when none)."""
+        body: dict[str, Any] = {
             "request_code": code,
             "document_ids": document_ids,
             "channel": channel,
             "consent": True,
-            "chat_channel": chat_channel,
-            "chat_user": chat_user,
+            "chat_channel": who.channel,
+            "chat_user": who.headers()[CHAT_USER_HEADER],
         }
-        return cast(SigningSession, await self._call("POST", "/v1/signing-sessions", body=body))
+        if with_verification:
+            body["auth"] = "verification"
+        return cast(
+            SigningSession, await self._call("POST", "/v1/signing-sessions", body=body, headers=who.headers())
+        )
 
     async def resend(self, session_id: str) -> SigningSession:
         path = f"/v1/signing-sessions/{quote(session_id, safe='')}/resend"

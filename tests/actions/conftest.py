@@ -38,6 +38,9 @@ class Service:
                 "SIGNING_VAR_DIR": str(root),
                 "SIGNING_SERVICE_URL": f"http://127.0.0.1:{self.ports.signing}",
                 "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.ports.signing}",
+                # One test sender plays the customer of every demo request.
+                "OTP_SESSIONS_PER_CHAT_USER_PER_DAY": "1000",
+                "OTP_WRONG_PER_CHAT_USER_PER_DAY": "1000",
             },
         )
         self.url = self.env["SIGNING_SERVICE_URL"]
@@ -106,13 +109,20 @@ def make_tracker(
     sender_id: str = "test-actions",
     active_loop: str | None = None,
     requested_slot: str | None = None,
+    input_channel: str = "rest",
+    metadata: dict[str, Any] | None = None,
 ) -> Tracker:
     """A tracker as the action server receives it: slots, the latest message, one user event."""
     all_slots = {"requested_slot": requested_slot, **(slots or {})}
-    latest = {"text": text, "intent": {"name": intent, "confidence": 0.99}, "entities": entities or []}
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.99},
+        "entities": entities or [],
+        "metadata": metadata or {},
+    }
     events = [
         {"event": "action", "name": "action_listen"},
-        {"event": "user", "text": text, "parse_data": latest, "input_channel": "rest"},
+        {"event": "user", "text": text, "parse_data": latest, "input_channel": input_channel},
     ]
     return Tracker(
         sender_id,
@@ -132,3 +142,36 @@ def responses(dispatcher: Any) -> list[str]:
 
 def slot_events(events: list[dict[str, Any]]) -> dict[str, Any]:
     return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def verify_sender(service: Service, code: str, sender: str = "test-actions", channel: str = "rest") -> None:
+    """Make `sender` verified for `code` the way a customer does: a code to the registered phone."""
+    import urllib.request
+
+    headers = {
+        "Authorization": f"Bearer {service.token}",
+        "X-Chat-Channel": channel,
+        "X-Chat-User": sender,
+        "Content-Type": "application/json",
+    }
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{service.url}{path}"
+        req = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")  # noqa: S310
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (the test's own service)
+            return dict(json.loads(resp.read()))
+
+    challenge = post("/v1/verifications", {"request_code": code, "channel": "sms"})["challenge_id"]
+    post(f"/v1/verifications/{challenge}/verify", {"otp": service.last_otp()})
+
+
+@pytest.fixture(scope="session")
+def verified_sender(service: Service) -> None:
+    """The default test sender verified for every request with documents (the action tests of
+    documents, amendments and signing play the real customer; tests/actions/test_verification.py
+    plays the stranger)."""
+    with sqlite3.connect(service.db) as conn:
+        rows = conn.execute("select code from requests where code like 'PC0%' order by code")
+        codes = [r[0] for r in rows]
+    for code in codes:
+        verify_sender(service, code)

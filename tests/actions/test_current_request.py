@@ -16,6 +16,9 @@ from bot.actions.signing import ActionPrepareSigning
 from devstack.processes import free_port
 from tests.actions.conftest import make_tracker, responses, slot_events
 
+# These tests play the real customer, verified for the demo requests (tests/actions/conftest.py).
+pytestmark = pytest.mark.usefixtures("verified_sender")
+
 # Each action with the task it hands to the lookup and the action the lookup comes back to.
 ACTIONS = [
     (ActionPrepareSigning, "sign", "action_prepare_signing"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.amendment import (
@@ -12,6 +13,9 @@ from bot.actions.amendment import (
 )
 from bot.actions.documents import ActionShowDocuments
 from tests.actions.conftest import Service, make_tracker, responses, slot_events
+
+# These tests play the real customer, verified for the demo requests (tests/actions/conftest.py).
+pytestmark = pytest.mark.usefixtures("verified_sender")
 
 
 async def show(code: str | None) -> CollectingDispatcher:

@@ -12,9 +12,18 @@ from aiohttp import web
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import signing_api
-from bot.actions.lookup import LOOKUP_SLOTS, ActionFindRequest, ValidateFindRequestForm, clean_name
+from bot.actions.lookup import (
+    LOOKUP_SLOTS,
+    ActionChooseCandidate,
+    ActionFindRequest,
+    ValidateFindRequestForm,
+    clean_name,
+)
 from devstack.processes import free_port
 from tests.actions.conftest import make_tracker, responses, slot_events
+
+# These tests play the real customer, verified for the demo requests (tests/actions/conftest.py).
+pytestmark = pytest.mark.usefixtures("verified_sender")
 
 
 async def find(slots: dict, text: str = "") -> tuple[CollectingDispatcher, dict]:
@@ -77,8 +86,23 @@ async def test_same_name_gives_masked_candidates_as_buttons() -> None:
     assert msg["response"] == "utter_choose_candidate"
     assert msg["count"] == 2
     payloads = [b["payload"] for b in msg["buttons"]]
-    codes = {json.loads(p[len("/inform") :])["request_code"] for p in payloads}
+    assert "PC05" not in " ".join(payloads)  # opaque refs, never request codes
+    refs = [json.loads(p[len("/inform") :])["candidate_ref"] for p in payloads]
+    # Picking a button shows that request's status, with its code masked.
+    codes = set()
+    for ref in refs:
+        picked = CollectingDispatcher()
+        events = await ActionChooseCandidate().run(picked, make_tracker({"candidate_ref": ref}), {})
+        codes.add(slot_events(events)["request_code"])
+        assert picked.messages[0]["response"] == "utter_request_status"
+        assert "****" in picked.messages[0]["code"]
     assert codes == {"PC05TK0000123", "PC05TK0000456"}
+    # A ref offered to one conversation does nothing in another one.
+    other = CollectingDispatcher()
+    await ActionChooseCandidate().run(
+        other, make_tracker({"candidate_ref": refs[0]}, sender_id="someone-else"), {}
+    )
+    assert responses(other) == ["utter_candidate_expired"]
     titles = " ".join(b["title"] for b in msg["buttons"])
     assert "Nguyễn Văn An" not in titles and "*" in titles  # personal data masked
     assert slots["power_unit"] is None and slots["customer_name"] is None

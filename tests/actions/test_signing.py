@@ -22,6 +22,9 @@ from bot.actions.signing import (
 )
 from tests.actions.conftest import Service, make_tracker, responses, slot_events
 
+# These tests play the real customer, verified for the demo requests (tests/actions/conftest.py).
+pytestmark = pytest.mark.usefixtures("verified_sender")
+
 # The form validator reads the form's required slots from the real domain.
 DOMAIN_FOR_FORMS: dict[str, Any] = yaml.safe_load(
     (Path(__file__).parents[2] / "domain.yml").read_text("utf-8")

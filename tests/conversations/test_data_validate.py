@@ -21,7 +21,12 @@ EXTERNAL = {
     "utter_unsupported_content",
     "utter_default",
 }
-KNOWN = re.compile(r"duplicated intents have been found across multiple domain files: faq$")
+KNOWN = re.compile(
+    r"duplicated intents have been found across multiple domain files: faq$"
+    # Sent only by the connectors as a payload with metadata (common/shared_contact.py): examples
+    # would teach the NLU to take typed text for a shared contact.
+    r"|The intent 'share_contact' is listed in the domain file, but is not found in the NLU training data\.$"
+)
 
 
 def test_rasa_data_validate() -> None:

@@ -142,7 +142,7 @@ async def test_unlink_by_customer_and_by_staff_is_audited(api: Api) -> None:
     [
         ("telegram_contact", True, "own", True, None),
         ("telegram_contact", True, "+84-own", True, None),
-        ("telegram_contact", False, "own", False, "not_guaranteed"),  # someone else's contact card
+        ("telegram_contact", False, "own", False, "not_own_number"),  # someone else's contact card
         ("telegram_contact", True, "0911111111", False, "phone_mismatch"),
         ("zalo_user_info", False, "own", False, "not_guaranteed"),  # Zalo lets the user edit the number
     ],

@@ -1,0 +1,62 @@
+"""What the customer types when a one-time code is involved: the code, the channel, and the waits."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.signing_api import ApiError
+from bot.components.normalizer import fold_text
+
+# Six digits, optionally typed in groups ("123 456", "12-34-56"), not part of a longer number.
+OTP_IN_TEXT = re.compile(r"(?<![\d])\d(?:[\s.\-]?\d){5}(?![\d])")
+OTP_VERIFIED = "verified"  # what the slot keeps instead of the code
+_SMS_WORDS = re.compile(r"\b(sms|tin nhan|nhan tin|dien thoai|so dien thoai|sdt|phone|so)\b")
+_EMAIL_WORDS = re.compile(r"\b(e ?mail|gmail|mail|thu dien tu|thu)\b")
+# The customer wants the code somewhere other than the registered contact.
+_ELSEWHERE = re.compile(
+    r"\b(khac|moi|zalo|doi so|doi email|so cua (vo|chong|con|em|anh|chi)|nguoi khac)\b|@|\d{9,}"
+)
+CHANNEL_LABELS: dict[str, str] = {"sms": "SMS", "email": "email"}
+ABORTED = {"status": "aborted"}
+
+
+def extract_otp(text: str | None) -> str | None:
+    match = OTP_IN_TEXT.search(text or "")
+    return re.sub(r"\D", "", match.group(0)) if match else None
+
+
+def parse_channel(text: str) -> str | None:
+    """'sms' | 'email' | 'elsewhere' | None for a reply to the channel question."""
+    # Masked contacts copied from our own buttons ("090****456") are not another destination.
+    folded = fold_text(" ".join(w for w in text.split() if "*" not in w))
+    if _ELSEWHERE.search(folded):
+        return "elsewhere"
+    if _EMAIL_WORDS.search(folded):
+        return "email"
+    if _SMS_WORDS.search(folded):
+        return "sms"
+    return None
+
+
+def utter_sent(dispatcher: CollectingDispatcher, session: Any) -> None:
+    channel = str(session.get("channel", ""))
+    dispatcher.utter_message(
+        response="utter_otp_sent",
+        channel=CHANNEL_LABELS.get(channel, channel),
+        destination=session.get("destination_masked", ""),
+    )
+
+
+def utter_wait(dispatcher: CollectingDispatcher, err: ApiError) -> None:
+    """429 answers: cooldown (seconds) or hourly send limit (minutes)."""
+    retry = int(err.data.get("retry_after") or 60)
+    if err.code == "resend_cooldown":
+        dispatcher.utter_message(response="utter_resend_wait", seconds=retry)
+    elif err.code in ("chat_user_otp_limit", "too_many_wrong_codes"):
+        dispatcher.utter_message(response="utter_otp_daily_limit")
+    else:
+        dispatcher.utter_message(response="utter_send_limit", minutes=max(1, math.ceil(retry / 60)))

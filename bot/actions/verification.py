@@ -1,0 +1,334 @@
+"""Verifying that the chat user owns the request before documents, contacts, amendments and signing.
+
+One tap where the platform allows it (Telegram's "share my phone number"; on Zalo the shared number
+only picks where the code goes, as Zalo does not guarantee it is the account's own), else a one-time
+code to the phone or e-mail registered with the request. The signing service keeps the verified pair
+(channel + chat user, request) for 30 days; "hủy liên kết" revokes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.actions.common import chat_channel, chat_user, choice_button
+from bot.actions.forms import CustomerFormValidation
+from bot.actions.otp_input import CHANNEL_LABELS, OTP_VERIFIED, extract_otp, parse_channel, utter_wait
+from bot.actions.signing_api import ApiError, Challenge, Channel, OtpFrozen, ServiceUnavailable, get_api
+from common.shared_contact import METADATA_KEY, REQUEST_CONTACT_BUTTON, SHARE_CONTACT_TEXT
+
+VERIFY_SLOTS = ("verify_channel", "verify_otp", "verification_id", "verification_result", "verify_contacts")
+VERIFIED = "verified"
+ABORTED = "aborted"
+# What to do once verified: the action that continues the customer's task.
+TASK_ACTIONS = {
+    "documents": "action_show_documents",
+    "sign": "action_prepare_signing",
+    "amend": "action_prepare_amendment",
+}
+ONE_TAP_CHANNELS = ("telegram", "zalo")
+
+
+def reset_verification() -> list[EventType]:
+    return [SlotSet(name, None) for name in VERIFY_SLOTS]
+
+
+def shared_contact(tracker: Tracker) -> dict[str, Any] | None:
+    """The phone a connector attached to this message (never from what the user typed)."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    contact = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    return contact if isinstance(contact, dict) else None
+
+
+def contact_buttons(tracker: Tracker, contacts: dict[str, str]) -> list[dict[str, str]]:
+    buttons = []
+    if chat_channel(tracker) in ONE_TAP_CHANNELS:
+        buttons.append(
+            {
+                "title": "📱 Chia sẻ số điện thoại",
+                "payload": SHARE_CONTACT_TEXT,
+                "type": REQUEST_CONTACT_BUTTON,
+            }
+        )
+    if contacts.get("sms"):
+        buttons.append(choice_button(f"SMS: {contacts['sms']}", "sms"))
+    if contacts.get("email"):
+        buttons.append(choice_button(f"Email: {contacts['email']}", "email"))
+    return buttons
+
+
+async def start_verification(
+    dispatcher: CollectingDispatcher, tracker: Tracker, code: str, task: str
+) -> list[EventType]:
+    """The service refused (not verified): explain, and run the verification form for `task`."""
+    try:
+        status = await get_api().verification_status(code, chat_user(tracker))
+    except ServiceUnavailable:
+        dispatcher.utter_message(response="utter_service_unavailable")
+        return []
+    except ApiError:
+        dispatcher.utter_message(response="utter_request_not_found", code=code)
+        return []
+    events: list[EventType] = reset_verification() + [SlotSet("verify_task", task)]
+    if status.get("verified"):  # verified in the meantime (another device of the same chat)
+        return events + [FollowupAction(TASK_ACTIONS.get(task, "action_listen"))]
+    if status.get("otp_frozen"):
+        dispatcher.utter_message(response="utter_otp_frozen")
+        return []
+    contacts = {k: v for k, v in (status.get("contacts") or {}).items() if v}
+    if not contacts:
+        dispatcher.utter_message(response="utter_verify_no_contact")
+        return []
+    dispatcher.utter_message(response="utter_verify_needed")
+    return events + [SlotSet("verify_contacts", contacts), FollowupAction("verification_form")]
+
+
+def _sent(dispatcher: CollectingDispatcher, challenge: Challenge) -> dict[str, Any]:
+    channel = str(challenge.get("channel", ""))
+    dispatcher.utter_message(
+        response="utter_verify_code_sent",
+        channel=CHANNEL_LABELS.get(channel, channel),
+        destination=challenge.get("destination_masked", ""),
+    )
+    return {"verify_channel": channel, "verification_id": challenge.get("challenge_id")}
+
+
+async def _send_code(dispatcher: CollectingDispatcher, tracker: Tracker, channel: str) -> dict[str, Any]:
+    code = str(tracker.get_slot("request_code"))
+    try:
+        challenge = await get_api().start_verification(code, cast(Channel, channel), chat_user(tracker))
+    except ServiceUnavailable:
+        dispatcher.utter_message(response="utter_service_unavailable")
+        return {"verify_channel": None}
+    except OtpFrozen:
+        dispatcher.utter_message(response="utter_otp_frozen")
+        return {"verify_channel": None, "verification_result": ABORTED}
+    except ApiError as err:
+        if err.status == 429:
+            utter_wait(dispatcher, err)
+            return {"verify_channel": None}
+        if err.code == "no_contact":
+            dispatcher.utter_message(response="utter_no_contact")
+            return {"verify_channel": None}
+        dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+        return {"verify_channel": None, "verification_result": ABORTED}
+    return _sent(dispatcher, challenge)
+
+
+async def use_shared_contact(
+    dispatcher: CollectingDispatcher, tracker: Tracker, contact: dict[str, Any]
+) -> dict[str, Any]:
+    """A number shared in one tap: verified (Telegram, own and registered), a code sent to it (it
+    matches but the platform does not vouch for it), or a polite refusal."""
+    code = str(tracker.get_slot("request_code"))
+    try:
+        result = await get_api().verify_contact(
+            code,
+            chat_user(tracker),
+            contact.get("phone") if isinstance(contact.get("phone"), str) else None,
+            str(contact.get("source") or ""),
+            contact.get("own_number") is True,
+        )
+    except ServiceUnavailable:
+        dispatcher.utter_message(response="utter_service_unavailable")
+        return {"verify_channel": None}
+    except ApiError as err:
+        dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+        return {"verify_channel": None}
+    if result.get("verified"):
+        return {"verify_channel": "contact", "verify_otp": OTP_VERIFIED, "verification_result": VERIFIED}
+    if result.get("phone_matches"):
+        # Zalo: the number is the registered one but Zalo does not vouch for it; the code proves it.
+        dispatcher.utter_message(response="utter_contact_code_needed")
+        return await _send_code(dispatcher, tracker, "sms")
+    if result.get("reason") == "not_own_number":
+        dispatcher.utter_message(response="utter_contact_not_own")
+    else:
+        dispatcher.utter_message(response="utter_contact_mismatch")
+    return {"verify_channel": None, "verification_id": None}
+
+
+class ActionAskVerifyChannel(Action):
+    """How to verify: share the phone (one tap) or a code by SMS / e-mail, contacts masked."""
+
+    def name(self) -> str:
+        return "action_ask_verify_channel"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        contacts = tracker.get_slot("verify_contacts") or {}
+        dispatcher.utter_message(
+            response="utter_ask_verify_channel", buttons=contact_buttons(tracker, contacts)
+        )
+        return []
+
+
+class ValidateVerificationForm(CustomerFormValidation):
+    def name(self) -> str:
+        return "validate_verification_form"
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        return [] if tracker.get_slot("verification_result") else domain_slots
+
+    async def validate_verify_channel(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        contact = shared_contact(tracker)
+        if contact is not None:
+            return await use_shared_contact(dispatcher, tracker, contact)
+        if value in ("sms", "email") and tracker.get_slot("verification_id"):
+            return {"verify_channel": value}  # a code already went there (prefilled when the form opened)
+        text = str(value or "")[:200]
+        if text.strip() == SHARE_CONTACT_TEXT:  # typed, or a channel that cannot share contacts
+            dispatcher.utter_message(response="utter_contact_not_received")
+            return {"verify_channel": None}
+        choice = parse_channel(text)
+        if choice == "elsewhere":
+            dispatcher.utter_message(response="utter_contact_change_needed")
+            dispatcher.utter_message(response="utter_faq/change_contact")
+            return {"verify_channel": None}
+        if choice is None:
+            dispatcher.utter_message(response="utter_choice_invalid")
+            return {"verify_channel": None}
+        return await _send_code(dispatcher, tracker, choice)
+
+    async def validate_verify_otp(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        contact = shared_contact(tracker)
+        if contact is not None:
+            return {**await use_shared_contact(dispatcher, tracker, contact), "verify_otp": None}
+        if value == OTP_VERIFIED:
+            return {"verify_otp": OTP_VERIFIED}
+        otp = extract_otp(str(value or "")[:200])
+        if not otp:
+            dispatcher.utter_message(response="utter_otp_format")
+            return {"verify_otp": None}
+        challenge_id = tracker.get_slot("verification_id")
+        if not challenge_id:
+            return {"verify_otp": None, "verify_channel": None}
+        try:
+            await get_api().check_verification(str(challenge_id), otp, chat_user(tracker))
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return {"verify_otp": None}
+        except ApiError as err:
+            if err.code == "wrong_otp":
+                dispatcher.utter_message(
+                    response="utter_otp_wrong", attempts_left=err.data.get("attempts_left", 0)
+                )
+            elif err.code == "otp_frozen":
+                dispatcher.utter_message(response="utter_otp_frozen")
+                return {"verify_otp": None, "verification_result": ABORTED}
+            elif err.code == "otp_expired" or err.status == 410:
+                dispatcher.utter_message(response="utter_otp_expired")
+            elif err.code == "session_locked" or err.status == 423:
+                dispatcher.utter_message(response="utter_otp_locked")
+            elif err.code == "invalid_otp_format":
+                dispatcher.utter_message(response="utter_otp_format")
+            else:
+                dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+                return {"verify_otp": None, "verification_result": ABORTED}
+            return {"verify_otp": None}
+        return {"verify_otp": OTP_VERIFIED, "verification_result": VERIFIED}
+
+
+class ActionFinishVerification(Action):
+    """After the form: say so and continue with what the customer asked for."""
+
+    def name(self) -> str:
+        return "action_finish_verification"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        events = reset_verification() + [SlotSet("verify_task", None)]
+        if tracker.get_slot("verification_result") != VERIFIED:
+            return events
+        dispatcher.utter_message(response="utter_verified")
+        action = TASK_ACTIONS.get(str(tracker.get_slot("verify_task") or ""))
+        return events + ([FollowupAction(action)] if action else [])
+
+
+async def resend_verification(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """'gửi lại mã' while verifying: resend (cooldown rules), or a new code when the old one is spent."""
+    challenge_id = tracker.get_slot("verification_id")
+    channel = tracker.get_slot("verify_channel")
+    if not challenge_id or channel not in ("sms", "email"):
+        dispatcher.utter_message(response="utter_no_signing_session")
+        return []
+    try:
+        challenge = await get_api().resend_verification(str(challenge_id), chat_user(tracker))
+    except ServiceUnavailable:
+        dispatcher.utter_message(response="utter_service_unavailable")
+        return []
+    except OtpFrozen:
+        dispatcher.utter_message(response="utter_otp_frozen")
+        return [SlotSet("verification_result", ABORTED)]
+    except ApiError as err:
+        if err.status == 429:
+            utter_wait(dispatcher, err)
+            return []
+        if err.status not in (404, 409, 410, 423):
+            dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+            return []
+        found = await _send_code(dispatcher, tracker, str(channel))
+        return [SlotSet(k, v) for k, v in found.items()]
+    return [SlotSet(k, v) for k, v in _sent(dispatcher, challenge).items()]
+
+
+class ActionVerifySharedContact(Action):
+    """A phone shared outside the verification form (the keyboard stays on Telegram)."""
+
+    def name(self) -> str:
+        return "action_verify_shared_contact"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        contact = shared_contact(tracker)
+        if contact is None:
+            dispatcher.utter_message(response="utter_contact_not_received")
+            return []
+        if not tracker.get_slot("request_code"):
+            dispatcher.utter_message(response="utter_contact_need_request")
+            return []
+        found = await use_shared_contact(dispatcher, tracker, contact)
+        if found.get("verification_result") == VERIFIED:
+            dispatcher.utter_message(response="utter_verified")
+            dispatcher.utter_message(response="utter_request_next")
+            return []
+        if found.get("verification_id"):  # a code went to the registered phone: ask for it
+            return [SlotSet(k, v) for k, v in found.items()] + [FollowupAction("verification_form")]
+        return []
+
+
+class ActionUnlink(Action):
+    """'hủy liên kết': this chat is no longer verified for the current request."""
+
+    def name(self) -> str:
+        return "action_unlink"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        code = tracker.get_slot("request_code")
+        if not code:
+            dispatcher.utter_message(response="utter_unlink_no_request")
+            return []
+        try:
+            revoked = await get_api().unlink(str(code), chat_user(tracker))
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        except ApiError:
+            revoked = 0
+        dispatcher.utter_message(response="utter_unlinked" if revoked else "utter_not_linked")
+        return []

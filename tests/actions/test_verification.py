@@ -1,0 +1,186 @@
+"""Verification actions: a stranger who knows a code gets nothing personal; the owner verifies by code
+or by a shared phone, then sees the documents; one code serves verification and signing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.amendment import ActionPrepareAmendment
+from bot.actions.documents import ActionShowDocuments
+from bot.actions.signing import ActionPrepareSigning, ValidateSigningForm
+from bot.actions.verification import (
+    ActionAskVerifyChannel,
+    ActionFinishVerification,
+    ActionUnlink,
+    ValidateVerificationForm,
+)
+from common.shared_contact import shared_contact
+from tests.actions.conftest import Service, make_tracker, responses, slot_events
+
+
+def stranger() -> str:
+    return f"stranger-{uuid.uuid4().hex[:8]}"
+
+
+def registered_phone(service: Service, code: str) -> str:
+    with sqlite3.connect(service.db) as conn:
+        row = conn.execute(
+            "select c.value from contacts c join requests r on r.id = c.request_id "
+            "where r.code = ? and c.channel = 'sms'",
+            (code,),
+        ).fetchone()
+    return str(row[0])
+
+
+async def test_a_code_alone_gives_no_documents_contacts_amendment_or_signing(service: Service) -> None:
+    code = "PC05TK0000123"
+    sender = stranger()
+    said = []
+    for action in (ActionShowDocuments(), ActionPrepareSigning(), ActionPrepareAmendment()):
+        dispatcher = CollectingDispatcher()
+        events = await action.run(dispatcher, make_tracker({"request_code": code}, sender_id=sender), {})
+        said += dispatcher.messages
+        assert responses(dispatcher) == ["utter_verify_needed"]
+        assert events[-1] == {"event": "followup", "name": "verification_form", "timestamp": None}
+        assert slot_events(events)["verify_contacts"]["sms"] == "090****456"
+    leaked = json.dumps(said, ensure_ascii=False)
+    assert "http" not in leaked and "0905123456" not in leaked and "049090001234" not in leaked
+
+
+async def test_verification_by_code_then_documents(service: Service) -> None:
+    code, sender = "PC05TK0000123", stranger()
+    events = await ActionShowDocuments().run(
+        CollectingDispatcher(), make_tracker({"request_code": code}, sender_id=sender), {}
+    )
+    state = {"request_code": code, **slot_events(events)}
+    dispatcher = CollectingDispatcher()
+    await ActionAskVerifyChannel().run(dispatcher, make_tracker(state, sender_id=sender), {})
+    titles = [b["title"] for b in dispatcher.messages[0]["buttons"]]
+    assert titles == ["SMS: 090****456", "Email: a*@example.com"]  # REST: no share-phone button
+    form = ValidateVerificationForm()
+    dispatcher = CollectingDispatcher()
+    state.update(
+        await form.validate_verify_channel("sms", dispatcher, make_tracker(state, sender_id=sender), {})
+    )
+    assert responses(dispatcher) == ["utter_verify_code_sent"] and state["verification_id"]
+    otp = service.last_otp("0905123456")
+    wrong = f"{(int(otp) + 1) % 10**6:06d}"
+    dispatcher = CollectingDispatcher()
+    result = await form.validate_verify_otp(wrong, dispatcher, make_tracker(state, sender_id=sender), {})
+    assert result == {"verify_otp": None} and responses(dispatcher) == ["utter_otp_wrong"]
+    result = await form.validate_verify_otp(
+        f"mã {otp}", CollectingDispatcher(), make_tracker(state, sender_id=sender), {}
+    )
+    assert result == {"verify_otp": "verified", "verification_result": "verified"}
+    state.update(result)
+    dispatcher = CollectingDispatcher()
+    events = await ActionFinishVerification().run(dispatcher, make_tracker(state, sender_id=sender), {})
+    assert responses(dispatcher) == ["utter_verified"]
+    assert events[-1]["name"] == "action_show_documents"
+    dispatcher = CollectingDispatcher()
+    await ActionShowDocuments().run(dispatcher, make_tracker({"request_code": code}, sender_id=sender), {})
+    assert responses(dispatcher) == ["utter_documents"]
+
+
+async def test_telegram_own_contact_verifies_in_one_tap(service: Service) -> None:
+    code, sender = "PC05TK0000123", stranger()
+    form = ValidateVerificationForm()
+    phone = "+84" + registered_phone(service, code)[1:]
+    meta = shared_contact(phone, "telegram_contact", own_number=True)
+    tracker = make_tracker(
+        {"request_code": code},
+        text="/share_contact",
+        sender_id=sender,
+        input_channel="telegram",
+        metadata=meta,
+    )
+    result = await form.validate_verify_channel("/share_contact", CollectingDispatcher(), tracker, {})
+    assert result["verification_result"] == "verified"
+    dispatcher = CollectingDispatcher()
+    tg = make_tracker({"request_code": code}, sender_id=sender, input_channel="telegram")
+    await ActionShowDocuments().run(dispatcher, tg, {})
+    assert responses(dispatcher) == ["utter_documents"]
+
+
+async def test_someone_elses_contact_or_a_typed_share_verifies_nothing(service: Service) -> None:
+    code, sender = "PC05TK0000123", stranger()
+    form = ValidateVerificationForm()
+    phone = registered_phone(service, code)
+    cases = [
+        ({"metadata": shared_contact(None, "telegram_contact", own_number=False)}, "utter_contact_not_own"),
+        ({"metadata": shared_contact("0911111111", "telegram_contact", True)}, "utter_contact_mismatch"),
+        ({}, "utter_contact_not_received"),  # "/share_contact" typed on REST: no metadata
+    ]
+    for extra, said in cases:
+        dispatcher = CollectingDispatcher()
+        channel = "telegram" if extra else "rest"
+        tracker = make_tracker(
+            {"request_code": code}, text="/share_contact", sender_id=sender, input_channel=channel, **extra
+        )
+        result = await form.validate_verify_channel("/share_contact", dispatcher, tracker, {})
+        assert result["verify_channel"] is None and "verification_result" not in result
+        assert responses(dispatcher) == [said]
+    # Zalo: the registered number, but Zalo does not vouch for it: a code goes to it instead.
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        {"request_code": code},
+        sender_id=sender,
+        input_channel="zalo",
+        metadata=shared_contact(phone, "zalo_user_info", own_number=False),
+    )
+    result = await form.validate_verify_channel("/share_contact", dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_contact_code_needed", "utter_verify_code_sent"]
+    assert result["verify_channel"] == "sms" and "verification_result" not in result
+    dispatcher = CollectingDispatcher()
+    await ActionShowDocuments().run(dispatcher, make_tracker({"request_code": code}, sender_id=sender), {})
+    assert responses(dispatcher) == ["utter_verify_needed"]
+
+
+async def test_consent_right_after_verification_signs_without_a_second_code(service: Service) -> None:
+    code, sender = service.codes_awaiting(1)[0], stranger()
+    form = ValidateVerificationForm()
+    state = {"request_code": code}
+    state.update(
+        await form.validate_verify_channel(
+            "sms", CollectingDispatcher(), make_tracker(state, sender_id=sender), {}
+        )
+    )
+    otp = service.last_otp()
+    await form.validate_verify_otp(otp, CollectingDispatcher(), make_tracker(state, sender_id=sender), {})
+    events = await ActionPrepareSigning().run(
+        CollectingDispatcher(), make_tracker({"request_code": code}, sender_id=sender), {}
+    )
+    slots = {"request_code": code, **slot_events(events)}
+    sent_before = service.outbox.read_text(encoding="utf-8").count("\n")
+    result = await ValidateSigningForm().validate_sign_consent(
+        True, CollectingDispatcher(), make_tracker(slots, sender_id=sender), {}
+    )
+    assert result["signing_result"]["status"] == "signed"
+    assert service.outbox.read_text(encoding="utf-8").count("\n") == sent_before  # no second code
+
+
+async def test_unlink_stops_the_documents(service: Service) -> None:
+    code, sender = "PC04HC0004567", stranger()
+    form = ValidateVerificationForm()
+    state = {"request_code": code}
+    state.update(
+        await form.validate_verify_channel(
+            "sms", CollectingDispatcher(), make_tracker(state, sender_id=sender), {}
+        )
+    )
+    await form.validate_verify_otp(
+        service.last_otp(), CollectingDispatcher(), make_tracker(state, sender_id=sender), {}
+    )
+    dispatcher = CollectingDispatcher()
+    await ActionUnlink().run(dispatcher, make_tracker({"request_code": code}, sender_id=sender), {})
+    assert responses(dispatcher) == ["utter_unlinked"]
+    dispatcher = CollectingDispatcher()
+    await ActionShowDocuments().run(dispatcher, make_tracker({"request_code": code}, sender_id=sender), {})
+    assert responses(dispatcher) == ["utter_verify_needed"]
+    dispatcher = CollectingDispatcher()
+    await ActionUnlink().run(dispatcher, make_tracker({"request_code": code}, sender_id=sender), {})
+    assert responses(dispatcher) == ["utter_not_linked"]
