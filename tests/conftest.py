@@ -39,6 +39,9 @@ class Stack:
                 "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.ports.actions}/webhook",
                 "RASA_URL": f"http://127.0.0.1:{self.ports.rasa}",
                 "RASA_EVENTS_DB": str(root / "rasa_events.db"),
+                # Many conversations of the suite sign and verify on the same demo requests.
+                "OTP_MAX_SENDS_PER_HOUR": "100",
+                "OTP_MAX_SENDS_PER_DAY": "500",
             },
         )
         self.procs: dict[str, processes.Proc] = {}

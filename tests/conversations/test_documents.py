@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.conversations.conftest import Chat, codes_awaiting
+from tests.conversations.conftest import Chat, codes_awaiting, request_contact, verified_earlier
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -13,6 +13,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 async def test_documents_are_listed_with_working_pdf_links(chat: Chat) -> None:
     await chat.say("PC05TK0000123")
     await chat.say("cho mình xem giấy tờ")
+    assert not any(b.get("type") == "web_url" for b in chat.buttons)  # not before verification
+    await chat.verify_by_code("0905123456")
     assert "Hợp đồng mua bán điện sinh hoạt" in chat.text
     assert "Biên bản thỏa thuận đấu nối" in chat.text
     links = [b for b in chat.buttons if b.get("type") == "web_url"]
@@ -27,10 +29,12 @@ async def test_documents_asked_before_the_request_is_known(chat: Chat) -> None:
     assert "mã yêu cầu" in chat.text
     await chat.say("PC04HC0004567")
     assert "PC04HC0004567" in chat.text
+    await chat.verify_by_code(request_contact(chat.stack, "PC04HC0004567"))
     assert any("variant=signed" in b.get("url", "") for b in chat.buttons)
 
 
 async def test_no_documents(chat: Chat) -> None:
+    verified_earlier(chat, "PC05TK0000456")
     await chat.say("PC05TK0000456")
     await chat.say("xem giấy tờ")
     assert "chưa có hồ sơ, giấy tờ" in chat.text
@@ -46,6 +50,7 @@ async def amendments(chat: Chat, code: str) -> list[dict]:
 
 async def test_amendment_with_confirmation_and_reference(chat: Chat) -> None:
     code = codes_awaiting(chat.stack, 2)[0]
+    verified_earlier(chat, code)
     await chat.say(code)
     await chat.say("yêu cầu hiệu chỉnh hợp đồng")
     assert "giấy tờ nào" in chat.text
@@ -64,6 +69,7 @@ async def test_amendment_with_confirmation_and_reference(chat: Chat) -> None:
 @pytest.mark.parametrize("when", ["at_choice", "at_text", "at_confirm"])
 async def test_amendment_can_be_cancelled_at_every_step(chat: Chat, when: str) -> None:
     code = codes_awaiting(chat.stack, 2)[1]
+    verified_earlier(chat, code)
     await chat.say(code)
     await chat.say("hợp đồng ghi sai thông tin, muốn sửa")
     if when != "at_choice":

@@ -44,16 +44,18 @@ async def test_find_by_unit_and_name_with_two_same_name_customers(chat: Chat) ->
     assert "2 yêu cầu" in chat.text
     titles = [b["title"] for b in chat.buttons]
     assert len(titles) == 2 and all("Nguyễn V** A*" in t for t in titles)
-    payload = next(b["payload"] for b in chat.buttons if "PC05TK0000456" in b["payload"])
-    await chat.say(payload)
-    assert "PC05TK0000456" in chat.text
-    assert "Bước hiện tại: Khảo sát" in chat.text
-    assert (await chat.slots())["request_code"] == "PC05TK0000456"
+    assert not any("PC05" in b["payload"] or "PC05" in b["title"] for b in chat.buttons)
+    picked = set()
+    for payload in [b["payload"] for b in chat.buttons]:
+        await chat.say(payload)
+        assert "PC05TK****" in chat.text and "PC05TK0000" not in chat.text  # the code stays masked
+        picked.add((await chat.slots())["request_code"])
+    assert picked == {"PC05TK0000123", "PC05TK0000456"}
 
 
 async def test_name_and_unit_in_one_message(chat: Chat) -> None:
     await chat.say("tra cứu hồ sơ của Trần Thị Bích Ngọc ở Điện lực Hải Châu")
-    assert "PC04HC0004567" in chat.text
+    assert "PC04HC****567" in chat.text and "PC04HC0004567" not in chat.text  # found by name: masked
     assert "hoàn thành" in chat.text
 
 
