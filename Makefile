@@ -64,6 +64,10 @@ import-nlu: setup  ## import a labelled CSV: make import-nlu FILE=reports/review
 export-nlu: setup  ## export all NLU examples to reports/nlu-data.csv (OUT=...)
 	$(PY) -m trainer export $(if $(OUT),--out "$(OUT)")
 
+.PHONY: purge
+purge: setup  ## delete conversations idle for CONVERSATION_RETENTION_DAYS (default 180; DAYS=n, DRY=1)
+	$(PY) -m deploy.purge_conversations $(if $(DAYS),--days $(DAYS)) $(if $(DRY),--dry-run)
+
 # ---- agent desk (docs/agent-desk.md) ----
 .PHONY: desk-user
 desk-user: setup  ## create an agent desk account: make desk-user NAME=lan ROLE=agent|supervisor DISPLAY="Lan" (password prompted, or on stdin)

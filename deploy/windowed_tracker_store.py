@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from common.erasure import FORGET_SLOT
 from deploy import rasa_speedups, rest_guard
 
 logger = logging.getLogger(__name__)
@@ -236,8 +237,24 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         setattr(tracker, LOADED_ATTR, len(tracker.events))
         return tracker
 
+    def erase(self, sender_id: str) -> int:
+        """Delete every stored event of a conversation (the customer's erasure request)."""
+        t = self.SQLEvent.__table__
+        with self.engine.begin() as conn:
+            deleted = conn.execute(t.delete().where(t.c.sender_id == sender_id)).rowcount
+        self._prefix_cache.pop(sender_id, None)
+        logger.info("conversation erased at the customer's request: %d events deleted", deleted)
+        return int(deleted or 0)
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         loaded = getattr(tracker, LOADED_ATTR, None)
+        turn = list(tracker.events)[loaded or 0 :]
+        if any(getattr(e, "key", None) == FORGET_SLOT and getattr(e, "value", None) is True for e in turn):
+            # Nothing of this conversation is kept, not even the turn that asked for it; the next
+            # message starts a new conversation. The event broker is not told the erased turn.
+            self.erase(tracker.sender_id)
+            setattr(tracker, LOADED_ATTR, len(tracker.events))
+            return
         if loaded is None:  # a tracker we did not load (new conversation, PUT of a whole tracker)
             await super().save(tracker)
             setattr(tracker, LOADED_ATTR, len(tracker.events))

@@ -10,6 +10,7 @@ from . import otp_budget, verification
 from .context import ctx
 from .errors import ApiError
 from .inputs import choice, json_body, opt_str, request_code
+from .rate_limit import NAME_LOOKUPS
 from .requests_query import load_request
 from .verification import ChatUser
 
@@ -107,3 +108,12 @@ async def unfreeze(request: web.Request) -> web.Response:
         req = await load_request(s, code)
         count = await otp_budget.unfreeze(s, req.id, by, c.clock.now())
     return web.json_response({"unfrozen": count})
+
+
+@routes.post("/v1/chat-users/forget")
+async def forget(request: web.Request) -> web.Response:
+    """The customer's erasure request from the chat (chat headers, and the conversation id)."""
+    who = required_chat_user(request)
+    conversation = request.headers.get("X-Conversation-Id", "").strip()[:200]
+    key = request.app[NAME_LOOKUPS].conversation_key(conversation) if conversation else None
+    return web.json_response({"revoked": await verification.forget_chat_user(ctx(request), who, key)})

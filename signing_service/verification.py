@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import audit, otp, otp_budget
@@ -21,7 +21,7 @@ from .context import Context
 from .counters import COUNTERS
 from .errors import ApiError
 from .masking import mask_destination
-from .models import ChatVerification, OtpSend, Request, VerificationChallenge
+from .models import ChatVerification, LookupCandidate, OtpSend, Request, VerificationChallenge
 from .outbox import verification_message
 from .phones import normalize_phone
 from .requests_query import contacts_of, load_request
@@ -380,3 +380,48 @@ async def take_sign_credit(
         return None
     row.sign_credit_until = None
     return row
+
+
+async def forget_chat_user(c: Context, who: ChatUser, conversation_key: str | None) -> int:
+    """ "xóa dữ liệu của tôi": every verification of this chat user revoked, its pending codes cancelled
+    and the name-lookup candidates offered to its conversation deleted. Signed documents and their
+    audit trail stay: they are the contract's evidence (kept by law, not by this chat)."""
+    now = c.clock.now()
+    async with c.db.write() as s:
+        rows = list(
+            (
+                await s.execute(
+                    select(ChatVerification).where(
+                        ChatVerification.chat_channel == who.channel,
+                        ChatVerification.chat_user == who.user,
+                        ChatVerification.revoked_at.is_(None),
+                    )
+                )
+            ).scalars()
+        )
+        for row in rows:
+            row.revoked_at, row.revoked_by, row.sign_credit_until = now, "customer_erasure", None
+        for request_id in sorted({row.request_id for row in rows}):
+            audit.record(
+                s,
+                at=now,
+                request_id=request_id,
+                actor=who.actor,
+                action="verification_revoked",
+                reason="customer_erasure",
+            )
+        await s.execute(
+            update(VerificationChallenge)
+            .where(
+                VerificationChallenge.chat_channel == who.channel,
+                VerificationChallenge.chat_user == who.user,
+                VerificationChallenge.state == "pending",
+            )
+            .values(state="cancelled", code_hash=None, finished_at=now)
+        )
+        if conversation_key:
+            await s.execute(
+                delete(LookupCandidate).where(LookupCandidate.conversation_key == conversation_key)
+            )
+    log.info("chat user data forgotten: %d verification(s) revoked", len(rows))
+    return len(rows)

@@ -342,6 +342,11 @@ class SigningApi:
         path = f"/v1/requests/{quote(code, safe='')}/verification"
         return int((await self._call("DELETE", path, headers=who.headers())).get("revoked", 0))
 
+    async def forget(self, who: ChatUser, conversation_id: str) -> int:
+        """Erasure: revoke every verification of this chat user, drop its pending codes and candidates."""
+        headers = {**who.headers(), CONVERSATION_HEADER: conversation_header(conversation_id)}
+        return int((await self._call("POST", "/v1/chat-users/forget", headers=headers)).get("revoked", 0))
+
     # ---- OTP signing ----
     async def start_signing(
         self,

@@ -19,6 +19,7 @@ from bot.actions.common import chat_channel, chat_user, choice_button
 from bot.actions.forms import CustomerFormValidation
 from bot.actions.otp_input import CHANNEL_LABELS, OTP_VERIFIED, extract_otp, parse_channel, utter_wait
 from bot.actions.signing_api import ApiError, Challenge, Channel, OtpFrozen, ServiceUnavailable, get_api
+from common.erasure import FORGET_SLOT
 from common.shared_contact import METADATA_KEY, REQUEST_CONTACT_BUTTON, SHARE_CONTACT_TEXT
 
 VERIFY_SLOTS = ("verify_channel", "verify_otp", "verification_id", "verification_result", "verify_contacts")
@@ -332,3 +333,24 @@ class ActionUnlink(Action):
             revoked = 0
         dispatcher.utter_message(response="utter_unlinked" if revoked else "utter_not_linked")
         return []
+
+
+class ActionDeleteMyData(Action):
+    """'xóa dữ liệu của tôi', confirmed: unlink everywhere and erase this conversation's history."""
+
+    def name(self) -> str:
+        return "action_delete_my_data"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        try:
+            await get_api().forget(chat_user(tracker), tracker.sender_id)
+        except ServiceUnavailable:
+            # Nothing erased yet: say so rather than pretend (the customer can ask again).
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        except ApiError:
+            pass  # nothing to revoke at the service: the conversation is still erased below
+        dispatcher.utter_message(response="utter_data_deleted")
+        return [SlotSet(FORGET_SLOT, True)]

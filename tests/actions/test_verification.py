@@ -14,10 +14,12 @@ from bot.actions.documents import ActionShowDocuments
 from bot.actions.signing import ActionPrepareSigning, ValidateSigningForm
 from bot.actions.verification import (
     ActionAskVerifyChannel,
+    ActionDeleteMyData,
     ActionFinishVerification,
     ActionUnlink,
     ValidateVerificationForm,
 )
+from common.erasure import FORGET_SLOT
 from common.shared_contact import shared_contact
 from tests.actions.conftest import Service, make_tracker, responses, slot_events
 
@@ -184,3 +186,26 @@ async def test_unlink_stops_the_documents(service: Service) -> None:
     dispatcher = CollectingDispatcher()
     await ActionUnlink().run(dispatcher, make_tracker({"request_code": code}, sender_id=sender), {})
     assert responses(dispatcher) == ["utter_not_linked"]
+
+
+async def test_delete_my_data_unlinks_and_asks_the_store_to_erase(service: Service) -> None:
+    code, sender = "PC05TK0000123", stranger()
+    form = ValidateVerificationForm()
+    state = {"request_code": code}
+    state.update(
+        await form.validate_verify_channel(
+            "sms", CollectingDispatcher(), make_tracker(state, sender_id=sender), {}
+        )
+    )
+    await form.validate_verify_otp(
+        service.last_otp(), CollectingDispatcher(), make_tracker(state, sender_id=sender), {}
+    )
+    dispatcher = CollectingDispatcher()
+    events = await ActionDeleteMyData().run(
+        dispatcher, make_tracker({"request_code": code}, sender_id=sender), {}
+    )
+    assert responses(dispatcher) == ["utter_data_deleted"]
+    assert slot_events(events) == {FORGET_SLOT: True}
+    dispatcher = CollectingDispatcher()
+    await ActionShowDocuments().run(dispatcher, make_tracker({"request_code": code}, sender_id=sender), {})
+    assert responses(dispatcher) == ["utter_verify_needed"]

@@ -341,3 +341,19 @@ async def test_unicode_digits_in_paths_and_queries_are_400_or_404(api: Api, raw:
         assert r.status == 403
     async with api.client.get(f"/v1/documents/1/file?expires={raw}&v=1&sig={'a' * 64}") as r:
         assert r.status == 403
+
+
+async def test_forget_revokes_every_verification_of_the_chat_user(api: Api) -> None:
+    first, second = await make_request(api), await make_request(api)
+    who = chat("tg-forget")
+    for fresh in (first, second):
+        api.ctx.clock.advance(seconds=61)  # type: ignore[attr-defined]
+        await verified(api, fresh, who)
+    other = chat("tg-keeps")
+    await verified(api, first, other)
+    status, body = await api.post("/v1/chat-users/forget", headers={**who, "X-Conversation-Id": "tg-forget"})
+    assert (status, body) == (200, {"revoked": 2})
+    for fresh in (first, second):
+        assert (await api.get(f"/v1/requests/{fresh.code}/documents", headers=who))[0] == 403
+    assert (await api.get(f"/v1/requests/{first.code}/documents", headers=other))[0] == 200
+    assert (await api.post("/v1/chat-users/forget"))[0] == 400  # needs the chat user
