@@ -43,6 +43,11 @@ def model_path(root: Path = ROOT) -> Path:
     return root / "models" / f"cskh-{data_hash(root)}.tar.gz"
 
 
+def train_env(root: Path = ROOT) -> dict[str, str]:
+    """Environment of `rasa train`: Rasa's telemetry and crash reports off, as in every devstack process."""
+    return {**os.environ, "PYTHONPATH": str(root), "RASA_TELEMETRY_ENABLED": "false"}
+
+
 def ensure_model(root: Path = ROOT, force: bool = False, finetune: bool = False) -> Path:
     """Return the path of an up-to-date model, training it if needed."""
     target = model_path(root)
@@ -76,8 +81,7 @@ def ensure_model(root: Path = ROOT, force: bool = False, finetune: bool = False)
         previous = sorted(target.parent.glob("cskh-*.tar.gz"), key=lambda p: p.stat().st_mtime)
         if previous:
             cmd += ["--finetune", str(previous[-1])]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    subprocess.run(cmd, cwd=root, check=True, env=env)
+    subprocess.run(cmd, cwd=root, check=True, env=train_env(root))
     print(f">> trained in {time.monotonic() - started:.0f} s", flush=True)
     cached.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(target, cached)

@@ -6,6 +6,7 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +27,66 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV_DEFAULTS = {
     "SIGNING_SERVICE_TOKEN": "dev-signing-token",
     "RASA_AUTH_TOKEN": "dev-rasa-token",
+    # Rasa sends it on every action call (endpoints.yml); bot/action_server.py refuses calls without it.
+    "ACTION_SERVER_TOKEN": "dev-action-token",
 }
+# Interface every process of the stack listens on. Loopback unless BIND_HOST says otherwise: the
+# servers have no TLS, and Rasa's HTTP API and the action server must not face a network by accident.
+DEFAULT_BIND_HOST = "127.0.0.1"
+
+
+class ConfigError(ValueError):
+    """A devstack setting (BIND_HOST, RASA_CORS_ORIGINS) is invalid; the message says which and why."""
+
+
+def bind_host(env: dict[str, str]) -> str:
+    """BIND_HOST, checked: an IP address literal (127.0.0.1, ::1, 0.0.0.0 for every interface...)."""
+    value = env.get("BIND_HOST", DEFAULT_BIND_HOST).strip()
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ConfigError(
+            f"BIND_HOST must be an IP address such as 127.0.0.1 (the default) or 0.0.0.0, got {value!r}"
+        ) from None
+
+
+def client_host(env: dict[str, str]) -> str:
+    """Where the stack's own clients (health checks, service URLs) reach a server bound to BIND_HOST."""
+    addr = ipaddress.ip_address(bind_host(env))
+    if addr.is_unspecified:  # 0.0.0.0 / :: listen everywhere, loopback included
+        return "127.0.0.1" if addr.version == 4 else "[::1]"
+    return f"[{addr}]" if addr.version == 6 else str(addr)
+
+
+def cors_origins(env: dict[str, str]) -> list[str]:
+    """RASA_CORS_ORIGINS (space- or comma-separated http(s)://host[:port]); none unless set. No `*`."""
+    origins = env.get("RASA_CORS_ORIGINS", "").replace(",", " ").split()
+    for origin in origins:
+        parts = urlsplit(origin)
+        try:
+            parts.port  # noqa: B018 (raises ValueError on a port that is not a number)
+        except ValueError:
+            parts = urlsplit("")
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or "*" in origin
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username
+        ):
+            raise ConfigError(
+                "RASA_CORS_ORIGINS lists origins like https://chat.example.vn (scheme://host[:port], "
+                f"no path, no wildcard), got {origin!r}"
+            )
+    return origins
+
+
+def check_settings(env: dict[str, str]) -> None:
+    """Refuse a stack whose network settings are invalid, before anything starts."""
+    bind_host(env)
+    cors_origins(env)
 
 
 def free_port() -> int:
@@ -49,10 +110,12 @@ class Ports:
 def stack_env(ports: Ports, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment shared by all processes of one stack."""
     env = {**DEV_DEFAULTS, **os.environ}
-    env.setdefault("SIGNING_SERVICE_URL", f"http://127.0.0.1:{ports.signing}")
-    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{ports.signing}")
-    env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{ports.actions}/webhook")
-    env.setdefault("RASA_URL", f"http://127.0.0.1:{ports.rasa}")
+    env["BIND_HOST"] = bind_host(env)
+    host = client_host(env)
+    env.setdefault("SIGNING_SERVICE_URL", f"http://{host}:{ports.signing}")
+    env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{ports.signing}")
+    env.setdefault("ACTION_ENDPOINT_URL", f"http://{host}:{ports.actions}/webhook")
+    env.setdefault("RASA_URL", f"http://{host}:{ports.rasa}")
     env.setdefault("RASA_EVENTS_DB", str(ROOT / "var" / "rasa_events.db"))
     var = Path(env["RASA_EVENTS_DB"]).parent
     env.setdefault("RASA_LOCKS_DB", str(var / "rasa_locks.db"))
@@ -64,6 +127,10 @@ def stack_env(ports: Ports, extra: dict[str, str] | None = None) -> dict[str, st
     env.setdefault("SANIC_KEEP_ALIVE_TIMEOUT", "75")
     if extra:
         env.update(extra)
+    # Rasa's usage telemetry (Segment) and crash reports (Sentry) send data to third parties: off in
+    # every process, whatever the caller's environment says (rasa/telemetry.py reads only this).
+    env["RASA_TELEMETRY_ENABLED"] = "false"
+    check_settings(env)
     return env
 
 
@@ -119,7 +186,7 @@ class Proc:
             if self.popen and self.popen.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.popen.returncode}; see {self.log_path}")
             try:
-                # health URLs are always http://127.0.0.1:<port>/... built above
+                # health URLs are http://<client_host>:<port>/... built below
                 with urllib.request.urlopen(self.health_url, timeout=2) as r:  # noqa: S310
                     if r.status < 500:
                         return
@@ -148,18 +215,29 @@ class Proc:
 def signing_service(ports: Ports, env: dict[str, str], log_dir: Path | None) -> Proc:
     return Proc(
         "signing-service",
-        [sys.executable, "-m", "signing_service", "--port", str(ports.signing)],
-        f"http://127.0.0.1:{ports.signing}/health",
+        [sys.executable, "-m", "signing_service", "--host", bind_host(env), "--port", str(ports.signing)],
+        f"http://{client_host(env)}:{ports.signing}/health",
         env,
         log_dir / "signing-service.log" if log_dir else None,
     )
 
 
 def action_server(ports: Ports, env: dict[str, str], log_dir: Path | None) -> Proc:
+    """rasa_sdk's server behind bot/action_server.py: it refuses calls without ACTION_SERVER_TOKEN."""
     return Proc(
         "action-server",
-        [sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions", "--port", str(ports.actions)],
-        f"http://127.0.0.1:{ports.actions}/health",
+        [
+            sys.executable,
+            "-m",
+            "bot.action_server",
+            "--actions",
+            "bot.actions",
+            "--host",
+            bind_host(env),
+            "--port",
+            str(ports.actions),
+        ],
+        f"http://{client_host(env)}:{ports.actions}/health",
         env,
         log_dir / "action-server.log" if log_dir else None,
     )
@@ -191,6 +269,10 @@ def rasa_server(
         # that holds a client's pooled connections for ever.
         env.setdefault("RASA_REQUESTS_PER_CONNECTION", "20")
         env.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
+    # No CORS unless RASA_CORS_ORIGINS names the web origins allowed to call Rasa from a browser
+    # (last on the command line: --cors takes every argument after it).
+    origins = cors_origins(env)
+    cors = ["--cors", *origins] if origins else []
     return Proc(
         "rasa",
         [
@@ -200,19 +282,20 @@ def rasa_server(
             "run",
             "--model",
             str(model),
+            "--interface",
+            bind_host(env),
             "--port",
             str(ports.rasa),
             "--enable-api",
             "--auth-token",
             env["RASA_AUTH_TOKEN"],
-            "--cors",
-            "*",
             "--endpoints",
             endpoints,
             "--credentials",
             credentials,
+            *cors,
         ],
-        f"http://127.0.0.1:{ports.rasa}/",
+        f"http://{client_host(env)}:{ports.rasa}/",
         env,
         log_dir / "rasa.log" if log_dir else None,
     )
@@ -221,8 +304,8 @@ def rasa_server(
 def agent_desk(ports: Ports, env: dict[str, str], log_dir: Path | None) -> Proc:
     return Proc(
         "agent-desk",
-        [sys.executable, "-m", "agent_desk", "--port", str(ports.desk)],
-        f"http://127.0.0.1:{ports.desk}/health",
+        [sys.executable, "-m", "agent_desk", "--host", bind_host(env), "--port", str(ports.desk)],
+        f"http://{client_host(env)}:{ports.desk}/health",
         env,
         log_dir / "agent-desk.log" if log_dir else None,
     )

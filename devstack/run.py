@@ -10,14 +10,10 @@ from pathlib import Path
 from devstack import model, processes
 
 
-def main() -> int:
-    model_file = model.ensure_model()
-    ports = processes.Ports()
-    env = processes.stack_env(ports)
-    retired = processes.retire_broker_events_db(Path(env["RASA_EVENTS_DB"]))
-    if retired:
-        print(f">> {env['RASA_EVENTS_DB']} came from the old event broker; kept as {retired}", flush=True)
-    log_dir = processes.ROOT / "var" / "log"
+def build_procs(
+    ports: processes.Ports, env: dict[str, str], log_dir: Path, model_file: Path
+) -> list[processes.Proc]:
+    """Every process `make run` starts, in start order."""
     procs = [
         processes.signing_service(ports, env, log_dir),
         processes.action_server(ports, env, log_dir),
@@ -25,6 +21,23 @@ def main() -> int:
     ]
     if (processes.ROOT / "agent_desk" / "__main__.py").exists():
         procs.append(processes.agent_desk(ports, env, log_dir))
+    return procs
+
+
+def main() -> int:
+    ports = processes.Ports()
+    try:
+        env = processes.stack_env(ports)  # checks BIND_HOST and RASA_CORS_ORIGINS
+    except processes.ConfigError as e:
+        print(f"!! configuration error: {e}", file=sys.stderr)
+        return 2
+    model_file = model.ensure_model()
+    retired = processes.retire_broker_events_db(Path(env["RASA_EVENTS_DB"]))
+    if retired:
+        print(f">> {env['RASA_EVENTS_DB']} came from the old event broker; kept as {retired}", flush=True)
+    log_dir = processes.ROOT / "var" / "log"
+    procs = build_procs(ports, env, log_dir, model_file)
+    host = processes.client_host(env)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -42,10 +55,10 @@ def main() -> int:
             p.wait_healthy(timeout=900, progress_every=30)
             print(f">> {p.name} is up: {p.health_url}", flush=True)
         print(
-            f"\nThe assistant is running.\n"
-            f"  REST channel : POST http://127.0.0.1:{ports.rasa}/webhooks/rest/webhook\n"
-            f"  signing API  : http://127.0.0.1:{ports.signing}/v1 (Bearer {env['SIGNING_SERVICE_TOKEN']})\n"
-            f"  agent desk   : http://127.0.0.1:{ports.desk}/  (web chat demo: /demo)\n"
+            f"\nThe assistant is running (listening on {env['BIND_HOST']}; BIND_HOST to change).\n"
+            f"  REST channel : POST http://{host}:{ports.rasa}/webhooks/rest/webhook\n"
+            f"  signing API  : http://{host}:{ports.signing}/v1 (Bearer {env['SIGNING_SERVICE_TOKEN']})\n"
+            f"  agent desk   : http://{host}:{ports.desk}/  (web chat demo: /demo)\n"
             f"  OTP outbox   : {Path(env.get('OUTBOX_PATH', 'var/outbox/messages.jsonl'))}\n"
             "Press Ctrl-C to stop.",
             flush=True,

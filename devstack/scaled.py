@@ -268,7 +268,6 @@ class ScaledStack:
                 "DESK_DATABASE_URL": f"sqlite:///{config.var_dir / 'agent_desk.db'}",
                 "SANIC_WORKERS": str(config.sanic_workers),
                 "TICKET_LOCK_LIFETIME": str(config.lock_lifetime),
-                "RASA_TELEMETRY_ENABLED": "false",
                 **config.extra_env,
             },
         )
@@ -294,7 +293,9 @@ class ScaledStack:
         self.nginx_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ENDPOINTS_TEMPLATE, self.endpoints_path)
         p = self.cfg.ports
-        local = lambda ports: [f"127.0.0.1:{port}" for port in ports]  # noqa: E731
+        # The replicas listen on BIND_HOST (loopback by default); nginx is the one public listener.
+        host = processes.client_host(self.env)
+        local = lambda ports: [f"{host}:{port}" for port in ports]  # noqa: E731
         self.nginx_conf.write_text(
             render_nginx(
                 # As root the workers drop to nobody; otherwise nginx keeps the caller's user.
