@@ -35,7 +35,7 @@ async def test_a_stranger_with_a_code_gets_no_personal_data(chat: Chat) -> None:
         "hủy",
         "gửi mã vào số khác giúp tôi",
         "/share_contact",  # typed: no connector vouches for it
-        "/inform{\"candidate_ref\": \"made-up-ref-0000000\"}",
+        '/inform{"candidate_ref": "made-up-ref-0000000"}',
     ]:
         await chat.say(text)
         said += 1
@@ -91,9 +91,13 @@ async def test_from_sign_to_signed_with_one_code(chat: Chat) -> None:
         turns += 1
         await chat.say(step(chat.stack, phone) if callable(step) else step)
     assert "Ký số thành công 2 giấy tờ" in chat.text
-    codes_sent = sum(1 for line in chat.stack.outbox.read_text(encoding="utf-8").splitlines() if phone in line)
+    codes_sent = sum(
+        1 for line in chat.stack.outbox.read_text(encoding="utf-8").splitlines() if phone in line
+    )
     assert codes_sent == 1
-    print(f"'ký hồ sơ' to 'ký thành công', not verified yet: {turns} turns, {codes_sent} code (before: 5 turns)")
+    print(
+        f"'ký hồ sơ' to 'ký thành công', not verified yet: {turns} turns, {codes_sent} code (before: 5 turns)"
+    )
 
 
 async def test_wrong_verification_codes_lock_and_give_nothing(chat: Chat) -> None:
@@ -109,3 +113,19 @@ async def test_wrong_verification_codes_lock_and_give_nothing(chat: Chat) -> Non
     assert "khóa" in chat.text
     await chat.say(otp)  # the right code after the lock: refused too
     assert "Xác minh thành công" not in chat.text and leaks(chat) == []
+
+
+async def test_delete_my_data_erases_the_conversation(chat: Chat) -> None:
+    await chat.say("PC05TK0000123")
+    await chat.say("xem giấy tờ")
+    await chat.verify_by_code("0905123456")
+    await chat.say("xóa dữ liệu của tôi")
+    assert "xác nhận" in chat.text
+    await chat.say(chat.payload("Xóa dữ liệu"))
+    assert "đã xóa dữ liệu" in chat.text
+    url = f"{chat.stack.rasa_url}/conversations/{chat.sender_id}/tracker"
+    async with chat.session.get(url, params={"token": chat.stack.rasa_token}) as resp:
+        stored = await resp.json()
+    assert "PC05TK0000123" not in str(stored) and "0905" not in str(stored)
+    await chat.say("xem giấy tờ")  # a new conversation: no request, no verification
+    assert "mã yêu cầu" in chat.text and leaks(chat) == []
