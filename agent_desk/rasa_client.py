@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import aiohttp
@@ -62,11 +63,15 @@ class RasaClient:
         )
 
     async def rest_message(self, sender_id: str, text: str) -> list[dict[str, Any]]:
-        """Send a customer message through the REST channel (the /demo page's proxy)."""
+        """Send a customer message through the REST channel (the /demo page's proxy).
+
+        With REST_CHANNEL_TOKEN set, Rasa's REST channel requires it (deploy/rest_guard.py)."""
+        token = os.environ.get("REST_CHANNEL_TOKEN", "").strip()
         try:
             async with self._session.post(
                 self._base + "/webhooks/rest/webhook",
                 json={"sender": sender_id, "message": text},
+                headers={"Authorization": f"Bearer {token}"} if token else None,
                 timeout=self._timeout,
             ) as resp:
                 if resp.status >= 400:

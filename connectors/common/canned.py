@@ -1,9 +1,13 @@
-"""Connector-level answers (e.g. to a sticker) taken from the running model's domain.yml.
+"""Connector-level answers: texts the connectors send without a bot turn.
 
 Customer-facing wording lives in domain.yml. When a customer sends something the bot cannot
 read, the connector answers with the response named ``UNSUPPORTED_RESPONSE`` from the loaded
 model's domain; if the model has no such response, the turn goes to Rasa as ``/out_of_scope``
 so the customer still gets the bot's usual "not understood" answer.
+
+A few answers have no bot turn to fall back on (a message in a Telegram group, the text of Zalo's
+request-user-info card). They are taken from the domain too when it has a response of that name,
+else from the defaults below: the only customer text in connectors/ code, kept here in one place.
 """
 
 from __future__ import annotations
@@ -13,6 +17,15 @@ from typing import Any
 
 UNSUPPORTED_RESPONSE = "utter_unsupported_content"
 FALLBACK_INTENT_TEXT = "/out_of_scope"
+
+# Telegram: answered (once per group) to any update from a group, supergroup or channel.
+PRIVATE_CHAT_ONLY_RESPONSE = "utter_private_chat_only"
+PRIVATE_CHAT_ONLY_TEXT = (
+    "Vì lý do bảo mật, trợ lý chỉ trả lời trong cuộc trò chuyện riêng. "
+    "Quý khách vui lòng nhắn tin riêng cho trợ lý."
+)
+# Zalo: the subtitle of the request_user_info card (its title is the button's title); at most 500 chars.
+REQUEST_INFO_SUBTITLE = "Chạm vào đây để gửi số điện thoại của Quý khách cho trợ lý."
 
 
 def domain_response_text(app: Any, name: str, channel: str) -> str | None:
@@ -26,3 +39,8 @@ def domain_response_text(app: Any, name: str, channel: str) -> str | None:
         if isinstance(v, dict) and v.get("text") and v.get("channel") in (None, channel)
     ]
     return random.choice(texts) if texts else None
+
+
+def text(app: Any, name: str, channel: str, default: str) -> str:
+    """Response ``name`` of the domain when the model has one, else ``default``."""
+    return domain_response_text(app, name, channel) or default

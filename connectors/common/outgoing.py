@@ -5,6 +5,9 @@ Rasa responses reach an output channel as dicts with ``text``, ``buttons``/``qui
 ``custom: {"documents": [{"title": ..., "url": ...}]}`` (the format docs/channels.md asks the bot
 to use), ``custom: {"document": url, "title"|"caption": ...}`` or an ``attachment`` that is a URL
 or ``{"url", "title"}``. Every platform then decides how to show them.
+
+A button of type ``REQUEST_CONTACT_BUTTON`` (common/shared_contact.py) asks for the customer's phone
+number in one tap: Telegram shows a "share my contact" keyboard, Zalo its request-user-info card.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from common.shared_contact import REQUEST_CONTACT_BUTTON
 
 MAX_DOCUMENTS = 20
 # A link button pointing at a PDF (the signing service's /v1/documents/{id}/file links) is a document.
@@ -23,6 +28,7 @@ class Button:
     title: str
     payload: str | None = None  # sent back as the user's message when tapped
     url: str | None = None  # opens a link instead
+    request_contact: bool = False  # asks for the phone number (the platform's own share button)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ def to_button(raw: Any) -> Button | None:
     payload = raw.get("payload")
     if not title:
         return None
+    if raw.get("type") == REQUEST_CONTACT_BUTTON:
+        return Button(title, request_contact=True)
     if _is_url(url):
         return Button(title, url=str(url))
     if _is_url(payload):

@@ -11,7 +11,8 @@ class ConfigError(ValueError):
 
 
 def is_production(env: Mapping[str, str] | None = None) -> bool:
-    return (env if env is not None else os.environ).get("APP_ENV", "development").lower() == "production"
+    value = (env if env is not None else os.environ).get("APP_ENV", "development")
+    return value.strip().lower() == "production"
 
 
 def get(env: Mapping[str, str], name: str) -> str | None:

@@ -13,6 +13,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from telegram.error import TelegramError
 
+from common.shared_contact import SHARE_CONTACT_TEXT, shared_contact
 from connectors.common import canned
 from connectors.common.failures import hand_to_bot
 from connectors.common.masking import mask_id
@@ -72,6 +73,18 @@ class TelegramInput(WebhookInput[TelegramSettings]):
         if event.kind == "ignore":
             return response.json({"status": "ignored"})
         sender = sender_id_for(event.chat_id)
+        if event.kind == "group":
+            # Never passed to the bot; the group is told once (per dedupe TTL) to write privately.
+            logger.info("Telegram update from a group or channel %s not passed to the bot", mask_id(sender))
+            if not self.recent.check_and_add(f"group:{event.chat_id}"):
+                return response.json({"status": "ignored"})
+            return self.accept(
+                request,
+                sender,
+                str(event.update_id),
+                "Telegram group update",
+                lambda app: self._answer_group(event.chat_id, app),
+            )
         return self.accept(
             request,
             sender,
@@ -97,6 +110,10 @@ class TelegramInput(WebhookInput[TelegramSettings]):
             if not text:
                 logger.info("Telegram button of an expired payload pressed by %s", mask_id(sender))
                 return
+        elif event.kind == "contact":
+            text = SHARE_CONTACT_TEXT
+            metadata.update(shared_contact(event.phone, "telegram_contact", event.own_number))
+            self.sender.remove_keyboard_later(event.chat_id)
         elif event.kind == "unsupported":
             if await self.answered_unsupported(app, output, sender):
                 return
@@ -111,6 +128,15 @@ class TelegramInput(WebhookInput[TelegramSettings]):
             metadata=metadata,
         )
         await hand_to_bot(on_new_message, message, CHANNEL, text or "")
+
+    async def _answer_group(self, chat_id: int, app: Any) -> None:
+        assert self.sender is not None
+        bot = self.sender.bot
+        text = canned.text(app, canned.PRIVATE_CHAT_ONLY_RESPONSE, CHANNEL, canned.PRIVATE_CHAT_ONLY_TEXT)
+        try:
+            await self.sender.call(chat_id, lambda: bot.send_message(chat_id, text))
+        except TelegramError as exc:  # e.g. a channel the bot may not post in: nobody to follow up
+            logger.info("Telegram group %s not answered: %s", mask_id(chat_id), type(exc).__name__)
 
     async def _answer_callback(self, event: updates.TelegramEvent) -> None:
         """Stop the client's spinner; a failure here must not lose the customer's choice."""

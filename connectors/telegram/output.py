@@ -5,11 +5,21 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 
 from rasa.core.channels.channel import OutputChannel
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -17,16 +27,22 @@ from connectors.common import outgoing
 from connectors.common.failures import record_failure
 from connectors.common.masking import mask_id
 from connectors.common.ratelimit import RateLimiter
+from connectors.common.senders import TELEGRAM_SENDER_PREFIX
 from connectors.common.text import split_text, utf16_len
 from connectors.telegram.callbacks import CallbackPayloads
 from connectors.telegram.config import TelegramSettings
 
 logger = logging.getLogger(__name__)
 CHANNEL = "telegram"
-SENDER_PREFIX = "telegram:"
+SENDER_PREFIX = TELEGRAM_SENDER_PREFIX
 CAPTION_LIMIT = 1024
-CONTINUATION = "…"  # Telegram needs text under a keyboard; used only for a reply of buttons alone
+# Telegram needs text under a keyboard: the text of a reply of buttons alone, and of the inline
+# buttons that follow a "share my phone number" keyboard.
+CONTINUATION = "…"
+PENDING_REMOVALS = 10_000  # chats whose "share my phone number" keyboard is still to be removed
+_CHAT_ID = re.compile(r"^-?[0-9]{1,20}$")  # ASCII only: int() would also take "١٢٣" or "１２３"
 T = TypeVar("T")
+Markup = Union[InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove]
 
 
 def sender_id_for(chat_id: int) -> str:
@@ -35,6 +51,8 @@ def sender_id_for(chat_id: int) -> str:
 
 def chat_id_of(sender_id: str) -> int:
     raw = sender_id[len(SENDER_PREFIX) :] if sender_id.startswith(SENDER_PREFIX) else sender_id
+    if not _CHAT_ID.match(raw):
+        raise ValueError(f"not a Telegram chat id: {raw[:40]!r}")
     return int(raw)
 
 
@@ -57,6 +75,7 @@ class TelegramSender:
         self._retry_delays = retry_delays
         self._init_lock = asyncio.Lock()
         self._ready = False
+        self._removals: OrderedDict[int, None] = OrderedDict()
 
     async def ensure_ready(self) -> None:
         if self._ready:
@@ -109,6 +128,28 @@ class TelegramSender:
         ]
         return InlineKeyboardMarkup(rows)
 
+    @staticmethod
+    def contact_keyboard(buttons: list[outgoing.Button]) -> ReplyKeyboardMarkup:
+        """The "share my phone number" button. Telegram allows `request_contact` only on a reply
+        keyboard (not inline); one-time, so the client hides it once it is used."""
+        rows = [[KeyboardButton(b.title[:64], request_contact=True)] for b in buttons]
+        return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+
+    def remove_keyboard_later(self, chat_id: int) -> None:
+        """The customer shared a contact: the next bot message removes the reply keyboard.
+
+        In memory: the bot's answer to the contact goes out from this process, in the same turn."""
+        self._removals[chat_id] = None
+        self._removals.move_to_end(chat_id)
+        while len(self._removals) > PENDING_REMOVALS:
+            self._removals.popitem(last=False)
+
+    def removal_due(self, chat_id: int) -> bool:
+        return chat_id in self._removals
+
+    def keyboard_removed(self, chat_id: int) -> None:
+        self._removals.pop(chat_id, None)
+
 
 class TelegramOutput(OutputChannel):
     def __init__(self, sender: TelegramSender) -> None:
@@ -132,13 +173,10 @@ class TelegramOutput(OutputChannel):
             return
         bot = self._s.bot
         try:
-            chunks = split_text(reply.text, self._s.settings.text_limit, utf16_len) if reply.text else []
-            if not chunks and reply.buttons:
-                chunks = [CONTINUATION]
-            markup = self._s.keyboard(reply.buttons)
-            for i, chunk in enumerate(chunks):
-                keyboard = markup if i == len(chunks) - 1 else None
+            for chunk, keyboard in self._messages(chat_id, reply):
                 await self._s.call(chat_id, self._text_call(chat_id, chunk, keyboard))
+                if isinstance(keyboard, ReplyKeyboardRemove):
+                    self._s.keyboard_removed(chat_id)
             for doc in reply.files:
                 await self._send_document(chat_id, doc)
             if reply.image:
@@ -151,8 +189,35 @@ class TelegramOutput(OutputChannel):
             reason = "blocked" if isinstance(exc, Forbidden) else "rejected"
             record_failure(CHANNEL, recipient_id, reason, kept, type(exc).__name__, str(exc)[:200])
 
+    def _messages(self, chat_id: int, reply: outgoing.Reply) -> list[tuple[str, Markup | None]]:
+        """The text messages of a reply and the keyboard each one carries.
+
+        A message carries one keyboard. Buttons ride on the last part of the text; when the reply
+        has a "share my phone number" button, that reply keyboard rides on the text and the other
+        buttons follow, inline, in a "…" message. After a contact was shared, the first part without
+        a keyboard removes the reply keyboard (if every part has one, a later message does).
+        """
+        contact = [b for b in reply.buttons if b.request_contact]
+        inline = [b for b in reply.buttons if not b.request_contact]
+        chunks = split_text(reply.text, self._s.settings.text_limit, utf16_len) if reply.text else []
+        if not chunks and reply.buttons:
+            chunks = [CONTINUATION]
+        plan: list[tuple[str, Markup | None]] = [(chunk, None) for chunk in chunks]
+        if contact:
+            plan[-1] = (plan[-1][0], self._s.contact_keyboard(contact))
+            if inline:
+                plan.append((CONTINUATION, self._s.keyboard(inline)))
+            self._s.keyboard_removed(chat_id)  # the new keyboard replaces the old one
+        elif inline:
+            plan[-1] = (plan[-1][0], self._s.keyboard(inline))
+        if self._s.removal_due(chat_id):
+            free = next((i for i, (_, markup) in enumerate(plan) if markup is None), None)
+            if free is not None:
+                plan[free] = (plan[free][0], ReplyKeyboardRemove())
+        return plan
+
     def _text_call(
-        self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None
+        self, chat_id: int, text: str, keyboard: Markup | None
     ) -> Callable[[], Awaitable[Message]]:
         bot = self._s.bot
 

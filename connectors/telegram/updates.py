@@ -19,10 +19,10 @@ UNSUPPORTED = (
     "animation",
     "location",
     "venue",
-    "contact",
 )
+PRIVATE = "private"  # the only chat type passed to the bot (not group, supergroup or channel)
 
-Kind = Literal["text", "callback", "unsupported", "ignore"]
+Kind = Literal["text", "callback", "contact", "unsupported", "group", "ignore"]
 
 
 class BadUpdate(ValueError):
@@ -37,6 +37,8 @@ class TelegramEvent:
     text: str = ""
     callback_query_id: str = ""
     content_type: str = ""
+    phone: str | None = None  # kind "contact": the shared number, only when it is the sender's own
+    own_number: bool = False
 
 
 def start_text(argument: str) -> str:
@@ -62,6 +64,18 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _contact(uid: int, chat_id: int, message: dict[str, Any], contact: dict[str, Any]) -> TelegramEvent:
+    """A shared contact. Telegram guarantees the number is the sender's own only when the contact's
+    ``user_id`` is the sender's id (the "share my phone number" button); a contact of someone else
+    (forwarded, picked from the address book) carries no number to the bot."""
+    sender = _int(_dict(message.get("from")).get("id"))
+    owner = _int(contact.get("user_id"))
+    phone = contact.get("phone_number")
+    phone = phone.strip() if isinstance(phone, str) else ""
+    own = sender is not None and owner == sender and bool(phone)
+    return TelegramEvent("contact", uid, chat_id, phone=phone if own else None, own_number=own)
+
+
 def classify(update: Any) -> TelegramEvent:
     """Classify a raw update (the Bot API JSON). Parsed by hand rather than with PTB's
     ``Update.de_json``: that builds every nested object and was 1.5 ms per update, the largest
@@ -76,13 +90,21 @@ def classify(update: Any) -> TelegramEvent:
         query_id, data = query.get("id"), query.get("data")
         if chat_id is None or not isinstance(query_id, str):
             raise BadUpdate("callback query without chat or id")
+        if "chat" in origin and _dict(origin["chat"]).get("type") != PRIVATE:
+            return TelegramEvent("group", uid, chat_id)
         return TelegramEvent("callback", uid, chat_id, str(data or "")[:MAX_TEXT], query_id)
     message = update.get("message")
     if not isinstance(message, dict):  # edited messages, channel posts, member updates, ...
         return TelegramEvent("ignore", uid)
-    chat_id = _int(_dict(message.get("chat")).get("id"))
+    chat = _dict(message.get("chat"))
+    chat_id = _int(chat.get("id"))
     if chat_id is None:
         raise BadUpdate("message without chat id")
+    if chat.get("type") != PRIVATE:  # customers' data is never discussed in front of others
+        return TelegramEvent("group", uid, chat_id)
+    contact = message.get("contact")
+    if isinstance(contact, dict):
+        return _contact(uid, chat_id, message, contact)
     text = message.get("text")
     if isinstance(text, str):
         text = text.strip()[:MAX_TEXT]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -11,9 +12,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from common.shared_contact import SHARE_CONTACT_TEXT, shared_contact
 from connectors.common import canned, outgoing
 from connectors.common.failures import hand_to_bot, record_failure
 from connectors.common.masking import mask_id
+from connectors.common.senders import ZALO_SENDER_PREFIX
 from connectors.common.webhook import WebhookInput
 from connectors.zalo import events, messages, signature
 from connectors.zalo.api import ZaloApi, ZaloSendError
@@ -22,10 +25,24 @@ from connectors.zalo.config import ZaloSettings
 logger = logging.getLogger(__name__)
 
 CHANNEL = "zalo"
-SENDER_PREFIX = "zalo:"
+SENDER_PREFIX = ZALO_SENDER_PREFIX
 MAX_BODY = 64 * 1024  # a webhook event is a few hundred bytes
 DEDUPE_TTL = 2 * 3600  # Zalo retries for up to about an hour
 FAILURE_REASONS = {"window": "outside_window", "rate": "rate_limited", "token": "token_invalid"}
+# A signed event whose body `timestamp` (epoch ms) is older than this, or further ahead than the
+# skew, is acknowledged and dropped: a captured delivery replayed later never reaches the bot.
+MAX_EVENT_AGE = 10 * 60
+MAX_CLOCK_SKEW = 2 * 60
+
+
+def event_time(body: dict[str, Any]) -> float | None:
+    """The event's `timestamp` in epoch seconds; None unless it is ASCII digits (or a JSON integer)."""
+    raw = body.get("timestamp")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw / 1000
+    if isinstance(raw, str) and 0 < len(raw) <= 16 and raw.isascii() and raw.isdigit():
+        return int(raw) / 1000  # isascii first: "²".isdigit() is True and int("²") raises
+    return None
 
 
 def sender_id_for(user_id: str) -> str:
@@ -49,7 +66,10 @@ class ZaloOutput(OutputChannel):
         reply = outgoing.from_rasa(message)
         if reply.empty:
             return
-        bodies = messages.build(reply, self._api.settings.text_limit, self._api.settings.max_buttons)
+        settings = self._api.settings
+        bodies = messages.build(
+            reply, settings.text_limit, settings.max_buttons, settings.request_info_image_url
+        )
         user_id = user_id_of(recipient_id)
         for sent, body in enumerate(bodies):
             try:
@@ -82,9 +102,16 @@ class ZaloInput(WebhookInput[ZaloSettings]):
     dedupe_ttl = DEDUPE_TTL
     required_env = "ZALO_APP_ID/ZALO_OA_SECRET_KEY/ZALO_ACCESS_TOKEN"
 
-    def __init__(self, settings: ZaloSettings | None, api: ZaloApi | None = None) -> None:
+    def __init__(
+        self,
+        settings: ZaloSettings | None,
+        api: ZaloApi | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(settings)
         self.api = api or (ZaloApi(settings) if settings else None)
+        self.clock = clock
+        self.stale_events = 0  # signed events refused as too old (or from the future), since start
 
     @classmethod
     def settings_from_env(cls) -> ZaloSettings | None:
@@ -129,6 +156,20 @@ class ZaloInput(WebhookInput[ZaloSettings]):
         if not signature.verify(header, self.settings.app_id, raw, stamps, self.settings.oa_secret_key):
             logger.warning("Zalo webhook with a wrong signature refused")
             return response.json({"error": "bad_signature"}, status=403)
+        at = event_time(body)
+        if at is None:
+            return response.json({"error": "malformed_event", "detail": "timestamp"}, status=400)
+        age = self.clock() - at
+        if not -MAX_CLOCK_SKEW <= age <= MAX_EVENT_AGE:
+            # 200, not 4xx: Zalo redelivers what it does not get a 2xx for, and a replay is not worth it.
+            self.stale_events += 1
+            logger.warning(
+                "Zalo %s event refused: timestamp %+d s from now (%d stale events since start)",
+                str(body.get("event_name"))[:40],
+                -age,
+                self.stale_events,
+            )
+            return response.json({"status": "stale"})
         try:
             event = events.classify(body)
         except events.BadEvent as exc:
@@ -159,6 +200,10 @@ class ZaloInput(WebhookInput[ZaloSettings]):
             text = event.text
         elif event.kind == "follow":
             text = "/greet"
+        elif event.kind == "contact":
+            # Zalo lets the customer edit the number in its form: never the account's own number.
+            text = SHARE_CONTACT_TEXT
+            metadata.update(shared_contact(event.phone, "zalo_user_info", own_number=False))
         else:
             if await self.answered_unsupported(app, output, sender):
                 return
@@ -170,7 +215,7 @@ class ZaloInput(WebhookInput[ZaloSettings]):
             output,
             sender,
             input_channel=CHANNEL,
-            message_id=event.dedupe_key if event.kind == "text" else None,
+            message_id=event.dedupe_key if event.kind in ("text", "contact") else None,
             metadata=metadata,
         )
         await hand_to_bot(on_new_message, message, CHANNEL, text)

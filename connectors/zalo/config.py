@@ -27,6 +27,7 @@ class ZaloSettings:
     text_limit: int = 2000
     max_buttons: int = 5
     request_timeout: float = 10.0
+    request_info_image_url: str | None = None  # picture of the request_user_info card (PNG/JPG)
 
     @property
     def can_refresh(self) -> bool:
@@ -57,6 +58,11 @@ class ZaloSettings:
         oauth = (s.get(env, "ZALO_OAUTH_BASE_URL") or cls.oauth_base_url).rstrip("/")
         s.require_https("ZALO_API_BASE_URL", api, env)
         s.require_https("ZALO_OAUTH_BASE_URL", oauth, env)
+        image = s.get(env, "ZALO_REQUEST_INFO_IMAGE_URL")
+        if image is not None:
+            if not image.startswith(("https://", "http://")):
+                raise s.ConfigError(f"ZALO_REQUEST_INFO_IMAGE_URL must be a URL, got {image!r}")
+            s.require_https("ZALO_REQUEST_INFO_IMAGE_URL", image, env)
         return cls(
             app_id=present["ZALO_APP_ID"] or "",
             oa_secret_key=present["ZALO_OA_SECRET_KEY"] or "",
@@ -67,4 +73,5 @@ class ZaloSettings:
             oauth_base_url=oauth,
             token_store_path=Path(s.get(env, "ZALO_TOKEN_STORE_PATH") or cls.token_store_path),
             send_rate=s.get_float(env, "ZALO_SEND_RATE", cls.send_rate, minimum=0.1),
+            request_info_image_url=image,
         )

@@ -22,7 +22,9 @@ UNSUPPORTED = {
     "user_send_business_card": "business_card",
 }
 
-Kind = Literal["text", "unsupported", "follow", "ignore"]
+SUBMIT_INFO = "user_submit_info"  # the answer to a request_user_info card
+
+Kind = Literal["text", "unsupported", "follow", "contact", "ignore"]
 
 
 class BadEvent(ValueError):
@@ -37,6 +39,7 @@ class ZaloEvent:
     dedupe_key: str = ""
     text: str = ""
     content_type: str = ""
+    phone: str | None = None  # kind "contact": the number typed in (or kept) in Zalo's form
 
 
 def _user(obj: Any) -> str:
@@ -45,6 +48,31 @@ def _user(obj: Any) -> str:
     if not _USER_ID.match(uid):
         raise BadEvent("missing or invalid user id")
     return uid
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def submitted_info(body: dict[str, Any]) -> dict[str, Any]:
+    """The form of a `user_submit_info` event: at `info`, else `message.info`, else `shared_info`
+    (the path is not documented reliably; /work/shared/reference/zalo-oa.md section 2.3)."""
+    for candidate in (body.get("info"), _dict(body.get("message")).get("info"), body.get("shared_info")):
+        if isinstance(candidate, dict):
+            return candidate
+    return {}
+
+
+def _submit_info(body: dict[str, Any]) -> ZaloEvent:
+    uid = _user(body.get("sender"))
+    phone = submitted_info(body).get("phone")
+    phone = str(phone).strip() if isinstance(phone, (str, int)) and not isinstance(phone, bool) else ""
+    msg_id = _dict(body.get("message")).get("msg_id")
+    if isinstance(msg_id, str) and 0 < len(msg_id) <= 128:
+        key = msg_id
+    else:
+        key = f"{SUBMIT_INFO}:{uid}:{str(body.get('timestamp', ''))[:20]}"
+    return ZaloEvent("contact", SUBMIT_INFO, uid, key, phone=phone or None)
 
 
 def classify(body: Any) -> ZaloEvent:
@@ -59,6 +87,8 @@ def classify(body: Any) -> ZaloEvent:
     if name == "follow":
         uid = _user(body.get("follower"))
         return ZaloEvent("follow", name, uid, f"follow:{uid}:{body.get('timestamp', '')}")
+    if name == SUBMIT_INFO:
+        return _submit_info(body)
     if name != "user_send_text" and name not in UNSUPPORTED:
         return ZaloEvent("ignore", name)
     uid = _user(body.get("sender"))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.common.canned import REQUEST_INFO_SUBTITLE
 from connectors.common.outgoing import Button, Reply
 from connectors.common.text import split_text
 
 TITLE_LIMIT = 100
+SUBTITLE_LIMIT = 500  # request_user_info card (its title: TITLE_LIMIT)
 # Zalo wants text next to buttons; a group of buttons beyond the first five gets this neutral filler.
 CONTINUATION = "…"
 
@@ -28,11 +30,32 @@ def _with_buttons(text: str, buttons: list[Button]) -> dict[str, Any]:
     }
 
 
-def build(reply: Reply, text_limit: int = 2000, max_buttons: int = 5) -> list[dict[str, Any]]:
-    """One or more message bodies, in sending order."""
+def request_user_info(button: Button, image_url: str | None) -> dict[str, Any]:
+    """The card that asks for the customer's name and phone; the answer is a `user_submit_info`
+    event. The image is optional here (the card is sent without one when none is configured)."""
+    element: dict[str, Any] = {
+        "title": button.title[:TITLE_LIMIT],
+        "subtitle": REQUEST_INFO_SUBTITLE[:SUBTITLE_LIMIT],
+    }
+    if image_url:
+        element["image_url"] = image_url
+    return {
+        "attachment": {
+            "type": "template",
+            "payload": {"template_type": "request_user_info", "elements": [element]},
+        }
+    }
+
+
+def build(
+    reply: Reply, text_limit: int = 2000, max_buttons: int = 5, request_info_image: str | None = None
+) -> list[dict[str, Any]]:
+    """One or more message bodies, in sending order. A "share my phone number" button becomes a
+    request_user_info card after the text (and its other buttons)."""
     out: list[dict[str, Any]] = []
     chunks = split_text(reply.text, text_limit) if reply.text else []
-    groups = [reply.buttons[i : i + max_buttons] for i in range(0, len(reply.buttons), max_buttons)]
+    buttons = [b for b in reply.buttons if not b.request_contact]
+    groups = [buttons[i : i + max_buttons] for i in range(0, len(buttons), max_buttons)]
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
         out.append(_with_buttons(chunk, groups[0]) if last and groups else {"text": chunk})
@@ -40,6 +63,9 @@ def build(reply: Reply, text_limit: int = 2000, max_buttons: int = 5) -> list[di
         if j == 0 and chunks:
             continue
         out.append(_with_buttons(CONTINUATION, group))
+    contact = next((b for b in reply.buttons if b.request_contact), None)
+    if contact is not None:  # one card: a second would ask the same question again
+        out.append(request_user_info(contact, request_info_image))
     # Documents: the links in text (copyable, survive any client) plus one URL button each.
     docs = reply.documents
     for k in range(0, len(docs), max_buttons):

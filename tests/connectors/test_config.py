@@ -29,6 +29,10 @@ def test_unset_zalo_is_disabled_and_full_zalo_is_enabled(monkeypatch: pytest.Mon
         settings.api_base_url == "https://openapi.zalo.me"
         and settings.oauth_base_url == "https://oauth.zaloapp.com"
     )
+    assert settings.request_info_image_url is None
+    image = "https://cskh.cpc.vn/share.png"
+    with_image = ZaloSettings.from_env({**FULL, "ZALO_REQUEST_INFO_IMAGE_URL": image})
+    assert with_image is not None and with_image.request_info_image_url == image
 
 
 @pytest.mark.parametrize(
@@ -42,6 +46,11 @@ def test_unset_zalo_is_disabled_and_full_zalo_is_enabled(monkeypatch: pytest.Mon
         ),
         ({**FULL, "APP_ENV": "production", "ZALO_API_BASE_URL": "http://127.0.0.1:1"}, "https"),
         ({**FULL, "ZALO_SEND_RATE": "fast"}, "must be a number"),
+        ({**FULL, "ZALO_REQUEST_INFO_IMAGE_URL": "share.png"}, "must be a URL"),
+        (
+            {**FULL, "APP_ENV": "production", "ZALO_REQUEST_INFO_IMAGE_URL": "http://cskh.cpc.vn/a.png"},
+            "https",
+        ),
     ],
 )
 def test_half_or_unsafe_zalo_configuration_is_refused(env: dict[str, str], message: str) -> None:

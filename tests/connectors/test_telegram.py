@@ -12,15 +12,23 @@ import aiohttp
 import pytest
 from rasa.shared.core.domain import Domain
 
+from common.shared_contact import METADATA_KEY, REQUEST_CONTACT_BUTTON, SHARE_CONTACT_TEXT
+from connectors.common.canned import PRIVATE_CHAT_ONLY_TEXT
 from connectors.telegram import poll, setup_webhook
 from connectors.telegram.callbacks import CallbackPayloads
 from connectors.telegram.channel import TelegramInput
 from connectors.telegram.config import TelegramSettings, derived_secret, make_bot
-from connectors.telegram.output import TelegramSender
+from connectors.telegram.output import TelegramSender, chat_id_of
 from tests.connectors.conftest import TG_SECRET
 from tests.connectors.fakes import FakeTelegramApi
 from tests.connectors.harness import Recorder, serve
-from tests.connectors.tg_helpers import callback_update, sticker_update, text_update
+from tests.connectors.tg_helpers import (
+    callback_update,
+    contact_update,
+    in_chat,
+    sticker_update,
+    text_update,
+)
 
 CHAT = 700000001
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET, "Content-Type": "application/json"}
@@ -306,3 +314,109 @@ async def test_odd_updates_are_refused_with_400_not_500(
 ) -> None:
     async with serve(channel(telegram_settings), Recorder()) as url:
         assert (await post(url, update))[0] == 400  # type: ignore[arg-type]
+
+
+async def test_own_contact_is_relayed_as_share_contact_with_the_number(
+    telegram_settings: TelegramSettings,
+) -> None:
+    rec = Recorder()
+    async with serve(channel(telegram_settings), rec) as url:
+        assert (await post(url, contact_update(CHAT, "+84905123456", user_id=CHAT)))[0] == 200
+        [msg] = await rec.wait_for(1)
+    assert (msg.text, msg.sender_id) == (SHARE_CONTACT_TEXT, f"telegram:{CHAT}")
+    assert msg.metadata[METADATA_KEY] == {
+        "phone": "+84905123456",
+        "source": "telegram_contact",
+        "own_number": True,
+    }
+    assert msg.metadata["telegram"]["kind"] == "contact"
+
+
+@pytest.mark.parametrize("owner", [CHAT + 1, None], ids=["someone_else", "not_a_telegram_user"])
+async def test_someone_elses_contact_carries_no_number(
+    telegram_settings: TelegramSettings, owner: int | None
+) -> None:
+    rec = Recorder()
+    async with serve(channel(telegram_settings), rec) as url:
+        await post(url, contact_update(CHAT, "+84905999999", user_id=owner))
+        [msg] = await rec.wait_for(1)
+    assert msg.text == SHARE_CONTACT_TEXT
+    assert msg.metadata[METADATA_KEY] == {"phone": None, "source": "telegram_contact", "own_number": False}
+
+
+async def test_request_contact_button_is_a_one_time_reply_keyboard_other_buttons_follow_inline(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi
+) -> None:
+    out = channel(telegram_settings).get_output_channel()
+    assert out is not None
+    share = {"title": "📱 Chia sẻ số điện thoại", "type": REQUEST_CONTACT_BUTTON, "payload": "/share_contact"}
+    other = {"title": "Nhập số khác", "payload": "/deny"}
+    await out.send_response(f"telegram:{CHAT}", {"text": "Xác minh số điện thoại", "buttons": [share, other]})
+    first, second = fake_telegram.sent("sendMessage", CHAT)
+    assert first.params["text"] == "Xác minh số điện thoại"
+    assert first.params["reply_markup"] == {
+        "keyboard": [[{"text": "📱 Chia sẻ số điện thoại", "request_contact": True}]],
+        "one_time_keyboard": True,
+        "resize_keyboard": True,
+    }
+    assert second.params["text"] == "…"
+    assert second.params["reply_markup"] == {
+        "inline_keyboard": [[{"text": "Nhập số khác", "callback_data": "/deny"}]]
+    }
+    # A request_contact button alone: the keyboard rides on the text, no inline follow-up.
+    await out.send_response(f"telegram:{CHAT + 1}", {"text": "Chia sẻ số", "buttons": [share]})
+    [only] = fake_telegram.sent("sendMessage", CHAT + 1)
+    assert only.params["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+
+
+async def test_the_next_bot_message_removes_the_reply_keyboard_after_a_contact(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi
+) -> None:
+    ch = channel(telegram_settings)
+    out = ch.get_output_channel()
+    assert out is not None
+    rec = Recorder(reply={"text": "Đã nhận", "buttons": [{"title": "Tiếp tục", "payload": "/affirm"}]})
+    async with serve(ch, rec) as url:
+        await post(url, contact_update(CHAT, "+84905123456", user_id=CHAT))
+        await rec.wait_for(1)
+    # The answer to the contact carries an inline keyboard (one keyboard per message): the removal
+    # waits for the next message without one, and happens once.
+    [answer] = fake_telegram.sent("sendMessage", CHAT)
+    assert "inline_keyboard" in answer.params["reply_markup"]
+    await out.send_response(f"telegram:{CHAT}", {"text": "Mời anh/chị chọn"})
+    await out.send_response(f"telegram:{CHAT}", {"text": "Cảm ơn"})
+    _, removal, after = fake_telegram.sent("sendMessage", CHAT)
+    assert removal.params["reply_markup"] == {"remove_keyboard": True}
+    assert "reply_markup" not in after.params
+
+
+async def test_group_updates_never_reach_the_bot_and_the_group_is_told_once(
+    telegram_settings: TelegramSettings, fake_telegram: FakeTelegramApi
+) -> None:
+    group, supergroup, chan = -4001, -1002003004, -1009008007
+    rec = Recorder()
+    async with serve(channel(telegram_settings), rec) as url:
+        updates = [
+            in_chat(text_update(CHAT, "tra cứu PC05TK0000123"), group, "group"),
+            in_chat(text_update(CHAT, "số tôi 0905123456"), group, "group"),
+            in_chat(contact_update(CHAT, "+84905123456", user_id=CHAT), group, "group"),
+            in_chat(callback_update(CHAT, "/affirm"), supergroup, "supergroup"),
+            in_chat(text_update(CHAT, "/start PC05TK0000123"), supergroup, "supergroup"),
+            in_chat(text_update(CHAT, "bài đăng"), chan, "channel"),
+        ]
+        for update in updates:
+            assert (await post(url, update))[0] == 200
+        # The same text in the private chat still reaches the bot.
+        await post(url, text_update(CHAT, "tra cứu PC05TK0000123"))
+        [msg] = await rec.wait_for(1)
+    assert msg.sender_id == f"telegram:{CHAT}"
+    for chat in (group, supergroup, chan):
+        assert fake_telegram.texts_to(chat) == [PRIVATE_CHAT_ONLY_TEXT]
+    assert not fake_telegram.sent("answerCallbackQuery")
+
+
+def test_only_ascii_chat_ids_are_telegram_conversations() -> None:
+    assert chat_id_of("telegram:-1002003004") == -1002003004 and chat_id_of("700000001") == 700000001
+    for sender in ("telegram:١٢٣", "telegram:１２３", "telegram:²", "telegram:", "telegram:1 "):
+        with pytest.raises(ValueError):
+            chat_id_of(sender)

@@ -6,6 +6,7 @@ import json
 import logging
 import uuid
 from typing import Any, cast
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import pytest
@@ -150,3 +151,47 @@ async def test_a_redelivery_is_answered_dropped_and_logged_by_each_channel(
         ("connectors.zalo.channel", "duplicate Zalo delivery user_send_text dropped"),
         ("connectors.telegram.channel", "duplicate Telegram update dropped"),
     ]
+
+
+UNICODE_DIGITS = ("²", "٣", "１", "١٢٣", "１２３")  # str.isdigit() is True for all; int() takes some
+
+
+async def test_unicode_digits_in_paths_queries_and_numbers_give_4xx_never_500(
+    zalo_settings: ZaloSettings, telegram_settings: TelegramSettings
+) -> None:
+    """The connectors' routes have no path or query parameters: an unknown path is 404 and a query
+    is ignored. The numbers they do read (Zalo's `timestamp`, Telegram's `update_id` and chat id)
+    take ASCII digits only, anything else is 400."""
+    tg_headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET, "Content-Type": "application/json"}
+    statuses: list[int] = []
+    for channel in (ZaloInput(zalo_settings), TelegramInput(telegram_settings)):
+        rec = Recorder()
+        async with serve(channel, rec) as url, aiohttp.ClientSession() as s:
+            for d in UNICODE_DIGITS:
+                quoted = quote(d)
+                for method, path in (("GET", "/"), ("GET", "/webhook"), ("POST", "/webhook")):
+                    for target in (f"{path}{quoted}", f"{path.rstrip('/')}/{quoted}", f"/{quoted}{path}"):
+                        async with s.request(method, url + target, data=b"{}") as r:
+                            assert r.status == 404, (method, target)
+                            statuses.append(r.status)
+                    query = urlencode({"timestamp": d, "update_id": d, "token": d, "num_retry": d})
+                    async with s.request(method, f"{url}{path}?{query}", data=b"{}") as r:
+                        assert r.status < 500, (method, path, d)
+                        statuses.append(r.status)
+                if channel.name() == "zalo":
+                    body = {**event("user_send_text", text="x"), "timestamp": d * 13}
+                    raw, headers = signed(body, ZALO_APP_ID, ZALO_OA_SECRET)
+                    async with s.post(url + "/webhook", data=raw, headers=headers) as r:
+                        assert r.status == 400
+                    raw, headers = signed(event("user_send_text", text="x"), ZALO_APP_ID, ZALO_OA_SECRET)
+                    async with s.post(
+                        url + "/webhook", data=raw, headers={**headers, "X-ZEvent-Timestamp": d}
+                    ) as r:  # the header is only a MAC candidate: the body's timestamp signed it
+                        assert r.status == 200
+                else:
+                    for odd in ({"update_id": d, "message": {}}, text_update(1, "x")):
+                        if "message" in odd and "chat" in odd["message"]:
+                            odd["message"]["chat"]["id"] = d
+                        async with s.post(url + "/webhook", data=json.dumps(odd), headers=tg_headers) as r:
+                            assert r.status == 400
+    assert statuses and max(statuses) < 500

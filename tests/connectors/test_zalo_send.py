@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from common.shared_contact import REQUEST_CONTACT_BUTTON
+from connectors.common.canned import REQUEST_INFO_SUBTITLE
 from connectors.zalo.api import ZaloApi
 from connectors.zalo.channel import ZaloOutput
 from connectors.zalo.config import ZaloSettings
@@ -207,3 +209,38 @@ async def test_no_token_or_text_in_logs_through_refresh_and_failure(
     ):
         assert secret not in caplog.text
     assert "outside_window" in caplog.text
+
+
+async def test_request_contact_button_is_a_request_user_info_card(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi
+) -> None:
+    share = {"title": "📱 Chia sẻ số điện thoại", "type": REQUEST_CONTACT_BUTTON, "payload": "/share_contact"}
+    other = {"title": "Để sau", "payload": "/deny"}
+    out, api = output(zalo_settings)
+    await out.send_response(SENDER, {"text": "Xác minh số điện thoại", "buttons": [share, other]})
+    # Without ZALO_REQUEST_INFO_IMAGE_URL the card has no picture; with it, the configured one.
+    image = "https://cskh.cpc.vn/static/share-phone.png"
+    out_img, api_img = output(replace(zalo_settings, request_info_image_url=image))
+    await out_img.send_response(SENDER, {"buttons": [{**share, "title": "T" * 150}]})
+    await api.close()
+    await api_img.close()
+    text, card, card_img = (c.message for c in fake_zalo.calls_to(USER))
+    assert text == {
+        "text": "Xác minh số điện thoại",
+        "attachment": {
+            "type": "template",
+            "payload": {"buttons": [{"title": "Để sau", "type": "oa.query.hide", "payload": "/deny"}]},
+        },
+    }
+    assert card == {
+        "attachment": {
+            "type": "template",
+            "payload": {
+                "template_type": "request_user_info",
+                "elements": [{"title": "📱 Chia sẻ số điện thoại", "subtitle": REQUEST_INFO_SUBTITLE}],
+            },
+        }
+    }
+    [element] = card_img["attachment"]["payload"]["elements"]
+    assert element == {"title": "T" * 100, "subtitle": REQUEST_INFO_SUBTITLE, "image_url": image}
+    assert len(REQUEST_INFO_SUBTITLE) <= 500

@@ -67,3 +67,28 @@ def sticker_update(chat_id: int) -> dict[str, Any]:
             "sticker": sticker,
         },
     }
+
+
+def contact_update(chat_id: int, phone: str, user_id: int | None) -> dict[str, Any]:
+    """A shared contact: `user_id` is the sender's own id when the "share my phone number"
+    button was used, another id (or none) for a contact from the address book."""
+    contact: dict[str, Any] = {"phone_number": phone, "first_name": "An"}
+    if user_id is not None:
+        contact["user_id"] = user_id
+    return {
+        "update_id": next_update_id(),
+        "message": {
+            "message_id": 3,
+            "date": int(time.time()),
+            "chat": _chat(chat_id),
+            "from": _user(chat_id),
+            "contact": contact,
+        },
+    }
+
+
+def in_chat(update: dict[str, Any], chat_id: int, chat_type: str) -> dict[str, Any]:
+    """The same update sent in a group, supergroup or channel (ids of such chats are negative)."""
+    message = update.get("message") or update["callback_query"]["message"]
+    message["chat"] = {"id": chat_id, "type": chat_type, "title": "Nhóm khách hàng"}
+    return update
