@@ -47,6 +47,16 @@ MESSAGES: dict[str, str] = {
     "internal_error": "Hệ thống đang gặp sự cố. Vui lòng thử lại sau.",
     "database_unavailable": "Hệ thống đang tạm gián đoạn. Vui lòng thử lại sau ít phút.",
     "payload_too_large": "Dữ liệu gửi lên quá lớn.",
+    "otp_frozen": "Việc gửi mã cho yêu cầu này đã tạm khóa do nhập sai quá nhiều lần. Vui lòng gọi 1900 1909.",
+    "chat_user_otp_limit": "Quý khách đã yêu cầu mã quá nhiều lần trong hôm nay. Vui lòng thử lại vào ngày mai.",
+    "too_many_wrong_codes": "Quý khách đã nhập sai mã quá nhiều lần trong hôm nay. Vui lòng thử lại vào ngày mai.",
+    "verification_not_recent": "Cần mã xác thực mới để ký.",
+    "challenge_not_found": "Không tìm thấy mã xác minh.",
+    "candidate_not_found": "Danh sách tra cứu đã hết hạn. Vui lòng tra cứu lại.",
+    "conversation_required": "Thiếu mã cuộc trò chuyện.",
+    "invalid_chat_user": "Thông tin người trò chuyện không hợp lệ.",
+    "chat_user_required": "Thiếu thông tin người trò chuyện.",
+    "staff_only": "Chỉ nhân viên được thực hiện thao tác này.",
 }
 
 

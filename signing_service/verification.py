@@ -76,7 +76,11 @@ async def require(c: Context, s: AsyncSession, req: Request, who: ChatUser | Non
         return
     if await active(s, req.id, who, c.clock.now()) is None:
         COUNTERS.inc("not_verified_refusals_total")
-        raise ApiError(403, "not_verified", NOT_VERIFIED)
+        # What the bot needs to offer verification, masked, so it does not have to ask again.
+        contacts = await contacts_of(s, req.id)
+        masked = {ch: mask_destination(ch, v) for ch, v in contacts.items() if ch in ("sms", "email")}
+        frozen = await otp_budget.frozen(s, req.id)
+        raise ApiError(403, "not_verified", NOT_VERIFIED, contacts=masked, otp_frozen=frozen)
 
 
 async def _grant(

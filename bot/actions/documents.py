@@ -22,8 +22,8 @@ async def show_documents(dispatcher: CollectingDispatcher, tracker: Tracker, cod
     links, valid one hour); a chat user not verified for the request is asked to verify first."""
     try:
         docs = await get_api().documents(code, chat_user(tracker))
-    except NotVerified:
-        return await start_verification(dispatcher, tracker, code, "documents")
+    except NotVerified as refusal:
+        return await start_verification(dispatcher, tracker, code, "documents", refusal)
     except ServiceUnavailable:
         dispatcher.utter_message(response="utter_service_unavailable")
         return []
@@ -91,8 +91,8 @@ async def documents_of_current_request(
         return code
     try:
         docs = await get_api().documents(code, chat_user(tracker))
-    except NotVerified:
-        return await start_verification(dispatcher, tracker, code, task)
+    except NotVerified as refusal:
+        return await start_verification(dispatcher, tracker, code, task, refusal)
     except ServiceUnavailable:
         dispatcher.utter_message(response="utter_service_unavailable")
         return []

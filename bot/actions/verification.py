@@ -63,17 +63,27 @@ def contact_buttons(tracker: Tracker, contacts: dict[str, str]) -> list[dict[str
 
 
 async def start_verification(
-    dispatcher: CollectingDispatcher, tracker: Tracker, code: str, task: str
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    code: str,
+    task: str,
+    refusal: ApiError | None = None,
 ) -> list[EventType]:
-    """The service refused (not verified): explain, and run the verification form for `task`."""
-    try:
-        status = await get_api().verification_status(code, chat_user(tracker))
-    except ServiceUnavailable:
-        dispatcher.utter_message(response="utter_service_unavailable")
-        return []
-    except ApiError:
-        dispatcher.utter_message(response="utter_request_not_found", code=code)
-        return []
+    """The service refused (not verified): explain, and run the verification form for `task`.
+
+    `refusal`: the service's 403, which already carries the masked contacts (one call fewer)."""
+    status: dict[str, Any]
+    if refusal is not None and isinstance(refusal.data.get("contacts"), dict):
+        status = {"verified": False, **refusal.data}
+    else:
+        try:
+            status = dict(await get_api().verification_status(code, chat_user(tracker)))
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        except ApiError:
+            dispatcher.utter_message(response="utter_request_not_found", code=code)
+            return []
     events: list[EventType] = reset_verification() + [SlotSet("verify_task", task)]
     if status.get("verified"):  # verified in the meantime (another device of the same chat)
         return events + [FollowupAction(TASK_ACTIONS.get(task, "action_listen"))]
