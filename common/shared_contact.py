@@ -7,7 +7,8 @@ message the connector relays to Rasa as the text `SHARE_CONTACT_TEXT` with `meta
 
 `own_number` is true only when the platform guarantees that the number belongs to the sender's own
 account (Telegram: the contact's `user_id` equals the sender's id; Zalo never guarantees it, the user can
-edit the form). Only connectors set this metadata: Rasa's REST channel passes no metadata, so a typed
+edit the form). Only connectors set this metadata: stock Rasa's REST channel would pass a client's
+`metadata` through, so deploy/rest_guard.py drops it (and forces `input_channel: rest`); a typed
 "/share_contact" arrives without it and verifies nothing.
 
 The bot asks for the number with a button of type `REQUEST_CONTACT_BUTTON`; channels that cannot

@@ -18,7 +18,7 @@ from devstack import processes
 from tests.conftest import Stack
 from tests.connectors.conftest import TG_SECRET, TG_TOKEN, ZALO_APP_ID, ZALO_APP_SECRET, ZALO_OA_SECRET
 from tests.connectors.fakes import FakeTelegramApi, FakeZaloApi
-from tests.connectors.tg_helpers import callback_update, next_update_id, text_update
+from tests.connectors.tg_helpers import callback_update, contact_update, next_update_id, text_update
 from tests.connectors.zalo_helpers import event, signed
 
 
@@ -114,6 +114,10 @@ class Customer:
     def tap(self, button: dict[str, str]) -> None:
         raise NotImplementedError
 
+    def share_phone(self, phone: str) -> None:
+        """Tap the platform's own "share my phone number" (Telegram) / user-info form (Zalo)."""
+        raise NotImplementedError
+
     def _all_replies(self) -> list[BotReply]:
         raise NotImplementedError
 
@@ -155,6 +159,28 @@ class ZaloCustomer(Customer):
         # oa.query.hide: Zalo sends the payload back as a user_send_text.
         self.say(button["payload"])
 
+    def share_phone(self, phone: str) -> None:
+        self.transcript.append(f"customer submits the info form with {phone}")
+        body = event("user_submit_info", self.user_id)
+        body["info"] = {
+            "name": "Nguyễn Văn An",
+            "phone": phone,
+            "address": "",
+            "city": "",
+            "district": "",
+            "ward": "",
+        }
+        raw, headers = signed(body, ZALO_APP_ID, ZALO_OA_SECRET)
+        status, answer = http("POST", f"{self.cs.rasa}/webhooks/zalo/webhook", raw, headers)
+        assert status == 200, answer
+
+    def asked_for_info(self) -> bool:
+        """The OA sent its request-user-info card (the bot's "share my phone" button)."""
+        return any(
+            call.message.get("attachment", {}).get("payload", {}).get("template_type") == "request_user_info"
+            for call in self.cs.zalo.calls_to(self.user_id)
+        )
+
     def _all_replies(self) -> list[BotReply]:
         out = []
         for call in self.cs.zalo.calls_to(self.user_id):
@@ -193,6 +219,18 @@ class TelegramCustomer(Customer):
     def tap(self, button: dict[str, str]) -> None:
         self.transcript.append(f"customer taps: {button['title']}")
         self._post(callback_update(self.chat_id, button["payload"]))
+
+    def share_phone(self, phone: str) -> None:
+        self.transcript.append(f"customer shares own phone {phone}")
+        self._post(contact_update(self.chat_id, phone, self.chat_id))
+
+    def asked_for_contact(self) -> bool:
+        """A reply keyboard with a request_contact button was sent to this chat."""
+        for call in self.cs.telegram.sent(chat_id=self.chat_id):
+            rows = (call.params.get("reply_markup") or {}).get("keyboard", [])
+            if any(b.get("request_contact") for row in rows for b in row):
+                return True
+        return False
 
     def _all_replies(self) -> list[BotReply]:
         out = []

@@ -116,8 +116,28 @@ def _find(replies: list, pred) -> dict | None:  # type: ignore[no-untyped-def]
     return None
 
 
+def verify_in_one_tap(customer: Customer) -> list:
+    """The bot asked to verify: the platform's one-tap share (Telegram: verified at once; Zalo: the
+    number matches, so the code goes there and is typed back). Returns the replies that follow."""
+    replies = customer.replies()
+    text = " ".join(r.text for r in replies)
+    assert "xác minh" in text and not any(
+        "/documents/" in b.get("url", "") for r in replies for b in r.buttons
+    )
+    if isinstance(customer, TelegramCustomer):
+        assert customer.asked_for_contact(), customer.transcript
+        customer.share_phone("+84905123456")
+        return customer.replies()
+    assert isinstance(customer, ZaloCustomer) and customer.asked_for_info(), customer.transcript
+    sent_at = time.time()
+    customer.share_phone("0905123456")
+    assert "mã xác minh" in " ".join(r.text for r in customer.replies()), customer.transcript
+    customer.say(latest_otp(customer.cs.stack.outbox, sent_at))
+    return customer.replies()
+
+
 def test_signing_journey_of_the_demo_customer(customer: Customer) -> None:
-    """Find PC05TK0000123 → documents → sign → consent → SMS → OTP from the outbox → signed links."""
+    """Find PC05TK0000123 → documents (verify in one tap) → sign → consent → (SMS → OTP) → signed."""
     cs = customer.cs
     if isinstance(customer, TelegramCustomer):
         customer.say(f"/start {CODE}")  # the deep link t.me/<bot>?start=PC05TK0000123
@@ -127,7 +147,8 @@ def test_signing_journey_of_the_demo_customer(customer: Customer) -> None:
     assert any("Ký hợp đồng" in r.text for r in found), customer.transcript
 
     customer.say("xem giấy tờ")
-    docs = customer.replies()
+    docs = verify_in_one_tap(customer)
+    assert any("Xác minh thành công" in r.text for r in docs), customer.transcript
     doc_links = [b["url"] for r in docs for b in r.buttons if "url" in b and "/documents/" in b["url"]]
     assert len(doc_links) >= 2, customer.transcript
     status, pdf = http("GET", doc_links[0])
@@ -143,7 +164,7 @@ def test_signing_journey_of_the_demo_customer(customer: Customer) -> None:
             pytest.fail("the bot stopped answering:\n" + "\n".join(customer.transcript))
         replies += new
         text = " ".join(r.text for r in replies)
-        if "thành công" in text:
+        if "Ký số thành công" in text:
             signed = replies
             break
         consent = _find(replies, lambda b: b.get("payload") == "/affirm")
