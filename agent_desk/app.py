@@ -148,7 +148,7 @@ def create_app(settings: Settings, background: bool = True) -> web.Application:
     from agent_desk import views
 
     app = web.Application(
-        middlewares=[security_headers_middleware, session_middleware, csrf_middleware],
+        middlewares=[security_headers_middleware, session_middleware, csrf_middleware, views.not_found_page],
         client_max_size=64 * 1024,  # forms and chat messages are small
     )
     app[SETTINGS] = settings
@@ -171,4 +171,5 @@ async def _context(request: web.Request) -> dict[str, object]:
     return {
         "agent": request.get("agent"),
         "csrf_token": csrf_token(request) if "csrf_seed" in request else "",
+        "demo_enabled": request.app[SETTINGS].demo_enabled,
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlparse, urlsplit
 
 from common.env_numbers import env_number
 from common.production import refuse_development_defaults
@@ -39,6 +39,44 @@ def _url(env: dict[str, str], name: str, default: str) -> str:
     if parsed.scheme not in {"http", "https"} or not parsed.netloc:
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value.rstrip("/")
+
+
+def _origin(env: dict[str, str], name: str) -> str:
+    """An http(s) origin (scheme, host, optional port; no path), normalised as browsers send it in
+    the Origin header: lower case, default port dropped. Empty when unset."""
+    value = env.get(name, "").strip()
+    if not value:
+        return ""
+    parsed = urlsplit(value)
+    problem = f"{name} must be an http(s) origin without path, like https://desk.example.vn; got {value!r}"
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ConfigError(problem) from None
+    scheme = parsed.scheme.lower()
+    if (
+        scheme not in {"http", "https"}
+        or not parsed.hostname
+        or "@" in parsed.netloc
+        or parsed.path not in {"", "/"}
+        or "?" in value
+        or "#" in value
+    ):
+        raise ConfigError(problem)
+    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
+    default_port = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default_port else "")
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, got {env[name]!r}")
 
 
 def async_db_url(url: str) -> str:
@@ -82,7 +120,12 @@ class Settings:
     agent_idle_timeout: int = 600
     sweep_interval: float = 5.0
     broker_poll_interval: float = 0.5
-    session_lifetime: int = 12 * 3600
+    session_lifetime: int = 12 * 3600  # absolute: a login never lasts longer
+    idle_timeout: int = 1800  # a session unused this long is refused
+    # The address agents type (behind an HTTPS proxy the desk itself sees http and its own Host):
+    # used for the Origin/Referer check and to make cookies Secure. Empty: the Host header is used.
+    public_origin: str = ""
+    demo_enabled: bool = True  # /demo; off by default in production
     # Extra hosts (besides localhost) that may be served without TLS, e.g. in tests.
     insecure_hosts: tuple[str, ...] = field(default=("127.0.0.1", "localhost", "::1"))
 
@@ -117,6 +160,10 @@ class Settings:
             "sweep_interval": _float(env, "DESK_SWEEP_INTERVAL", 5.0, 0.05),
             "broker_poll_interval": _float(env, "DESK_BROKER_POLL_INTERVAL", 0.5, 0.05),
             "session_lifetime": _int(env, "DESK_SESSION_LIFETIME", 12 * 3600, 60),
+            "idle_timeout": _int(env, "DESK_IDLE_TIMEOUT_S", 1800, 60),
+            "public_origin": _origin(env, "DESK_PUBLIC_ORIGIN"),
+            # The public web chat is a test page: a production desk serves it only when asked to.
+            "demo_enabled": _flag(env, "DESK_DEMO_ENABLED", app_env != "production"),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from agent_desk.desk import Desk
-from agent_desk.keys import DESK
+from agent_desk.keys import DESK, SETTINGS
 from agent_desk.rasa_client import RasaError
 from agent_desk.security import set_cookie
 from agent_desk.transcript import message_from_event
@@ -32,7 +32,7 @@ RATE_LIMIT = 20  # messages per minute per visitor
 
 def _sender(request: web.Request) -> str | None:
     value = request.cookies.get(DEMO_COOKIE, "")
-    return f"demo-{value}" if value.isalnum() and 16 <= len(value) <= 64 else None
+    return f"demo-{value}" if value.isascii() and value.isalnum() and 16 <= len(value) <= 64 else None
 
 
 def bot_messages(events: list[dict[str, Any]], after: int) -> tuple[list[dict[str, Any]], int]:
@@ -117,10 +117,11 @@ async def poll(request: web.Request) -> web.StreamResponse:
     if sender is None:
         return web.json_response({"messages": [], "cursor": 0, "version": ""})
     desk: Desk = request.app[DESK]
-    try:
-        after = max(0, int(request.query.get("after", "0")))
-    except ValueError:
+    raw = request.query.get("after", "0")
+    # ASCII digits only: int() also reads "٣" or "３" (and "1_0", " 3").
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         return _error("Tham số after không hợp lệ.", 400)
+    after = int(raw)
     if request.query.get("version") == desk.version(sender):
         return web.json_response({"messages": [], "cursor": after, "version": desk.version(sender)})
     try:
@@ -136,6 +137,8 @@ async def reset(request: web.Request) -> web.StreamResponse:
 
 
 def setup_routes(app: web.Application) -> None:
+    if not app[SETTINGS].demo_enabled:
+        return  # off (the production default unless DESK_DEMO_ENABLED=1): every /demo path is a 404
     app[LIMITER] = RateLimiter(RATE_LIMIT)
     app.router.add_get("/demo", demo_page)
     app.router.add_post("/demo/api/send", send)

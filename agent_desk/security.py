@@ -1,10 +1,14 @@
 """Sessions, CSRF protection and login throttling.
 
-- Session: a random token in an HttpOnly, SameSite=Strict cookie (Secure unless served on localhost);
-  the database keeps only its SHA-256, with an expiry.
+- Session: a random token in an HttpOnly, SameSite=Strict cookie (Secure when the public origin is
+  https, or unless served on localhost); the database keeps only its SHA-256. A session ends when it
+  has not been used for `idle_timeout` seconds (each request extends it) and in any case
+  `session_lifetime` seconds after the login.
 - CSRF: every browser gets a random seed cookie; the token put in forms and in the `X-CSRF-Token`
-  header of fetch() posts is HMAC(secret key, seed). Every unsafe request must carry it, and a
-  cross-origin `Origin` header is refused outright. The seed is rotated at login and logout.
+  header of fetch() posts is HMAC(secret key, session cookie hash, seed), so a token is only good with
+  the session it was rendered for. Every unsafe request must carry it, and a cross-origin `Origin` or
+  `Referer` header is refused outright (the origin being DESK_PUBLIC_ORIGIN when set, else the Host
+  header). The seed is rotated at login and logout.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
-from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -47,6 +54,8 @@ def host_name(request: web.Request) -> str:
 
 
 def cookie_secure(request: web.Request, settings: Settings) -> bool:
+    if settings.public_origin:  # behind a proxy the desk sees http even when browsers use https
+        return settings.public_origin.startswith("https://")
     return host_name(request) not in settings.insecure_hosts
 
 
@@ -64,13 +73,17 @@ def set_cookie(
     )
 
 
-def csrf_token_for(settings: Settings, seed: str) -> str:
-    return hmac.new(settings.secret_key.encode(), f"csrf:{seed}".encode(), hashlib.sha256).hexdigest()
+def csrf_token_for(settings: Settings, seed: str, session_token: str | None) -> str:
+    """Bound to the session cookie the browser presents (its hash; "" before login), valid or not:
+    a token from another session is refused, and an expired session still gets its 401, not a 403."""
+    session = _hash(session_token) if session_token else ""
+    message = f"csrf:{session}:{seed}".encode()
+    return hmac.new(settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
 def csrf_token(request: web.Request) -> str:
     """The token to embed in the page being rendered (the seed cookie is set by the middleware)."""
-    return csrf_token_for(request.app[SETTINGS], request["csrf_seed"])
+    return csrf_token_for(request.app[SETTINGS], request["csrf_seed"], request.get("session_token"))
 
 
 def rotate_csrf(request: web.Request) -> None:
@@ -78,7 +91,7 @@ def rotate_csrf(request: web.Request) -> None:
     request["csrf_rotated"] = True
 
 
-def _is_api(request: web.Request) -> bool:
+def is_api(request: web.Request) -> bool:
     return (
         request.path.startswith("/api/")
         or request.path.startswith("/demo/api/")
@@ -88,17 +101,33 @@ def _is_api(request: web.Request) -> bool:
 
 
 def forbidden(request: web.Request, message: str) -> web.Response:
-    if _is_api(request):
+    if is_api(request):
         return web.json_response({"error": "forbidden", "message": message}, status=403)
     return web.Response(text=message, status=403)
 
 
+def expected_origin(request: web.Request) -> str:
+    settings: Settings = request.app[SETTINGS]
+    return settings.public_origin or f"{request.scheme}://{request.host}".lower()
+
+
+def _origin_of(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "invalid"
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 async def _csrf_ok(request: web.Request) -> bool:
     settings: Settings = request.app[SETTINGS]
+    expected = expected_origin(request)
     origin = request.headers.get("Origin")
     if origin and origin != "null":
-        expected = f"{request.scheme}://{request.host}"
-        if origin != expected:
+        if origin.lower() != expected:
+            return False
+    elif request.headers.get("Referer"):  # no Origin (older browsers): the Referer, when sent
+        if _origin_of(request.headers["Referer"]) != expected:
             return False
     seed = request.cookies.get(CSRF_COOKIE)
     if not seed:
@@ -108,13 +137,16 @@ async def _csrf_ok(request: web.Request) -> bool:
         form = await request.post()  # cached by aiohttp: the handler can read it again
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
-    return bool(sent) and hmac.compare_digest(sent or "", csrf_token_for(settings, seed))
+    expected_token = csrf_token_for(settings, seed, request.get("session_token"))
+    return bool(sent) and hmac.compare_digest(sent or "", expected_token)
 
 
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     seed = request.cookies.get(CSRF_COOKIE)
-    if request.method not in SAFE_METHODS and not await _csrf_ok(request):
+    # A path no route serves is a 404 (or 405) whatever the method: there is nothing to protect.
+    routed = request.match_info.http_exception is None
+    if routed and request.method not in SAFE_METHODS and not await _csrf_ok(request):
         return forbidden(request, "Phiên làm việc không hợp lệ (CSRF). Hãy tải lại trang và thử lại.")
     request["csrf_seed"] = seed or secrets.token_urlsafe(32)
     request["csrf_rotated"] = not seed
@@ -124,23 +156,60 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+def _session_live(created_at: float, expires_at: float, settings: Settings, now: float) -> bool:
+    # expires_at slides with use (idle timeout); created_at bounds the whole login (lifetime).
+    return expires_at > now and created_at + settings.session_lifetime > now
+
+
+async def _session_row(request: web.Request, token: str) -> tuple[int, float, float] | None:
+    async with request.app[ENGINE].connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(db.sessions.c.agent_id, db.sessions.c.created_at, db.sessions.c.expires_at).where(
+                    db.sessions.c.token_hash == _hash(token)
+                )
+            )
+        ).first()
+    return (row.agent_id, row.created_at, row.expires_at) if row is not None else None
+
+
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request["agent"] = None
+    request["session_expired"] = False
     token = request.cookies.get(SESSION_COOKIE)
-    if token and len(token) <= 128:
+    token = token if token and len(token) <= 128 else None
+    request["session_token"] = token
+    if token:
+        settings: Settings = request.app[SETTINGS]
         engine = request.app[ENGINE]
-        async with engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(db.sessions.c.agent_id, db.sessions.c.expires_at).where(
-                        db.sessions.c.token_hash == _hash(token)
+        row = await _session_row(request, token)
+        now = time.time()
+        if row is not None and _session_live(row[1], row[2], settings, now):
+            agent_id, created_at, expires_at = row
+            request["agent"] = await accounts.get(engine, agent_id)
+            extended = min(now + settings.idle_timeout, created_at + settings.session_lifetime)
+            # Each use extends the session; written at most once a minute, not on every request.
+            if request["agent"] is not None and extended - expires_at > min(60, settings.idle_timeout / 10):
+                async with engine.begin() as conn:
+                    await conn.execute(
+                        db.sessions.update()
+                        .where(db.sessions.c.token_hash == _hash(token))
+                        .values(expires_at=extended)
                     )
-                )
-            ).first()
-        if row is not None and row.expires_at > time.time():
-            request["agent"] = await accounts.get(engine, row.agent_id)
+        elif row is not None:
+            async with engine.begin() as conn:
+                await conn.execute(db.sessions.delete().where(db.sessions.c.token_hash == _hash(token)))
+        # A session cookie that opens nothing: idle, too old, logged out elsewhere or revoked.
+        request["session_expired"] = request["agent"] is None
     return await handler(request)
+
+
+async def session_valid(request: web.Request) -> bool:
+    """Whether the request's session is still live, without extending it (long-lived streams)."""
+    token = request.get("session_token")
+    row = await _session_row(request, token) if token else None
+    return row is not None and _session_live(row[1], row[2], request.app[SETTINGS], time.time())
 
 
 @web.middleware
@@ -177,10 +246,11 @@ async def start_session(request: web.Request, response: web.StreamResponse, agen
                 token_hash=_hash(token),
                 agent_id=agent.id,
                 created_at=now,
-                expires_at=now + settings.session_lifetime,
+                expires_at=now + min(settings.idle_timeout, settings.session_lifetime),
             )
         )
     set_cookie(response, request, SESSION_COOKIE, token, settings.session_lifetime)
+    request["session_token"] = token  # what is rendered from now on is bound to the new session
     rotate_csrf(request)
 
 
@@ -190,6 +260,7 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
         async with request.app[ENGINE].begin() as conn:
             await conn.execute(db.sessions.delete().where(db.sessions.c.token_hash == _hash(token)))
     response.del_cookie(SESSION_COOKIE, path="/")
+    request["session_token"] = None
     rotate_csrf(request)
 
 
@@ -199,11 +270,17 @@ def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
         async def wrapper(request: web.Request) -> web.StreamResponse:
             agent: Agent | None = request["agent"]
             if agent is None:
-                if _is_api(request) or request.method not in SAFE_METHODS:
+                if is_api(request) or request.method not in SAFE_METHODS:
                     return web.json_response(
                         {"error": "unauthorized", "message": "Hãy đăng nhập lại."}, status=401
                     )
-                raise web.HTTPFound(f"/login?next={request.path_qs}" if request.path != "/" else "/login")
+                query = {"next": request.path_qs} if request.path_qs != "/" else {}
+                if request.get("session_expired"):
+                    query["expired"] = "1"  # the login page says why
+                response = web.HTTPFound("/login" + ("?" + urlencode(query) if query else ""))
+                if request.get("session_expired"):
+                    response.del_cookie(SESSION_COOKIE, path="/")
+                raise response
             if role is not None and agent.role != role:
                 return forbidden(request, "Chức năng này chỉ dành cho giám sát viên.")
             return await handler(request)
@@ -213,39 +290,124 @@ def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
     return decorator
 
 
-class LoginThrottle:
-    """Failed logins allowed per key in `window` seconds: 5 per user name ("user:..."), 30 per client
-    address ("ip:...": higher, because a call centre behind one NAT or proxy shares an address)."""
+K = TypeVar("K", bound=Hashable)
 
-    def __init__(self, limit: int = 5, ip_limit: int = 30, window: float = 900) -> None:
+
+class _Failures(Generic[K]):
+    """Recent failure times per key, in bounded memory: at most `capacity` keys, `keep` times each.
+
+    Keys sit in two tiers ordered by their last failure. "Cold" keys (fewer than `protect` failures)
+    are evicted first, oldest first: losing one gives an attacker back at most a few tries. "Hot" keys,
+    the ones that block, go (oldest first) only once no cold key is left, so a flood of new keys
+    cannot reset them; filling the hot tier takes `protect` counted failures per key, and every
+    failure also counts against its address."""
+
+    def __init__(self, capacity: int, keep: int, protect: int, window: float) -> None:
+        self.capacity, self.keep, self.protect, self.window = capacity, keep, protect, window
+        self._cold: OrderedDict[K, deque[float]] = OrderedDict()
+        self._hot: OrderedDict[K, deque[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._cold) + len(self._hot)
+
+    def _recent(self, times: deque[float], now: float) -> deque[float]:
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+    def count(self, key: K, now: float) -> int:
+        times = self._cold.get(key)
+        if times is None:
+            times = self._hot.get(key)
+        return len(self._recent(times, now)) if times is not None else 0
+
+    def add(self, key: K, now: float) -> None:
+        times = self._cold.pop(key, None)
+        if times is None:
+            times = self._hot.pop(key, None)
+        if times is None:
+            times = deque(maxlen=self.keep)
+        self._recent(times, now).append(now)
+        (self._hot if len(times) >= self.protect else self._cold)[key] = times  # now the newest
+        while len(self) > self.capacity:
+            (self._cold or self._hot).popitem(last=False)
+
+    def discard(self, key: K) -> None:
+        self._cold.pop(key, None)
+        self._hot.pop(key, None)
+
+
+def address_key(address: str) -> str:
+    """The unit an address is counted in: an IPv4 address, or the /64 of an IPv6 one (one machine
+    usually holds a whole /64, so counting single addresses would let it rotate past any limit)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
+class LoginThrottle:
+    """Failed logins counted per (name, address) pair, per name and per address, in `window` seconds.
+
+    Why this design: a block per user name alone lets anyone lock an agent out by typing wrong
+    passwords for their name from anywhere. So the name's limit (`limit`, 5) applies per pair: an
+    attacker's failures block the attacker's address, never the agent at their own desk. Spread over
+    many addresses, the name's total (`user_limit`, 20) puts it "under attack": from then on an
+    address that has failed `attacked_limit` (2) times on it is refused. An address with no failure on
+    the name still gets in, so the agent is never locked out, and a botnet pays two tries per address.
+    Per address (`ip_limit`, 30: a call centre behind one NAT shares an address) any name is refused.
+    A success clears only its own pair: it must not forgive another address's failures.
+
+    The three maps are bounded (`capacity` keys each) and evict cold keys before blocking ones, oldest
+    first (see _Failures): flooding memory with new names or addresses does not reset a block.
+    """
+
+    def __init__(
+        self,
+        limit: int = 5,
+        ip_limit: int = 30,
+        user_limit: int = 20,
+        attacked_limit: int = 2,
+        window: float = 900,
+        capacity: int = 10_000,
+    ) -> None:
         self.limit = limit
         self.ip_limit = ip_limit
+        self.user_limit = user_limit
+        self.attacked_limit = attacked_limit
         self.window = window
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self.capacity = capacity
+        self._pairs: _Failures[tuple[str, str]] = _Failures(capacity, limit, attacked_limit, window)
+        self._users: _Failures[str] = _Failures(capacity, user_limit, user_limit, window)
+        self._addresses: _Failures[str] = _Failures(capacity, ip_limit, ip_limit, window)
 
-    def _recent(self, key: str) -> deque[float]:
-        q = self._failures[key]
-        cutoff = time.monotonic() - self.window
-        while q and q[0] < cutoff:
-            q.popleft()
-        return q
-
-    def blocked(self, *keys: str) -> bool:
-        return any(
-            len(self._recent(k)) >= (self.ip_limit if k.startswith("ip:") else self.limit) for k in keys
-        )
-
-    def failed(self, *keys: str) -> None:
+    def blocked(self, user: str, address: str) -> bool:
         now = time.monotonic()
-        for k in keys:
-            self._recent(k).append(now)
-        if len(self._failures) > 10_000:  # bound memory under a spray attack
-            self._failures.clear()
+        where = address_key(address)
+        if self._addresses.count(where, now) >= self.ip_limit:
+            return True
+        pair = self._pairs.count((user, where), now)
+        if pair >= self.limit:
+            return True
+        return pair >= self.attacked_limit and self._users.count(user, now) >= self.user_limit
 
-    def succeeded(self, *keys: str) -> None:
-        for k in keys:
-            if not k.startswith("ip:"):  # one success must not reset an address spraying many names
-                self._failures.pop(k, None)
+    def failed(self, user: str, address: str) -> None:
+        now = time.monotonic()
+        where = address_key(address)
+        self._pairs.add((user, where), now)
+        self._users.add(user, now)
+        self._addresses.add(where, now)
+
+    def succeeded(self, user: str, address: str) -> None:
+        self._pairs.discard((user, address_key(address)))
+
+    def sizes(self) -> dict[str, int]:
+        return {"pairs": len(self._pairs), "users": len(self._users), "addresses": len(self._addresses)}
 
 
 def client_ip(request: web.Request) -> str:

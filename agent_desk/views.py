@@ -7,8 +7,10 @@ import hashlib
 import json
 import logging
 import time
+import unicodedata
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -18,12 +20,20 @@ from agent_desk.accounts import Agent
 from agent_desk.desk import CLOSE_TAGS, Desk, DeskError, Handoff
 from agent_desk.keys import DESK, ENGINE, SETTINGS
 from agent_desk.rasa_client import RasaError
-from agent_desk.security import client_ip, end_session, login_required, start_session
+from agent_desk.security import (
+    client_ip,
+    end_session,
+    is_api,
+    login_required,
+    session_valid,
+    start_session,
+)
 from agent_desk.signing_client import SigningError
 from agent_desk.transcript import messages
 
 log = logging.getLogger(__name__)
 MAX_TRANSCRIPT = 300  # messages rendered on a conversation page
+KEEPALIVE = 15.0  # seconds between an event stream's keep-alive lines (and session checks)
 
 
 def wants_json(request: web.Request) -> bool:
@@ -40,11 +50,20 @@ def error_response(request: web.Request, exc: DeskError, **context: Any) -> web.
     )
 
 
+def ascii_number(raw: str, max_digits: int) -> int | None:
+    """A non-negative number written in ASCII digits only, or None. (str.isdigit() is also true for
+    "²", "٣" or "３": int() rejects the first and reads the others as 3, an alias of the real id.)"""
+    if not raw or len(raw) > max_digits or not (raw.isascii() and raw.isdigit()):
+        return None
+    return int(raw)
+
+
 def _bounded_id(raw: str) -> int:
     """A positive database id from the URL; anything else is a 404 (never an overflow in the DB)."""
-    if not raw.isdigit() or len(raw) > 10 or not 0 < int(raw) < 2**31:
+    value = ascii_number(raw, 10)
+    if value is None or not 0 < value < 2**31:
         raise web.HTTPNotFound()
-    return int(raw)
+    return value
 
 
 def _handoff_id(request: web.Request) -> int:
@@ -70,9 +89,29 @@ def username_tag(username: str) -> str:
     return "#" + hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()[:10]
 
 
+def _unsafe_char(c: str) -> bool:
+    return c == "\\" or c.isspace() or unicodedata.category(c) in {"Cc", "Cf"}
+
+
 def _safe_next(target: str | None) -> str:
-    # Only local paths: an attacker's link cannot bounce a fresh login to another site.
-    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
+    """Where to go after login: a local path, else the queue page. An attacker's link cannot bounce a
+    fresh login to another site: browsers read "/\\evil", "//evil" and "/<tab>/evil" as another host,
+    and a proxy may decode "%2F%2Fevil" on the way, so none of these (as sent or %-decoded up to three
+    times) pass; neither does anything with a scheme, a host, a backslash, a space or a control
+    character."""
+    if not target or len(target) > 2000 or not target.startswith("/"):
+        return "/"
+    decoded = target
+    for level in range(4):
+        if decoded.startswith(("//", "/\\")) or any(_unsafe_char(c) for c in decoded):
+            return "/"
+        if level < 3:
+            decoded = unquote(decoded)
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return "/"
+    if parts.scheme or parts.netloc:
         return "/"
     return target
 
@@ -85,7 +124,11 @@ async def health(request: web.Request) -> web.Response:
 
 @aiohttp_jinja2.template("login.html")
 async def login_form(request: web.Request) -> dict[str, Any]:
-    return {"next": _safe_next(request.query.get("next")), "error": None}
+    return {
+        "next": _safe_next(request.query.get("next")),
+        "error": None,
+        "expired": request.query.get("expired") == "1",
+    }
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -96,7 +139,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))[:1024]
     next_url = _safe_next(str(form.get("next", "")))
     throttle = request.app[THROTTLE]
-    keys = (f"user:{username}", f"ip:{client_ip(request)}")
+    keys = (username, client_ip(request))
     if throttle.blocked(*keys):
         return aiohttp_jinja2.render_template(
             "login.html",
@@ -144,9 +187,7 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     desk: Desk = request.app[DESK]
     conversation = None
     if "conversation" in request.query:
-        handoff = await desk.get(
-            int(request.query["conversation"]) if request.query["conversation"].isdigit() else 0
-        )
+        handoff = await desk.get(_bounded_id(request.query["conversation"]))
         if handoff is None:
             raise web.HTTPNotFound()
         conversation = handoff.sender_id
@@ -161,13 +202,22 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     with desk.hub.subscribe(conversation) as sub:
         try:
             await send("queue", await desk.queue_snapshot())
+            check_at = time.monotonic() + KEEPALIVE
             while not sub.closed:
                 try:
-                    kind, data = await asyncio.wait_for(sub.queue.get(), timeout=15)
+                    kind, data = await asyncio.wait_for(
+                        sub.queue.get(), timeout=max(0.0, check_at - time.monotonic())
+                    )
+                    await send(kind, data)
                 except asyncio.TimeoutError:
+                    pass
+                if time.monotonic() >= check_at:
+                    # The stream outlives the request that opened it: it ends with its session
+                    # (idle, too old, logged out). Streaming does not count as use.
+                    if not await session_valid(request):
+                        break
                     await response.write(b": keep-alive\n\n")
-                    continue
-                await send(kind, data)
+                    check_at = time.monotonic() + KEEPALIVE
         except ConnectionResetError:
             pass  # the browser went away (page closed or navigated)
     return response
@@ -286,7 +336,8 @@ async def canned_page(request: web.Request) -> dict[str, Any]:
     return {"canned": await request.app[DESK].canned(), "error": None}
 
 
-@login_required()
+# Agents use canned replies (conversation page); only supervisors create, edit or delete them.
+@login_required(role="supervisor")
 async def canned_save(request: web.Request) -> web.StreamResponse:
     desk: Desk = request.app[DESK]
     form = await _form(request)
@@ -294,7 +345,7 @@ async def canned_save(request: web.Request) -> web.StreamResponse:
     try:
         await desk.save_canned(
             request["agent"],
-            int(raw_id) if raw_id.isdigit() else None,
+            _bounded_id(raw_id) if raw_id else None,
             form.get("title", ""),
             form.get("text", ""),
         )
@@ -305,7 +356,7 @@ async def canned_save(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/canned")
 
 
-@login_required()
+@login_required(role="supervisor")
 async def canned_delete(request: web.Request) -> web.StreamResponse:
     await request.app[DESK].delete_canned(_bounded_id(request.match_info["id"]))
     raise web.HTTPSeeOther("/canned")
@@ -332,6 +383,21 @@ async def supervisor_api(request: web.Request) -> web.Response:
     return web.json_response(stats)
 
 
+@web.middleware
+async def not_found_page(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A bare 404 (no route, bad id, /demo switched off) as the desk's own Vietnamese page."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound as exc:
+        if exc.text != "404: Not Found":  # a handler's own message
+            raise
+        if is_api(request) or wants_json(request):
+            return web.json_response({"error": "not_found"}, status=404)
+        return aiohttp_jinja2.render_template("not_found.html", request, {}, status=404)
+
+
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/health", health)
@@ -341,14 +407,14 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/", queue_page)
     r.add_get("/api/queue", queue_api)
     r.add_get("/api/events", events_stream)
-    r.add_get(r"/conversations/{id:\d+}", conversation_page)
-    r.add_post(r"/conversations/{id:\d+}/claim", claim)
-    r.add_post(r"/conversations/{id:\d+}/reply", reply)
-    r.add_post(r"/conversations/{id:\d+}/handback", hand_back)
-    r.add_post(r"/conversations/{id:\d+}/notes", add_note)
+    r.add_get(r"/conversations/{id:[0-9]+}", conversation_page)
+    r.add_post(r"/conversations/{id:[0-9]+}/claim", claim)
+    r.add_post(r"/conversations/{id:[0-9]+}/reply", reply)
+    r.add_post(r"/conversations/{id:[0-9]+}/handback", hand_back)
+    r.add_post(r"/conversations/{id:[0-9]+}/notes", add_note)
     r.add_get("/canned", canned_page)
     r.add_post("/canned", canned_save)
-    r.add_post(r"/canned/{id:\d+}/delete", canned_delete)
+    r.add_post(r"/canned/{id:[0-9]+}/delete", canned_delete)
     r.add_get("/supervisor", supervisor_page)
     r.add_get("/api/supervisor", supervisor_api)
     demo.setup_routes(app)

@@ -61,6 +61,15 @@ async def csrf_of(client: TestClient, path: str) -> str:
 
 
 DeskFactory = Callable[..., Awaitable[TestClient]]
+REMOTE_HEADER = "X-Test-Remote"
+
+
+@web.middleware
+async def _remote_from_header(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    remote = request.headers.get(REMOTE_HEADER)
+    return await handler(request.clone(remote=remote) if remote else request)
 
 
 @pytest.fixture
@@ -68,8 +77,13 @@ async def desk_factory(tmp_path: Path, aiohttp_client: Callable[..., Awaitable[T
     """Start a desk app (background tasks on by default) and return a test client for it."""
     apps: list[web.Application] = []
 
-    async def make(settings: Settings | None = None, background: bool = True) -> TestClient:
+    async def make(
+        settings: Settings | None = None, background: bool = True, remote_header: bool = False
+    ) -> TestClient:
         app = create_app(settings or desk_settings(tmp_path), background=background)
+        if remote_header:
+            # Outermost: the client address is the one the test names (attacker vs agent).
+            app.middlewares.insert(0, _remote_from_header)
         apps.append(app)
         return await aiohttp_client(app)
 
@@ -138,4 +152,4 @@ def rasa_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         proc.stop()
 
 
-__all__ = ["PASSWORD", "add_account", "csrf_of", "db", "desk_settings", "login", "wait_for"]
+__all__ = ["PASSWORD", "REMOTE_HEADER", "add_account", "csrf_of", "db", "desk_settings", "login", "wait_for"]

@@ -92,7 +92,7 @@ async def test_login_redirect_stays_on_site(desk_factory):
 
 async def test_csrf_is_required_on_every_post(desk_factory):
     client = await desk_factory(background=False)
-    await add_account(client, "lan")
+    await add_account(client, "lan", role="supervisor")  # /canned posts are for supervisors
     # Login form without / with a wrong token.
     await client.get("/login")
     resp = await client.post("/login", data={"username": "lan", "password": PASSWORD})
@@ -148,7 +148,7 @@ async def test_supervisor_page_is_for_supervisors(desk_factory):
 
 async def test_templates_escape_user_content(desk_factory):
     client = await desk_factory(background=False)
-    await add_account(client, "lan")
+    await add_account(client, "lan", role="supervisor")
     token = await login(client, "lan")
     evil = '<script>alert("x")</script>'
     resp = await client.post("/canned", data={"title": evil, "text": evil, "csrf_token": token})
@@ -159,9 +159,9 @@ async def test_templates_escape_user_content(desk_factory):
     assert "Content-Security-Policy" in resp.headers
 
 
-async def test_canned_responses_are_seeded_and_editable(desk_factory):
+async def test_canned_responses_are_seeded_and_editable_by_a_supervisor(desk_factory):
     client = await desk_factory(background=False)
-    await add_account(client, "lan")
+    await add_account(client, "lan", role="supervisor")
     token = await login(client, "lan")
     canned = await client.app[DESK].canned()
     assert any("19001909" in c["text"] for c in canned)
@@ -194,19 +194,23 @@ async def test_unknown_or_absurd_ids_are_404(desk_factory):
     assert resp.status == 404
 
 
-def test_throttle_limits_per_name_and_per_address():
+def test_throttle_limits_per_name_and_address_pair_and_per_address():
     from agent_desk.security import LoginThrottle
 
-    t = LoginThrottle(limit=2, ip_limit=3)
-    t.failed("user:a", "ip:1")
-    t.failed("user:b", "ip:1")
-    assert not t.blocked("user:c", "ip:1")
-    t.failed("user:a", "ip:1")
-    assert t.blocked("user:a", "ip:2")  # the name, from anywhere
-    assert t.blocked("user:c", "ip:1")  # the address, for any name
-    t.succeeded("user:c", "ip:1")
-    assert t.blocked("user:d", "ip:1")
-    assert not t.blocked("user:c", "ip:2")
+    t = LoginThrottle(limit=2, ip_limit=3, user_limit=4, attacked_limit=1)
+    t.failed("a", "10.0.0.1")
+    t.failed("b", "10.0.0.1")
+    assert not t.blocked("c", "10.0.0.1")
+    t.failed("a", "10.0.0.1")
+    assert t.blocked("a", "10.0.0.1")  # the name, from that address
+    assert not t.blocked("a", "10.0.0.2")  # not from another one
+    assert t.blocked("c", "10.0.0.1")  # the address, for any name
+    t.succeeded("c", "10.0.0.1")
+    assert t.blocked("d", "10.0.0.1")
+    assert not t.blocked("c", "10.0.0.2")
+    t.failed("a", "10.0.0.3")
+    t.failed("a", "10.0.0.4")  # 4 failures on "a": under attack, one failure blocks an address
+    assert t.blocked("a", "10.0.0.3") and not t.blocked("a", "10.0.0.5")
 
 
 async def test_a_failed_login_does_not_write_what_was_typed(desk_factory, caplog):
