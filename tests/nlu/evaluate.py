@@ -111,8 +111,10 @@ async def score(agent: Any, examples: list[Example]) -> dict[str, Any]:
         predicted_entities = {(e["entity"], e["start"], e["end"]) for e in parsed.get("entities", [])}
         gold_e.append(set(ex.entities))
         pred_e.append(predicted_entities)
-        # The FAQ selector runs only for `faq` (bot/components/faq_selector.py).
-        selector_elsewhere += int(intent != "faq" and bool(parsed.get("response_selector")))
+        # The FAQ selector runs only for `faq` (bot/components/faq_selector.py), as DIET ranked it:
+        # the fallback classifier runs after it and may then replace a low-confidence `faq`.
+        classified = raw[0]["name"] if raw else intent
+        selector_elsewhere += int(classified != "faq" and bool(parsed.get("response_selector")))
         if ex.base_intent == "faq":
             faq_total += 1
             key = (

@@ -30,6 +30,8 @@ DESIGN_INTENTS = {
     "request_amendment",
     "resend_otp",
     "sign_usb_token",
+    "unlink_request",
+    "delete_my_data",
     "faq",
 }
 FAQ_KEYS = {"hotline", "processing_time", "required_papers", "signing_legality", "change_contact"}
