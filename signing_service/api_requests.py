@@ -33,6 +33,7 @@ MIN_NAME_WORDS = 2
 NAME_TOO_SHORT = "Vui lòng cho biết họ và tên đầy đủ của khách hàng (ví dụ: Nguyễn Văn An)."
 # The bot sends its conversation (Rasa sender) id here; name lookups are limited per conversation.
 CONVERSATION_HEADER = "X-Conversation-Id"
+_REF = re.compile(r"^[A-Za-z0-9_-]+$")
 _UNIT_PREFIX = re.compile(r"^(dien luc|d\.?l\.?|cong ty dien luc)\s+")
 
 
@@ -169,7 +170,8 @@ async def get_candidate(request: web.Request) -> web.Response:
     c = ctx(request)
     ref = request.match_info["ref"]
     conversation = _conversation(request)
-    if conversation is None or not 16 <= len(ref) <= 64:
+    # Refs are token_urlsafe: anything else (a NUL byte, other scripts) is simply not one.
+    if conversation is None or not 16 <= len(ref) <= 64 or not _REF.match(ref):
         raise ApiError(404, "candidate_not_found")
     key = request.app[NAME_LOOKUPS].conversation_key(conversation)
     async with c.db.read() as s:

@@ -62,7 +62,8 @@ async def start(request: web.Request) -> web.Response:
     body = await json_body(request)
     code = request_code(opt_str(body, "request_code", 40) or "")
     channel = choice(body, "channel", {"sms", "email"})
-    result = await verification.start(ctx(request), code, channel, required_chat_user(request))
+    purpose = choice(body, "purpose", {"view", "sign"}, "view")
+    result = await verification.start(ctx(request), code, channel, required_chat_user(request), purpose)
     return web.json_response(result, status=201)
 
 

@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from .workdays import VN_TZ
+
 
 @dataclass(frozen=True)
 class Message:
@@ -66,16 +68,40 @@ def otp_message(channel: str, to: str, code: str, titles: list[str], customer: s
     return Message("email", to, "EVNCPC - Mã xác thực ký hồ sơ điện tử", text, created)
 
 
-def verification_message(channel: str, to: str, code: str, request_code: str, now: datetime) -> Message:
+def verification_message(
+    channel: str, to: str, code: str, request_code: str, now: datetime, sign_titles: list[str] | None = None
+) -> Message:
     """The code that links a chat to a request. It says what it unlocks, so a customer who did not ask
-    for it knows to ignore it, and that it also confirms a signature consented to within minutes."""
+    for it knows to ignore it; only a code sent to sign names the drafts and may confirm a signature."""
     created = now.astimezone(timezone.utc).isoformat(timespec="seconds")
-    text = (
-        f"EVNCPC: Mã xác minh để xem hồ sơ yêu cầu {request_code} trên Zalo/Telegram là {code}. "
-        "Mã có hiệu lực trong 5 phút; nếu Quý khách đồng ý ký hồ sơ ngay sau khi xác minh, mã này cũng "
-        "là mã xác nhận chữ ký. Tuyệt đối không cung cấp mã cho bất kỳ ai. "
-        "Nếu Quý khách không yêu cầu, vui lòng bỏ qua tin nhắn này."
-    )
+    if sign_titles:
+        listing = "; ".join(sign_titles)
+        text = (
+            f"EVNCPC: Mã xác minh và KÝ hồ sơ yêu cầu {request_code} là {code} (5 phút). "
+            f"Nếu Quý khách đồng ý ký ngay sau khi xác minh, mã này là chữ ký của Quý khách cho: {listing}. "
+            "Tuyệt đối không cung cấp mã cho bất kỳ ai. Nếu không yêu cầu, vui lòng bỏ qua."
+        )
+    else:
+        text = (
+            f"EVNCPC: Mã xác minh để XEM hồ sơ yêu cầu {request_code} trên Zalo/Telegram là {code} "
+            "(5 phút). Mã này không dùng để ký. Tuyệt đối không cung cấp mã cho bất kỳ ai. "
+            "Nếu Quý khách không yêu cầu, vui lòng bỏ qua tin nhắn này."
+        )
     if channel == "sms":
         return Message("sms", to, "Mã xác minh hồ sơ", text, created)
     return Message("email", to, "EVNCPC - Mã xác minh hồ sơ điện tử", text, created)
+
+
+def signed_notice(
+    channel: str, to: str, request_code: str, titles: list[str], chat_channel: str, now: datetime
+) -> Message:
+    """After every signing, to each registered contact: a signature nobody expected is noticed at once."""
+    created = now.astimezone(timezone.utc).isoformat(timespec="seconds")
+    local = now.astimezone(VN_TZ)
+    text = (
+        f"EVNCPC: Hồ sơ của yêu cầu {request_code} đã được ký lúc {local:%H:%M ngày %d/%m/%Y} "
+        f"qua {chat_channel}: {'; '.join(titles)}. "
+        "Nếu không phải Quý khách thực hiện, vui lòng gọi ngay 1900 1909."
+    )
+    subject = "EVNCPC - Thông báo hồ sơ đã được ký"
+    return Message(channel, to, subject, text, created)

@@ -27,7 +27,7 @@ from .errors import ApiError
 from .links import make_link
 from .masking import mask_destination, mask_name
 from .models import Document, OtpSend, Request, SigningSession
-from .outbox import otp_message
+from .outbox import otp_message, signed_notice
 from .pades import SealRequest
 from .requests_query import contacts_of, load_request
 from .timeline import iso
@@ -440,6 +440,7 @@ async def _seal_all(
             )
         raise ApiError(500, "signing_failed") from None
     log.info("session %s signed %d document(s)", _sid(session_id), len(docs))
+    await _notify_signed(c, request_id, [DOC_KINDS[d.kind] for d in docs], chat_channel)
     expires = int(c.clock.now().timestamp()) + c.settings.link_ttl_seconds
     return {
         "status": "signed",
@@ -546,3 +547,18 @@ async def sign_with_verification(
     return await _seal_all(
         c, session_id, request_id, docs, bound, signer, channel, parsed["chat_channel"], now
     )
+
+
+async def _notify_signed(c: Context, request_id: int, titles: list[str], chat_channel: str) -> None:
+    """Tell every registered contact that documents were signed (a signature nobody expected, e.g. by
+    a phished code, is noticed at once). Best effort: the signature stands if the notice fails."""
+    try:
+        async with c.db.read() as s:
+            req = await s.get(Request, request_id)
+            contacts = await contacts_of(s, request_id)
+        assert req is not None
+        for channel, to in sorted(contacts.items()):
+            if channel in ("sms", "email"):
+                await c.outbox.send(signed_notice(channel, to, req.code, titles, chat_channel, c.clock.now()))
+    except Exception:
+        log.exception("signed notice not sent for request id %d", request_id)

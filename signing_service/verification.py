@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from . import audit, otp, otp_budget
 from .context import Context
 from .counters import COUNTERS
+from .doc_kinds import DOC_KINDS
 from .errors import ApiError
 from .masking import mask_destination
-from .models import ChatVerification, LookupCandidate, OtpSend, Request, VerificationChallenge
+from .models import ChatVerification, Document, LookupCandidate, OtpSend, Request, VerificationChallenge
 from .outbox import verification_message
 from .phones import normalize_phone
 from .requests_query import contacts_of, load_request
@@ -92,6 +93,7 @@ async def _grant(
     now: datetime,
     otp_channel: str | None = None,
     destination: str | None = None,
+    sign_credit: bool = False,
 ) -> ChatVerification:
     ttl = timedelta(days=c.settings.verification_ttl_days)
     credit = timedelta(seconds=c.settings.sign_after_verify_seconds)
@@ -104,7 +106,7 @@ async def _grant(
         expires_at=now + ttl,
         otp_channel=otp_channel,
         otp_destination=destination,
-        sign_credit_until=now + credit if otp_channel and credit else None,
+        sign_credit_until=now + credit if sign_credit and otp_channel and credit else None,
     )
     s.add(row)
     audit.record(
@@ -163,8 +165,10 @@ def _issue(c: Context, s: AsyncSession, ch: VerificationChallenge, now: datetime
     return code
 
 
-async def _deliver(c: Context, ch: VerificationChallenge, code: str, request_code: str) -> None:
-    message = verification_message(ch.channel, ch.destination, code, request_code, c.clock.now())
+async def _deliver(
+    c: Context, ch: VerificationChallenge, code: str, request_code: str, sign_titles: list[str] | None
+) -> None:
+    message = verification_message(ch.channel, ch.destination, code, request_code, c.clock.now(), sign_titles)
     try:
         await c.outbox.send(message)
     except Exception:
@@ -184,8 +188,20 @@ async def _deliver(c: Context, ch: VerificationChallenge, code: str, request_cod
     )
 
 
-async def start(c: Context, code: str, channel: str, who: ChatUser) -> dict[str, Any]:
-    """Send a verification code to the request's registered contact on `channel` (sms | email)."""
+async def _titles_awaiting(s: AsyncSession, request_id: int) -> list[str]:
+    rows = await s.execute(
+        select(Document.kind).where(
+            Document.request_id == request_id, Document.status == "awaiting_signature"
+        )
+    )
+    return [DOC_KINDS[k] for (k,) in rows]
+
+
+async def start(c: Context, code: str, channel: str, who: ChatUser, purpose: str = "view") -> dict[str, Any]:
+    """Send a verification code to the request's registered contact on `channel` (sms | email).
+
+    `purpose` "sign": the message names the drafts awaiting signature and says the code confirms
+    a signature consented to right after it; only such a code gives the one-signing credit."""
     now = c.clock.now()
     key = otp_budget.chat_key(c.settings.secret_key, who.channel, who.user)
     async with c.db.write() as s:
@@ -214,9 +230,11 @@ async def start(c: Context, code: str, channel: str, who: ChatUser) -> dict[str,
             channel=channel,
             destination=destination,
             attempts=0,
+            purpose=purpose,
             created_at=now,
         )
         s.add(ch)
+        sign_titles = await _titles_awaiting(s, req.id) if purpose == "sign" else None
         secret_code = _issue(c, s, ch, now)
         otp_budget.record_session(s, req.id, key, now)
         audit.record(
@@ -229,7 +247,7 @@ async def start(c: Context, code: str, channel: str, who: ChatUser) -> dict[str,
             session_id=ch.id,
             destination=mask_destination(channel, destination),
         )
-    await _deliver(c, ch, secret_code, req.code)
+    await _deliver(c, ch, secret_code, req.code, sign_titles or None)
     return _challenge_json(ch)
 
 
@@ -262,7 +280,8 @@ async def resend(c: Context, challenge_id: str, who: ChatUser) -> dict[str, Any]
         secret_code = _issue(c, s, ch, now)
         req = await s.get(Request, ch.request_id)
         assert req is not None
-    await _deliver(c, ch, secret_code, req.code)
+        sign_titles = await _titles_awaiting(s, req.id) if ch.purpose == "sign" else None
+    await _deliver(c, ch, secret_code, req.code, sign_titles or None)
     return _challenge_json(ch)
 
 
@@ -306,7 +325,9 @@ async def check(c: Context, challenge_id: str, who: ChatUser, raw_code: object) 
             ch.state, ch.code_hash, ch.finished_at = "verified", None, now
             req = await s.get(Request, ch.request_id)
             assert req is not None
-            row = await _grant(c, s, req, who, f"otp_{ch.channel}", now, ch.channel, ch.destination)
+            row = await _grant(
+                c, s, req, who, f"otp_{ch.channel}", now, ch.channel, ch.destination, ch.purpose == "sign"
+            )
             result = _verified_json(row)
     if failure:
         raise failure
@@ -332,8 +353,14 @@ async def by_contact(
             return {**_verified_json(row), "phone_matches": True}
         if source == "telegram_contact" and not own_number:
             reason = "not_own_number"  # a contact card of someone else
+        elif not guaranteed:
+            # Zalo's form can hold any number the user typed: never say whether it matched (that
+            # would let a stranger guess the registered phone digit by digit); the bot sends the
+            # code to the registered phone instead.
+            reason = "not_guaranteed"
+            matches = False
         else:
-            reason = "phone_mismatch" if not matches else "not_guaranteed"
+            reason = "phone_mismatch"
         audit.record(
             s,
             at=now,

@@ -25,7 +25,7 @@ ALL_WORDS = frozenset(
 
 def normalize_request_code(raw: str | None) -> str | None:
     """'pc05-tk 0000123' → 'PC05TK0000123'; None when it cannot be a request code."""
-    if not raw:
+    if not raw or not isinstance(raw, str):  # a payload entity may be a number or a dict
         return None
     code = re.sub(r"[\s\-._]", "", raw.strip()[:40]).upper()
     return code if REQUEST_CODE_RE.match(code) else None
@@ -33,7 +33,7 @@ def normalize_request_code(raw: str | None) -> str | None:
 
 def find_request_code(text: str | None) -> str | None:
     """First well-formed request code inside a free text."""
-    match = REQUEST_CODE_IN_TEXT.search(text or "")
+    match = REQUEST_CODE_IN_TEXT.search(text if isinstance(text, str) else "")
     return normalize_request_code(match.group(0)) if match else None
 
 

@@ -315,8 +315,10 @@ class SigningApi:
         path = f"/v1/requests/{quote(code, safe='')}/verification"
         return cast(VerificationStatus, await self._call("GET", path, headers=who.headers()))
 
-    async def start_verification(self, code: str, channel: Channel, who: ChatUser) -> Challenge:
-        body = {"request_code": code, "channel": channel}
+    async def start_verification(
+        self, code: str, channel: Channel, who: ChatUser, purpose: str = "view"
+    ) -> Challenge:
+        body = {"request_code": code, "channel": channel, "purpose": purpose}
         return cast(
             Challenge, await self._call("POST", "/v1/verifications", body=body, headers=who.headers())
         )

@@ -110,8 +110,12 @@ def _sent(dispatcher: CollectingDispatcher, challenge: Challenge) -> dict[str, A
 
 async def _send_code(dispatcher: CollectingDispatcher, tracker: Tracker, channel: str) -> dict[str, Any]:
     code = str(tracker.get_slot("request_code"))
+    # Only a code sent to sign names the drafts, and only it may confirm the signing that follows.
+    purpose = "sign" if tracker.get_slot("verify_task") == "sign" else "view"
     try:
-        challenge = await get_api().start_verification(code, cast(Channel, channel), chat_user(tracker))
+        challenge = await get_api().start_verification(
+            code, cast(Channel, channel), chat_user(tracker), purpose
+        )
     except ServiceUnavailable:
         dispatcher.utter_message(response="utter_service_unavailable")
         return {"verify_channel": None}
@@ -152,8 +156,9 @@ async def use_shared_contact(
         return {"verify_channel": None}
     if result.get("verified"):
         return {"verify_channel": "contact", "verify_otp": OTP_VERIFIED, "verification_result": VERIFIED}
-    if result.get("phone_matches"):
-        # Zalo: the number is the registered one but Zalo does not vouch for it; the code proves it.
+    if result.get("reason") == "not_guaranteed":
+        # Zalo does not vouch for the number typed in its form, and the service does not say whether
+        # it matched (a stranger could guess the phone): the code goes to the registered phone.
         dispatcher.utter_message(response="utter_contact_code_needed")
         return await _send_code(dispatcher, tracker, "sms")
     if result.get("reason") == "not_own_number":

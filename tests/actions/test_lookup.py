@@ -289,3 +289,11 @@ async def test_wrong_token_is_not_a_crash(monkeypatch: pytest.MonkeyPatch, servi
     monkeypatch.setattr(signing_api, "_api", signing_api.SigningApi(service.url, "wrong-token"))
     dispatcher, _ = await find({"lookup_code": "PC05TK0000123"})
     assert responses(dispatcher) == ["utter_service_unavailable"]
+
+
+async def test_a_payload_entity_that_is_not_text_is_no_code() -> None:
+    from bot.actions.common import find_request_code, normalize_request_code
+
+    for value in (5, {"a": 1}, ["PC05TK0000123"]):
+        assert normalize_request_code(value) is None  # type: ignore[arg-type]
+        assert find_request_code(value) is None  # type: ignore[arg-type]

@@ -145,7 +145,7 @@ async def test_someone_elses_contact_or_a_typed_share_verifies_nothing(service: 
 async def test_consent_right_after_verification_signs_without_a_second_code(service: Service) -> None:
     code, sender = service.codes_awaiting(1)[0], stranger()
     form = ValidateVerificationForm()
-    state = {"request_code": code}
+    state = {"request_code": code, "verify_task": "sign"}  # asked to sign: the code names the drafts
     state.update(
         await form.validate_verify_channel(
             "sms", CollectingDispatcher(), make_tracker(state, sender_id=sender), {}
@@ -162,7 +162,8 @@ async def test_consent_right_after_verification_signs_without_a_second_code(serv
         True, CollectingDispatcher(), make_tracker(slots, sender_id=sender), {}
     )
     assert result["signing_result"]["status"] == "signed"
-    assert service.outbox.read_text(encoding="utf-8").count("\n") == sent_before  # no second code
+    new = [json.loads(x) for x in service.outbox.read_text(encoding="utf-8").splitlines()[sent_before:]]
+    assert new and all("đã được ký" in m["text"] for m in new)  # no second code, only the notice
 
 
 async def test_unlink_stops_the_documents(service: Service) -> None:

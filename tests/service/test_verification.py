@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -21,8 +22,10 @@ def chat(user: str, channel: str = "telegram") -> dict[str, str]:
     return {"X-Chat-Channel": channel, "X-Chat-User": user}
 
 
-async def send_code(api: Api, fresh: Fresh, who: dict[str, str], channel: str = "sms") -> tuple[int, Any]:
-    body = {"request_code": fresh.code, "channel": channel}
+async def send_code(
+    api: Api, fresh: Fresh, who: dict[str, str], channel: str = "sms", purpose: str = "view"
+) -> tuple[int, Any]:
+    body = {"request_code": fresh.code, "channel": channel, "purpose": purpose}
     return await api.post("/v1/verifications", body, headers=who)
 
 
@@ -34,8 +37,8 @@ def wrong(code: str) -> str:
     return f"{(int(code) + 1) % 10**6:06d}"
 
 
-async def verified(api: Api, fresh: Fresh, who: dict[str, str]) -> dict[str, Any]:
-    status, ch = await send_code(api, fresh, who)
+async def verified(api: Api, fresh: Fresh, who: dict[str, str], purpose: str = "view") -> dict[str, Any]:
+    status, ch = await send_code(api, fresh, who, purpose=purpose)
     assert status == 201, ch
     status, body = await verify_code(api, ch["challenge_id"], last_code(api.ctx.settings, fresh.phone), who)
     assert status == 200 and body["verified"] is True, body
@@ -247,7 +250,9 @@ async def test_otp_budget_per_attacker_and_freeze_until_staff_unfreeze(
 async def test_a_fresh_verification_code_confirms_one_signing(api: Api) -> None:
     fresh = await make_request(api)
     who = chat("tg-signer")
-    await verified(api, fresh, who)
+    await verified(api, fresh, who, purpose="sign")
+    sms = outbox_messages(api.ctx.settings, fresh.phone)[-1]["text"]
+    assert "KÝ" in sms and "Hợp đồng mua bán điện sinh hoạt" in sms  # the code names the drafts
     await api.get(f"/v1/requests/{fresh.code}/documents", headers=who)
     body = {
         "request_code": fresh.code,
@@ -260,7 +265,9 @@ async def test_a_fresh_verification_code_confirms_one_signing(api: Api) -> None:
     }
     status, result = await api.post("/v1/signing-sessions", body, headers=who)
     assert status == 200 and result["status"] == "signed" and len(result["documents"]) == 2
-    assert len(outbox_messages(api.ctx.settings, fresh.phone)) == 1  # one code in all
+    sent = outbox_messages(api.ctx.settings, fresh.phone)
+    assert [m["subject"] for m in sent] == ["Mã xác minh hồ sơ", "EVNCPC - Thông báo hồ sơ đã được ký"]
+    assert "đã được ký" in sent[-1]["text"] and "1900 1909" in sent[-1]["text"]  # one code, then the notice
     _, trail = await api.get(f"/v1/requests/{fresh.code}/audit")
     actions = [e["action"] for e in trail["events"]]
     assert actions.index("chat_verified") < actions.index("consent_given") < actions.index("document_signed")
@@ -270,7 +277,7 @@ async def test_a_fresh_verification_code_confirms_one_signing(api: Api) -> None:
 async def test_the_verification_code_serves_once_and_only_minutes_after(api: Api) -> None:
     fresh = await make_request(api, kinds=("hdmbd_sinh_hoat", "bb_thoa_thuan_dau_noi", "phuong_an_dau_noi"))
     who = chat("tg-late")
-    await verified(api, fresh, who)
+    await verified(api, fresh, who, purpose="sign")
     await api.get(f"/v1/requests/{fresh.code}/documents", headers=who)
 
     def body(ids: list[int]) -> dict[str, Any]:
@@ -288,7 +295,7 @@ async def test_the_verification_code_serves_once_and_only_minutes_after(api: Api
     status, result = await api.post("/v1/signing-sessions", body(fresh.doc_ids[1:2]), headers=who)
     assert (status, result["error"]) == (409, "verification_not_recent")  # used once
     other = await make_request(api)
-    await verified(api, other, who)
+    await verified(api, other, who, purpose="sign")
     await api.get(f"/v1/requests/{other.code}/documents", headers=who)
     api.ctx.clock.advance(seconds=601)  # type: ignore[attr-defined]
     late = {**body(other.doc_ids), "request_code": other.code}
@@ -357,3 +364,44 @@ async def test_forget_revokes_every_verification_of_the_chat_user(api: Api) -> N
         assert (await api.get(f"/v1/requests/{fresh.code}/documents", headers=who))[0] == 403
     assert (await api.get(f"/v1/requests/{first.code}/documents", headers=other))[0] == 200
     assert (await api.post("/v1/chat-users/forget"))[0] == 400  # needs the chat user
+
+
+async def test_a_code_sent_to_view_never_confirms_a_signing(api: Api) -> None:
+    """A code phished from the customer "to see the file" cannot sign: its SMS says so."""
+    fresh = await make_request(api)
+    who = chat("tg-phisher")
+    await verified(api, fresh, who)  # purpose "view"
+    assert "không dùng để ký" in outbox_messages(api.ctx.settings, fresh.phone)[-1]["text"]
+    await api.get(f"/v1/requests/{fresh.code}/documents", headers=who)
+    body = {
+        "request_code": fresh.code,
+        "document_ids": fresh.doc_ids,
+        "channel": "sms",
+        "consent": True,
+        "auth": "verification",
+        "chat_channel": "telegram",
+        "chat_user": "tg-phisher",
+    }
+    status, result = await api.post("/v1/signing-sessions", body, headers=who)
+    assert (status, result["error"]) == (409, "verification_not_recent")
+
+
+async def test_the_zalo_form_never_tells_whether_a_typed_number_matches(api: Api) -> None:
+    fresh = await make_request(api)
+    who = chat("zl-guesser", "zalo")
+    answers = []
+    for phone in (fresh.phone, "0911111111", fresh.phone[:-1] + "9"):
+        body = {"request_code": fresh.code, "phone": phone, "source": "zalo_user_info", "own_number": False}
+        answers.append((await api.post("/v1/verifications/contact", body, headers=who))[1])
+    assert (
+        answers[0]
+        == answers[1]
+        == answers[2]
+        == {"verified": False, "phone_matches": False, "reason": "not_guaranteed"}
+    )
+
+
+@pytest.mark.parametrize("ref", ["AAAAAAAAAAAAAAAA\x00", "AAAAAAAAAAAAAAA٣", "'; drop table x; --aaaa"])
+async def test_a_crafted_candidate_ref_is_not_found(api: Api, ref: str) -> None:
+    status, body = await api.get(f"/v1/candidates/{quote(ref)}", headers={"X-Conversation-Id": "c"})
+    assert (status, body["error"]) == (404, "candidate_not_found")
