@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
@@ -90,6 +91,7 @@ class Database:
     async def create_schema(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -116,3 +118,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+# Columns added to existing tables after their first release, with the server default that fills
+# the rows already there. create_all creates missing tables, never missing columns.
+ADDED_COLUMNS = {("verification_challenges", "purpose"): "VARCHAR(8) NOT NULL DEFAULT 'view'"}
+
+
+def _add_missing_columns(conn: Any) -> None:
+    inspector = sa_inspect(conn)
+    for (table, column), ddl in ADDED_COLUMNS.items():
+        if not inspector.has_table(table):
+            continue
+        if column not in {c["name"] for c in inspector.get_columns(table)}:
+            log.info("adding column %s.%s", table, column)
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))

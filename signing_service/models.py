@@ -216,7 +216,7 @@ class VerificationChallenge(Base):
     channel = Column(String(8), nullable=False)
     destination = Column(String(255), nullable=False)
     # view | sign: only a code sent to sign (its message names the drafts) may confirm a signing.
-    purpose = Column(String(8), nullable=False, default="view")
+    purpose = Column(String(8), nullable=False, default="view", server_default="view")
     code_hash = Column(String(64))
     code_expires_at = Column(UTCDateTime)
     attempts = Column(Integer, nullable=False, default=0)

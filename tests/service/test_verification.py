@@ -405,3 +405,21 @@ async def test_the_zalo_form_never_tells_whether_a_typed_number_matches(api: Api
 async def test_a_crafted_candidate_ref_is_not_found(api: Api, ref: str) -> None:
     status, body = await api.get(f"/v1/candidates/{quote(ref)}", headers={"X-Conversation-Id": "c"})
     assert (status, body["error"]) == (404, "candidate_not_found")
+
+
+async def test_an_older_database_gets_the_new_column(tmp_path: Path) -> None:
+    """A signing database created before `verification_challenges.purpose` existed still starts."""
+    import sqlite3
+
+    from signing_service.db import Database
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table verification_challenges (id varchar(64) primary key, state varchar(12))")
+        conn.execute("insert into verification_challenges values ('x', 'pending')")
+    database = Database(f"sqlite:///{db}")
+    await database.create_schema()
+    await database.create_schema()  # twice: nothing to add the second time
+    await database.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select purpose from verification_challenges").fetchall() == [("view",)]
