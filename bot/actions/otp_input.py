@@ -60,3 +60,37 @@ def utter_wait(dispatcher: CollectingDispatcher, err: ApiError) -> None:
         dispatcher.utter_message(response="utter_otp_daily_limit")
     else:
         dispatcher.utter_message(response="utter_send_limit", minutes=max(1, math.ceil(retry / 60)))
+
+
+def explain_send_refusal(dispatcher: CollectingDispatcher, err: ApiError) -> bool:
+    """Tell the customer why no code was sent (verification or signing); True when the task ends."""
+    if err.code == "otp_frozen":
+        dispatcher.utter_message(response="utter_otp_frozen")
+        return True
+    if err.status == 429:
+        utter_wait(dispatcher, err)
+        return False
+    if err.code == "no_contact":
+        dispatcher.utter_message(response="utter_no_contact")
+        return False
+    dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+    return True
+
+
+def explain_code_refusal(dispatcher: CollectingDispatcher, err: ApiError) -> bool:
+    """Tell the customer why a typed code was refused; True when the task ends (frozen, unexpected)."""
+    if err.code == "wrong_otp":
+        dispatcher.utter_message(response="utter_otp_wrong", attempts_left=err.data.get("attempts_left", 0))
+    elif err.code == "otp_frozen":
+        dispatcher.utter_message(response="utter_otp_frozen")
+        return True
+    elif err.code == "otp_expired" or err.status == 410:
+        dispatcher.utter_message(response="utter_otp_expired")
+    elif err.code == "session_locked" or err.status == 423:
+        dispatcher.utter_message(response="utter_otp_locked")
+    elif err.code == "invalid_otp_format":
+        dispatcher.utter_message(response="utter_otp_format")
+    else:
+        dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+        return True
+    return False

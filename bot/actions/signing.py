@@ -15,6 +15,8 @@ from bot.actions.forms import CustomerFormValidation
 from bot.actions.otp_input import (
     ABORTED,
     OTP_VERIFIED,
+    explain_code_refusal,
+    explain_send_refusal,
     extract_otp,
     parse_channel,
     utter_sent,
@@ -219,18 +221,10 @@ class ValidateSigningForm(CustomerFormValidation):
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return {"sign_channel": None}
-        except OtpFrozen:
-            dispatcher.utter_message(response="utter_otp_frozen")
-            return {"sign_channel": None, "signing_result": ABORTED}
         except ApiError as err:
-            if err.status == 429:
-                utter_wait(dispatcher, err)
-                return {"sign_channel": None}
-            if err.code == "no_contact":
-                dispatcher.utter_message(response="utter_no_contact")
-                return {"sign_channel": None}
-            dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
-            return {"sign_channel": None, "signing_result": ABORTED}
+            if explain_send_refusal(dispatcher, err):
+                return {"sign_channel": None, "signing_result": ABORTED}
+            return {"sign_channel": None}
         utter_sent(dispatcher, session)
         return {
             "sign_channel": choice,
@@ -255,21 +249,7 @@ class ValidateSigningForm(CustomerFormValidation):
             dispatcher.utter_message(response="utter_service_unavailable")
             return {"otp_code": None}
         except ApiError as err:
-            if err.code == "wrong_otp":
-                dispatcher.utter_message(
-                    response="utter_otp_wrong", attempts_left=err.data.get("attempts_left", 0)
-                )
-            elif err.code == "otp_expired" or err.status == 410:
-                dispatcher.utter_message(response="utter_otp_expired")
-            elif err.code == "otp_frozen":
-                dispatcher.utter_message(response="utter_otp_frozen")
-                return {"otp_code": None, "signing_result": ABORTED}
-            elif err.code == "session_locked" or err.status == 423:
-                dispatcher.utter_message(response="utter_otp_locked")
-            elif err.code == "invalid_otp_format":
-                dispatcher.utter_message(response="utter_otp_format")
-            else:
-                dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+            if explain_code_refusal(dispatcher, err):
                 return {"otp_code": None, "signing_result": ABORTED}
             return {"otp_code": None}
         return {"otp_code": OTP_VERIFIED, "signing_result": dict(result)}

@@ -17,7 +17,15 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions.common import chat_channel, chat_user, choice_button
 from bot.actions.forms import CustomerFormValidation
-from bot.actions.otp_input import CHANNEL_LABELS, OTP_VERIFIED, extract_otp, parse_channel, utter_wait
+from bot.actions.otp_input import (
+    CHANNEL_LABELS,
+    OTP_VERIFIED,
+    explain_code_refusal,
+    explain_send_refusal,
+    extract_otp,
+    parse_channel,
+    utter_wait,
+)
 from bot.actions.signing_api import ApiError, Challenge, Channel, OtpFrozen, ServiceUnavailable, get_api
 from common.erasure import FORGET_SLOT
 from common.shared_contact import METADATA_KEY, REQUEST_CONTACT_BUTTON, SHARE_CONTACT_TEXT
@@ -119,18 +127,10 @@ async def _send_code(dispatcher: CollectingDispatcher, tracker: Tracker, channel
     except ServiceUnavailable:
         dispatcher.utter_message(response="utter_service_unavailable")
         return {"verify_channel": None}
-    except OtpFrozen:
-        dispatcher.utter_message(response="utter_otp_frozen")
-        return {"verify_channel": None, "verification_result": ABORTED}
     except ApiError as err:
-        if err.status == 429:
-            utter_wait(dispatcher, err)
-            return {"verify_channel": None}
-        if err.code == "no_contact":
-            dispatcher.utter_message(response="utter_no_contact")
-            return {"verify_channel": None}
-        dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
-        return {"verify_channel": None, "verification_result": ABORTED}
+        if explain_send_refusal(dispatcher, err):
+            return {"verify_channel": None, "verification_result": ABORTED}
+        return {"verify_channel": None}
     return _sent(dispatcher, challenge)
 
 
@@ -236,21 +236,7 @@ class ValidateVerificationForm(CustomerFormValidation):
             dispatcher.utter_message(response="utter_service_unavailable")
             return {"verify_otp": None}
         except ApiError as err:
-            if err.code == "wrong_otp":
-                dispatcher.utter_message(
-                    response="utter_otp_wrong", attempts_left=err.data.get("attempts_left", 0)
-                )
-            elif err.code == "otp_frozen":
-                dispatcher.utter_message(response="utter_otp_frozen")
-                return {"verify_otp": None, "verification_result": ABORTED}
-            elif err.code == "otp_expired" or err.status == 410:
-                dispatcher.utter_message(response="utter_otp_expired")
-            elif err.code == "session_locked" or err.status == 423:
-                dispatcher.utter_message(response="utter_otp_locked")
-            elif err.code == "invalid_otp_format":
-                dispatcher.utter_message(response="utter_otp_format")
-            else:
-                dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+            if explain_code_refusal(dispatcher, err):
                 return {"verify_otp": None, "verification_result": ABORTED}
             return {"verify_otp": None}
         return {"verify_otp": OTP_VERIFIED, "verification_result": VERIFIED}
