@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -34,7 +35,10 @@ NAME_TOO_SHORT = "Vui lòng cho biết họ và tên đầy đủ của khách h
 # The bot sends its conversation (Rasa sender) id here; name lookups are limited per conversation.
 CONVERSATION_HEADER = "X-Conversation-Id"
 _REF = re.compile(r"^[A-Za-z0-9_-]+$")
-_UNIT_PREFIX = re.compile(r"^(dien luc|d\.?l\.?|cong ty dien luc)\s+")
+_UNIT_PREFIX = re.compile(
+    r"^(cong ty dien luc|dien luc|tong cong ty dien luc|d\.?l\.?|tinh|thanh pho|tp\.?)\s+"
+)
+MIN_UNIT_NEEDLE = 3
 
 
 def unit_json(u: PowerUnit) -> dict[str, str]:
@@ -50,8 +54,34 @@ async def list_units(request: web.Request) -> web.Response:
         units = (await s.execute(select(PowerUnit).order_by(PowerUnit.code))).scalars().all()
     needle = _UNIT_PREFIX.sub("", fold(q)).replace(" ", "")
     if needle:
-        units = [u for u in units if needle in u.code.lower() or needle in u.name_folded.replace(" ", "")]
+        units = matching_units(units, needle)
     return web.json_response({"units": [unit_json(u) for u in units]})
+
+
+def matching_units(units: Sequence[PowerUnit], needle: str) -> list[PowerUnit]:
+    """Units whose code or name contains `needle`, then every unit of a company or province named.
+
+    Customers name the Điện lực ("hội an"), its company ("PC Quảng Nam") or only the province
+    ("ở Đà Nẵng"); a province gives the choice of its units. Needles under 3 letters ("an", "bo")
+    would match half the list, so they must be a whole code.
+    """
+    by_name = [
+        u
+        for u in units
+        if needle == u.code.lower()
+        or (
+            len(needle) >= MIN_UNIT_NEEDLE
+            and (needle in u.code.lower() or needle in u.name_folded.replace(" ", ""))
+        )
+    ]
+    by_company = [u for u in units if u not in by_name and needle in _company_keys(u.company)]
+    return by_name + by_company
+
+
+def _company_keys(company: str) -> tuple[str, str]:
+    """ "PC Quảng Nam" → ("pcquangnam", "quangnam")."""
+    key = fold(company).replace(" ", "")
+    return key, key.removeprefix("pc")
 
 
 async def _status_json(c: Context, s: AsyncSession, req: Request) -> dict[str, Any]:

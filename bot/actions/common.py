@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from rasa_sdk import Tracker
 
 from bot.actions.signing_api import ChatUser
 from bot.components.normalizer import fold_text
 from common.chat_identity import CHAT_CHANNELS
-
-REQUEST_CODE_RE = re.compile(r"^PC\d{2}[A-Z]{2}\d{7}$")
-# A code inside free text: unit code + 7 digits, separators typed by customers allowed.
-REQUEST_CODE_IN_TEXT = re.compile(
-    r"pc[\s\-.]?\d{2}[\s\-.]?[a-z]{2}[\s\-.]?\d(?:[\s\-.]?\d){6}", re.IGNORECASE
+from common.request_code import (  # noqa: F401  (the actions import them from here)
+    REQUEST_CODE_IN_TEXT,
+    REQUEST_CODE_RE,
+    find_request_code,
+    normalize_request_code,
 )
+
 UNIT_CODE_RE = re.compile(r"^PC\d{2}[A-Z]{2}$")
 ALL_WORDS = frozenset(
     {"tat ca", "ca hai", "ca 2", "all", "het", "tat", "ky het", "ky tat ca", "toan bo", "ca"}
 )
-
-
-def normalize_request_code(raw: str | None) -> str | None:
-    """'pc05-tk 0000123' → 'PC05TK0000123'; None when it cannot be a request code."""
-    if not raw or not isinstance(raw, str):  # a payload entity may be a number or a dict
-        return None
-    code = re.sub(r"[\s\-._]", "", raw.strip()[:40]).upper()
-    return code if REQUEST_CODE_RE.match(code) else None
-
-
-def find_request_code(text: str | None) -> str | None:
-    """First well-formed request code inside a free text."""
-    match = REQUEST_CODE_IN_TEXT.search(text if isinstance(text, str) else "")
-    return normalize_request_code(match.group(0)) if match else None
 
 
 def fmt_date(iso: str | None) -> str:
@@ -87,28 +74,61 @@ def choice_button(title: str, payload: str) -> dict[str, str]:
     return {"title": title[:80], "payload": payload}
 
 
+# Ordinal and count words customers type instead of a number ("cái thứ hai", "cái đầu", "cả hai").
+_ORDINALS: Final = {
+    "dau": 1,
+    "dau tien": 1,
+    "thu nhat": 1,
+    "mot": 1,
+    "thu hai": 2,
+    "hai": 2,
+    "thu ba": 3,
+    "ba": 3,
+    "thu tu": 4,
+    "bon": 4,
+    "thu nam": 5,
+    "nam": 5,
+}
+_ALL_RE: Final = re.compile(r"\b(tat ca|ca hai|ca 2|ca ba|ca 3|toan bo|both|all|het)\b")
+_LAST_RE: Final = re.compile(r"\b(cuoi|cuoi cung|sau cung)\b")
+# Words around a choice that say nothing about which one ("chỉ ký hợp đồng thôi nhé").
+_FILLER_WORDS: Final = frozenset(
+    "ky van ban giay to chi thoi cai nhe nha a em anh chi minh toi luon cho xin voi di lay chon "
+    "so o cua la ma duoi co".split()
+)
+
+
 def parse_choices(text: str | None, titles: list[str], allow_many: bool) -> list[int] | None:
-    """Indices (0-based) chosen by a reply: '2', '1, 2', '1 va 2', 'tất cả', or words of a title.
+    """Indices (0-based) chosen by a reply: '2', '1, 2', 'cái thứ hai', 'tất cả', 'cả 2', the last
+    digits shown in a title ('đuôi 789'), or words of a title ('chỉ hợp đồng thôi', 'Minh An').
 
     None when nothing could be understood, or when several are given and only one is allowed.
     """
     folded = fold_text(text or "").strip(" .!?")
     if not folded or not titles:
         return None
-    if allow_many and (folded in ALL_WORDS or re.search(r"\b(tat ca|ca hai|toan bo)\b", folded)):
+    if allow_many and (folded in ALL_WORDS or _ALL_RE.search(folded)):
         return list(range(len(titles)))
     numbers = [int(n) for n in re.findall(r"\b\d{1,2}\b", folded)]
     if numbers and all(1 <= n <= len(titles) for n in numbers):
         picked = sorted(set(n - 1 for n in numbers))
         return picked if allow_many or len(picked) == 1 else None
+    # Last digits of a masked phone or address shown in the title ("cái số đuôi 789").
+    for digits in re.findall(r"\d{3,}", folded):
+        hits = [i for i, t in enumerate(titles) if re.search(digits + r"\b", fold_text(t))]
+        if len(hits) == 1:
+            return hits
+    if _LAST_RE.search(folded):
+        return [len(titles) - 1]
+    words = [w for w in re.findall(r"\w+", folded) if len(w) > 1 and w not in _FILLER_WORDS]
     # Words of a title ("hop dong", "thoa thuan dau noi"): pick the titles that contain them all.
-    words = [
-        w for w in re.findall(r"\w+", folded) if len(w) > 1 and w not in {"ky", "van", "ban", "giay", "to"}
-    ]
     if words:
-        hits = [i for i, t in enumerate(titles) if all(w in fold_text(t) for w in words)]
+        hits = [i for i, t in enumerate(titles) if all(w in fold_text(t).split() for w in words)]
         if len(hits) == 1 or (allow_many and hits):
             return hits
+    for phrase, n in sorted(_ORDINALS.items(), key=lambda kv: -len(kv[0])):
+        if re.search(rf"\b{phrase}\b", folded) and n <= len(titles):
+            return [n - 1]
     return None
 
 

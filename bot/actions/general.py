@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -42,6 +44,11 @@ class ActionRequestHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if tracker.get_slot("handoff_requested"):
+            # Asked again while waiting ("có ai không?"): their place is kept, say so instead of
+            # queueing them a second time.
+            dispatcher.utter_message(response="utter_handoff_still_waiting")
+            return [SlotSet("handoff_offered", False)]
         dispatcher.utter_message(response="utter_handoff_queued")
         return [SlotSet("handoff_requested", True), SlotSet("handoff_offered", False)]
 
@@ -77,5 +84,44 @@ class ActionNluFallback(Action):
         if previous_user_intent(tracker) == "nlu_fallback":
             dispatcher.utter_message(response="utter_offer_handoff")
             return [SlotSet("handoff_offered", True)]
-        dispatcher.utter_message(response="utter_please_rephrase")
+        buttons = intent_choices(tracker.latest_message, domain)
+        if buttons:
+            dispatcher.utter_message(response="utter_ask_which_intent", buttons=buttons)
+        else:
+            dispatcher.utter_message(response="utter_please_rephrase")
         return [SlotSet("handoff_offered", False)]
+
+
+# How many of the model's best guesses the customer is offered when it hesitates.
+MAX_GUESSES = 2
+# Guesses below this confidence are noise, not a hesitation between two meanings.
+MIN_GUESS_CONFIDENCE = 0.1
+LABEL_PREFIX = "utter_intent_label_"
+
+
+def _response_text(domain: DomainDict, name: str) -> str | None:
+    variants = (domain.get("responses") or {}).get(name) or []
+    return str(variants[0].get("text") or "") or None if variants else None
+
+
+def intent_choices(message: dict[str, Any] | None, domain: DomainDict) -> list[dict[str, str]]:
+    """Two-stage fallback: buttons for the best guesses the bot can act on, then "none of these".
+
+    Only intents with a `utter_intent_label_<intent>` response are offered (yes/no or a greeting
+    is no answer to "did you mean"); the payload starts that intent as if the customer had said it.
+    """
+    ranking = (message or {}).get("intent_ranking") or []
+    buttons = []
+    for guess in ranking:
+        name = str(guess.get("name") or "")
+        if float(guess.get("confidence") or 0.0) < MIN_GUESS_CONFIDENCE or name == "nlu_fallback":
+            continue
+        label = _response_text(domain, LABEL_PREFIX + name)
+        if label:
+            buttons.append({"title": label, "payload": "/" + name})
+        if len(buttons) == MAX_GUESSES:
+            break
+    if not buttons:
+        return []
+    other = _response_text(domain, "utter_ask_which_intent_other") or ""
+    return buttons + [{"title": other, "payload": "/help"}]

@@ -18,6 +18,7 @@ from bot.actions.common import (
     fmt_date,
     mask_code,
     normalize_request_code,
+    parse_choices,
     step_lines,
 )
 from bot.actions.documents import show_documents
@@ -67,6 +68,11 @@ _NAME_OK = re.compile(r"^[^\W\d_]+(?: [^\W\d_]+){1,5}$")
 _ONE_WORD = re.compile(r"^[^\W\d_]+$")
 
 LOOKUP_SLOTS = ("lookup_code", "power_unit", "power_unit_name", "customer_name")
+# Name-lookup candidates last listed: [{ref, title}] (opaque refs, masked titles; never codes).
+CANDIDATES_SLOT = "candidate_choices"
+# "tra cứu hồ sơ khác": the customer wants another request than the one shown.
+# ("mới" alone is not: "khi nào mới xong"; nor "nữa": "bao lâu nữa").
+_ANOTHER = re.compile(r"\bkhac\b|\b(ho so|yeu cau|ma|don) moi\b")
 
 
 def reset_lookup() -> list[EventType]:
@@ -95,6 +101,22 @@ async def resolve_unit(text: str) -> list[Unit]:
     return exact or units
 
 
+def follows_current_request(tracker: Tracker) -> bool:
+    """A question about progress with nothing new in it ("trễ mấy ngày rồi?", "khi nào xong?") is
+    about the request already shown: answer with it instead of asking for a code again."""
+    if not tracker.get_slot("request_code") or tracker.get_slot("requested_slot"):
+        return False
+    message = tracker.latest_message or {}
+    if (message.get("intent") or {}).get("name") != "track_request":
+        return False
+    if any(
+        e.get("entity") in {"request_code", "power_unit", "customer_name"}
+        for e in message.get("entities") or []
+    ):
+        return False
+    return not _ANOTHER.search(fold_text(str(message.get("text") or "")))
+
+
 def _without_prefix(text: str) -> str:
     """The reply without "tên tôi là"-style words before the name (at most 100 chars)."""
     words = text.strip().strip(".!?,;:").split()
@@ -118,12 +140,14 @@ async def show_request(
     code: str,
     pending: str | None = None,
     found: RequestStatus | None = None,
+    mask: bool = False,
 ) -> list[EventType]:
     """Look the request up, tell its status, then continue with what the customer had asked for.
 
     `pending` (else the `pending_task` slot) is the task to continue: documents, sign or amend.
     `found`: a request picked from name-lookup candidates; its code is shown masked, since the
-    customer did not type it.
+    customer did not type it. `mask`: show the code masked anyway (a follow-up on the current
+    request, which may have been found by name).
     """
     try:
         req = found or await get_api().request(code, tracker.sender_id)
@@ -145,7 +169,7 @@ async def show_request(
     code = req.get("code", code)
     dispatcher.utter_message(
         response="utter_request_status",
-        code=mask_code(code) if found else code,
+        code=mask_code(code) if found or mask else code,
         service_name=req.get("service_name", ""),
         unit_name=unit_name,
         received=fmt_date(req.get("received_at")),
@@ -153,7 +177,13 @@ async def show_request(
         current_step=current.get("name", ""),
     )
     if req.get("status") == "completed":
-        dispatcher.utter_message(response="utter_request_completed")
+        # Whether it was on time is what a customer asks next: say it with the dates.
+        dispatcher.utter_message(
+            response="utter_request_completed_late" if req.get("late") else "utter_request_completed",
+            completed=fmt_date(req.get("completed_at")),
+            due=fmt_date(req.get("due_at")),
+            late_days=req.get("late_working_days", 0),
+        )
     elif req.get("late"):
         dispatcher.utter_message(
             response="utter_request_late",
@@ -192,7 +222,9 @@ class ValidateFindRequestForm(CustomerFormValidation):
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
         # A code makes the unit and name unnecessary (the unit is part of the code).
-        return [] if tracker.get_slot("lookup_code") else ["power_unit", "customer_name"]
+        if tracker.get_slot("lookup_code") or follows_current_request(tracker):
+            return []
+        return ["power_unit", "customer_name"]
 
     async def validate_power_unit(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -254,6 +286,10 @@ class ActionFindRequest(Action):
             return reset_lookup() + await show_request(dispatcher, tracker, code)
         unit = tracker.get_slot("power_unit")
         name = tracker.get_slot("customer_name")
+        if not unit and not name and follows_current_request(tracker):
+            return reset_lookup() + await show_request(
+                dispatcher, tracker, tracker.get_slot("request_code"), mask=True
+            )
         if not unit or not name:
             dispatcher.utter_message(response="utter_ask_power_unit")
             return reset_lookup()
@@ -301,11 +337,28 @@ class ActionFindRequest(Action):
         )
         if result["more"]:
             dispatcher.utter_message(response="utter_more_namesakes")
-        return reset_lookup()
+        # Kept so that a typed choice ("cái thứ 2", "ở Minh An", "đuôi 789") picks like a tap.
+        choices = [{"ref": c["ref"], "title": b["title"]} for c, b in zip(candidates, buttons, strict=True)]
+        return reset_lookup() + [SlotSet(CANDIDATES_SLOT, choices)]
 
 
 async def choose_candidate(dispatcher: CollectingDispatcher, tracker: Tracker, ref: str) -> list[EventType]:
     """The masked status of a candidate the customer picked (documents need verification)."""
+    events: list[EventType] = [SlotSet(CANDIDATES_SLOT, None)]
+    return events + await _show_candidate(dispatcher, tracker, ref)
+
+
+def typed_candidate(tracker: Tracker) -> str | None:
+    """The ref of the candidate a typed reply picks from the list shown last, if it picks one."""
+    choices = tracker.get_slot(CANDIDATES_SLOT)
+    if not isinstance(choices, list) or not choices:
+        return None
+    titles = [str(c.get("title", "")) for c in choices if isinstance(c, dict)]
+    picked = parse_choices(tracker.latest_message.get("text"), titles, allow_many=False)
+    return str(choices[picked[0]].get("ref", "")) or None if picked else None
+
+
+async def _show_candidate(dispatcher: CollectingDispatcher, tracker: Tracker, ref: str) -> list[EventType]:
     try:
         req = await get_api().candidate(ref, tracker.sender_id)
     except ServiceUnavailable:
@@ -332,3 +385,25 @@ class ActionChooseCandidate(Action):
             dispatcher.utter_message(response="utter_candidate_expired")
             return events
         return events + await choose_candidate(dispatcher, tracker, ref)
+
+
+class ActionHandleInform(Action):
+    """Data typed outside a form: a candidate chosen in words, else a lookup with what was given."""
+
+    def name(self) -> str:
+        return "action_handle_inform"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        ref = typed_candidate(tracker)
+        if ref:
+            return await choose_candidate(dispatcher, tracker, ref)
+        if tracker.get_slot("power_unit") or tracker.get_slot("customer_name"):
+            # The form asks for what is missing, the unit or the name.
+            return [FollowupAction("find_request_form")]
+        if tracker.get_slot(CANDIDATES_SLOT):
+            dispatcher.utter_message(response="utter_candidate_not_understood")
+            return []
+        dispatcher.utter_message(response="utter_help")
+        return []

@@ -59,6 +59,20 @@ def dedupe(entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             r["start"] < e.get("end", 0) and e.get("start", 0) < r["end"] for r in regex
         ):
             continue
+        # "Quảng Nam" inside "Điện lực Quảng Nam": both are lookup matches; the longer one is meant.
+        if e.get("extractor") == REGEX_EXTRACTOR and any(_inside(e, r) for r in regex):
+            continue
         seen.add(key)
         kept.append(e)
     return sorted(kept, key=lambda e: (e.get("start", 0), e.get("end", 0)))
+
+
+def _inside(inner: Dict[str, Any], outer: Dict[str, Any]) -> bool:
+    """`inner` lies strictly within `outer` (same type, a shorter span)."""
+    return (
+        inner is not outer
+        and inner.get("entity") == outer.get("entity")
+        and outer["start"] <= inner["start"]
+        and inner["end"] <= outer["end"]
+        and outer["end"] - outer["start"] > inner["end"] - inner["start"]
+    )

@@ -87,3 +87,25 @@ def test_tokenizer_keeps_only_the_first_max_tokens_but_the_whole_text() -> None:
 
 def test_short_messages_keep_every_token() -> None:
     assert len(tokenized("Điện lực Tam Kỳ mã PC05TK0000123").get("text_tokens")) == 6
+
+
+def test_request_codes_leave_the_nlu_normalised() -> None:
+    from bot.components.request_code_values import normalise_codes
+
+    typed = [
+        {"entity": "request_code", "start": 4, "end": 20, "value": "pc05-ha 0003391", "extractor": "x"},
+        {"entity": "request_code", "start": 30, "end": 37, "value": "PC05 12", "extractor": "x"},
+        {"entity": "customer_name", "start": 40, "end": 52, "value": "pc05 ha", "extractor": "x"},
+    ]
+    assert [e["value"] for e in normalise_codes(typed)] == ["PC05HA0003391", "PC05 12", "pc05 ha"]
+    assert typed[0]["value"] == "pc05-ha 0003391"  # the input is not changed in place
+
+
+def test_a_lookup_match_inside_a_longer_one_of_the_same_type_is_dropped() -> None:
+    regex = "RegexEntityExtractor"
+    entities = [
+        {"entity": "power_unit", "start": 9, "end": 18, "value": "Quảng Nam", "extractor": regex},
+        {"entity": "power_unit", "start": 0, "end": 18, "value": "Điện lực Quảng Nam", "extractor": regex},
+        {"entity": "customer_name", "start": 25, "end": 30, "value": "Lê An", "extractor": regex},
+    ]
+    assert [e["value"] for e in dedupe(entities)] == ["Điện lực Quảng Nam", "Lê An"]

@@ -46,6 +46,28 @@ async def test_units_and_diacritic_insensitive_query(api: Api) -> None:
     assert status == 400 and body["error"] == "query_too_long"
 
 
+async def test_units_by_company_or_province_and_no_match_on_short_words(api: Api) -> None:
+    quang_nam = {"PC05TK", "PC05HA", "PC05DB", "PC05DX", "PC05NT", "PC05TB", "PC05DL"}
+    for q in (
+        "PC Quảng Nam",
+        "quang nam",
+        "Điện lực Quảng Nam",
+        "công ty điện lực quảng nam",
+        "tỉnh Quảng Nam",
+    ):
+        status, body = await api.get("/v1/units", params={"q": q})
+        assert {u["code"] for u in body["units"]} == quang_nam, q
+    # A province with a unit of its name: that unit first, then the company's other units.
+    status, body = await api.get("/v1/units", params={"q": "thanh hóa"})
+    codes = [u["code"] for u in body["units"]]
+    assert codes[0] == "PC10TH" and set(codes) == {c for c in codes if c.startswith("PC10")}
+    assert len(codes) == 6
+    # Kinship or filler words of two letters ("bố", "an") name no unit.
+    for q in ("bo", "an", "me"):
+        status, body = await api.get("/v1/units", params={"q": q})
+        assert body["units"] == [], q
+
+
 async def test_status_of_demo_request_in_contract_signing(api: Api) -> None:
     status, body = await api.get("/v1/requests/pc05tk-0000123")
     assert status == 200
