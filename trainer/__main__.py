@@ -39,7 +39,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     s = _settings(args)
     try:
         result = report.build(
-            s, config=args.config, finetune=args.finetune, cache=Path(args.cache) if args.cache else None
+            s,
+            config=args.config,
+            finetune=args.finetune,
+            cache=Path(args.cache) if args.cache else None,
+            with_reference=not args.no_reference,
         )
     except (report.ReportError, nlumodel.TrainingFailed) as exc:
         print(f"LỖI: {exc}", file=sys.stderr)
@@ -146,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         "--finetune", action="store_true", help="continue from the last NLU model (Rasa --finetune)"
     )
     p.add_argument("--cache", help="model cache directory (default: the project's model cache)")
+    p.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the reference row (Rasa's default pipeline on the same data: one more training)",
+    )
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("crossval", help="k-fold cross-validation (slow)")
     p.add_argument("--folds", type=int, default=3)

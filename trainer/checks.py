@@ -254,12 +254,15 @@ def _check_leakage(train: list[nludata.Example], test: list[nludata.Example], ad
     for e in test:
         hit = seen.get(textnorm.compare_key(e.plain))
         if hit:
+            # The report-only set is never shown, not even here: name the training line to remove.
+            quoted = "" if e.file.stem == "report_only" else f" '{e.plain}'"
             add(
                 "error",
                 "E-LEAK",
-                e,
-                f"câu kiểm tra '{e.plain}' cũng có trong dữ liệu học ({hit.file.name}:{hit.line}): "
-                f"bộ kiểm tra phải là câu mô hình chưa từng thấy",
+                hit,
+                f"câu học '{hit.plain}' trùng câu kiểm tra{quoted} ({e.file.name}:"
+                f"{'?' if not quoted else e.line}): xóa câu này khỏi dữ liệu học, "
+                "bộ kiểm tra phải là câu mô hình chưa từng thấy",
             )
 
 

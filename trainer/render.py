@@ -77,16 +77,28 @@ def markdown(meta: dict[str, Any], runs: list[Scores], images: dict[str, str]) -
     out += [f"- Kết quả: **{meta['verdict']}**", ""]
     for line in meta["failures"]:
         out.append(f"> ❌ {line}")
+    report_only = set(meta.get("report_only") or ())
+    reference = meta.get("reference") or {}
     out += [
         "",
-        "| bộ kiểm tra | số câu | độ chính xác | ngưỡng | F1 trung bình (macro) |",
-        "|---|---:|---:|---:|---:|",
+        "| bộ kiểm tra | số câu | độ chính xác | ngưỡng | F1 macro | F1 ý định thấp nhất | F1 thực thể |"
+        " Rasa mặc định: độ chính xác |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in runs:
+        gate = "chỉ báo cáo" if s.name in report_only else _pct(meta["thresholds"][s.name])
+        ref = reference.get(s.name)
+        low = min((m["f1"] for m in s.per_intent.values()), default=0.0)
         out.append(
-            f"| {s.name} | {len(s.cases)} | {_pct(s.accuracy)} | "
-            f"{_pct(meta['thresholds'][s.name])} | {_pct(s.macro_f1)} |"
+            f"| {s.name} | {len(s.cases)} | {_pct(s.accuracy)} | {gate} | {_pct(s.macro_f1)} | "
+            f"{_pct(low)} | {_pct(s.entity_micro_f1())} | {_pct(ref['accuracy']) if ref else '—'} |"
         )
+    if reference:
+        out += [
+            "",
+            f"Dòng tham chiếu: pipeline mặc định của Rasa (`{meta['reference_config']}`), "
+            "học trên cùng dữ liệu.",
+        ]
     out += ["", f"![F1 theo ý định]({images['f1']})", ""]
     for s in runs:
         out += [f"## {s.name}", "", f"![Ma trận nhầm lẫn]({images[s.name]})", ""]
@@ -104,7 +116,9 @@ def markdown(meta: dict[str, Any], runs: list[Scores], images: dict[str, str]) -
         pairs = s.top_confusions()
         if pairs:
             out += ["", "Hay nhầm nhất:", ""] + [f"- {a} → {b}: {k} câu" for a, b, k in pairs]
-        worst = s.worst()
+        worst = [] if s.name in report_only else s.worst()
+        if s.name in report_only:
+            out += ["", "_Bộ chỉ để báo cáo: không liệt kê câu sai, để không ai chỉnh dữ liệu theo nó._"]
         if worst:
             out += ["", "Các câu sai (mô hình càng tự tin càng cần xem):", ""]
             out += ["| câu | đúng ra là | mô hình đoán | độ tin | ở đâu |", "|---|---|---|---:|---|"]
@@ -143,15 +157,20 @@ def html_report(meta: dict[str, Any], runs: list[Scores], images: dict[str, str]
     )
     parts.append(
         "<table><tr><th>bộ kiểm tra</th><th>số câu</th><th>độ "
-        "chính xác</th><th>ngưỡng</th><th>F1 macro</th></tr>"
+        "chính xác</th><th>ngưỡng</th><th>F1 macro</th><th>F1 thực thể</th>"
+        "<th>Rasa mặc định</th></tr>"
     )
+    reference = meta.get("reference") or {}
     for s in runs:
         thr = meta["thresholds"][s.name]
         cls = "ok" if s.accuracy >= thr else "fail"
+        ref = reference.get(s.name)
         parts.append(
             f"<tr><td>{e(s.name)}</td><td class='n'>{len(s.cases)}</td><td "
             f"class='n {cls}'>{_pct(s.accuracy)}</td>"
-            f"<td class='n'>{_pct(thr)}</td><td class='n'>{_pct(s.macro_f1)}</td></tr>"
+            f"<td class='n'>{_pct(thr)}</td><td class='n'>{_pct(s.macro_f1)}</td>"
+            f"<td class='n'>{_pct(s.entity_micro_f1())}</td>"
+            f"<td class='n'>{_pct(ref['accuracy']) if ref else '—'}</td></tr>"
         )
     parts.append(f"</table><img src='{e(images['f1'])}' alt='F1 theo ý định'>")
     for s in runs:
@@ -183,7 +202,7 @@ def html_report(meta: dict[str, Any], runs: list[Scores], images: dict[str, str]
             parts.append("<h3>Hay nhầm nhất</h3><ul>")
             parts += [f"<li>{e(a)} → {e(b)}: {k} câu</li>" for a, b, k in pairs]
             parts.append("</ul>")
-        worst = s.worst()
+        worst = [] if s.name in set(meta.get("report_only") or ()) else s.worst()
         if worst:
             parts.append("<h3>Các câu sai (mô hình càng tự tin càng cần xem)</h3>")
             parts.append(

@@ -32,6 +32,8 @@ class Settings:
     test_dir: str = "tests/nlu"
     domain: str = "domain.yml"
     config: str = "config.yml"
+    # Rasa's default pipeline, trained on the same data: the reference row of make nlu-report.
+    reference_config: str = "trainer/reference_config.yml"
     reports_dir: str = "reports/nlu"
 
     def path(self, rel: str) -> Path:

@@ -10,10 +10,11 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import chat_user, choice_button, numbered, parse_choices
+from bot.actions.common import REQUEST_CODE_IN_TEXT, chat_user, choice_button, numbered, parse_choices
 from bot.actions.documents import documents_of_current_request
 from bot.actions.forms import CustomerFormValidation
 from bot.actions.signing_api import ApiError, ServiceUnavailable, get_api
+from bot.components.normalizer import fold_text
 
 AMEND_SLOTS = ("amend_document", "amend_document_title", "amend_text", "amend_confirm", "doc_choices")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -39,6 +40,32 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub("", text).strip()
 
 
+# A message that describes the mistake itself ("phường ghi sai, nhà tôi ở An Mỹ chứ không phải
+# Cẩm Phô"), not only asks for an amendment: it is kept as the amendment's text.
+_DESCRIBES = re.compile(
+    r"\b(sai|nham|khong phai|chu khong|chu ko|thieu|thua|dung ra|dung la|phai la|ghi la)\b"
+)
+MIN_DESCRIPTION_WORDS = 6
+
+
+def described_mistake(tracker: Tracker) -> str | None:
+    """The customer's own description of the mistake, from the message that asked for the amendment
+    (it may lie several turns back: the lookup and the verification came in between)."""
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent != "request_amendment":
+            continue
+        text = clean_text(REQUEST_CODE_IN_TEXT.sub("", str(event.get("text") or "")))
+        text = " ".join(text.split())
+        folded = fold_text(text)
+        if len(text.split()) >= MIN_DESCRIPTION_WORDS and _DESCRIBES.search(folded):
+            return text[:MAX_TEXT]
+        return None
+    return None
+
+
 class ActionPrepareAmendment(Action):
     """`request_amendment`: offer the drafts of the current request, then run the form."""
 
@@ -58,6 +85,9 @@ class ActionPrepareAmendment(Action):
             return reset_amendment()
         choices = [{"id": d["id"], "title": d.get("title", "")} for d in drafts]
         events: list[EventType] = reset_amendment() + [SlotSet("doc_choices", choices)]
+        description = described_mistake(tracker)
+        if description:
+            events.append(SlotSet("amend_text", description))
         if len(choices) == 1:
             events += [
                 SlotSet("amend_document", f"{ID_PREFIX}{choices[0]['id']}"),

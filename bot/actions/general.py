@@ -11,7 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions.amendment import reset_amendment
 from bot.actions.common import normalize_request_code
-from bot.actions.lookup import reset_lookup, show_request
+from bot.actions.lookup import choose_candidate, reset_lookup, show_request, typed_candidate
 from bot.actions.signing import reset_signing
 from bot.actions.verification import reset_verification
 
@@ -73,6 +73,10 @@ class ActionNluFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        # A choice from the list just shown ("cái đầu tiên") is an answer, whatever the NLU says.
+        ref = typed_candidate(tracker)
+        if ref:
+            return [SlotSet("handoff_offered", False)] + await choose_candidate(dispatcher, tracker, ref)
         # A well-formed request code says what the customer wants, whatever the NLU confidence.
         code = normalize_request_code(tracker.get_slot("lookup_code"))
         if code:

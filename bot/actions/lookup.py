@@ -23,6 +23,7 @@ from bot.actions.common import (
 )
 from bot.actions.documents import show_documents
 from bot.actions.forms import CustomerFormValidation
+from bot.actions.person_names import trim_to_name
 from bot.actions.signing_api import (
     ApiError,
     NameTooShort,
@@ -68,6 +69,8 @@ _NAME_OK = re.compile(r"^[^\W\d_]+(?: [^\W\d_]+){1,5}$")
 _ONE_WORD = re.compile(r"^[^\W\d_]+$")
 
 LOOKUP_SLOTS = ("lookup_code", "power_unit", "power_unit_name", "customer_name")
+# Words of a bare answer ("ở điện lực hội an nhé").
+SHORT_REPLY = 6
 # Name-lookup candidates last listed: [{ref, title}] (opaque refs, masked titles; never codes).
 CANDIDATES_SLOT = "candidate_choices"
 # "tra cứu hồ sơ khác": the customer wants another request than the one shown.
@@ -125,7 +128,8 @@ def _without_prefix(text: str) -> str:
     if match:
         # Drop as many original words as the folded prefix had.
         words = words[len(match.group(0).split()) :]
-    return " ".join(words)[:100]
+    # "ba e ten nguyen van an a": from the family name on, without the closing particle.
+    return " ".join(trim_to_name(words))[:100]
 
 
 def clean_name(text: str) -> str | None:
@@ -399,8 +403,10 @@ class ActionHandleInform(Action):
         ref = typed_candidate(tracker)
         if ref:
             return await choose_candidate(dispatcher, tracker, ref)
-        if tracker.get_slot("power_unit") or tracker.get_slot("customer_name"):
-            # The form asks for what is missing, the unit or the name.
+        words = len(str((tracker.latest_message or {}).get("text") or "").split())
+        if tracker.get_slot("customer_name") or (tracker.get_slot("power_unit") and words <= SHORT_REPLY):
+            # A name, or a bare unit ("ở hội an"): the form asks for what is missing. A unit inside
+            # a longer sentence ("tôi ở Tam Kỳ, cho hỏi chút") is no request to look one up.
             return [FollowupAction("find_request_form")]
         if tracker.get_slot(CANDIDATES_SLOT):
             dispatcher.utter_message(response="utter_candidate_not_understood")

@@ -57,6 +57,7 @@ class RequestStatus(TypedDict, total=False):
     committed_working_days: int
     due_at: str
     status: str
+    completed_at: str | None
     late: bool
     late_working_days: int
     current_step: dict[str, str] | None

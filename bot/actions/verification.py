@@ -263,6 +263,13 @@ async def resend_verification(dispatcher: CollectingDispatcher, tracker: Tracker
     """'gửi lại mã' while verifying: resend (cooldown rules), or a new code when the old one is spent."""
     challenge_id = tracker.get_slot("verification_id")
     channel = tracker.get_slot("verify_channel")
+    if not challenge_id and tracker.get_slot("requested_slot") == "verify_channel":
+        # "sms nha", "gửi mã qua sms đi" read as a resend: it answers the question asked.
+        choice = parse_channel(str((tracker.latest_message or {}).get("text") or "")[:200])
+        if choice in ("sms", "email"):
+            found = await _send_code(dispatcher, tracker, choice)
+            return [SlotSet(k, v) for k, v in found.items()]
+        return []  # the form asks its question again
     if not challenge_id or channel not in ("sms", "email"):
         dispatcher.utter_message(response="utter_no_signing_session")
         return []

@@ -1,4 +1,4 @@
-"""Keep one entity per span: regex and lookup matches win over DIET's guesses.
+"""Keep one entity per span (regex and lookup matches win over DIET's guesses) and one full name.
 
 RegexEntityExtractor and DIETClassifier both report `request_code` and `otp_code` (DIET learns them
 from the same annotations). DIET sometimes cuts "789 012" into "789" and "012" next to the regex's
@@ -41,7 +41,7 @@ class EntityDeduplicator(GraphComponent):
         for message in messages:
             entities = message.get(ENTITIES) or []
             if entities:
-                message.set(ENTITIES, dedupe(entities), add_to_output=True)
+                message.set(ENTITIES, one_full_name(dedupe(entities)), add_to_output=True)
         return messages
 
 
@@ -76,3 +76,17 @@ def _inside(inner: Dict[str, Any], outer: Dict[str, Any]) -> bool:
         and inner["end"] <= outer["end"]
         and outer["end"] - outer["start"] > inner["end"] - inner["start"]
     )
+
+
+NAME = "customer_name"
+
+
+def one_full_name(entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """At most one `customer_name`: the longest of two words or more.
+
+    A lookup needs a full name, and the slot keeps the last value it is given: DIET tagging "lần"
+    in "hỏi mấy lần rồi" after "Trần Thị Bích Ngọc" replaced the name with "lan".
+    """
+    names = [e for e in entities if e.get("entity") == NAME and len(str(e.get("value", "")).split()) >= 2]
+    best = max(names, key=lambda e: len(str(e.get("value", ""))), default=None)
+    return [e for e in entities if e.get("entity") != NAME or e is best]

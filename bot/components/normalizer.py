@@ -71,6 +71,20 @@ TEENCODE: Final[dict[str, str]] = {
     "e": "em",
     "a": "anh",
     "c": "chị",
+    # Added with the real-chat sets (issue 15): Gen-Z and Zalo shorthand.
+    "khum": "không",
+    "hk": "không",
+    "bik": "biết",
+    "bít": "biết",
+    "mún": "muốn",
+    "cj": "chị",
+    "hs": "hồ sơ",
+    "yc": "yêu cầu",
+    "lm": "làm",
+    "trc": "trước",
+    "thui": "thôi",
+    "zậy": "vậy",
+    "dzậy": "vậy",
 }
 
 # New-style (modern) tone placement → old style, the style most customers and the seeds use.

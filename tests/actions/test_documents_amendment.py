@@ -140,3 +140,32 @@ async def test_code_in_the_same_message_is_looked_up_then_documents_listed() -> 
     assert responses(dispatcher)[-1] == "utter_documents"
     slots = slot_events(events)
     assert slots["request_code"] == "PC05TK0000123" and slots["lookup_code"] is None
+
+
+@pytest.mark.parametrize(
+    ("first_message", "kept"),
+    [
+        (
+            "ho so {code} ghi sai phuong roi, nha toi o An My chu khong phai Cam Pho",
+            "ho so ghi sai phuong roi, nha toi o An My chu khong phai Cam Pho",
+        ),
+        ("tôi muốn hiệu chỉnh dự thảo {code}", None),
+        ("sai", None),
+    ],
+)
+async def test_a_mistake_described_in_the_first_message_becomes_the_amendment_text(
+    service: Service, first_message: str, kept: str | None
+) -> None:
+    code = service.codes_awaiting(1)[5]
+    tracker = make_tracker(
+        {"request_code": code}, text=first_message.format(code=code), intent="request_amendment"
+    )
+    # The lookup and the verification came between that message and the amendment form.
+    tracker.events += [
+        {"event": "user", "text": "sms", "parse_data": {"intent": {"name": "inform"}}},
+        {"event": "user", "text": "123456", "parse_data": {"intent": {"name": "inform"}}},
+    ]
+    events = await ActionPrepareAmendment().run(CollectingDispatcher(), tracker, {})
+    slots = slot_events(events)
+    assert slots.get("amend_text") == kept
+    assert code not in str(slots.get("amend_text"))

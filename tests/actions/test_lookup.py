@@ -297,3 +297,19 @@ async def test_a_payload_entity_that_is_not_text_is_no_code() -> None:
     for value in (5, {"a": 1}, ["PC05TK0000123"]):
         assert normalize_request_code(value) is None  # type: ignore[arg-type]
         assert find_request_code(value) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("reply", "name"),
+    [
+        ("ba e ten nguyen van an a", "nguyen van an"),
+        ("Mẹ tôi là Hồ Thị Lan nhé", "Hồ Thị Lan"),
+        ("chủ hộ là Phạm Minh Tuấn ạ", "Phạm Minh Tuấn"),
+        ("bo toi la tran van hung", "tran van hung"),
+        ("Nguyễn Thu Hà", "Nguyễn Thu Hà"),
+        ("le ngoc nhi a", "le ngoc nhi"),
+        ("họ tên Hồ Văn Tâm", "Hồ Văn Tâm"),
+    ],
+)
+def test_a_name_is_cut_out_of_a_reply_about_a_relative(reply: str, name: str) -> None:
+    assert clean_name(reply) == name

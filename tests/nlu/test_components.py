@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
@@ -109,3 +110,65 @@ def test_a_lookup_match_inside_a_longer_one_of_the_same_type_is_dropped() -> Non
         {"entity": "customer_name", "start": 25, "end": 30, "value": "Lê An", "extractor": regex},
     ]
     assert [e["value"] for e in dedupe(entities)] == ["Điện lực Quảng Nam", "Lê An"]
+
+
+def test_one_full_name_is_kept_the_longest() -> None:
+    from bot.components.entity_dedup import one_full_name
+
+    entities = [
+        {"entity": "customer_name", "start": 8, "end": 26, "value": "tran thi bich ngoc"},
+        {"entity": "power_unit", "start": 28, "end": 45, "value": "dien luc hai chau"},
+        {"entity": "customer_name", "start": 84, "end": 87, "value": "lan"},
+        {"entity": "customer_name", "start": 90, "end": 96, "value": "le an"},
+    ]
+    assert [e["value"] for e in one_full_name(entities)] == ["tran thi bich ngoc", "dien luc hai chau"]
+    assert one_full_name([{"entity": "customer_name", "value": "lan"}]) == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "intent"),
+    [
+        ("ừa", "affirm"),
+        ("okela", "affirm"),
+        ("dạ vâng ạ", "affirm"),
+        ("ok em nhé", "affirm"),
+        ("khum", "deny"),
+        ("dạ không ạ", "deny"),
+        ("chưa em ơi", "deny"),
+        ("đúng rồi", "affirm"),
+        ("dừng lại", "cancel"),
+        ("thôi khỏi", "cancel"),
+        ("cảm ơn nha ad", "thank"),
+        ("alo ad", "greet"),
+        ("bb ad", "goodbye"),
+    ],
+)
+def test_short_replies_from_the_lexicon(reply: str, intent: str) -> None:
+    from bot.components.short_replies import short_reply_intent
+
+    assert short_reply_intent(reply) == intent
+
+
+@pytest.mark.parametrize("text", ["dung", "dung lai", "cô", "tra cuu ho so", "không nhận được mã otp", ""])
+def test_ambiguous_or_longer_messages_are_left_to_the_model(text: str) -> None:
+    from bot.components.short_replies import short_reply_intent
+
+    assert short_reply_intent(text) is None
+
+
+def test_the_lexicon_sets_the_intent_and_drops_a_stale_faq_answer() -> None:
+    from bot.components.short_replies import ShortReplyClassifier
+
+    message = Message(
+        data={
+            TEXT: "ừa",
+            INTENT: {"name": "faq", "confidence": 0.6},
+            "intent_ranking": [{"name": "faq", "confidence": 0.6}, {"name": "affirm", "confidence": 0.3}],
+            "response_selector": {"faq": {}},
+        }
+    )
+    ShortReplyClassifier().process([message])
+    assert message.get(INTENT) == {"name": "affirm", "confidence": 1.0}
+    assert [r["name"] for r in message.get("intent_ranking")] == ["affirm", "faq"]
+    assert message.get("intent_ranking")[1]["confidence"] == 0.0
+    assert message.get("response_selector") is None

@@ -78,11 +78,37 @@ def test_report_files_and_figures(trained: Trained) -> None:
     html = (trained.out / "report.html").read_text(encoding="utf-8")
     pct = f"{100 * main_run['accuracy']:.1f} %"
     assert pct in md and pct in html and "Kết quả: **ĐẠT**" in md
-    for png in ("confusion_matrix.png", "confusion_matrix_no_diacritics.png", "intent_f1.png"):
+    for png in ("confusion_0.png", "confusion_1.png", "intent_f1.png"):
         data = (trained.out / png).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
         assert png in md and png in html
     assert res["meta"]["how"] == "học mới"
+    # The reference row: Rasa's default pipeline trained on the same data, per set.
+    assert set(res["meta"]["reference"]) == {"test · có dấu", "test · không dấu"}
+    ref = res["meta"]["reference"]["test · có dấu"]
+    assert 0.0 <= ref["accuracy"] <= 1.0 and ref["examples"] == 8
+    assert f"{100 * ref['accuracy']:.1f} %" in md and "Rasa mặc định" in md
+
+
+def test_the_report_only_set_is_reported_but_never_listed(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "proj")
+    (root / "tests/nlu/report_only.yml").write_text(
+        'version: "3.1"\nnlu:\n  - intent: greet\n    examples: |\n      - tạm biệt nhưng là chào\n',
+        encoding="utf-8",
+    )
+    edit(root / "nlu_thresholds.yml", "min_accuracy: 0.5", "min_accuracy: 1.0")
+    (root / "trainer").mkdir(exist_ok=True)
+    code = report(root, tmp_path / "cache", "--no-reference")
+    res = json.loads((root / "reports/nlu/results.json").read_text(encoding="utf-8"))
+    names = [r["name"] for r in res["runs"]]
+    assert "report_only · có dấu" in names and res["meta"]["report_only"]
+    only = next(r for r in res["runs"] if r["name"] == "report_only · có dấu")
+    assert "errors" not in only and only["examples"] == 1
+    md = (root / "reports/nlu/report.md").read_text(encoding="utf-8")
+    assert "tạm biệt nhưng là chào" not in md and "chỉ báo cáo" in md
+    # Gates apply to the other sets only.
+    assert not any("report_only" in f for f in res["meta"]["failures"])
+    assert code in (0, 1)
 
 
 def test_stripped_copy_is_generated_without_diacritics(trained: Trained) -> None:
@@ -107,7 +133,7 @@ def test_unchanged_data_reuses_the_model_and_threshold_fails(
     assert code == 1
     assert "dùng lại bản đã học" in out.out
     assert sorted(trained.cache.glob("nlu-*.tar.gz")) == models_before  # nothing retrained
-    assert "KHÔNG ĐẠT: độ chính xác có dấu (tests/nlu)" in out.err and "< ngưỡng 100.0 %" in out.err
+    assert "KHÔNG ĐẠT: độ chính xác test · có dấu" in out.err and "< ngưỡng 100.0 %" in out.err
     res = json.loads((root / "reports/nlu/results.json").read_text(encoding="utf-8"))
     wrong = [e for e in res["runs"][0]["errors"] if e["text"] == "tạm biệt, hẹn gặp lại"]
     assert wrong and wrong[0]["expected"] == "greet" and wrong[0]["where"] == "tests/nlu/test.yml:8"

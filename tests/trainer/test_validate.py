@@ -127,7 +127,27 @@ def test_faq_without_response_is_an_error(project: Path, settings: Settings) -> 
 def test_test_set_sentence_in_training_data_is_leakage(project: Path, settings: Settings) -> None:
     edit(project, "tests/nlu/test.yml", "    - chào anh\n", "    - chào anh\n    - Chào bạn\n")
     [err] = codes(issues(settings))["E-LEAK"]
-    assert err.file == "tests/nlu/test.yml" and err.line == 8 and "general.yml:7" in err.message
+    # Reported at the training line to remove, naming the test line it repeats.
+    assert err.file == "bot/data/nlu/general.yml" and err.line == 7 and "test.yml:8" in err.message
+    assert "Chào bạn" in err.message
+
+
+def test_a_leak_into_the_report_only_set_does_not_show_its_sentence(
+    project: Path, settings: Settings
+) -> None:
+    (project / "tests/nlu/report_only.yml").write_text(
+        'version: "3.1"\nnlu:\n  - intent: greet\n    examples: |\n      - chào bạn hiền\n',
+        encoding="utf-8",
+    )
+    edit(
+        project,
+        "bot/data/nlu/general.yml",
+        "- intent: greet\n    examples: |\n",
+        "- intent: greet\n    examples: |\n      - Chào bạn hiền\n",
+    )
+    [err] = codes(issues(settings))["E-LEAK"]
+    assert err.file == "bot/data/nlu/general.yml" and "report_only.yml:?" in err.message
+    assert err.message.count("hiền") == 1  # the training line only
 
 
 def test_broken_regex(project: Path, settings: Settings) -> None:

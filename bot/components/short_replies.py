@@ -1,0 +1,234 @@
+"""Short replies decided by a reviewed lexicon, not by DIET: "ừa", "khum", "okela", "thôi khỏi".
+
+A one- to four-word reply carries almost no features, so DIET guesses (or, with words it never saw,
+the unknown-words guard sends it to the fallback). Yes, no, stop, thanks, hello and bye have a
+closed set of forms in chat Vietnamese, regional and teencode ones included; this component looks the
+whole reply up, with politeness particles around it removed, and sets the intent when it is there.
+
+A reply typed with diacritics is looked up as typed (normalised), so "đúng" (yes) and "dừng" (stop)
+stay apart; a reply without any diacritic is looked up folded, where forms that fold onto each
+other ("dung") are left out on purpose and DIET decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Final, List
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.components.normalizer import fold, normalize
+
+MAX_WORDS = 4
+# Normalised forms (lower case, NFC, teencode expanded: "ko" → "không", "e" → "em", "ad" → "admin").
+_LEXICON: Final[dict[str, tuple[str, ...]]] = {
+    "affirm": (
+        "có",
+        "vâng",
+        "dạ",
+        "dạ vâng",
+        "vâng ạ",
+        "dạ có",
+        "có ạ",
+        "ừ",
+        "ừa",
+        "ừm",
+        "ừ đúng",
+        "uh",
+        "uhm",
+        "um",
+        "uk",
+        "ukm",
+        "ok",
+        "oke",
+        "okê",
+        "okie",
+        "oki",
+        "okela",
+        "okay",
+        "okey",
+        "oce",
+        "yes",
+        "yep",
+        "đúng",
+        "đúng rồi",
+        "đúng vậy",
+        "đúng thế",
+        "đúng rồi đó",
+        "dạ đúng",
+        "dạ đúng rồi",
+        "chuẩn",
+        "chuẩn rồi",
+        "chính xác",
+        "được",
+        "được rồi",
+        "đồng ý",
+        "tôi đồng ý",
+        "phải",
+        "dạ phải",
+        "phải rồi",
+        "đúng òi",
+        "ok luôn",
+        "chốt",
+        "có chứ",
+        "tất nhiên",
+        "dạ được",
+        "đồng ý ký",
+    ),
+    "deny": (
+        "không",
+        "không ạ",
+        "dạ không",
+        "không phải",
+        "không phải đâu",
+        "không đúng",
+        "sai",
+        "sai rồi",
+        "chưa",
+        "chưa ạ",
+        "dạ chưa",
+        "chưa có",
+        "không có",
+        "nope",
+        "no",
+        "khum",
+        "hổng",
+        "hổng phải",
+        "không đồng ý",
+        "không cần",
+        "dạ không cần",
+        "không muốn",
+        "không phải rồi",
+    ),
+    "cancel": (
+        "thôi",
+        "thôi khỏi",
+        "khỏi",
+        "hủy",
+        "hủy bỏ",
+        "hủy đi",
+        "dừng",
+        "dừng lại",
+        "stop",
+        "thôi bỏ đi",
+        "bỏ qua",
+        "thôi không cần nữa",
+        "không cần nữa",
+        "thôi dừng",
+        "thôi để sau",
+        "để sau",
+    ),
+    "thank": (
+        "cảm ơn",
+        "cám ơn",
+        "cảm ơn nhiều",
+        "cảm ơn nhé",
+        "cảm ơn nha",
+        "thank you",
+        "cảm ơn em",
+        "cảm ơn ạ",
+        "xin cảm ơn",
+        "ty",
+        "cảm ơn bạn",
+        "cảm ơn admin",
+    ),
+    "goodbye": ("bye", "bai", "bb", "bye bye", "tạm biệt", "chào nhé", "gặp lại sau", "pp", "bái bai"),
+    "greet": (
+        "chào",
+        "xin chào",
+        "hi",
+        "hello",
+        "helo",
+        "alo",
+        "a lô",
+        "hey",
+        "chào admin",
+        "admin ơi",
+        "em ơi",
+        "shop ơi",
+        "chào em",
+        "chào bạn",
+        "alo alo",
+        "hi admin",
+        "hello admin",
+        "kính chào",
+    ),
+}
+# Particles around a reply that change nothing ("dạ không ạ", "ok em nhé", "ừ nha admin").
+_PARTICLES: Final = frozenset(
+    "ạ à a ơi nhé nhá nha nhen nghe nghen ha hen né nè luôn đi em anh chị admin bạn shop "
+    "bác cô chú cháu con".split()
+)
+_EDGE_PUNCT: Final = ".,!?;:~…\"'()-*"
+
+
+def _normal_key(text: str) -> str:
+    words = [w.strip(_EDGE_PUNCT) for w in normalize(text).split()]
+    words = [w for w in words if w]
+    while len(words) > 1 and words[-1] in _PARTICLES:
+        words.pop()
+    while len(words) > 1 and words[0] in {"dạ", "à", "ờ", "ừ"} and " ".join(words[1:]) in _INTENT_OF:
+        words.pop(0)
+    return " ".join(words)
+
+
+_INTENT_OF: Final[dict[str, str]] = {form: intent for intent, forms in _LEXICON.items() for form in forms}
+# Folded forms: only those that no other entry folds onto ("dung" is đúng and dừng; "co" is có and cô).
+_FOLDED: dict[str, set[str]] = {}
+for _form, _intent in _INTENT_OF.items():
+    _FOLDED.setdefault(fold(_form), set()).add(_intent)
+_FOLDED_INTENT_OF: Final[dict[str, str]] = {
+    k: next(iter(v)) for k, v in _FOLDED.items() if len(v) == 1 and k not in {"dung", "dung lai", "dung roi"}
+}
+
+
+def short_reply_intent(text: str) -> str | None:
+    """The intent of a short reply from the lexicon, or None."""
+    if not text or len(text.split()) > MAX_WORDS + 2:
+        return None
+    key = _normal_key(text)
+    if not key or len(key.split()) > MAX_WORDS:
+        return None
+    if fold(key) == key:  # typed without diacritics
+        return _FOLDED_INTENT_OF.get(key)
+    return _INTENT_OF.get(key)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class ShortReplyClassifier(GraphComponent):
+    """Sets the intent of lexicon short replies (see the module docstring); other messages untouched."""
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {}
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> ShortReplyClassifier:
+        return cls()
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            intent = short_reply_intent(text) if isinstance(text, str) else None
+            if intent is None:
+                continue
+            others = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != intent]
+            message.set(INTENT, {"name": intent, "confidence": 1.0}, add_to_output=True)
+            message.set(
+                INTENT_RANKING_KEY,
+                [{"name": intent, "confidence": 1.0}] + [{**r, "confidence": 0.0} for r in others],
+                add_to_output=True,
+            )
+            # An FAQ answer picked for DIET's guess does not belong to this intent.
+            message.data.pop("response_selector", None)
+        return messages
