@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions.common import (
+    REQUEST_CODE_IN_TEXT,
     UNIT_CODE_RE,
     choice_button,
     find_request_code,
@@ -69,6 +70,8 @@ _NAME_OK = re.compile(r"^[^\W\d_]+(?: [^\W\d_]+){1,5}$")
 _ONE_WORD = re.compile(r"^[^\W\d_]+$")
 
 LOOKUP_SLOTS = ("lookup_code", "power_unit", "power_unit_name", "customer_name")
+# Codes answered from one message ("mã A với mã B"); more is a paste, not a question.
+MAX_CODES_PER_MESSAGE = 3
 # Words of a bare answer ("ở điện lực hội an nhé").
 SHORT_REPLY = 6
 # Name-lookup candidates last listed: [{ref, title}] (opaque refs, masked titles; never codes).
@@ -80,6 +83,13 @@ _ANOTHER = re.compile(r"\bkhac\b|\b(ho so|yeu cau|ma|don) moi\b")
 
 def reset_lookup() -> list[EventType]:
     return [SlotSet(name, None) for name in LOOKUP_SLOTS]
+
+
+def codes_in(tracker: Tracker) -> list[str]:
+    """Every well-formed request code of the latest message, in order, without repeats."""
+    text = str((tracker.latest_message or {}).get("text") or "")[:2000]
+    found = (normalize_request_code(m.group(0)) for m in REQUEST_CODE_IN_TEXT.finditer(text))
+    return list(dict.fromkeys(c for c in found if c))
 
 
 def typed_code(tracker: Tracker) -> str | None:
@@ -201,7 +211,7 @@ async def show_request(
             days=req.get("committed_working_days", ""),
         )
     events: list[EventType] = [SlotSet("request_code", code), SlotSet("pending_task", None)]
-    pending = pending or tracker.get_slot("pending_task")
+    pending = None if pending == "none" else pending or tracker.get_slot("pending_task")
     if pending == "documents":
         return events + await show_documents(dispatcher, tracker, code)
     if pending == "sign":
@@ -287,7 +297,16 @@ class ActionFindRequest(Action):
             if not code:
                 dispatcher.utter_message(response="utter_request_code_invalid", code=str(raw_code)[:40])
                 return reset_lookup()
-            return reset_lookup() + await show_request(dispatcher, tracker, code)
+            # "PC05TK0000123 với PC05HA0000789": every code typed is answered, none dropped; the
+            # last one shown stays the current request.
+            others = [c for c in codes_in(tracker) if c != code][: MAX_CODES_PER_MESSAGE - 1]
+            events = reset_lookup()
+            for other in others:
+                events += await show_request(dispatcher, tracker, other, pending="none")
+            events += await show_request(dispatcher, tracker, code)
+            if others:
+                dispatcher.utter_message(response="utter_several_requests", count=len(others) + 1, code=code)
+            return events
         unit = tracker.get_slot("power_unit")
         name = tracker.get_slot("customer_name")
         if not unit and not name and follows_current_request(tracker):

@@ -6,7 +6,10 @@ import math
 import re
 from typing import Any
 
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from bot.actions.signing_api import ApiError
 from bot.components.normalizer import fold_text
@@ -75,6 +78,38 @@ def explain_send_refusal(dispatcher: CollectingDispatcher, err: ApiError) -> boo
         return False
     dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
     return True
+
+
+# Set when the code in hand can no longer be used (expired, locked): the form must not ask for it
+# again right after saying so; a resend clears it.
+SPENT_SLOT = "otp_spent"
+
+
+def code_is_spent(err: ApiError) -> bool:
+    return err.code in ("otp_expired", "session_locked") or err.status in (410, 423)
+
+
+class AskForCode(Action):
+    """The form's question for a typed code, unless the last answer said that code is spent."""
+
+    response = "utter_ask_otp_code"
+
+    def name(self) -> str:
+        return "action_ask_otp_code"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if not tracker.get_slot(SPENT_SLOT):
+            dispatcher.utter_message(response=self.response)
+        return []
+
+
+class AskForVerificationCode(AskForCode):
+    response = "utter_ask_verify_otp"
+
+    def name(self) -> str:
+        return "action_ask_verify_otp"
 
 
 def explain_code_refusal(dispatcher: CollectingDispatcher, err: ApiError) -> bool:

@@ -15,6 +15,8 @@ from bot.actions.forms import CustomerFormValidation
 from bot.actions.otp_input import (
     ABORTED,
     OTP_VERIFIED,
+    SPENT_SLOT,
+    code_is_spent,
     explain_code_refusal,
     explain_send_refusal,
     extract_otp,
@@ -26,6 +28,7 @@ from bot.actions.signing_api import ApiError, Channel, NotVerified, OtpFrozen, S
 from bot.actions.verification import resend_verification
 
 SIGNING_SLOTS = (
+    SPENT_SLOT,
     "doc_choices",
     "sign_selection",
     "sign_consent",
@@ -251,7 +254,7 @@ class ValidateSigningForm(CustomerFormValidation):
         except ApiError as err:
             if explain_code_refusal(dispatcher, err):
                 return {"otp_code": None, "signing_result": ABORTED}
-            return {"otp_code": None}
+            return {"otp_code": None, **({SPENT_SLOT: True} if code_is_spent(err) else {})}
         return {"otp_code": OTP_VERIFIED, "signing_result": dict(result)}
 
 
@@ -301,7 +304,7 @@ class ActionResendOtp(Action):
                     dispatcher.utter_message(response="utter_service_error", reason=err2.message or err2.code)
                 return []
         utter_sent(dispatcher, session)
-        return [SlotSet("signing_session_id", session.get("session_id"))]
+        return [SlotSet("signing_session_id", session.get("session_id")), SlotSet(SPENT_SLOT, False)]
 
 
 class ActionFinishSigning(Action):

@@ -20,6 +20,8 @@ from bot.actions.forms import CustomerFormValidation
 from bot.actions.otp_input import (
     CHANNEL_LABELS,
     OTP_VERIFIED,
+    SPENT_SLOT,
+    code_is_spent,
     explain_code_refusal,
     explain_send_refusal,
     extract_otp,
@@ -30,7 +32,14 @@ from bot.actions.signing_api import ApiError, Challenge, Channel, OtpFrozen, Ser
 from common.erasure import FORGET_SLOT
 from common.shared_contact import METADATA_KEY, REQUEST_CONTACT_BUTTON, SHARE_CONTACT_TEXT
 
-VERIFY_SLOTS = ("verify_channel", "verify_otp", "verification_id", "verification_result", "verify_contacts")
+VERIFY_SLOTS = (
+    "verify_channel",
+    "verify_otp",
+    "verification_id",
+    "verification_result",
+    "verify_contacts",
+    SPENT_SLOT,
+)
 VERIFIED = "verified"
 ABORTED = "aborted"
 # What to do once verified: the action that continues the customer's task.
@@ -238,7 +247,7 @@ class ValidateVerificationForm(CustomerFormValidation):
         except ApiError as err:
             if explain_code_refusal(dispatcher, err):
                 return {"verify_otp": None, "verification_result": ABORTED}
-            return {"verify_otp": None}
+            return {"verify_otp": None, **({SPENT_SLOT: True} if code_is_spent(err) else {})}
         return {"verify_otp": OTP_VERIFIED, "verification_result": VERIFIED}
 
 
@@ -289,8 +298,8 @@ async def resend_verification(dispatcher: CollectingDispatcher, tracker: Tracker
             dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
             return []
         found = await _send_code(dispatcher, tracker, str(channel))
-        return [SlotSet(k, v) for k, v in found.items()]
-    return [SlotSet(k, v) for k, v in _sent(dispatcher, challenge).items()]
+        return [SlotSet(k, v) for k, v in found.items()] + [SlotSet(SPENT_SLOT, False)]
+    return [SlotSet(k, v) for k, v in _sent(dispatcher, challenge).items()] + [SlotSet(SPENT_SLOT, False)]
 
 
 class ActionVerifySharedContact(Action):

@@ -1,4 +1,5 @@
-"""Keep one entity per span (regex and lookup matches win over DIET's guesses) and one full name.
+"""Keep one entity per span (regex and lookup matches win over DIET's guesses), units only from the
+lookup, and one full name.
 
 RegexEntityExtractor and DIETClassifier both report `request_code` and `otp_code` (DIET learns them
 from the same annotations). DIET sometimes cuts "789 012" into "789" and "012" next to the regex's
@@ -41,7 +42,7 @@ class EntityDeduplicator(GraphComponent):
         for message in messages:
             entities = message.get(ENTITIES) or []
             if entities:
-                message.set(ENTITIES, one_full_name(dedupe(entities)), add_to_output=True)
+                message.set(ENTITIES, one_full_name(units_from_lookup(dedupe(entities))), add_to_output=True)
         return messages
 
 
@@ -90,3 +91,12 @@ def one_full_name(entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     names = [e for e in entities if e.get("entity") == NAME and len(str(e.get("value", "")).split()) >= 2]
     best = max(names, key=lambda e: len(str(e.get("value", ""))), default=None)
     return [e for e in entities if e.get("entity") != NAME or e is best]
+
+
+UNIT = "power_unit"
+
+
+def units_from_lookup(entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Power units only from the lookup (every unit, company and province is in it): DIET tagged
+    "điện lực" in "nhờ nhân viên điện lực gọi lại" and "Tám" in a name as units."""
+    return [e for e in entities if e.get("entity") != UNIT or e.get("extractor") == REGEX_EXTRACTOR]

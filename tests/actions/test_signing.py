@@ -9,6 +9,7 @@ import pytest
 import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.otp_input import SPENT_SLOT, AskForCode, AskForVerificationCode, code_is_spent
 from bot.actions.signing import (
     OTP_VERIFIED,
     ActionAskSignChannel,
@@ -20,6 +21,7 @@ from bot.actions.signing import (
     extract_otp,
     parse_channel,
 )
+from bot.actions.signing_api import ApiError
 from tests.actions.conftest import Service, make_tracker, responses, slot_events
 
 # These tests play the real customer, verified for the demo requests (tests/actions/conftest.py).
@@ -268,3 +270,16 @@ async def test_a_typed_answer_is_still_validated() -> None:
     dispatcher = CollectingDispatcher()
     await ValidateSigningForm().run(dispatcher, tracker, DOMAIN_FOR_FORMS)
     assert responses(dispatcher) == ["utter_choice_invalid"]
+
+
+@pytest.mark.parametrize("action", [AskForCode(), AskForVerificationCode()])
+async def test_a_spent_code_is_not_asked_for_again_until_a_new_one_is_sent(action: AskForCode) -> None:
+    asked = CollectingDispatcher()
+    await action.run(asked, make_tracker({SPENT_SLOT: False}), {})
+    assert responses(asked) == [action.response]
+    quiet = CollectingDispatcher()
+    await action.run(quiet, make_tracker({SPENT_SLOT: True}), {})
+    assert quiet.messages == []  # the locked/expired message already said to ask for a new code
+    assert code_is_spent(ApiError(423, "session_locked", ""))
+    assert code_is_spent(ApiError(410, "otp_expired", ""))
+    assert not code_is_spent(ApiError(400, "wrong_otp", ""))

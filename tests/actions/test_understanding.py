@@ -176,3 +176,16 @@ async def test_asking_for_a_person_while_queued_keeps_the_place() -> None:
     events = await ActionRequestHandoff().run(again, waiting, {})
     assert responses(again) == ["utter_handoff_still_waiting"]
     assert "handoff_requested" not in slot_events(events)
+
+
+async def test_two_codes_in_one_message_are_both_answered() -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        {"lookup_code": "PC05TK0000123"}, text="xem giup 2 ho so pc05tk0000123 voi PC05-HA-0000789 nha"
+    )
+    events = await ActionFindRequest().run(dispatcher, tracker, {})
+    shown = [m["code"] for m in dispatcher.messages if m["response"] == "utter_request_status"]
+    assert shown == ["PC05HA0000789", "PC05TK0000123"]
+    assert responses(dispatcher)[-1] == "utter_several_requests"
+    assert dispatcher.messages[-1]["count"] == 2
+    assert slot_events(events)["request_code"] == "PC05TK0000123"

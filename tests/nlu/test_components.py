@@ -172,3 +172,65 @@ def test_the_lexicon_sets_the_intent_and_drops_a_stale_faq_answer() -> None:
     assert [r["name"] for r in message.get("intent_ranking")] == ["affirm", "faq"]
     assert message.get("intent_ranking")[1]["confidence"] == 0.0
     assert message.get("response_selector") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("tên cụ là Lê Thị Mận, đăng ký ở Điện lực Thọ Xuân", ["Lê Thị Mận"]),
+        ("ba e ten nguyen van an a", ["nguyen van an"]),
+        ("toi ten tran thi bich ngoc, dien luc hai chau, hoi may lan roi", ["tran thi bich ngoc"]),
+        ("ký cho bà nội tui Nguyễn Thị Tý, bà dặn ký giùm", ["Nguyễn Thị Tý"]),
+        ("chủ hộ là ông Võ Văn Tư", ["Võ Văn Tư"]),
+        ("Mai Văn Hùng ở Hội An", ["Mai Văn Hùng"]),
+        ("tra cứu hồ sơ", []),
+        ("mai mốt tôi qua", []),
+        ("nghi đồng hồ nhảy số ảo", []),
+        ("tiền điện tăng gấp đôi", []),
+        ("mất điện ở đường Hoàng Diệu", []),
+        ("dang xu ly roi", []),
+    ],
+)
+def test_full_names_are_found_by_their_shape(text: str, names: list[str]) -> None:
+    from bot.components.vietnamese_names import find_names
+
+    assert [text[a:b] for a, b in find_names(text)] == names
+
+
+def test_rule_names_replace_diets_and_leave_codes_and_units_alone() -> None:
+    from bot.components.name_extractor import with_rule_names
+
+    text = "ký hợp đồng điện cho nhà Lê Văn Tám ở Điện lực Tam Kỳ"
+    diet = [
+        {"entity": "customer_name", "start": 25, "end": 31, "value": "Lê Văn", "extractor": "DIETClassifier"},
+        {
+            "entity": "power_unit",
+            "start": 38,
+            "end": 53,
+            "value": "Điện lực Tam Kỳ",
+            "extractor": "RegexEntityExtractor",
+        },
+    ]
+    out = with_rule_names(text, diet)
+    assert [(e["entity"], e["value"]) for e in out] == [
+        ("customer_name", "Lê Văn Tám"),
+        ("power_unit", "Điện lực Tam Kỳ"),
+    ]
+    # Nothing found by rule: DIET's name stays.
+    assert with_rule_names("tên là an nhiên", diet[:1]) == diet[:1]
+
+
+def test_units_come_only_from_the_lookup() -> None:
+    from bot.components.entity_dedup import units_from_lookup
+
+    entities = [
+        {"entity": "power_unit", "start": 14, "end": 22, "value": "điện lực", "extractor": "DIETClassifier"},
+        {
+            "entity": "power_unit",
+            "start": 30,
+            "end": 36,
+            "value": "hội an",
+            "extractor": "RegexEntityExtractor",
+        },
+    ]
+    assert units_from_lookup(entities) == entities[1:]

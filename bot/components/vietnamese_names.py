@@ -1,0 +1,104 @@
+"""Vietnamese full names in free text: family names, the words that end a name, and a finder.
+
+Used by the NLU (`CustomerNameExtractor`) and by the actions (cutting a name out of a form reply).
+A name is a family name followed by one to four syllables. A family name typed with diacritics is
+compared as typed ("Hồ" is a name, "hồ sơ" is not a name because "sơ" ends it); without diacritics
+only the family names that are no common word count ("nguyen" yes; "vo" is also "vợ", "luu" is
+"lưu"). Family names that are also everyday words ("Mai", "Cao", "Hà") need a cue before them
+("tên", "chủ hộ", "bà") or a capital letter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Final
+
+from bot.components.normalizer import fold, nfc, tone_style
+
+FAMILY_NAMES: Final = frozenset(
+    "nguyễn trần lê phạm hoàng huỳnh phan vũ võ đặng bùi đỗ hồ ngô dương lý đinh đoàn lâm mai "
+    "trương đào cao lương hà tạ tô châu lưu trịnh thái phùng quách tăng kiều lã lại triệu hứa mạc "
+    "thân khúc âu doãn diệp tôn chu giang nghiêm vương văn".split()
+)
+# Also everyday words: a cue or a capital letter is needed.
+AMBIGUOUS: Final = frozenset(
+    "mai cao hà tô tạ lã lại thái châu lâm văn giang chu tôn âu thân lưu hồ tăng lý đào đỗ hứa mạc "
+    "khúc doãn dương ngô lương triệu diệp kiều quách".split()
+)
+FAMILY_NAMES_ASCII: Final = frozenset(
+    "nguyen tran pham hoang huynh doan trinh phung quach trieu vuong nghiem diep".split()
+)
+# Words that end a name (compared as typed, lower case, and folded when typed without diacritics).
+STOP_WORDS: Final = frozenset(
+    "ở tại điện lực mã số yêu cầu của tôi tui mình ạ nhé nha với và thì không có đã đang ký hợp "
+    "đồng hồ sơ giúp xem tra cứu bên thuộc là ơi rồi đó đây này kia để cho từ đến tháng ngày đăng "
+    "được nhờ hỏi ghi sai chứ mà nhưng bị còn ông bà cụ đi về ra vào làm sao gì nào đâu khi nữa "
+    "trễ chậm xong chưa mấy bao giờ lâu nhà hôm qua nay mai mốt thôi luôn vậy hả nhỉ ấy kìa "
+    "phường xã thôn quận huyện tỉnh thành phố đường".split()
+)
+# Folded, a stop word may be a name syllable ("thi" is also Thị, "phuong" Phương, "tai" Tài).
+STOP_WORDS_ASCII: Final = frozenset(fold(w) for w in STOP_WORDS) - frozenset(
+    "minh anh chi nam lan an thi ha mai lam thanh duong huyen quan tinh phuong dong ky hoa "
+    "ba cu con dao thon xa pho ngay".split()
+)
+# Streets, schools and wards are named after people: "đường Hoàng Diệu" is no customer.
+PLACE_WORDS: Final = frozenset(
+    "đường phố phường xã thôn quận huyện kiệt hẻm ngõ trường cầu chợ duong pho phuong thon quan "
+    "huyen kiet hem ngo truong cho".split()
+)
+CUES: Final = frozenset(
+    "tên là hộ ông bà anh chị cô chú bác cụ bố mẹ ba má chồng vợ con cháu em của cho khách hàng".split()
+)
+_TOKEN: Final = re.compile(r"[^\W\d_]+|[^\w\s]|\d+", re.UNICODE)
+MAX_SYLLABLES = 5
+
+
+def _lower(word: str) -> str:
+    return tone_style(nfc(word)).lower()
+
+
+def is_family_name(word: str) -> bool:
+    lower = _lower(word)
+    if lower in FAMILY_NAMES:
+        return True
+    return lower.isascii() and lower in FAMILY_NAMES_ASCII
+
+
+def _ends_name(word: str) -> bool:
+    lower = _lower(word)
+    return lower in STOP_WORDS if not lower.isascii() else lower in STOP_WORDS_ASCII
+
+
+def find_names(text: str) -> Iterator[tuple[int, int]]:
+    """Spans (start, end) of full names in `text` (two to five syllables from a family name)."""
+    tokens = list(_TOKEN.finditer(text))
+    i = 0
+    while i < len(tokens):
+        word = tokens[i].group(0)
+        if not (word[0].isalpha() and is_family_name(word)):
+            i += 1
+            continue
+        lower = _lower(word)
+        before = _lower(tokens[i - 1].group(0)) if i > 0 else ""
+        if before in PLACE_WORDS:
+            i += 1
+            continue
+        cue = before in CUES
+        if lower in AMBIGUOUS and not (cue or word[0].isupper()):
+            i += 1
+            continue
+        j = i + 1
+        while (
+            j < len(tokens)
+            and j - i < MAX_SYLLABLES
+            and tokens[j].group(0)[0].isalpha()
+            and text[tokens[j - 1].end() : tokens[j].start()].strip() == ""
+            and not _ends_name(tokens[j].group(0))
+        ):
+            j += 1
+        if j - i >= 2:
+            yield tokens[i].start(), tokens[j - 1].end()
+            i = j
+        else:
+            i += 1
