@@ -142,8 +142,8 @@ def test_a_leak_into_the_report_only_set_does_not_show_its_sentence(
     edit(
         project,
         "bot/data/nlu/general.yml",
-        "- intent: greet\n    examples: |\n",
-        "- intent: greet\n    examples: |\n      - Chào bạn hiền\n",
+        "    - chào em\n",
+        "    - chào em\n    - Chào bạn hiền\n",
     )
     [err] = codes(issues(settings))["E-LEAK"]
     assert err.file == "bot/data/nlu/general.yml" and "report_only.yml:?" in err.message
