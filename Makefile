@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run test train shell lint format types validate nlu-report crossval review import-nlu export-nlu telegram-poll run-scaled bench clean
+.PHONY: setup run test train shell lint format types validate nlu-report journeys crossval review import-nlu export-nlu telegram-poll run-scaled bench clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -50,6 +50,9 @@ validate: setup  ## check the NLU data: rasa data validate + duplicates, conflic
 
 nlu-report: setup  ## train/reuse the NLU model, test on tests/nlu (+ no-diacritics copy), write reports/nlu/ (FINETUNE=1)
 	$(PY) -m trainer report $(if $(FINETUNE),--finetune)
+
+journeys: setup  ## replay the customer journeys (tests/journeys/*.yml) against a running `make run`; prints the success rate
+	$(PY) -m tests.journeys.replay $(if $(JSON),--json "$(JSON)")
 
 crossval: setup  ## 3-fold cross-validation of the NLU data (slow; FOLDS=n)
 	$(PY) -m trainer crossval --folds $(or $(FOLDS),3)

@@ -27,7 +27,14 @@ AMBIGUOUS: Final = frozenset(
     "khúc doãn dương ngô lương triệu diệp kiều quách".split()
 )
 FAMILY_NAMES_ASCII: Final = frozenset(
-    "nguyen tran pham hoang huynh doan trinh phung quach trieu vuong nghiem diep".split()
+    "nguyen tran pham hoang huynh doan trinh phung quach trieu vuong diep".split()
+)
+# The others typed without diacritics ("le", "vo", "ho"): like AMBIGUOUS, a cue or a capital.
+# Left out: folded, these are mostly other words ("la" là, "ho" họ, "do" đó, "van" văn/vẫn).
+AMBIGUOUS_ASCII: Final = (
+    frozenset(fold(n) for n in FAMILY_NAMES)
+    - FAMILY_NAMES_ASCII
+    - frozenset("la ta to do ho van chu than au ton lai tang ha mac khuc hua tha".split())
 )
 # Words that end a name (compared as typed, lower case, and folded when typed without diacritics).
 STOP_WORDS: Final = frozenset(
@@ -40,16 +47,17 @@ STOP_WORDS: Final = frozenset(
 # Folded, a stop word may be a name syllable ("thi" is also Thị, "phuong" Phương, "tai" Tài).
 STOP_WORDS_ASCII: Final = frozenset(fold(w) for w in STOP_WORDS) - frozenset(
     "minh anh chi nam lan an thi ha mai lam thanh duong huyen quan tinh phuong dong ky hoa "
-    "ba cu con dao thon xa pho ngay".split()
+    "ba cu con dao thon xa pho ngay bao".split()
 )
 # Streets, schools and wards are named after people: "đường Hoàng Diệu" is no customer.
 PLACE_WORDS: Final = frozenset(
     "đường phố phường xã thôn quận huyện kiệt hẻm ngõ trường cầu chợ duong pho phuong thon quan "
     "huyen kiet hem ngo truong cho".split()
 )
-CUES: Final = frozenset(
-    "tên là hộ ông bà anh chị cô chú bác cụ bố mẹ ba má chồng vợ con cháu em của cho khách hàng".split()
+_CUE_WORDS: Final = (
+    "tên là hộ ông bà anh chị cô chú bác cụ bố mẹ ba má chồng vợ con cháu em của cho khách hàng nhà"
 )
+CUES: Final = frozenset(_CUE_WORDS.split()) | frozenset(fold(_CUE_WORDS).split())
 _TOKEN: Final = re.compile(r"[^\W\d_]+|[^\w\s]|\d+", re.UNICODE)
 MAX_SYLLABLES = 5
 
@@ -58,11 +66,18 @@ def _lower(word: str) -> str:
     return tone_style(nfc(word)).lower()
 
 
-def is_family_name(word: str) -> bool:
+def is_family_name(word: str, strict: bool = False) -> bool:
+    """A family name; `strict` leaves out those typed without diacritics that are also words."""
     lower = _lower(word)
     if lower in FAMILY_NAMES:
         return True
-    return lower.isascii() and lower in FAMILY_NAMES_ASCII
+    if not lower.isascii():
+        return False
+    return lower in FAMILY_NAMES_ASCII or (not strict and lower in AMBIGUOUS_ASCII)
+
+
+def _needs_cue(lower: str) -> bool:
+    return lower in AMBIGUOUS or lower in AMBIGUOUS_ASCII
 
 
 def _ends_name(word: str) -> bool:
@@ -85,7 +100,7 @@ def find_names(text: str) -> Iterator[tuple[int, int]]:
             i += 1
             continue
         cue = before in CUES
-        if lower in AMBIGUOUS and not (cue or word[0].isupper()):
+        if _needs_cue(lower) and not (cue or word[0].isupper()):
             i += 1
             continue
         j = i + 1
