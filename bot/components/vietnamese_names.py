@@ -29,7 +29,7 @@ AMBIGUOUS: Final = frozenset(
 FAMILY_NAMES_ASCII: Final = frozenset(
     "nguyen tran pham hoang huynh doan trinh phung quach trieu vuong diep".split()
 )
-# The others typed without diacritics ("le", "vo", "ho"): like AMBIGUOUS, a cue or a capital.
+# The others typed without diacritics ("le", "vo", "vu"): only with a capital letter.
 # Left out: folded, these are mostly other words ("la" là, "ho" họ, "do" đó, "van" văn/vẫn).
 AMBIGUOUS_ASCII: Final = (
     frozenset(fold(n) for n in FAMILY_NAMES)
@@ -76,10 +76,6 @@ def is_family_name(word: str, strict: bool = False) -> bool:
     return lower in FAMILY_NAMES_ASCII or (not strict and lower in AMBIGUOUS_ASCII)
 
 
-def _needs_cue(lower: str) -> bool:
-    return lower in AMBIGUOUS or lower in AMBIGUOUS_ASCII
-
-
 def _ends_name(word: str) -> bool:
     lower = _lower(word)
     return lower in STOP_WORDS if not lower.isascii() else lower in STOP_WORDS_ASCII
@@ -100,7 +96,11 @@ def find_names(text: str) -> Iterator[tuple[int, int]]:
             i += 1
             continue
         cue = before in CUES
-        if _needs_cue(lower) and not (cue or word[0].isupper()):
+        # Typed without diacritics, a cue is not enough ("cho cai", "chau chi"): a capital is.
+        if lower in AMBIGUOUS_ASCII and not word[0].isupper():
+            i += 1
+            continue
+        if lower in AMBIGUOUS and not (cue or word[0].isupper()):
             i += 1
             continue
         j = i + 1
