@@ -111,10 +111,18 @@ def test_training_data_uses_exactly_the_design_intents_and_entities() -> None:
     assert entities == ENTITIES
 
 
+# What the model must keep on the independent held-out set (measured when issue 15 landed: intent
+# accuracy 0.94 with and without diacritics, entity F1 0.94 / 0.91, worst intent F1 0.87); a drop
+# below these fails. The issue's targets are 0.95 / 0.94 / 0.95 / 0.85: see the closing note.
+# The report-only set has no floor here on purpose: a floor invites tuning on it.
+CHATS_FLOORS = {"intent_accuracy": 0.93, "entity_f1": 0.92, "intent_min_f1": 0.83}
+CHATS_FLOORS_STRIPPED = {"intent_accuracy": 0.93, "entity_f1": 0.89, "intent_min_f1": 0.83}
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
 async def test_model_meets_the_targets(trained_model: Path, tmp_path: Path) -> None:
-    report = await evaluate(trained_model)
+    report = await evaluate(trained_model, sets=("heldout", "heldout_chats"))
     (tmp_path / "nlu_report.json").write_text(
         json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8"
     )
@@ -128,3 +136,6 @@ async def test_model_meets_the_targets(trained_model: Path, tmp_path: Path) -> N
     # FAQ answers still come from the selector, which now runs for `faq` questions only.
     assert heldout["faq_answer_accuracy"] >= 0.9
     assert heldout["selector_runs_outside_faq"] == 0
+    for name, floors in (("heldout_chats", CHATS_FLOORS), ("heldout_chats_stripped", CHATS_FLOORS_STRIPPED)):
+        for figure, floor in floors.items():
+            assert report[name][figure] >= floor, (name, figure, report[name][figure])
