@@ -261,14 +261,16 @@ def _check_leakage(train: list[nludata.Example], test: list[nludata.Example], ad
     for e in test:
         hit = seen.get(leak_key(e.plain))
         if hit:
-            # The report-only set is never shown, not even here: name the training line to remove.
-            quoted = "" if e.file.stem == "report_only" else f" '{e.plain}'"
+            # The report-only set is never shown, not even here (the training line would show it):
+            # only where to remove the training line.
+            hidden = e.file.stem == "report_only"
+            what = "câu học này" if hidden else f"câu học '{hit.plain}'"
+            where = f"{e.file.name}:?" if hidden else f"'{e.plain}' ({e.file.name}:{e.line})"
             add(
                 "error",
                 "E-LEAK",
                 hit,
-                f"câu học '{hit.plain}' trùng câu kiểm tra{quoted} ({e.file.name}:"
-                f"{'?' if not quoted else e.line}): xóa câu này khỏi dữ liệu học, "
+                f"{what} trùng câu kiểm tra {where}: xóa câu này khỏi dữ liệu học, "
                 "bộ kiểm tra phải là câu mô hình chưa từng thấy",
             )
 

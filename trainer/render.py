@@ -163,12 +163,13 @@ def html_report(meta: dict[str, Any], runs: list[Scores], images: dict[str, str]
     reference = meta.get("reference") or {}
     for s in runs:
         thr = meta["thresholds"][s.name]
-        cls = "ok" if s.accuracy >= thr else "fail"
+        only = s.name in set(meta.get("report_only") or ())
+        cls = "" if only else "ok" if s.accuracy >= thr else "fail"
         ref = reference.get(s.name)
         parts.append(
             f"<tr><td>{e(s.name)}</td><td class='n'>{len(s.cases)}</td><td "
             f"class='n {cls}'>{_pct(s.accuracy)}</td>"
-            f"<td class='n'>{_pct(thr)}</td><td class='n'>{_pct(s.macro_f1)}</td>"
+            f"<td class='n'>{'chỉ báo cáo' if only else _pct(thr)}</td><td class='n'>{_pct(s.macro_f1)}</td>"
             f"<td class='n'>{_pct(s.entity_micro_f1())}</td>"
             f"<td class='n'>{_pct(ref['accuracy']) if ref else '—'}</td></tr>"
         )

@@ -76,8 +76,8 @@ def choice_button(title: str, payload: str) -> dict[str, str]:
 
 # Ordinal and count words customers type instead of a number ("cái thứ hai", "cái đầu", "cả hai").
 _ORDINALS: Final = {
-    "dau": 1,
     "dau tien": 1,
+    "cai dau": 1,
     "thu nhat": 1,
     "mot": 1,
     "thu hai": 2,
@@ -91,6 +91,7 @@ _ORDINALS: Final = {
 }
 _ALL_RE: Final = re.compile(r"\b(tat ca|ca hai|ca 2|ca ba|ca 3|toan bo|both|all|het)\b")
 _LAST_RE: Final = re.compile(r"\b(cuoi|cuoi cung|sau cung)\b")
+_CHOOSING_RE: Final = re.compile(r"\b(cai|so|thu|chon|lay|dong|ban|muc|hang)\b")
 # Words around a choice that say nothing about which one ("chỉ ký hợp đồng thôi nhé").
 _FILLER_WORDS: Final = frozenset(
     "ky van ban giay to chi thoi cai nhe nha a em anh chi minh toi luon cho xin voi di lay chon "
@@ -118,7 +119,9 @@ def parse_choices(text: str | None, titles: list[str], allow_many: bool) -> list
         hits = [i for i, t in enumerate(titles) if re.search(digits + r"\b", fold_text(t))]
         if len(hits) == 1:
             return hits
-    if _LAST_RE.search(folded):
+    # Ordinal and "last" words only when the reply is about choosing ("cái cuối", not "tôi cười").
+    choosing = bool(_CHOOSING_RE.search(folded)) or len(folded.split()) == 1
+    if choosing and _LAST_RE.search(folded):
         return [len(titles) - 1]
     words = [w for w in re.findall(r"\w+", folded) if len(w) > 1 and w not in _FILLER_WORDS]
     # Words of a title ("hop dong", "thoa thuan dau noi"): pick the titles that contain them all.
@@ -127,7 +130,7 @@ def parse_choices(text: str | None, titles: list[str], allow_many: bool) -> list
         if len(hits) == 1 or (allow_many and hits):
             return hits
     for phrase, n in sorted(_ORDINALS.items(), key=lambda kv: -len(kv[0])):
-        if re.search(rf"\b{phrase}\b", folded) and n <= len(titles):
+        if choosing and re.search(rf"\b{phrase}\b", folded) and n <= len(titles):
             return [n - 1]
     return None
 

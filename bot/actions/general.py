@@ -73,10 +73,6 @@ class ActionNluFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        # A choice from the list just shown ("cái đầu tiên") is an answer, whatever the NLU says.
-        ref = typed_candidate(tracker)
-        if ref:
-            return [SlotSet("handoff_offered", False)] + await choose_candidate(dispatcher, tracker, ref)
         # A well-formed request code says what the customer wants, whatever the NLU confidence.
         code = normalize_request_code(tracker.get_slot("lookup_code"))
         if code:
@@ -85,6 +81,10 @@ class ActionNluFallback(Action):
                 + [SlotSet("handoff_offered", False)]
                 + await show_request(dispatcher, tracker, code)
             )
+        # A choice from the list just shown ("cái đầu tiên") is an answer, whatever the NLU says.
+        ref = typed_candidate(tracker)
+        if ref:
+            return [SlotSet("handoff_offered", False)] + await choose_candidate(dispatcher, tracker, ref)
         if previous_user_intent(tracker) == "nlu_fallback":
             dispatcher.utter_message(response="utter_offer_handoff")
             return [SlotSet("handoff_offered", True)]

@@ -69,13 +69,16 @@ _NAME_PREFIX = re.compile(
 _NAME_OK = re.compile(r"^[^\W\d_]+(?: [^\W\d_]+){1,5}$")
 _ONE_WORD = re.compile(r"^[^\W\d_]+$")
 
-LOOKUP_SLOTS = ("lookup_code", "power_unit", "power_unit_name", "customer_name")
 # Codes answered from one message ("mã A với mã B"); more is a paste, not a question.
 MAX_CODES_PER_MESSAGE = 3
 # Words of a bare answer ("ở điện lực hội an nhé").
 SHORT_REPLY = 6
 # Name-lookup candidates last listed: [{ref, title}] (opaque refs, masked titles; never codes).
+# Cleared with every other lookup slot, so a list never outlives the lookup that showed it.
 CANDIDATES_SLOT = "candidate_choices"
+LOOKUP_SLOTS = ("lookup_code", "power_unit", "power_unit_name", "customer_name", CANDIDATES_SLOT)
+# A typed choice is a short reply ("cái thứ 2", "số đuôi 789"), not a sentence that has a number.
+MAX_CHOICE_WORDS = 6
 # "tra cứu hồ sơ khác": the customer wants another request than the one shown.
 # ("mới" alone is not: "khi nào mới xong"; nor "nữa": "bao lâu nữa").
 _ANOTHER = re.compile(r"\bkhac\b|\b(ho so|yeu cau|ma|don) moi\b")
@@ -163,15 +166,18 @@ async def show_request(
     customer did not type it. `mask`: show the code masked anyway (a follow-up on the current
     request, which may have been found by name).
     """
+    # A code the customer did not type (found by name, or the current request) is shown masked,
+    # in error messages too.
+    shown = mask_code(code) if found or mask else code
     try:
         req = found or await get_api().request(code, tracker.sender_id)
     except ApiError as err:
         if err.status == 429:
             dispatcher.utter_message(response="utter_too_many_code_lookups")
         elif err.status == 404:
-            dispatcher.utter_message(response="utter_request_not_found", code=code)
+            dispatcher.utter_message(response="utter_request_not_found", code=shown)
         elif err.status == 400:
-            dispatcher.utter_message(response="utter_request_code_invalid", code=code)
+            dispatcher.utter_message(response="utter_request_code_invalid", code=shown)
         else:
             dispatcher.utter_message(response="utter_service_unavailable")
         return []
@@ -303,8 +309,9 @@ class ActionFindRequest(Action):
             events = reset_lookup()
             for other in others:
                 events += await show_request(dispatcher, tracker, other, pending="none")
-            events += await show_request(dispatcher, tracker, code)
-            if others:
+            last = await show_request(dispatcher, tracker, code)
+            events += last
+            if others and any(e.get("name") == "request_code" and e.get("value") == code for e in last):
                 dispatcher.utter_message(response="utter_several_requests", count=len(others) + 1, code=code)
             return events
         unit = tracker.get_slot("power_unit")
@@ -376,8 +383,11 @@ def typed_candidate(tracker: Tracker) -> str | None:
     choices = tracker.get_slot(CANDIDATES_SLOT)
     if not isinstance(choices, list) or not choices:
         return None
+    text = str((tracker.latest_message or {}).get("text") or "")[:300]
+    if len(text.split()) > MAX_CHOICE_WORDS or find_request_code(text):
+        return None
     titles = [str(c.get("title", "")) for c in choices if isinstance(c, dict)]
-    picked = parse_choices(tracker.latest_message.get("text"), titles, allow_many=False)
+    picked = parse_choices(text, titles, allow_many=False)
     return str(choices[picked[0]].get("ref", "")) or None if picked else None
 
 
@@ -422,7 +432,7 @@ class ActionHandleInform(Action):
         ref = typed_candidate(tracker)
         if ref:
             return await choose_candidate(dispatcher, tracker, ref)
-        words = len(str((tracker.latest_message or {}).get("text") or "").split())
+        words = len(str((tracker.latest_message or {}).get("text") or "")[:300].split())
         if tracker.get_slot("customer_name") or (tracker.get_slot("power_unit") and words <= SHORT_REPLY):
             # A name, or a bare unit ("ở hội an"): the form asks for what is missing. A unit inside
             # a longer sentence ("tôi ở Tam Kỳ, cho hỏi chút") is no request to look one up.

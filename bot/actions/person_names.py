@@ -14,16 +14,24 @@ from bot.components.normalizer import fold
 from bot.components.vietnamese_names import is_family_name
 
 # Words that close a reply after the name ("... Nguyễn Văn An ạ", "... nha em").
-# Not "ha", "nhi": given names ("Nguyễn Thu Hà", "Lê Ngọc Nhi").
-_CLOSING: Final = frozenset("a ak ah nhe nha nhen nghen em ad hen luon vay z".split())
+# Compared as typed: "nhé" closes a reply, "Nhã" ends a name. Not "ha", "nhi": given names.
+_CLOSING: Final = frozenset("ạ à a ak ah nhé nha nhen nghen em ad hen luôn vậy z".split())
+_CLOSING_ASCII: Final = frozenset(fold(w) for w in _CLOSING)
 _WORD: Final = re.compile(r"^[^\W\d_]+$")
+
+
+def _closing(word: str) -> bool:
+    if word == "A":  # "Lê Văn A": a capital A is a name, a small "a" is "ạ" typed without marks
+        return False
+    lower = word.lower()
+    return lower in (_CLOSING if not lower.isascii() else _CLOSING_ASCII)
 
 
 def trim_to_name(words: list[str]) -> list[str]:
     """The words from the first family name on, without closing particles; unchanged when no
     family name starts a name of at least two words."""
     out = list(words)
-    while len(out) > 2 and fold(out[-1].lower()) in _CLOSING:
+    while len(out) > 2 and _closing(out[-1]):
         out.pop()
     for i, w in enumerate(out):
         if is_family_name(w) and len(out) - i >= 2 and all(_WORD.match(x) for x in out[i:]):

@@ -25,6 +25,7 @@ from bot.components.normalizer import fold, normalize
 
 MAX_WORDS = 4
 # Normalised forms (lower case, NFC, teencode expanded: "ko" → "không", "e" → "em", "ad" → "admin").
+# Hesitations ("ừm", "uh", a bare "dạ") are left out: a yes here can be consent to sign.
 _LEXICON: Final[dict[str, tuple[str, ...]]] = {
     "affirm": (
         "có",
@@ -171,7 +172,7 @@ def _normal_key(text: str) -> str:
     words = [w for w in words if w]
     while len(words) > 1 and words[-1] in _PARTICLES:
         words.pop()
-    while len(words) > 1 and words[0] in {"dạ", "à", "ờ", "ừ"} and " ".join(words[1:]) in _INTENT_OF:
+    while len(words) > 1 and words[0] in {"à", "ờ", "ừ"} and " ".join(words[1:]) in _INTENT_OF:
         words.pop(0)
     return " ".join(words)
 

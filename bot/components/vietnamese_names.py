@@ -19,11 +19,11 @@ from bot.components.normalizer import fold, nfc, tone_style
 FAMILY_NAMES: Final = frozenset(
     "nguyễn trần lê phạm hoàng huỳnh phan vũ võ đặng bùi đỗ hồ ngô dương lý đinh đoàn lâm mai "
     "trương đào cao lương hà tạ tô châu lưu trịnh thái phùng quách tăng kiều lã lại triệu hứa mạc "
-    "thân khúc âu doãn diệp tôn chu giang nghiêm vương văn".split()
+    "thân khúc âu doãn diệp tôn chu giang nghiêm vương nông lò".split()
 )
 # Also everyday words: a cue or a capital letter is needed.
 AMBIGUOUS: Final = frozenset(
-    "mai cao hà tô tạ lã lại thái châu lâm văn giang chu tôn âu thân lưu hồ tăng lý đào đỗ hứa mạc "
+    "mai cao hà tô tạ lã lại thái châu lâm giang chu tôn âu thân lưu hồ tăng lý đào đỗ hứa mạc nông lò "
     "khúc doãn dương ngô lương triệu diệp kiều quách".split()
 )
 FAMILY_NAMES_ASCII: Final = frozenset(

@@ -16,6 +16,8 @@ from bot.actions.lookup import (
     ActionFindRequest,
     ActionHandleInform,
     ValidateFindRequestForm,
+    reset_lookup,
+    show_request,
 )
 from tests.actions.conftest import make_tracker, responses, slot_events
 
@@ -189,3 +191,19 @@ async def test_two_codes_in_one_message_are_both_answered() -> None:
     assert responses(dispatcher)[-1] == "utter_several_requests"
     assert dispatcher.messages[-1]["count"] == 2
     assert slot_events(events)["request_code"] == "PC05TK0000123"
+
+
+async def test_a_sentence_with_a_number_or_a_code_is_no_choice_from_an_old_list() -> None:
+    choices = await listed_candidates()
+    for text in ("tôi đợi 2 tuần rồi mà chưa thấy ai xuống nhà", "ba tôi hỏi giùm", "PC05HA0000789 số 2"):
+        dispatcher, slots = await pick(text, choices)
+        assert "utter_request_status" not in responses(dispatcher), text
+    # Any new lookup forgets the list.
+    assert CANDIDATES_SLOT in {e["name"] for e in reset_lookup()}
+
+
+async def test_an_unknown_current_request_is_named_masked_in_the_error() -> None:
+    dispatcher = CollectingDispatcher()
+    await show_request(dispatcher, make_tracker({}), "PC05TK9999999", mask=True)
+    assert responses(dispatcher) == ["utter_request_not_found"]
+    assert dispatcher.messages[0]["code"] == "PC05TK****999"

@@ -106,6 +106,8 @@ def test_the_report_only_set_is_reported_but_never_listed(tmp_path: Path) -> Non
     assert "errors" not in only and only["examples"] == 1
     md = (root / "reports/nlu/report.md").read_text(encoding="utf-8")
     assert "tạm biệt nhưng là chào" not in md and "chỉ báo cáo" in md
+    stripped = (root / "reports/nlu/test_no_diacritics.yml").read_text(encoding="utf-8")
+    assert "tam biet nhung la chao" not in stripped
     # Gates apply to the other sets only.
     assert not any("report_only" in f for f in res["meta"]["failures"])
     assert code in (0, 1)
