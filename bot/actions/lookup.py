@@ -78,7 +78,7 @@ SHORT_REPLY = 6
 CANDIDATES_SLOT = "candidate_choices"
 LOOKUP_SLOTS = ("lookup_code", "power_unit", "power_unit_name", "customer_name", CANDIDATES_SLOT)
 # A typed choice is a short reply ("cái thứ 2", "số đuôi 789"), not a sentence that has a number.
-MAX_CHOICE_WORDS = 6
+MAX_CHOICE_WORDS = 8
 # "tra cứu hồ sơ khác": the customer wants another request than the one shown.
 # ("mới" alone is not: "khi nào mới xong"; nor "nữa": "bao lâu nữa").
 _ANOTHER = re.compile(r"\bkhac\b|\b(ho so|yeu cau|ma|don) moi\b")

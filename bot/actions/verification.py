@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import chat_channel, chat_user, choice_button
+from bot.actions.common import chat_channel, chat_user, choice_button, find_request_code
 from bot.actions.forms import CustomerFormValidation
 from bot.actions.otp_input import (
     CHANNEL_LABELS,
@@ -211,6 +211,10 @@ class ValidateVerificationForm(CustomerFormValidation):
         if value in ("sms", "email") and tracker.get_slot("verification_id"):
             return {"verify_channel": value}  # a code already went there (prefilled when the form opened)
         text = str(value or "")[:200]
+        other = find_request_code(text)
+        if other and other != tracker.get_slot("request_code"):
+            # "nhầm rồi, mã của tôi là …": the customer changed request; verify that one instead.
+            return {"verify_channel": None, "verification_result": ABORTED, "lookup_code": other}
         if text.strip() == SHARE_CONTACT_TEXT:  # typed, or a channel that cannot share contacts
             dispatcher.utter_message(response="utter_contact_not_received")
             return {"verify_channel": None}
@@ -262,7 +266,10 @@ class ActionFinishVerification(Action):
     ) -> list[EventType]:
         events = reset_verification() + [SlotSet("verify_task", None)]
         if tracker.get_slot("verification_result") != VERIFIED:
-            return events
+            # Another request's code typed instead of a channel: look that one up, same task.
+            return events + (
+                [FollowupAction("action_find_request")] if tracker.get_slot("lookup_code") else []
+            )
         dispatcher.utter_message(response="utter_verified")
         action = TASK_ACTIONS.get(str(tracker.get_slot("verify_task") or ""))
         return events + ([FollowupAction(action)] if action else [])

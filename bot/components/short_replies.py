@@ -1,4 +1,5 @@
-"""Short replies decided by a reviewed lexicon, not by DIET: "ừa", "khum", "okela", "thôi khỏi".
+"""Short replies decided by a reviewed lexicon, not by DIET: "ừa", "khum", "okela", "thôi khỏi", a
+request code on its own.
 
 A one- to four-word reply carries almost no features, so DIET guesses (or, with words it never saw,
 the unknown-words guard sends it to the fallback). Yes, no, stop, thanks, hello and bye have a
@@ -22,6 +23,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.normalizer import fold, normalize
+from common.request_code import REQUEST_CODE_IN_TEXT
 
 MAX_WORDS = 4
 # Normalised forms (lower case, NFC, teencode expanded: "ko" → "không", "e" → "em", "ad" → "admin").
@@ -187,10 +189,22 @@ _FOLDED_INTENT_OF: Final[dict[str, str]] = {
 }
 
 
+# A request code alone, or with words that add nothing ("mã là PC05-TK-0000123 nè"), answers the
+# bot's question for a code: `inform`, however the code is typed.
+_CODE_FILLERS: Final = frozenset(
+    "mã ma là la nè ne đây day của tôi em anh chị ạ a nha nhé số so yêu cầu hồ sơ".split()
+)
+
+
 def short_reply_intent(text: str) -> str | None:
     """The intent of a short reply from the lexicon, or None."""
-    if not text or len(text.split()) > MAX_WORDS + 2:
+    if not text or len(text[:300].split()) > MAX_WORDS + 2:
         return None
+    code = REQUEST_CODE_IN_TEXT.search(text)
+    if code:
+        rest = (text[: code.start()] + " " + text[code.end() :]).lower().split()
+        words = [w.strip(_EDGE_PUNCT) for w in rest]
+        return "inform" if all(not w or w in _CODE_FILLERS for w in words) else None
     key = _normal_key(text)
     if not key or len(key.split()) > MAX_WORDS:
         return None

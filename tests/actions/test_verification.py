@@ -210,3 +210,21 @@ async def test_delete_my_data_unlinks_and_asks_the_store_to_erase(service: Servi
     dispatcher = CollectingDispatcher()
     await ActionShowDocuments().run(dispatcher, make_tracker({"request_code": code}, sender_id=sender), {})
     assert responses(dispatcher) == ["utter_verify_needed"]
+
+
+async def test_another_code_typed_instead_of_a_channel_looks_that_request_up() -> None:
+    from bot.actions.verification import ActionFinishVerification, ValidateVerificationForm
+
+    tracker = make_tracker(
+        {"request_code": "PC05HA0000789", "verify_task": "documents"},
+        text="a nham roi, ma cua toi la pc04-hc-0004567 moi dung",
+        active_loop="verification_form",
+        requested_slot="verify_channel",
+    )
+    result = await ValidateVerificationForm().validate_verify_channel(
+        tracker.latest_message["text"], CollectingDispatcher(), tracker, {}
+    )
+    assert result["lookup_code"] == "PC04HC0004567" and result["verification_result"] == "aborted"
+    finished = make_tracker({"verification_result": "aborted", "lookup_code": "PC04HC0004567"})
+    events = await ActionFinishVerification().run(CollectingDispatcher(), finished, {})
+    assert events[-1] == {"event": "followup", "name": "action_find_request", "timestamp": None}

@@ -141,6 +141,8 @@ def test_one_full_name_is_kept_the_longest() -> None:
         ("cảm ơn nha ad", "thank"),
         ("alo ad", "greet"),
         ("bb ad", "goodbye"),
+        ("PC05-TK-0000123", "inform"),
+        ("mã là pc05tk 0000123 nè", "inform"),
     ],
 )
 def test_short_replies_from_the_lexicon(reply: str, intent: str) -> None:
@@ -149,7 +151,10 @@ def test_short_replies_from_the_lexicon(reply: str, intent: str) -> None:
     assert short_reply_intent(reply) == intent
 
 
-@pytest.mark.parametrize("text", ["dung", "dung lai", "cô", "tra cuu ho so", "không nhận được mã otp", ""])
+@pytest.mark.parametrize(
+    "text",
+    ["dung", "dung lai", "cô", "tra cuu ho so", "không nhận được mã otp", "", "ký hồ sơ PC05TK0000123"],
+)
 def test_ambiguous_or_longer_messages_are_left_to_the_model(text: str) -> None:
     from bot.components.short_replies import short_reply_intent
 
