@@ -13,7 +13,8 @@ from tests.journeys.replay import HERE, load, replay, summary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-FLOOR = 0.0
+# 44/45 against `make run` when issue 15 landed; other tests share this stack's demo requests.
+FLOOR = 0.9
 
 
 async def test_journeys_reach_their_goal(rasa_stack: Stack, tmp_path) -> None:
