@@ -10,33 +10,18 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.components.stateless import StatelessComponent
 
 REGEX_EXTRACTOR = "RegexEntityExtractor"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
-class EntityDeduplicator(GraphComponent):
+class EntityDeduplicator(StatelessComponent):
     """Drops entities that overlap a regex entity of the same type, and exact duplicates."""
-
-    @staticmethod
-    def get_default_config() -> Dict[str, Any]:
-        return {}
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> EntityDeduplicator:
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:

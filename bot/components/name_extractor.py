@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.components.stateless import StatelessComponent
 from bot.components.vietnamese_names import find_names
 
 NAME = "customer_name"
@@ -24,22 +22,8 @@ EXTRACTOR = "CustomerNameExtractor"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
-class CustomerNameExtractor(GraphComponent):
+class CustomerNameExtractor(StatelessComponent):
     """Adds rule-found `customer_name` entities in place of DIET's (see the module docstring)."""
-
-    @staticmethod
-    def get_default_config() -> Dict[str, Any]:
-        return {}
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> CustomerNameExtractor:
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:

@@ -8,35 +8,19 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, ENTITY_ATTRIBUTE_TYPE, ENTITY_ATTRIBUTE_VALUE
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.components.stateless import StatelessComponent
 from common.request_code import normalize_request_code
 
 REQUEST_CODE = "request_code"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
-class RequestCodeNormalizer(GraphComponent):
+class RequestCodeNormalizer(StatelessComponent):
     """Rewrites the value of each `request_code` entity to its normalised form."""
-
-    @staticmethod
-    def get_default_config() -> Dict[str, Any]:
-        return {}
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> RequestCodeNormalizer:
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:

@@ -13,16 +13,14 @@ other ("dung") are left out on purpose and DIET decides.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Final, List
+from typing import Final, List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.normalizer import fold, normalize
+from bot.components.stateless import StatelessComponent
 from common.request_code import REQUEST_CODE_IN_TEXT
 
 MAX_WORDS = 4
@@ -214,22 +212,8 @@ def short_reply_intent(text: str) -> str | None:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class ShortReplyClassifier(GraphComponent):
+class ShortReplyClassifier(StatelessComponent):
     """Sets the intent of lexicon short replies (see the module docstring); other messages untouched."""
-
-    @staticmethod
-    def get_default_config() -> Dict[str, Any]:
-        return {}
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> ShortReplyClassifier:
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
