@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from rasa_sdk import Tracker
 
 from bot.actions import signing_api
 from devstack import processes
+from tests import demo_data
 
 ROOT = processes.ROOT
 
@@ -48,23 +48,13 @@ class Service:
 
     def last_otp(self, to: str | None = None) -> str:
         """The code of the latest SMS/e-mail in the outbox (optionally for one destination)."""
-        lines = [json.loads(x) for x in self.outbox.read_text(encoding="utf-8").splitlines() if x.strip()]
-        for msg in reversed(lines):
-            if to is None or msg.get("to") == to:
-                match = re.search(r"(?<!\d)(\d{6})(?!\d)", msg.get("text", ""))
-                if match:
-                    return match.group(1)
-        raise AssertionError("no OTP in the outbox")
+        code = demo_data.last_code(self.outbox, to)
+        assert code, "no OTP in the outbox"
+        return code
 
     def codes_awaiting(self, documents: int) -> list[str]:
         """Generated demo requests with exactly `documents` drafts awaiting signature."""
-        with sqlite3.connect(self.db) as conn:
-            rows = conn.execute(
-                "select r.code from documents d join requests r on r.id = d.request_id "
-                "where d.status = 'awaiting_signature' group by r.code having count(*) = ? order by r.code",
-                (documents,),
-            ).fetchall()
-        return [r[0] for r in rows if r[0] != "PC05TK0000123"]
+        return demo_data.codes_awaiting(self.db, documents)
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +12,7 @@ import aiohttp
 import pytest
 
 from devstack import processes
+from tests import demo_data
 from tests.conftest import Stack
 
 TIMEOUT = aiohttp.ClientTimeout(total=60)
@@ -84,37 +83,21 @@ async def chat(rasa_stack: Stack, sender_id: str) -> AsyncIterator[Chat]:
 
 def last_otp(stack: Stack, to: str) -> str:
     """The code of the latest message sent to `to` in the stack's outbox (the fake SMS/e-mail)."""
-    lines = [json.loads(x) for x in stack.outbox.read_text(encoding="utf-8").splitlines() if x.strip()]
-    for msg in reversed(lines):
-        if msg.get("to") == to:
-            match = re.search(r"(?<!\d)(\d{6})(?!\d)", msg.get("text", ""))
-            if match:
-                return match.group(1)
-    raise AssertionError(f"no OTP for {to} in the outbox")
+    code = demo_data.last_code(stack.outbox, to)
+    assert code, f"no OTP for {to} in the outbox"
+    return code
 
 
 def request_contact(stack: Stack, code: str) -> str:
     """The full registered phone of a request (the test plays the customer who owns the phone)."""
-    with sqlite3.connect(stack.root / "signing.db") as conn:
-        rows = conn.execute(
-            "select c.channel, c.value from contacts c join requests r on r.id = c.request_id "
-            "where r.code = ?",
-            (code,),
-        ).fetchall()
-    phones = [value for channel, value in rows if channel == "sms"]
-    assert phones, rows
-    return str(phones[0])
+    phone = demo_data.sms_contact(stack.root / "signing.db", code)
+    assert phone, code
+    return phone
 
 
 def codes_awaiting(stack: Stack, documents: int) -> list[str]:
     """Generated demo requests with exactly `documents` drafts awaiting signature."""
-    with sqlite3.connect(stack.root / "signing.db") as conn:
-        rows = conn.execute(
-            "select r.code from documents d join requests r on r.id = d.request_id "
-            "where d.status = 'awaiting_signature' group by r.code having count(*) = ? order by r.code",
-            (documents,),
-        ).fetchall()
-    return [r[0] for r in rows if r[0] != "PC05TK0000123"]
+    return demo_data.codes_awaiting(stack.root / "signing.db", documents)
 
 
 def verified_earlier(chat: Chat, code: str) -> None:
