@@ -122,7 +122,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 # Columns added to existing tables after their first release, with the server default that fills
 # the rows already there. create_all creates missing tables, never missing columns.
-ADDED_COLUMNS = {("verification_challenges", "purpose"): "VARCHAR(8) NOT NULL DEFAULT 'view'"}
+ADDED_COLUMNS = {
+    ("verification_challenges", "purpose"): "VARCHAR(8) NOT NULL DEFAULT 'view'",
+    ("verification_challenges", "replaced_code_hash"): "VARCHAR(64)",
+    ("signing_sessions", "replaced_code_hash"): "VARCHAR(64)",
+}
 
 
 def _add_missing_columns(conn: Any) -> None:

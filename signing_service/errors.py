@@ -39,6 +39,7 @@ MESSAGES: dict[str, str] = {
     "session_finished": "Phiên ký đã kết thúc.",
     "invalid_otp_format": "Mã xác thực gồm 6 chữ số.",
     "wrong_otp": "Mã xác thực không đúng.",
+    "otp_replaced": "Mã này đã được thay bằng mã mới vừa gửi. Vui lòng nhập mã mới nhất.",
     "otp_expired": "Mã xác thực đã hết hạn. Vui lòng yêu cầu gửi lại mã.",
     "document_changed": "Dự thảo đã thay đổi sau khi quý khách đồng ý. Vui lòng xem lại và ký lại.",
     "signing_failed": (

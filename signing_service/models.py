@@ -146,6 +146,8 @@ class SigningSession(Base):
     # [{"id": 12, "sha256": "..."}]: exactly the drafts the customer consented to.
     documents = Column(JSON, nullable=False)
     code_hash = Column(String(64))
+    # The code a resend replaced: typed back, it is answered "replaced", not counted as a wrong guess.
+    replaced_code_hash = Column(String(64))
     code_expires_at = Column(UTCDateTime)
     attempts = Column(Integer, nullable=False, default=0)
     last_sent_at = Column(UTCDateTime)
@@ -218,6 +220,7 @@ class VerificationChallenge(Base):
     # view | sign: only a code sent to sign (its message names the drafts) may confirm a signing.
     purpose = Column(String(8), nullable=False, default="view", server_default="view")
     code_hash = Column(String(64))
+    replaced_code_hash = Column(String(64))
     code_expires_at = Column(UTCDateTime)
     attempts = Column(Integer, nullable=False, default=0)
     last_sent_at = Column(UTCDateTime)

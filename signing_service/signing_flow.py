@@ -60,6 +60,7 @@ def session_json(sess: SigningSession, titles: dict[int, str]) -> dict[str, Any]
 def _issue_code(c: Context, s: AsyncSession, sess: SigningSession, now: datetime) -> str:
     """A fresh code replaces the stored hash: the previous code stops working at once."""
     code = otp.new_code()
+    sess.replaced_code_hash = sess.code_hash
     sess.code_hash = otp.code_hash(c.settings.secret_key, sess.id, code)
     sess.code_expires_at = now + timedelta(seconds=otp.CODE_TTL_SECONDS)
     sess.last_sent_at = now
@@ -251,6 +252,8 @@ async def verify(c: Context, session_id: str, raw_code: object) -> dict[str, Any
         await otp_budget.check_not_frozen(s, request_id)
         if sess.code_hash is None or sess.code_expires_at is None or now >= sess.code_expires_at:
             raise ApiError(410, "otp_expired")
+        if otp.matches(c.settings.secret_key, sess.id, candidate, sess.replaced_code_hash):
+            raise ApiError(400, "otp_replaced")
         if not otp.matches(c.settings.secret_key, sess.id, candidate, sess.code_hash):
             # Counted in this transaction; the error is raised after the commit so the count sticks.
             sess.attempts += 1

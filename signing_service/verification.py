@@ -158,6 +158,7 @@ def _challenge_json(ch: VerificationChallenge) -> dict[str, Any]:
 
 def _issue(c: Context, s: AsyncSession, ch: VerificationChallenge, now: datetime) -> str:
     code = otp.new_code()
+    ch.replaced_code_hash = ch.code_hash
     ch.code_hash = otp.code_hash(c.settings.secret_key, "verify:" + ch.id, code)
     ch.code_expires_at = now + timedelta(seconds=otp.CODE_TTL_SECONDS)
     ch.last_sent_at = now
@@ -298,6 +299,8 @@ async def check(c: Context, challenge_id: str, who: ChatUser, raw_code: object) 
         await otp_budget.check_not_frozen(s, ch.request_id)
         if ch.code_hash is None or ch.code_expires_at is None or now >= ch.code_expires_at:
             raise ApiError(410, "otp_expired")
+        if otp.matches(c.settings.secret_key, "verify:" + ch.id, candidate, ch.replaced_code_hash):
+            raise ApiError(400, "otp_replaced")
         if not otp.matches(c.settings.secret_key, "verify:" + ch.id, candidate, ch.code_hash):
             ch.attempts += 1
             left = otp.MAX_WRONG_ATTEMPTS - ch.attempts

@@ -25,14 +25,19 @@ class ActionCancelTask(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        dispatcher.utter_message(response="utter_cancelled")
-        return (
+        forget = (
             reset_lookup()
             + reset_amendment()
             + reset_signing()
             + reset_verification()
             + [SlotSet("pending_task", None), SlotSet("verify_task", None)]
         )
+        if tracker.get_slot("handoff_requested"):
+            # "thôi" while queued for a person withdraws from the queue (the desk marks it cancelled).
+            dispatcher.utter_message(response="utter_handoff_withdrawn")
+            return forget + [SlotSet("handoff_requested", False)]
+        dispatcher.utter_message(response="utter_cancelled")
+        return forget
 
 
 class ActionRequestHandoff(Action):

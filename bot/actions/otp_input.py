@@ -116,6 +116,8 @@ def explain_code_refusal(dispatcher: CollectingDispatcher, err: ApiError) -> boo
     """Tell the customer why a typed code was refused; True when the task ends (frozen, unexpected)."""
     if err.code == "wrong_otp":
         dispatcher.utter_message(response="utter_otp_wrong", attempts_left=err.data.get("attempts_left", 0))
+    elif err.code == "otp_replaced":
+        dispatcher.utter_message(response="utter_otp_replaced")
     elif err.code == "otp_frozen":
         dispatcher.utter_message(response="utter_otp_frozen")
         return True

@@ -49,6 +49,16 @@ async def test_cancel_keeps_the_found_request() -> None:
     assert slots["signing_session_id"] is None and slots["amend_text"] is None
 
 
+async def test_stop_while_queued_for_a_person_withdraws_from_the_queue() -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionCancelTask().run(dispatcher, make_tracker({"handoff_requested": True}), {})
+    assert responses(dispatcher) == ["utter_handoff_withdrawn"]
+    assert slot_events(events)["handoff_requested"] is False  # the desk marks the wait cancelled
+    again = CollectingDispatcher()
+    events = await ActionCancelTask().run(again, make_tracker({"handoff_requested": False}), {})
+    assert responses(again) == ["utter_cancelled"] and "handoff_requested" not in slot_events(events)
+
+
 def test_settings_defaults_and_production_refusal() -> None:
     s = Settings.from_env({})
     assert s.signing_url == "http://127.0.0.1:8800" and s.timeout_s == 5

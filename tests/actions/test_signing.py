@@ -9,7 +9,13 @@ import pytest
 import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions.otp_input import SPENT_SLOT, AskForCode, AskForVerificationCode, code_is_spent
+from bot.actions.otp_input import (
+    SPENT_SLOT,
+    AskForCode,
+    AskForVerificationCode,
+    code_is_spent,
+    explain_code_refusal,
+)
 from bot.actions.signing import (
     OTP_VERIFIED,
     ActionAskSignChannel,
@@ -283,3 +289,12 @@ async def test_a_spent_code_is_not_asked_for_again_until_a_new_one_is_sent(actio
     assert code_is_spent(ApiError(423, "session_locked", ""))
     assert code_is_spent(ApiError(410, "otp_expired", ""))
     assert not code_is_spent(ApiError(400, "wrong_otp", ""))
+
+
+def test_a_code_replaced_by_a_resend_is_called_replaced_and_the_form_asks_on() -> None:
+    dispatcher = CollectingDispatcher()
+    ends = explain_code_refusal(dispatcher, ApiError(400, "otp_replaced", ""))
+    assert responses(dispatcher) == ["utter_otp_replaced"] and ends is False
+    assert not code_is_spent(ApiError(400, "otp_replaced", ""))
+    replaced = yaml.safe_load(Path("domain.yml").read_text(encoding="utf-8"))["responses"]["utter_otp_replaced"]
+    assert "mã mới" in replaced[0]["text"] and "sai" in replaced[0]["text"]

@@ -83,6 +83,15 @@ async def test_asking_whether_anyone_is_there_while_queued_keeps_the_place(chat:
     assert "Em có thể giúp anh/chị" not in chat.text
 
 
+async def test_stopping_while_queued_withdraws_from_the_queue(chat: Chat) -> None:
+    await chat.say("cho minh gap nhan vien tu van")
+    assert "chuyển cuộc trò chuyện tới nhân viên" in chat.text
+    await chat.say("thoi khoi, de mai minh goi tong dai")
+    assert "rút yêu cầu gặp nhân viên" in chat.text
+    await chat.say("co ai o do ko vay")  # no longer queued: not told a place is kept
+    assert "hàng chờ" not in chat.text
+
+
 @pytest.mark.parametrize("message", ["asdkj qwe zxcvb", "cái vụ hôm bữa á", "ủa rồi sao"])
 async def test_nothing_understood_is_never_a_dead_end(chat: Chat, message: str) -> None:
     await chat.say(message)

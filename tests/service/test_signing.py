@@ -281,6 +281,30 @@ async def test_resend_cooldown_new_code_revokes_old_and_hourly_cap(api: Api, clo
     assert status == 200 and done["status"] == "signed"
 
 
+async def test_the_code_a_resend_replaced_is_called_replaced_not_wrong(api: Api, clock) -> None:  # type: ignore[no-untyped-def]
+    fresh = await make_request(api)
+    _, sess = await start(api, fresh)
+    sid = sess["session_id"]
+    old = last_code(api.ctx.settings, fresh.phone)
+    clock.advance(seconds=61)
+    status, _ = await api.post(f"/v1/signing-sessions/{sid}/resend")
+    assert status == 200
+    new = last_code(api.ctx.settings, fresh.phone)
+    if old == new:  # the six random digits repeated: nothing was replaced
+        return
+    for _ in range(6):  # more than the five tries: typing the old code back never locks the session
+        status, got = await verify(api, sid, old)
+        assert (status, got["error"]) == (400, "otp_replaced")
+    status, got = await verify(api, sid, wrong_code(new))
+    assert (status, got["error"], got["attempts_left"]) == (400, "wrong_otp", 4)
+    status, done = await verify(api, sid, new)
+    assert status == 200 and done["status"] == "signed"
+
+
+def wrong_code(code: str) -> str:
+    return f"{(int(code) + 1) % 10**6:06d}"
+
+
 async def test_new_session_revokes_the_previous_one(api: Api) -> None:
     fresh = await make_request(api)
     _, first = await start(api, fresh)

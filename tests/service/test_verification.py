@@ -180,6 +180,27 @@ async def test_wrong_codes_lock_the_challenge_and_send_caps_hold(api: Api) -> No
         assert (r.status, (await r.json())["error"]) == (429, "resend_cooldown")
 
 
+async def test_a_replaced_verification_code_is_named_so_and_not_counted(api: Api) -> None:
+    fresh = await make_request(api)
+    who = chat("tg-resender")
+    _, ch = await send_code(api, fresh, who)
+    old = last_code(api.ctx.settings, fresh.phone)
+    api.ctx.clock.advance(seconds=61)  # type: ignore[attr-defined]
+    async with api.client.post(
+        f"/v1/verifications/{ch['challenge_id']}/resend", headers={**api.headers, **who}
+    ) as r:
+        assert r.status == 200
+    new = last_code(api.ctx.settings, fresh.phone)
+    if old == new:
+        return
+    status, got = await verify_code(api, ch["challenge_id"], old, who)
+    assert (status, got["error"]) == (400, "otp_replaced")
+    status, got = await verify_code(api, ch["challenge_id"], wrong(new), who)
+    assert (status, got["attempts_left"]) == (400, 4)
+    status, body = await verify_code(api, ch["challenge_id"], new, who)
+    assert status == 200 and body["verified"] is True
+
+
 @pytest.fixture
 async def budget(
     aiohttp_client: Callable[..., Any], service_var: Path, request: pytest.FixtureRequest, clock: ManualClock
@@ -423,3 +444,4 @@ async def test_an_older_database_gets_the_new_column(tmp_path: Path) -> None:
     await database.close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("select purpose from verification_challenges").fetchall() == [("view",)]
+        assert conn.execute("select replaced_code_hash from verification_challenges").fetchall() == [(None,)]
