@@ -1,5 +1,5 @@
 """Short replies decided by a reviewed lexicon, not by DIET: "ừa", "khum", "okela", "thôi khỏi", a
-request code on its own.
+request code, a unit or a name on its own.
 
 A one- to four-word reply carries almost no features, so DIET guesses (or, with words it never saw,
 the unknown-words guard sends it to the fallback). Yes, no, stop, thanks, hello and bye have a
@@ -13,10 +13,10 @@ other ("dung") are left out on purpose and DIET decides.
 
 from __future__ import annotations
 
-from typing import Final, List
+from typing import Any, Final, List, Sequence
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.normalizer import fold, normalize
@@ -28,6 +28,34 @@ MAX_WORDS = 4
 # Hesitations ("ừm", "uh", a bare "dạ") are left out: a yes here can be consent to sign.
 _LEXICON: Final[dict[str, tuple[str, ...]]] = {
     "affirm": (
+        "có á",
+        "phải á",
+        "đúng á",
+        "đúng rồi á",
+        "đúng luôn",
+        "chuẩn luôn",
+        "có luôn",
+        "được luôn",
+        "dạ có ạ",
+        "ừa đúng rồi",
+        "ờ",
+        "ờ đúng rồi",
+        "đúng rùi",
+        "rồi",
+        "dạ rồi",
+        "rồi ạ",
+        "nhận rồi",
+        "nhận được rồi",
+        "ok em",
+        "oke luôn",
+        "dạ đúng rồi ạ",
+        "đúng người rồi",
+        "đúng hồ sơ này",
+        "chính nó",
+        "đúng nó rồi",
+        "ừ phải",
+        "vâng đúng rồi",
+        "xác nhận",
         "có",
         "vâng",
         "dạ",
@@ -81,6 +109,36 @@ _LEXICON: Final[dict[str, tuple[str, ...]]] = {
         "đồng ý ký",
     ),
     "deny": (
+        "hông",
+        "hông có",
+        "hổng có",
+        "hổng có đâu",
+        "không có đâu",
+        "không phải cái đó",
+        "không phải cái này",
+        "chưa đâu",
+        "chưa có đâu",
+        "đâu có",
+        "đâu phải",
+        "không luôn",
+        "không nha",
+        "nhầm rồi",
+        "lộn rồi",
+        "sai rồi đó",
+        "không phải của tôi",
+        "không phải tôi",
+        "không phải hồ sơ này",
+        "không phải á",
+        "chưa nhận",
+        "chưa thấy",
+        "chưa nữa",
+        "dạ không phải",
+        "không đâu",
+        "hổng đúng",
+        "hông phải",
+        "không phải vậy",
+        "chưa kịp",
+        "chưa xem",
         "không",
         "không ạ",
         "dạ không",
@@ -106,6 +164,26 @@ _LEXICON: Final[dict[str, tuple[str, ...]]] = {
         "không phải rồi",
     ),
     "cancel": (
+        "thôi khỏi đi",
+        "khỏi cần",
+        "thôi bỏ",
+        "dẹp đi",
+        "thôi dẹp",
+        "không làm nữa",
+        "thôi không làm nữa",
+        "ngừng",
+        "ngưng",
+        "thôi ngưng",
+        "hủy giúp",
+        "hủy giùm",
+        "thôi hủy",
+        "bỏ đi",
+        "thôi đừng",
+        "khỏi đi",
+        "thôi khỏi làm",
+        "dừng giúp",
+        "dừng giùm",
+        "hủy thao tác",
         "thôi",
         "thôi khỏi",
         "khỏi",
@@ -124,6 +202,22 @@ _LEXICON: Final[dict[str, tuple[str, ...]]] = {
         "để sau",
     ),
     "thank": (
+        "đa tạ",
+        "thanks",
+        "thank",
+        "tks",
+        "thx",
+        "cảm ơn nhiều lắm",
+        "dạ cảm ơn",
+        "cảm ơn em nhiều",
+        "cảm ơn cháu",
+        "cảm ơn con",
+        "cảm ơn nhá",
+        "mơn",
+        "cảm ơn rất nhiều",
+        "cám ơn nhiều",
+        "cảm ơn nhiều nha",
+        "dạ cám ơn",
         "cảm ơn",
         "cám ơn",
         "cảm ơn nhiều",
@@ -164,13 +258,17 @@ _PARTICLES: Final = frozenset(
     "ạ à a ơi nhé nhá nha nhen nghe nghen ha hen né nè luôn đi em anh chị admin bạn shop "
     "bác cô chú cháu con".split()
 )
+_FOLDED_PARTICLES: Final = frozenset(fold(p) for p in _PARTICLES)
 _EDGE_PUNCT: Final = ".,!?;:~…\"'()-*"
 
 
 def _normal_key(text: str) -> str:
     words = [w.strip(_EDGE_PUNCT) for w in normalize(text).split()]
     words = [w for w in words if w]
-    while len(words) > 1 and words[-1] in _PARTICLES:
+    # Typed without diacritics, the particles are too ("chua em oi" is "chưa em ơi").
+    plain = fold(text.lower()) == text.lower()
+    particles = _FOLDED_PARTICLES if plain or fold(" ".join(words)) == " ".join(words) else _PARTICLES
+    while len(words) > 1 and words[-1] in particles:
         words.pop()
     while len(words) > 1 and words[0] in {"à", "ờ", "ừ"} and " ".join(words[1:]) in _INTENT_OF:
         words.pop(0)
@@ -194,9 +292,43 @@ _CODE_FILLERS: Final = frozenset(
 )
 
 
-def short_reply_intent(text: str) -> str | None:
+# A unit or a name on its own, or with words that only frame it ("ở Điện lực Quế Sơn nhé", "chủ hộ
+# là ông Võ Văn Tư"), answers the bot's question for it: `inform`. Without this, the few words
+# around it decide ("điện lực" is also in "số điện thoại điện lực" of the hotline FAQ).
+_DATA_ENTITIES: Final = frozenset({"power_unit", "customer_name", "request_code"})
+_DATA_FILLERS: Final = frozenset(
+    "ở o tại tai bên ben thuộc thuoc tên ten là la của cua mã ma nè ne đây day đó do em e anh a chị c "
+    "ạ nha nhé nhe nghe nghen nhen admin ad ơi oi dạ da ông ong bà ba bác bac cô co chú chu cháu chau "
+    "chủ hộ ho khách hàng hang tôi toi tui mình minh ba bố bo mẹ me má ma chồng chong vợ vo cái cai "
+    "người nguoi đứng dung điện lực dien luc đl dl yêu cầu yeu cau số so".split()
+)
+MAX_DATA_REPLY_WORDS = 12
+
+
+def _only_data(text: str, entities: Sequence[dict[str, Any]]) -> bool:
+    spans = sorted(
+        (int(e["start"]), int(e["end"]))
+        for e in entities
+        if e.get("entity") in _DATA_ENTITIES and "start" in e and "end" in e
+    )
+    if not spans or len(text.split()) > MAX_DATA_REPLY_WORDS:
+        return False
+    rest, at = [], 0
+    for a, b in spans:
+        rest.append(text[at:a])
+        at = max(at, b)
+    rest.append(text[at:])
+    words = [w.strip(_EDGE_PUNCT) for w in " ".join(rest).lower().split()]
+    return all(not w or w in _DATA_FILLERS for w in words)
+
+
+def short_reply_intent(text: str, entities: Sequence[dict[str, Any]] = ()) -> str | None:
     """The intent of a short reply from the lexicon, or None."""
-    if not text or len(text[:300].split()) > MAX_WORDS + 2:
+    if not text:
+        return None
+    if entities and _only_data(text, entities):
+        return "inform"
+    if len(text[:300].split()) > MAX_WORDS + 2:
         return None
     code = REQUEST_CODE_IN_TEXT.search(text)
     if code:
@@ -206,8 +338,8 @@ def short_reply_intent(text: str) -> str | None:
     key = _normal_key(text)
     if not key or len(key.split()) > MAX_WORDS:
         return None
-    if fold(key) == key:  # typed without diacritics
-        return _FOLDED_INTENT_OF.get(key)
+    if fold(key) == key or fold(text.lower()) == text.lower():  # typed without diacritics
+        return _FOLDED_INTENT_OF.get(fold(key))
     return _INTENT_OF.get(key)
 
 
@@ -218,7 +350,8 @@ class ShortReplyClassifier(StatelessComponent):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT)
-            intent = short_reply_intent(text) if isinstance(text, str) else None
+            entities = message.get(ENTITIES) or []
+            intent = short_reply_intent(text, entities) if isinstance(text, str) else None
             if intent is None:
                 continue
             others = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != intent]

@@ -143,6 +143,13 @@ def test_one_full_name_is_kept_the_longest() -> None:
         ("bb ad", "goodbye"),
         ("PC05-TK-0000123", "inform"),
         ("mã là pc05tk 0000123 nè", "inform"),
+        # Particles and teencode typed without diacritics, regional and two-word forms.
+        ("chua em oi", "deny"),
+        ("ko phai cai do", "deny"),
+        ("hổng có đâu", "deny"),
+        ("da ta", "thank"),
+        ("roi a", "affirm"),
+        ("ko can nua", "cancel"),
     ],
 )
 def test_short_replies_from_the_lexicon(reply: str, intent: str) -> None:
@@ -159,6 +166,35 @@ def test_ambiguous_or_longer_messages_are_left_to_the_model(text: str) -> None:
     from bot.components.short_replies import short_reply_intent
 
     assert short_reply_intent(text) is None
+
+
+def _spans(text: str, **found: str) -> list[dict[str, object]]:
+    return [
+        {"entity": name, "start": text.index(part), "end": text.index(part) + len(part)}
+        for name, part in found.items()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "found", "intent"),
+    [
+        ("ở Điện lực Quế Sơn chị nha", {"power_unit": "Điện lực Quế Sơn"}, "inform"),
+        ("dien luc hoa vang", {"power_unit": "hoa vang"}, "inform"),
+        ("chủ hộ là ông Võ Văn Tư", {"customer_name": "Võ Văn Tư"}, "inform"),
+        ("ma yeu cau: PC03-LC-0009012", {"request_code": "PC03-LC-0009012"}, "inform"),
+        # Words that ask something: the model decides.
+        ("mất điện ở Hội An từ sáng", {"power_unit": "Hội An"}, None),
+        ("tra cứu hồ sơ của Nguyễn Văn An", {"customer_name": "Nguyễn Văn An"}, None),
+        ("hotline điện lực đà nẵng", {"power_unit": "đà nẵng"}, None),
+        ("gặp nhân viên", {}, None),
+    ],
+)
+def test_a_unit_or_name_with_only_framing_words_is_inform(
+    text: str, found: dict[str, str], intent: str | None
+) -> None:
+    from bot.components.short_replies import short_reply_intent
+
+    assert short_reply_intent(text, _spans(text, **found)) == intent
 
 
 def test_the_lexicon_sets_the_intent_and_drops_a_stale_faq_answer() -> None:
@@ -194,6 +230,17 @@ def test_the_lexicon_sets_the_intent_and_drops_a_stale_faq_answer() -> None:
         ("tiền điện tăng gấp đôi", []),
         ("mất điện ở đường Hoàng Diệu", []),
         ("dang xu ly roi", []),
+        # A Title-case name keeps a syllable that is also a word, and ends at a lower-case word.
+        ("ghi tên ba tui là Nguyễn Văn Tư nhưng đúng là Nguyễn Văn Từ", ["Nguyễn Văn Tư", "Nguyễn Văn Từ"]),
+        ("ten la Le Thi Hong Nhung", ["Le Thi Hong Nhung"]),
+        ("ghi la Nguyen Van Tu nhung dung la Nguyen Van Tu", ["Nguyen Van Tu", "Nguyen Van Tu"]),
+        ("hồ sơ của Võ Thị Thu Hà tới đâu rồi", ["Võ Thị Thu Hà"]),
+        ("chong em ten Ho Van Dung", ["Ho Van Dung"]),
+        ("ho so dien cua ho thi thu o hue", ["ho thi thu"]),
+        ("ho thi noi vay", []),
+        ("tên Nguyễn Văn An Mã PC05", ["Nguyễn Văn An"]),
+        ("các anh lưu thông tin tôi làm gì, xóa hết", []),
+        ("anh Lưu Văn Tài", ["Lưu Văn Tài"]),
     ],
 )
 def test_full_names_are_found_by_their_shape(text: str, names: list[str]) -> None:
