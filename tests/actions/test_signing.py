@@ -296,5 +296,6 @@ def test_a_code_replaced_by_a_resend_is_called_replaced_and_the_form_asks_on() -
     ends = explain_code_refusal(dispatcher, ApiError(400, "otp_replaced", ""))
     assert responses(dispatcher) == ["utter_otp_replaced"] and ends is False
     assert not code_is_spent(ApiError(400, "otp_replaced", ""))
-    replaced = yaml.safe_load(Path("domain.yml").read_text(encoding="utf-8"))["responses"]["utter_otp_replaced"]
-    assert "mã mới" in replaced[0]["text"] and "sai" in replaced[0]["text"]
+    domain = yaml.safe_load(Path("domain.yml").read_text(encoding="utf-8"))
+    text = domain["responses"]["utter_otp_replaced"][0]["text"]
+    assert "mã mới" in text and "sai" in text
