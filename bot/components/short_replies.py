@@ -284,7 +284,9 @@ _FOLDED_INTENT_OF: Final[dict[str, str]] = {
 # A request code alone, or with words that add nothing ("mã là PC05-TK-0000123 nè"), answers the
 # bot's question for a code: `inform`, however the code is typed.
 _CODE_FILLERS: Final = frozenset(
-    "mã ma là la nè ne đây day của tôi em anh chị ạ a nha nhé số so yêu cầu hồ sơ".split()
+    "mã ma là la nè ne đây day của tôi em anh chị ạ a nha nhé số so yêu cầu hồ sơ yeu cau ho "
+    # hesitations and a yes before the code ("uhm PC05HA0000789 ???", "ok mã là ...")
+    "uhm um ừm ờ ừ à ờm hmm ok oke vâng dạ da".split()
 )
 
 

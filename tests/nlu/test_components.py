@@ -143,6 +143,7 @@ def test_one_full_name_is_kept_the_longest() -> None:
         ("bb ad", "goodbye"),
         ("PC05-TK-0000123", "inform"),
         ("mã là pc05tk 0000123 nè", "inform"),
+        ("uhm PC05HA0000789 ???", "inform"),
         # Particles and teencode typed without diacritics, regional and two-word forms.
         ("chua em oi", "deny"),
         ("ko phai cai do", "deny"),
