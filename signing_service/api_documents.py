@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from . import audit
+from . import audit, events
 from . import verification as chat_verification
 from .api_verification import chat_user
 from .context import Context, ctx
@@ -201,6 +201,15 @@ async def revise_document(request: web.Request) -> web.Response:
             document_sha256=doc.sha256,
             previous_sha256=old,
             version=doc.version,
+        )
+        events.raise_event(
+            s,
+            request_id=req.id,
+            kind=events.DOCUMENTS_READY,
+            at=now,
+            document_id=doc_id,
+            version=doc.version,
+            reason="revised",
         )
     return web.json_response(document_json(c, doc))
 

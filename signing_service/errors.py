@@ -58,6 +58,8 @@ MESSAGES: dict[str, str] = {
     "invalid_chat_user": "Thông tin người trò chuyện không hợp lệ.",
     "chat_user_required": "Thiếu thông tin người trò chuyện.",
     "staff_only": "Chỉ nhân viên được thực hiện thao tác này.",
+    "request_completed": "Yêu cầu đã hoàn thành, không còn bước tiếp theo.",
+    "no_next_step": "Yêu cầu không có bước tiếp theo.",
 }
 
 

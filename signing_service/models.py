@@ -263,3 +263,18 @@ class LookupCandidate(Base):
     conversation_key = Column(String(64), nullable=False)
     request_id = Column(Integer, ForeignKey("requests.id"), nullable=False)
     expires_at = Column(UTCDateTime, nullable=False, index=True)
+
+
+class NotificationEvent(Base):
+    """Transactional outbox: a change a customer may be told about, written in the change's own
+    transaction (so it exists exactly when the change does). The notifier fans it out to the
+    subscribers and sets `dispatched_at`."""
+
+    __tablename__ = "notification_events"
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    kind = Column(String(32), nullable=False)
+    payload = Column(JSON, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+    dispatched_at = Column(UTCDateTime)
+    __table_args__ = (Index("ix_notification_events_pending", "dispatched_at", "id"),)

@@ -1,0 +1,24 @@
+"""Staff / CMIS endpoints that change a request (service token, no chat headers; audited)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import staff_flow
+from .api_verification import chat_user
+from .context import ctx
+from .errors import ApiError
+from .inputs import json_body, opt_str, request_code
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/requests/{code}/advance")
+async def advance(request: web.Request) -> web.Response:
+    """Move the request to its next step: `{"current_step": "<step name>", ...}`."""
+    if chat_user(request) is not None:
+        raise ApiError(403, "staff_only")
+    code = request_code(request.match_info["code"])
+    body = await json_body(request)
+    by = opt_str(body, "by", 64) or "staff"
+    return web.json_response(await staff_flow.advance(ctx(request), code, by))
