@@ -14,7 +14,15 @@ from typing import Any
 
 from aiohttp import web
 
-from . import api_amendments, api_documents, api_requests, api_signing, api_staff, api_verification
+from . import (
+    api_amendments,
+    api_documents,
+    api_notifications,
+    api_requests,
+    api_signing,
+    api_staff,
+    api_verification,
+)
 from .clock import Clock, SystemClock
 from .context import CTX, Context
 from .counters import COUNTERS
@@ -121,7 +129,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     )
     app.router.add_get("/health", health)
     app.router.add_get("/v1/metrics", metrics)
-    for module in (api_requests, api_documents, api_amendments, api_signing, api_verification, api_staff):
+    for module in (
+        api_requests,
+        api_documents,
+        api_amendments,
+        api_signing,
+        api_verification,
+        api_staff,
+        api_notifications,
+    ):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(_lifespan)
     return app

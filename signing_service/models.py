@@ -278,3 +278,37 @@ class NotificationEvent(Base):
     created_at = Column(UTCDateTime, nullable=False)
     dispatched_at = Column(UTCDateTime)
     __table_args__ = (Index("ix_notification_events_pending", "dispatched_at", "id"),)
+
+
+class NotificationSubscription(Base):
+    """A verified chat user who said yes to "Nhận thông báo" for a request (stopped: said stop)."""
+
+    __tablename__ = "notification_subscriptions"
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    chat_channel = Column(String(16), nullable=False)
+    chat_user = Column(String(128), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+    stopped_at = Column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("request_id", "chat_channel", "chat_user"),)
+
+
+class NotificationDelivery(Base):
+    """One event for one subscriber. The unique pair makes every event reach each subscriber once,
+    whatever the number of fan-out workers or restarts."""
+
+    __tablename__ = "notification_deliveries"
+    id = Column(Integer, primary_key=True)
+    event_id = Column(Integer, ForeignKey("notification_events.id"), nullable=False)
+    subscription_id = Column(Integer, ForeignKey("notification_subscriptions.id"), nullable=False, index=True)
+    # pending (not before `not_before`: quiet hours) -> sent | failed
+    state = Column(String(12), nullable=False, default="pending")
+    not_before = Column(UTCDateTime, nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    last_error = Column(String(64))
+    created_at = Column(UTCDateTime, nullable=False)
+    sent_at = Column(UTCDateTime)
+    __table_args__ = (
+        UniqueConstraint("event_id", "subscription_id"),
+        Index("ix_notification_deliveries_due", "state", "not_before"),
+    )

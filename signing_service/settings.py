@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 from common.env_numbers import env_number
 from common.production import refuse_development_defaults
 
+from .quiet_hours import DEFAULT as DEFAULT_QUIET_HOURS
+from .quiet_hours import QuietHours
+
 DEV_TOKEN = "dev-signing-token"  # noqa: S105 - a public development default, refused in production
 DEV_SECRET = "dev-signing-secret-key-change-me"  # noqa: S105
 DEV_SEAL_PASSWORD = "dev-seal-password"  # noqa: S105
@@ -53,6 +56,8 @@ class Settings:
     otp_sessions_per_chat_user_per_day: int = 10
     otp_wrong_per_chat_user_per_day: int = 10
     otp_freeze_after_wrong_per_day: int = 15
+    # Notifications due inside these hours (Vietnam time) are held until they end; None: no quiet hours.
+    quiet_hours: QuietHours | None = QuietHours.parse(DEFAULT_QUIET_HOURS)
 
     @property
     def production(self) -> bool:
@@ -155,4 +160,12 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
         otp_freeze_after_wrong_per_day=_int(env, "OTP_FREEZE_AFTER_WRONG_PER_DAY", 15, 1, 1000),
         demo_data=env.get("SIGNING_DEMO_DATA", "1" if not production else "0").strip()
         not in {"0", "false", ""},
+        quiet_hours=_quiet_hours(env),
     )
+
+
+def _quiet_hours(env: Mapping[str, str]) -> QuietHours | None:
+    try:
+        return QuietHours.parse(env.get("NOTIFY_QUIET_HOURS", DEFAULT_QUIET_HOURS))
+    except ValueError as e:
+        raise ConfigError(f"NOTIFY_QUIET_HOURS: {e}") from None

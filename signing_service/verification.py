@@ -22,7 +22,16 @@ from .counters import COUNTERS
 from .doc_kinds import DOC_KINDS
 from .errors import ApiError
 from .masking import mask_destination
-from .models import ChatVerification, Document, LookupCandidate, OtpSend, Request, VerificationChallenge
+from .models import (
+    ChatVerification,
+    Document,
+    LookupCandidate,
+    NotificationDelivery,
+    NotificationSubscription,
+    OtpSend,
+    Request,
+    VerificationChallenge,
+)
 from .outbox import verification_message
 from .phones import normalize_phone
 from .requests_query import contacts_of, load_request
@@ -457,5 +466,21 @@ async def forget_chat_user(c: Context, who: ChatUser, conversation_key: str | No
             await s.execute(
                 delete(LookupCandidate).where(LookupCandidate.conversation_key == conversation_key)
             )
+        # Notifications: the chat user's subscriptions and what was queued for them go too.
+        subs = select(NotificationSubscription.id).where(
+            NotificationSubscription.chat_channel == who.channel,
+            NotificationSubscription.chat_user == who.user,
+        )
+        await s.execute(
+            delete(NotificationDelivery)
+            .where(NotificationDelivery.subscription_id.in_(subs))
+            .execution_options(synchronize_session=False)
+        )
+        await s.execute(
+            delete(NotificationSubscription).where(
+                NotificationSubscription.chat_channel == who.channel,
+                NotificationSubscription.chat_user == who.user,
+            )
+        )
     log.info("chat user data forgotten: %d verification(s) revoked", len(rows))
     return len(rows)
