@@ -165,6 +165,8 @@ async def document_file(request: web.Request) -> web.StreamResponse:
 @routes.post("/v1/documents/{id}/revise")
 async def revise_document(request: web.Request) -> web.Response:
     """Staff re-issue a draft (e.g. after an amendment): new version, new hash, awaiting signature again."""
+    if chat_user(request) is not None:
+        raise ApiError(403, "staff_only")
     c = ctx(request)
     doc_id = path_int(request, "id", "document_not_found")
     now = c.clock.now()
@@ -261,6 +263,9 @@ async def verification(request: web.Request) -> web.Response:
 
 @routes.get("/v1/requests/{code}/audit")
 async def audit_trail(request: web.Request) -> web.Response:
+    """Staff only: the trail names staff logins and the chat ids of every chat user of the request."""
+    if chat_user(request) is not None:
+        raise ApiError(403, "staff_only")
     code = request_code(request.match_info["code"])
     async with ctx(request).db.read() as s:
         req = await load_request(s, code)

@@ -300,8 +300,10 @@ class NotificationDelivery(Base):
     __tablename__ = "notification_deliveries"
     id = Column(Integer, primary_key=True)
     event_id = Column(Integer, ForeignKey("notification_events.id"), nullable=False)
-    subscription_id = Column(Integer, ForeignKey("notification_subscriptions.id"), nullable=False, index=True)
-    # pending (not before `not_before`: quiet hours) -> sent | failed
+    subscription_id = Column(
+        Integer, ForeignKey("notification_subscriptions.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    # pending (not before `not_before`: quiet hours) -> sent | failed; cancelled (the customer stopped)
     state = Column(String(12), nullable=False, default="pending")
     not_before = Column(UTCDateTime, nullable=False)
     attempts = Column(Integer, nullable=False, default=0)

@@ -2,8 +2,9 @@
 
 Subscribing needs a chat user verified for the request; the fan-out skips a subscriber whose
 verification has since expired or been revoked, so nothing reaches anyone else. Events are claimed
-with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers share them; the unique
-(event, subscription) pair keeps a delivery single even if two workers or a restart replay one.
+with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers share them; an event's
+deliveries commit with its `dispatched_at`, so a restart never fans it out twice, and the unique
+(event, subscription) pair refuses a second delivery should anything try.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import audit, verification
 from .context import Context
-from .models import NotificationDelivery, NotificationEvent, NotificationSubscription
+from .models import NotificationDelivery, NotificationEvent, NotificationSubscription, Request
 from .quiet_hours import release_time
 from .requests_query import load_request
+from .subscriptions import cancel_pending
 from .verification import ChatUser
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,16 @@ async def subscription_status(c: Context, code: str, who: ChatUser) -> dict[str,
 
 
 async def set_subscribed(c: Context, code: str, who: ChatUser, on: bool) -> dict[str, Any]:
-    """Yes to "Nhận thông báo" (on) or "dừng thông báo" (off); idempotent, audited when it changes."""
+    """Yes to "Nhận thông báo" (on, needs a live verification) or "dừng thông báo" (off, always
+    allowed for one's own subscription); idempotent, audited when it changes. Stopping also
+    cancels what was queued and not yet sent (held over the night, say)."""
     now = c.clock.now()
     async with c.db.write() as s:
         req = await load_request(s, code)
-        await verification.require(c, s, req, who)
+        # Two taps on "Nhận thông báo" at once: the second waits here instead of hitting the unique key.
+        await s.execute(select(Request.id).where(Request.id == req.id).with_for_update())
+        if on:
+            await verification.require(c, s, req, who)
         sub = await _subscription(s, req.id, who)
         was = sub is not None and sub.stopped_at is None
         if on and sub is None:
@@ -62,6 +69,8 @@ async def set_subscribed(c: Context, code: str, who: ChatUser, on: bool) -> dict
             )
         elif sub is not None:
             sub.stopped_at = None if on else (sub.stopped_at or now)
+            if not on:
+                await cancel_pending(s, [sub.id])
         if was != on:
             audit.record(
                 s,

@@ -7,7 +7,6 @@ The signing service is the system of record here; in production CMIS calls the s
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -17,8 +16,7 @@ from .context import Context
 from .errors import ApiError
 from .models import Request, RequestStep
 from .services import STEPS
-from .timeline import shift_days
-from .workdays import add_working_days
+from .timeline import Timeline, shift_days
 
 log = logging.getLogger(__name__)
 DONE = "done"
@@ -46,7 +44,8 @@ async def advance(c: Context, code: str, by: str) -> dict[str, Any]:
         keys = [st.key for st in steps]
         if req.current_step not in keys or keys.index(req.current_step) + 1 >= len(keys):
             raise ApiError(409, "no_next_step", current_step=STEPS.get(req.current_step, req.current_step))
-        at = _stored(c, req, now)
+        _make_absolute(req, list(steps), shift_days(c.anchor, now))
+        at = now
         here = steps[keys.index(req.current_step)]
         nxt = steps[keys.index(req.current_step) + 1]
         here.finished_at = at
@@ -85,9 +84,14 @@ async def advance(c: Context, code: str, by: str) -> dict[str, Any]:
     return result
 
 
-def _stored(c: Context, req: Request, now: datetime) -> datetime:
-    """Demo rows are shifted forward at read time (`Timeline`): store `now` shifted back so that the
-    customer reads today's time."""
+def _make_absolute(req: Request, steps: list[RequestStep], shift: int) -> None:
+    """Demo rows are shifted forward at read time (`Timeline`). Once staff move one, its dates are
+    fixed where the customer sees them today and stop moving, so `now` can be stored as it is
+    (shifting `now` back and forth by working days is not exact on a weekend)."""
     if not req.relative_dates:
-        return now
-    return add_working_days(now, -shift_days(c.anchor, now))
+        return
+    tl = Timeline(req, shift)
+    for st in steps:
+        st.started_at, st.finished_at = tl.ts(st.started_at), tl.ts(st.finished_at)
+    req.received_at, req.completed_at = tl.received_at, tl.ts(req.completed_at)
+    req.relative_dates = False

@@ -35,6 +35,7 @@ from .models import (
 from .outbox import verification_message
 from .phones import normalize_phone
 from .requests_query import contacts_of, load_request
+from .subscriptions import stop_for_chat_user
 from .timeline import iso
 
 log = logging.getLogger(__name__)
@@ -403,6 +404,7 @@ async def revoke(c: Context, code: str, who: ChatUser | None, by: str) -> int:
         rows = list((await s.execute(query)).scalars())
         for row in rows:
             row.revoked_at, row.revoked_by, row.sign_credit_until = now, by, None
+        await stop_for_chat_user(s, req.id, who, now)
         audit.record(
             s,
             at=now,
@@ -466,11 +468,13 @@ async def forget_chat_user(c: Context, who: ChatUser, conversation_key: str | No
             await s.execute(
                 delete(LookupCandidate).where(LookupCandidate.conversation_key == conversation_key)
             )
-        # Notifications: the chat user's subscriptions and what was queued for them go too.
+        # Notifications: the chat user's subscriptions and what was queued for them go too. Locked
+        # first, so a fan-out adding a delivery for them waits instead of breaking the erasure.
         subs = select(NotificationSubscription.id).where(
             NotificationSubscription.chat_channel == who.channel,
             NotificationSubscription.chat_user == who.user,
         )
+        await s.execute(subs.with_for_update())
         await s.execute(
             delete(NotificationDelivery)
             .where(NotificationDelivery.subscription_id.in_(subs))

@@ -177,3 +177,71 @@ async def test_erasure_removes_the_chat_users_subscriptions(api: Api) -> None:
             .where(NotificationSubscription.chat_user == "tg-forget")
         )
     assert left == 0
+
+
+async def pending_for(api: Api, user: str) -> list[str]:
+    async with api.ctx.db.read() as s:
+        rows = await s.execute(
+            select(NotificationDelivery.state)
+            .join(
+                NotificationSubscription, NotificationSubscription.id == NotificationDelivery.subscription_id
+            )
+            .where(NotificationSubscription.chat_user == user)
+        )
+        return list(rows.scalars())
+
+
+async def test_stopping_or_unlinking_cancels_what_the_night_held(api: Api) -> None:
+    fresh = await make_request(api)
+    stopper, unlinker = chat("tg-stop"), chat("tg-unlink")
+    for who in (stopper, unlinker):
+        await verified(api, fresh, who)
+        await subscribe(api, fresh, who)
+    move_to(api.ctx.clock, 22)  # type: ignore[arg-type]
+    await api.post(f"/v1/requests/{fresh.code}/advance")
+    await fan_out(api.ctx)
+    assert await pending_for(api, "tg-stop") == ["pending"] == await pending_for(api, "tg-unlink")
+    async with api.client.delete(
+        f"/v1/requests/{fresh.code}/notifications", headers={**api.headers, **stopper}
+    ) as r:
+        assert r.status == 200
+    async with api.client.delete(
+        f"/v1/requests/{fresh.code}/verification", headers={**api.headers, **unlinker}
+    ) as r:
+        assert r.status == 200
+    assert await pending_for(api, "tg-stop") == ["cancelled"] == await pending_for(api, "tg-unlink")
+    # Verifying again later does not silently resume the notices: the customer says yes again.
+    await verified(api, fresh, unlinker)
+    assert await api.get(f"/v1/requests/{fresh.code}/notifications", headers=unlinker) == (
+        200,
+        {"subscribed": False},
+    )
+
+
+async def test_stop_needs_no_live_verification(api: Api) -> None:
+    fresh = await make_request(api)
+    who = chat("tg-expired")
+    await verified(api, fresh, who)
+    await subscribe(api, fresh, who)
+    api.ctx.clock.advance(days=31)  # type: ignore[attr-defined]
+    async with api.client.delete(
+        f"/v1/requests/{fresh.code}/notifications", headers={**api.headers, **who}
+    ) as r:
+        assert (r.status, await r.json()) == (200, {"subscribed": False})
+    status, got = await subscribe(api, fresh, who)
+    assert (status, got["error"]) == (403, "not_verified")
+
+
+async def test_two_taps_on_subscribe_at_once_make_one_subscription(api: Api) -> None:
+    fresh = await make_request(api)
+    who = chat("tg-double")
+    await verified(api, fresh, who)
+    answers = await asyncio.gather(*(subscribe(api, fresh, who) for _ in range(4)))
+    assert answers == [(200, {"subscribed": True})] * 4
+    async with api.ctx.db.read() as s:
+        count = await s.scalar(
+            select(func.count())
+            .select_from(NotificationSubscription)
+            .where(NotificationSubscription.chat_user == "tg-double")
+        )
+    assert count == 1

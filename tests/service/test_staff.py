@@ -72,14 +72,46 @@ async def test_only_staff_with_the_token_may_advance(api: Api) -> None:
     assert shown["current_step"]["key"] == "contract_signing"
 
 
-async def test_a_demo_request_shows_the_move_at_todays_date(api: Api) -> None:
-    """Demo rows are shifted at read time; the step the staff just started reads as started now."""
+async def test_a_demo_request_shows_the_move_at_todays_date_even_on_a_weekend(api: Api) -> None:
+    """Demo rows are shifted at read time by the working days since the demo was made; the step the
+    staff just started reads as started now, also on a Saturday weeks later."""
+    clock = api.ctx.clock
+    local = clock.now().astimezone(VN_TZ)
+    days = 14 + (5 - local.weekday()) % 7  # a Saturday at least two weeks on
+    clock.advance(days=days, hours=10 - local.hour)  # type: ignore[attr-defined]
+    today = clock.now().astimezone(VN_TZ).date()
+    assert today.weekday() == 5
+    _, before = await api.get("/v1/requests/PC05TK0000123")
     status, got = await api.post("/v1/requests/PC05TK0000123/advance")
     assert status == 200, got
     _, shown = await api.get("/v1/requests/PC05TK0000123")
     started = next(st["started_at"] for st in shown["steps"] if st["key"] == got["step_key"])
-    today = api.ctx.clock.now().astimezone(VN_TZ)
-    assert started[:10] == today.date().isoformat()
+    assert started[:10] == today.isoformat()
+    # The earlier steps and the reception date read as they did before the move.
+    assert shown["received_at"] == before["received_at"]
+    done_before = {st["key"]: st["finished_at"] for st in before["steps"] if st["state"] == "done"}
+    assert {
+        k: v for k, v in ((st["key"], st["finished_at"]) for st in shown["steps"]) if k in done_before
+    } == done_before
+
+
+async def test_a_staff_login_with_control_characters_is_refused(api: Api) -> None:
+    fresh = await make_request(api)
+    for bad in ("lan\u0000", "lan nv", "dòng\nmới"):
+        status, got = await api.post(
+            f"/v1/requests/{fresh.code}/advance", {"by": bad.encode().decode("unicode_escape")}
+        )
+        assert (status, got["error"]) == (400, "invalid_field")
+    assert await events_of(api, fresh.code) == []
+
+
+async def test_revising_and_the_audit_trail_are_staff_only(api: Api) -> None:
+    fresh = await make_request(api)
+    chat = {"X-Chat-Channel": "telegram", "X-Chat-User": "12345"}
+    status, got = await api.post(f"/v1/documents/{fresh.doc_ids[0]}/revise", headers=chat)
+    assert (status, got["error"]) == (403, "staff_only")
+    status, got = await api.get(f"/v1/requests/{fresh.code}/audit", headers=chat)
+    assert (status, got["error"]) == (403, "staff_only")
 
 
 async def test_a_revised_draft_raises_documents_ready_with_its_version(api: Api) -> None:
