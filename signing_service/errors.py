@@ -96,9 +96,15 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except (ConnectionError, asyncio.TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError) as e:
         # The database is unreachable (restart, failover, network): a temporary condition, so 503,
         # which also lets the reverse proxy try another replica. Transactions were rolled back.
-        log.error("database unavailable on %s %s: %s", request.method, request.path, type(e).__name__)
+        log.error("database unavailable on %s %s: %s", request.method, _route(request), type(e).__name__)
         return error_response(503, "database_unavailable", retry_after=5)
     except Exception:
         # Operators get the traceback in the log; the caller gets no internals.
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        log.exception("unexpected error on %s %s", request.method, _route(request))
         return error_response(500, "internal_error")
+
+
+def _route(request: web.Request) -> str:
+    """The route pattern ("/v1/requests/{code}/advance"), never the path: it holds request codes."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else f"<unrouted {len(request.path)} chars>"

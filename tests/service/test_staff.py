@@ -3,6 +3,7 @@ same transaction), and who may call it."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from signing_service.models import NotificationEvent, Request
@@ -121,3 +122,19 @@ async def test_a_revised_draft_raises_documents_ready_with_its_version(api: Api)
     [event] = await events_of(api, fresh.code)
     assert event.kind == "documents_ready"
     assert event.payload == {"document_id": fresh.doc_ids[0], "version": 2, "reason": "revised"}
+
+
+async def test_an_unexpected_error_logs_the_route_not_the_request_code(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from signing_service import staff_flow
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(staff_flow, "advance", broken)
+    fresh = await make_request(api)
+    status, got = await api.post(f"/v1/requests/{fresh.code}/advance")
+    assert (status, got["error"]) == (500, "internal_error")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "/v1/requests/{code}/advance" in logged and fresh.code not in logged
