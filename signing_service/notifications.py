@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import audit, verification
 from .context import Context
-from .models import NotificationDelivery, NotificationEvent, NotificationSubscription, Request
+from .models import NotificationDelivery, NotificationEvent, NotificationSubscription
 from .quiet_hours import release_time
 from .requests_query import load_request
 from .subscriptions import cancel_pending
@@ -54,9 +54,8 @@ async def set_subscribed(c: Context, code: str, who: ChatUser, on: bool) -> dict
     cancels what was queued and not yet sent (held over the night, say)."""
     now = c.clock.now()
     async with c.db.write() as s:
-        req = await load_request(s, code)
         # Two taps on "Nhận thông báo" at once: the second waits here instead of hitting the unique key.
-        await s.execute(select(Request.id).where(Request.id == req.id).with_for_update())
+        req = await load_request(s, code, lock=True)
         if on:
             await verification.require(c, s, req, who)
         sub = await _subscription(s, req.id, who)
@@ -105,8 +104,11 @@ async def fan_out(c: Context, limit: int = FAN_OUT_BATCH) -> int:
             return 0
         due = release_time(c.settings.quiet_hours, now)
         made = 0
+        receivers: dict[int, list[NotificationSubscription]] = {}  # a request's events share them
         for event in claimed:
-            for sub in await _receivers(s, event.request_id, now):
+            if event.request_id not in receivers:
+                receivers[event.request_id] = await _receivers(s, event.request_id, now)
+            for sub in receivers[event.request_id]:
                 s.add(
                     NotificationDelivery(
                         event_id=event.id,

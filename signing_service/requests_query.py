@@ -9,8 +9,13 @@ from .errors import ApiError
 from .models import Contact, Request
 
 
-async def load_request(s: AsyncSession, code: str) -> Request:
-    req = (await s.execute(select(Request).where(Request.code == code))).scalar_one_or_none()
+async def load_request(s: AsyncSession, code: str, lock: bool = False) -> Request:
+    """The request, 404 `request_not_found` otherwise; `lock`: its row locked until the transaction
+    ends (only the requests row: its unit and customer are joined, which PostgreSQL cannot lock)."""
+    query = select(Request).where(Request.code == code)
+    if lock:
+        query = query.with_for_update(of=Request)
+    req = (await s.execute(query)).scalar_one_or_none()
     if req is None:
         raise ApiError(404, "request_not_found")
     return req

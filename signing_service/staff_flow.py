@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
-
 from . import audit, events
 from .context import Context
 from .errors import ApiError
 from .models import Request, RequestStep
+from .requests_query import load_request
 from .services import STEPS
 from .timeline import Timeline, shift_days
 
@@ -25,35 +24,22 @@ DONE = "done"
 async def advance(c: Context, code: str, by: str) -> dict[str, Any]:
     now = c.clock.now()
     async with c.db.write() as s:
-        req = (
-            await s.execute(select(Request).where(Request.code == code).with_for_update(of=Request))
-        ).scalar_one_or_none()
-        if req is None:
-            raise ApiError(404, "request_not_found")
+        req = await load_request(s, code, lock=True)
         if req.completed_at is not None or req.current_step == DONE:
             raise ApiError(409, "request_completed", current_step=STEPS[req.current_step])
-        steps = (
-            (
-                await s.execute(
-                    select(RequestStep).where(RequestStep.request_id == req.id).order_by(RequestStep.seq)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        steps = list(req.steps)  # ordered by seq
         keys = [st.key for st in steps]
-        if req.current_step not in keys or keys.index(req.current_step) + 1 >= len(keys):
+        here = keys.index(req.current_step) if req.current_step in keys else len(keys)
+        if here + 1 >= len(keys):
             raise ApiError(409, "no_next_step", current_step=STEPS.get(req.current_step, req.current_step))
-        _make_absolute(req, list(steps), shift_days(c.anchor, now))
-        at = now
-        here = steps[keys.index(req.current_step)]
-        nxt = steps[keys.index(req.current_step) + 1]
-        here.finished_at = at
-        nxt.started_at = at
+        _make_absolute(req, steps, shift_days(c.anchor, now))
+        nxt = steps[here + 1]
+        steps[here].finished_at = now
+        nxt.started_at = now
         previous, req.current_step = req.current_step, nxt.key
         if nxt.key == DONE:
-            nxt.finished_at = at
-            req.completed_at = at
+            nxt.finished_at = now
+            req.completed_at = now
         audit.record(
             s,
             at=now,

@@ -34,13 +34,13 @@ async def cancel_pending(s: AsyncSession, subscription_ids: list[int]) -> None:
 
 
 async def stop_for_chat_user(
-    s: AsyncSession, request_id: int | None, who: ChatUserLike | None, now: datetime
+    s: AsyncSession, request_id: int, who: ChatUserLike | None, now: datetime
 ) -> None:
     """On "hủy liên kết" (one chat user) or staff revoking every chat user (who None): the
     subscriptions stop, so notices do not resume if the person verifies again months later."""
-    query = select(NotificationSubscription).where(NotificationSubscription.stopped_at.is_(None))
-    if request_id is not None:
-        query = query.where(NotificationSubscription.request_id == request_id)
+    query = select(NotificationSubscription).where(
+        NotificationSubscription.request_id == request_id, NotificationSubscription.stopped_at.is_(None)
+    )
     if who is not None:
         query = query.where(
             NotificationSubscription.chat_channel == who.channel,

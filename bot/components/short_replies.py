@@ -258,11 +258,10 @@ _FOLDED_PARTICLES: Final = frozenset(fold(p) for p in _PARTICLES)
 _EDGE_PUNCT: Final = ".,!?;:~…\"'()-*"
 
 
-def _normal_key(text: str) -> str:
+def _normal_key(text: str, plain: bool) -> str:
     words = [w.strip(_EDGE_PUNCT) for w in normalize(text).split()]
     words = [w for w in words if w]
     # Typed without diacritics, the particles are too ("chua em oi" is "chưa em ơi").
-    plain = fold(text.lower()) == text.lower()
     particles = _FOLDED_PARTICLES if plain or fold(" ".join(words)) == " ".join(words) else _PARTICLES
     while len(words) > 1 and words[-1] in particles:
         words.pop()
@@ -303,6 +302,17 @@ _DATA_FILLERS: Final = frozenset(
 MAX_DATA_REPLY_WORDS = 12
 
 
+def _only_fillers(text: str, spans: Sequence[tuple[int, int]], fillers: frozenset[str]) -> bool:
+    """Whether every word of `text` outside the (sorted) spans is one of `fillers`."""
+    rest, at = [], 0
+    for a, b in spans:
+        rest.append(text[at:a])
+        at = max(at, b)
+    rest.append(text[at:])
+    words = [w.strip(_EDGE_PUNCT) for w in " ".join(rest).lower().split()]
+    return all(not w or w in fillers for w in words)
+
+
 def _only_data(text: str, entities: Sequence[dict[str, Any]]) -> bool:
     spans = sorted(
         (int(e["start"]), int(e["end"]))
@@ -311,13 +321,7 @@ def _only_data(text: str, entities: Sequence[dict[str, Any]]) -> bool:
     )
     if not spans or len(text.split()) > MAX_DATA_REPLY_WORDS:
         return False
-    rest, at = [], 0
-    for a, b in spans:
-        rest.append(text[at:a])
-        at = max(at, b)
-    rest.append(text[at:])
-    words = [w.strip(_EDGE_PUNCT) for w in " ".join(rest).lower().split()]
-    return all(not w or w in _DATA_FILLERS for w in words)
+    return _only_fillers(text, spans, _DATA_FILLERS)
 
 
 def short_reply_intent(text: str, entities: Sequence[dict[str, Any]] = ()) -> str | None:
@@ -330,13 +334,12 @@ def short_reply_intent(text: str, entities: Sequence[dict[str, Any]] = ()) -> st
         return None
     code = REQUEST_CODE_IN_TEXT.search(text)
     if code:
-        rest = (text[: code.start()] + " " + text[code.end() :]).lower().split()
-        words = [w.strip(_EDGE_PUNCT) for w in rest]
-        return "inform" if all(not w or w in _CODE_FILLERS for w in words) else None
-    key = _normal_key(text)
+        return "inform" if _only_fillers(text, [code.span()], _CODE_FILLERS) else None
+    plain = fold(text.lower()) == text.lower()  # typed without diacritics
+    key = _normal_key(text, plain)
     if not key or len(key.split()) > MAX_WORDS:
         return None
-    if fold(key) == key or fold(text.lower()) == text.lower():  # typed without diacritics
+    if plain or fold(key) == key:
         return _FOLDED_INTENT_OF.get(fold(key))
     return _INTENT_OF.get(key)
 

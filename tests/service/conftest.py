@@ -170,6 +170,11 @@ def outbox_messages(settings: Settings, to: str) -> list[dict[str, Any]]:
     return [m for m in map(json.loads, lines) if m["to"] == to]
 
 
+def wrong_code(code: str) -> str:
+    """A six-digit code that is surely not `code`."""
+    return f"{(int(code) + 1) % 10**6:06d}"
+
+
 def last_code(settings: Settings, to: str) -> str:
     import re
 

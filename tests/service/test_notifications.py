@@ -50,6 +50,16 @@ async def deliveries(api: Api) -> list[tuple[int, str, datetime]]:
         return [(e, u, nb) for e, u, nb in rows.all()]
 
 
+async def subscriptions_of(api: Api, user: str) -> int:
+    async with api.ctx.db.read() as s:
+        count = await s.scalar(
+            select(func.count())
+            .select_from(NotificationSubscription)
+            .where(NotificationSubscription.chat_user == user)
+        )
+    return int(count or 0)
+
+
 async def test_only_a_verified_chat_user_subscribes_and_can_stop(api: Api) -> None:
     fresh = await make_request(api)
     who = chat("tg-sub-1")
@@ -173,13 +183,7 @@ async def test_erasure_removes_the_chat_users_subscriptions(api: Api) -> None:
     await subscribe(api, fresh, who)
     status, _ = await api.post("/v1/chat-users/forget", headers=who)
     assert status == 200
-    async with api.ctx.db.read() as s:
-        left = await s.scalar(
-            select(func.count())
-            .select_from(NotificationSubscription)
-            .where(NotificationSubscription.chat_user == "tg-forget")
-        )
-    assert left == 0
+    assert await subscriptions_of(api, "tg-forget") == 0
 
 
 async def pending_for(api: Api, user: str) -> list[str]:
@@ -241,10 +245,4 @@ async def test_two_taps_on_subscribe_at_once_make_one_subscription(api: Api) -> 
     await verified(api, fresh, who)
     answers = await asyncio.gather(*(subscribe(api, fresh, who) for _ in range(4)))
     assert answers == [(200, {"subscribed": True})] * 4
-    async with api.ctx.db.read() as s:
-        count = await s.scalar(
-            select(func.count())
-            .select_from(NotificationSubscription)
-            .where(NotificationSubscription.chat_user == "tg-double")
-        )
-    assert count == 1
+    assert await subscriptions_of(api, "tg-double") == 1

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from signing_service.models import Document, SigningSession
 
-from .conftest import Api, Fresh, last_code, make_request, outbox_messages
+from .conftest import Api, Fresh, last_code, make_request, outbox_messages, wrong_code
 
 
 async def start(
@@ -205,7 +205,7 @@ async def test_wrong_codes_lock_the_session(api: Api) -> None:
     _, sess = await start(api, fresh)
     sid = sess["session_id"]
     code = last_code(api.ctx.settings, fresh.phone)
-    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    wrong = wrong_code(code)
     for bad in ("12345", "1234567", "abcdef", 123456, None):
         status, got = await api.post(f"/v1/signing-sessions/{sid}/verify", {"otp": bad})
         assert (status, got["error"]) == (400, "invalid_otp_format")  # not counted as a try
@@ -233,7 +233,7 @@ async def test_code_expires_after_five_minutes(api: Api, clock) -> None:  # type
     _, sess = await start(api, fresh)
     code = last_code(api.ctx.settings, fresh.phone)
     clock.advance(seconds=299)
-    status, got = await verify(api, sess["session_id"], f"{(int(code) + 1) % 10**6:06d}")
+    status, got = await verify(api, sess["session_id"], wrong_code(code))
     assert status == 400  # still valid at 4:59
     clock.advance(seconds=2)
     status, got = await verify(api, sess["session_id"], code)
@@ -299,10 +299,6 @@ async def test_the_code_a_resend_replaced_is_called_replaced_not_wrong(api: Api,
     assert (status, got["error"], got["attempts_left"]) == (400, "wrong_otp", 4)
     status, done = await verify(api, sid, new)
     assert status == 200 and done["status"] == "signed"
-
-
-def wrong_code(code: str) -> str:
-    return f"{(int(code) + 1) % 10**6:06d}"
 
 
 async def test_new_session_revokes_the_previous_one(api: Api) -> None:

@@ -15,7 +15,7 @@ from signing_service.app import create_app
 from signing_service.clock import ManualClock
 from signing_service.counters import COUNTERS
 
-from .conftest import Api, Fresh, last_code, make_request, make_settings, outbox_messages
+from .conftest import Api, Fresh, last_code, make_request, make_settings, outbox_messages, wrong_code
 
 
 def chat(user: str, channel: str = "telegram") -> dict[str, str]:
@@ -31,10 +31,6 @@ async def send_code(
 
 async def verify_code(api: Api, challenge: str, code: str, who: dict[str, str]) -> tuple[int, Any]:
     return await api.post(f"/v1/verifications/{challenge}/verify", {"otp": code}, headers=who)
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 10**6:06d}"
 
 
 async def verified(api: Api, fresh: Fresh, who: dict[str, str], purpose: str = "view") -> dict[str, Any]:
@@ -168,7 +164,7 @@ async def test_wrong_codes_lock_the_challenge_and_send_caps_hold(api: Api) -> No
     fresh = await make_request(api)
     who = chat("tg-guesser")
     _, ch = await send_code(api, fresh, who)
-    bad = wrong(last_code(api.ctx.settings, fresh.phone))
+    bad = wrong_code(last_code(api.ctx.settings, fresh.phone))
     statuses = [(await verify_code(api, ch["challenge_id"], bad, who))[0] for _ in range(6)]
     assert statuses == [400, 400, 400, 400, 423, 423]
     # Resend within the cooldown is refused; a new challenge revokes the old one.
@@ -195,7 +191,7 @@ async def test_a_replaced_verification_code_is_named_so_and_not_counted(api: Api
         return
     status, got = await verify_code(api, ch["challenge_id"], old, who)
     assert (status, got["error"]) == (400, "otp_replaced")
-    status, got = await verify_code(api, ch["challenge_id"], wrong(new), who)
+    status, got = await verify_code(api, ch["challenge_id"], wrong_code(new), who)
     assert (status, got["attempts_left"]) == (400, 4)
     status, body = await verify_code(api, ch["challenge_id"], new, who)
     assert status == 200 and body["verified"] is True
@@ -235,7 +231,7 @@ async def test_otp_budget_per_attacker_and_freeze_until_staff_unfreeze(
                 refused += 1
                 continue
             sent += 1
-            bad = wrong(last_code(api.ctx.settings, fresh.phone))
+            bad = wrong_code(last_code(api.ctx.settings, fresh.phone))
             for _ in range(2):
                 tried += 1
                 if (await verify_code(api, ch["challenge_id"], bad, who))[0] == 423:
