@@ -21,7 +21,6 @@ from agent_desk.desk import Desk
 from agent_desk.filters import FILTERS
 from agent_desk.hub import Hub
 from agent_desk.keys import DESK, ENGINE, SETTINGS
-from agent_desk.rasa_client import RasaClient
 from agent_desk.responses import DomainResponses
 from agent_desk.security import (
     LoginThrottle,
@@ -31,6 +30,7 @@ from agent_desk.security import (
     session_middleware,
 )
 from agent_desk.signing_client import SigningClient
+from common.rasa_client import RasaClient
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent

@@ -21,9 +21,9 @@ from aiohttp import web
 
 from agent_desk.desk import Desk
 from agent_desk.keys import DESK, SETTINGS
-from agent_desk.rasa_client import RasaError
 from agent_desk.security import set_cookie
 from agent_desk.transcript import message_from_event
+from common.rasa_client import RasaError
 
 DEMO_COOKIE = "desk_demo"
 MAX_MESSAGE = 500

@@ -32,9 +32,9 @@ from agent_desk import db, transcript
 from agent_desk.accounts import Agent
 from agent_desk.config import Settings
 from agent_desk.hub import Hub
-from agent_desk.rasa_client import RasaClient, RasaError
 from agent_desk.responses import DomainResponses, MissingResponse
 from agent_desk.signing_client import SigningClient, normalise_code
+from common.rasa_client import RasaClient, RasaError
 
 log = logging.getLogger(__name__)
 

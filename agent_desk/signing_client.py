@@ -43,6 +43,12 @@ class SigningClient:
             log.warning("signing service %s failed: %s", path, type(exc).__name__)
             raise SigningError("không kết nối được dịch vụ ký số") from exc
 
+    async def notices(self, channel: str, sender_id: str) -> list[dict[str, Any]]:
+        """The notices sent (or held, or failed) to this conversation, newest first."""
+        query = f"/v1/notifications?chat_channel={quote(channel)}&chat_user={quote(sender_id, safe='')}"
+        data = await self._get(query)
+        return list((data or {}).get("notices") or [])
+
     async def request_info(self, code: str) -> dict[str, Any] | None:
         """The request and its documents, or None when the code is unknown."""
         normalised = normalise_code(code)

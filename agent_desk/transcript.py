@@ -47,6 +47,8 @@ def message_from_event(event: dict[str, Any]) -> dict[str, Any] | None:
             "attachment": data.get("attachment") if isinstance(data.get("attachment"), str) else None,
             "custom": json.dumps(custom, ensure_ascii=False)[:1000] if custom else None,
             "agent": metadata.get("agent_name") if isinstance(metadata, dict) else None,
+            # Written by the notifier: a notice, not an answer (its delivery state is listed apart).
+            "notice": metadata.get("notice") if isinstance(metadata, dict) else None,
         }
     if kind == "action" and event.get("name") == HANDOFF_ACTION:
         return {"kind": "system", "text": "Khách hàng yêu cầu gặp nhân viên", "ts": ts}

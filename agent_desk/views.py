@@ -19,7 +19,6 @@ from agent_desk import accounts, demo
 from agent_desk.accounts import Agent
 from agent_desk.desk import CLOSE_TAGS, Desk, DeskError, Handoff
 from agent_desk.keys import DESK, ENGINE, SETTINGS
-from agent_desk.rasa_client import RasaError
 from agent_desk.security import (
     client_ip,
     end_session,
@@ -30,6 +29,7 @@ from agent_desk.security import (
 )
 from agent_desk.signing_client import SigningError
 from agent_desk.transcript import messages
+from common.rasa_client import RasaError
 
 log = logging.getLogger(__name__)
 MAX_TRANSCRIPT = 300  # messages rendered on a conversation page
@@ -256,6 +256,10 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     except RasaError as exc:
         msgs, transcript_error = [], f"Không tải được lịch sử hội thoại: {exc}."
     info, info_error = await _request_info(desk, handoff)
+    try:
+        notices, notices_error = await desk.signing.notices(handoff.channel, handoff.sender_id), None
+    except SigningError as exc:
+        notices, notices_error = [], f"Không tải được thông báo: {exc}."
     return aiohttp_jinja2.render_template(
         "conversation.html",
         request,
@@ -266,6 +270,8 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
             "transcript_error": transcript_error,
             "info": info,
             "info_error": info_error,
+            "notices": notices,
+            "notices_error": notices_error,
             "notes": await desk.notes(handoff.sender_id),
             "canned": await desk.canned(),
             "tags": CLOSE_TAGS,

@@ -101,10 +101,13 @@ class Ports:
     actions: int = 5055
     signing: int = 8800
     desk: int = 8900
+    notifier: int = 8810
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(rasa=free_port(), actions=free_port(), signing=free_port(), desk=free_port())
+        return cls(
+            rasa=free_port(), actions=free_port(), signing=free_port(), desk=free_port(), notifier=free_port()
+        )
 
 
 def stack_env(ports: Ports, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -298,6 +301,17 @@ def rasa_server(
         f"http://{client_host(env)}:{ports.rasa}/",
         env,
         log_dir / "rasa.log" if log_dir else None,
+    )
+
+
+def notifier(ports: Ports, env: dict[str, str], log_dir: Path | None, name: str = "notifier") -> Proc:
+    """Sends notification events to subscribed customers; several may share one PostgreSQL database."""
+    return Proc(
+        name,
+        [sys.executable, "-m", "notifier", "--host", bind_host(env), "--port", str(ports.notifier)],
+        f"http://{client_host(env)}:{ports.notifier}/health",
+        env,
+        log_dir / f"{name}.log" if log_dir else None,
     )
 
 

@@ -18,6 +18,7 @@ def build_procs(
         processes.signing_service(ports, env, log_dir),
         processes.action_server(ports, env, log_dir),
         processes.rasa_server(ports, env, log_dir, model_file),
+        processes.notifier(ports, env, log_dir),
     ]
     if (processes.ROOT / "agent_desk" / "__main__.py").exists():
         procs.append(processes.agent_desk(ports, env, log_dir))
@@ -59,6 +60,7 @@ def main() -> int:
             f"  REST channel : POST http://{host}:{ports.rasa}/webhooks/rest/webhook\n"
             f"  signing API  : http://{host}:{ports.signing}/v1 (Bearer {env['SIGNING_SERVICE_TOKEN']})\n"
             f"  agent desk   : http://{host}:{ports.desk}/  (web chat demo: /demo)\n"
+            f"  notifier     : http://{host}:{ports.notifier}/health (notices to subscribed customers)\n"
             f"  OTP outbox   : {Path(env.get('OUTBOX_PATH', 'var/outbox/messages.jsonl'))}\n"
             "Press Ctrl-C to stop.",
             flush=True,

@@ -55,6 +55,7 @@ class ScaledPorts:
     actions: list[int] = field(default_factory=lambda: [7065, 7075])
     signing: list[int] = field(default_factory=lambda: [7810, 7820])
     desk: int = 7900
+    notifiers: list[int] = field(default_factory=lambda: [7830, 7840])
 
     @classmethod
     def free(cls, rasa: int = 2, actions: int = 2, signing: int = 2) -> ScaledPorts:
@@ -68,6 +69,7 @@ class ScaledPorts:
             actions=[fp() for _ in range(actions)],
             signing=[fp() for _ in range(signing)],
             desk=fp(),
+            notifiers=[fp(), fp()],
         )
 
     @classmethod
@@ -335,6 +337,13 @@ class ScaledStack:
             )
         return out
 
+    def notifier_procs(self) -> list[processes.Proc]:
+        """Two notifiers on the shared PostgreSQL database: SKIP LOCKED gives each notice to one."""
+        return [
+            processes.notifier(processes.Ports(notifier=port), self.env, self.log_dir, name=f"notifier-{i}")
+            for i, port in enumerate(self.cfg.ports.notifiers, 1)
+        ]
+
     def rasa_proc(self, i: int) -> processes.Proc:
         port = self.cfg.ports.rasa[i - 1]
         base = processes.rasa_server(
@@ -411,6 +420,7 @@ class ScaledStack:
         self._start(signing[1:] + self.action_procs(), 120, say)
         # Rasa instances load the model in parallel (the slow part: ~20-60 s each on 2 cores).
         self._start([self.rasa_proc(i) for i in range(1, len(self.cfg.ports.rasa) + 1)], 400, say)
+        self._start(self.notifier_procs(), 120, say)
         desk = self.desk_proc()
         if desk:
             # The desk is a convenience here: the assistant serves customers without it.
@@ -459,6 +469,7 @@ class ScaledStack:
             f"  REST channel  : http://127.0.0.1:{p.rasa_api}/webhooks/rest/webhook (internal)\n"
             f"  Rasa API      : http://127.0.0.1:{p.rasa_api}/  (?token={self.env['RASA_AUTH_TOKEN']})\n"
             f"  signing API   : http://127.0.0.1:{p.signing_api}/v1\n"
+            f"  notifiers     : {len(p.notifiers)} on the signing DB (SKIP LOCKED), health on {p.notifiers}\n"
             f"{desk}"
             f"  trackers      : postgresql://{PG_HOST}:{PG_PORT}/{self.cfg.tracker_db}\n"
             f"  signing DB    : postgresql://{PG_HOST}:{PG_PORT}/{self.cfg.signing_db}\n"

@@ -188,10 +188,11 @@ async def revise_document(request: web.Request) -> web.Response:
         doc.created_at = now
         await s.flush()
         await ensure_draft(s, req, doc, await contacts_of(s, req.id), c.fonts)
-        await s.execute(
+        answered = await s.execute(
             update(Amendment)
             .where(Amendment.document_id == doc_id, Amendment.status == "open")
             .values(status="resolved")
+            .execution_options(synchronize_session=False)
         )
         audit.record(
             s,
@@ -207,7 +208,8 @@ async def revise_document(request: web.Request) -> web.Response:
         events.raise_event(
             s,
             request_id=req.id,
-            kind=events.DOCUMENTS_READY,
+            # The customer asked for this change: tell them it was answered (the draft to sign again).
+            kind=events.AMENDMENT_ANSWERED if answered.rowcount else events.DOCUMENTS_READY,
             at=now,
             document_id=doc_id,
             version=doc.version,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import notifications
-from .api_verification import required_chat_user
+from common.chat_identity import CHAT_CHANNELS, valid_chat_user
+
+from . import deliveries, notifications
+from .api_verification import chat_user, required_chat_user
 from .context import ctx
+from .errors import ApiError
 from .inputs import request_code
 
 routes = web.RouteTableDef()
@@ -32,3 +35,17 @@ async def stop(request: web.Request) -> web.Response:
     who = required_chat_user(request)
     code = request_code(request.match_info["code"])
     return web.json_response(await notifications.set_subscribed(ctx(request), code, who, False))
+
+
+@routes.get("/v1/notifications")
+async def of_chat_user(request: web.Request) -> web.Response:
+    """Staff (the desk): the notices of one conversation and how each went."""
+    if chat_user(request) is not None:
+        raise ApiError(403, "staff_only")
+    channel = request.query.get("chat_channel", "")
+    user = request.query.get("chat_user", "")
+    if channel not in CHAT_CHANNELS:
+        raise ApiError(400, "invalid_field", field="chat_channel")
+    if not valid_chat_user(user):
+        raise ApiError(400, "invalid_field", field="chat_user")
+    return web.json_response({"notices": await deliveries.for_chat_user(ctx(request), channel, user)})

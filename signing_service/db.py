@@ -128,6 +128,8 @@ ADDED_COLUMNS = {
     ("verification_challenges", "purpose"): "VARCHAR(8) NOT NULL DEFAULT 'view'",
     ("verification_challenges", "replaced_code_hash"): "VARCHAR(64)",
     ("signing_sessions", "replaced_code_hash"): "VARCHAR(64)",
+    ("notification_deliveries", "lease_until"): "TIMESTAMP",
+    ("notification_deliveries", "via"): "VARCHAR(16)",
 }
 
 

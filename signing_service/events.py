@@ -16,7 +16,22 @@ from .models import NotificationEvent
 STEP_CHANGED: Final = "step_changed"
 REQUEST_COMPLETED: Final = "request_completed"
 DOCUMENTS_READY: Final = "documents_ready"
-KINDS: Final = frozenset({STEP_CHANGED, REQUEST_COMPLETED, DOCUMENTS_READY})
+AMENDMENT_ANSWERED: Final = "amendment_answered"
+SIGNED_COPIES: Final = "signed_copies"
+# Raised by the scheduled scan (notice_scan.py), not by a change.
+REQUEST_LATE: Final = "request_late"
+SIGN_REMINDER: Final = "sign_reminder"
+KINDS: Final = frozenset(
+    {
+        STEP_CHANGED,
+        REQUEST_COMPLETED,
+        DOCUMENTS_READY,
+        AMENDMENT_ANSWERED,
+        SIGNED_COPIES,
+        REQUEST_LATE,
+        SIGN_REMINDER,
+    }
+)
 
 
 def raise_event(

@@ -303,13 +303,18 @@ class NotificationDelivery(Base):
     subscription_id = Column(
         Integer, ForeignKey("notification_subscriptions.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    # pending (not before `not_before`: quiet hours) -> sent | failed; cancelled (the customer stopped)
+    # pending (not before `not_before`: quiet hours, the daily cap, a retry's backoff) -> claimed (a
+    # notifier holds it until `lease_until`) -> sending (the API call is under way) -> sent | failed;
+    # cancelled (the customer stopped); interrupted (a notifier died during the call: it may have
+    # arrived, so it is not sent again; the desk shows it).
     state = Column(String(12), nullable=False, default="pending")
     not_before = Column(UTCDateTime, nullable=False)
     attempts = Column(Integer, nullable=False, default=0)
     last_error = Column(String(64))
     created_at = Column(UTCDateTime, nullable=False)
     sent_at = Column(UTCDateTime)
+    lease_until = Column(UTCDateTime)
+    via = Column(String(16))  # telegram | zalo | zns | sms: what carried it
     __table_args__ = (
         UniqueConstraint("event_id", "subscription_id"),
         Index("ix_notification_deliveries_due", "state", "not_before"),

@@ -79,7 +79,7 @@ async def set_subscribed(c: Context, code: str, who: ChatUser, on: bool) -> dict
                 action="notifications_on" if on else "notifications_off",
                 channel=who.channel,
             )
-    return {"subscribed": on}
+    return {"subscribed": on, "changed": was != on}
 
 
 async def fan_out(c: Context, limit: int = FAN_OUT_BATCH) -> int:
@@ -108,7 +108,10 @@ async def fan_out(c: Context, limit: int = FAN_OUT_BATCH) -> int:
         for event in claimed:
             if event.request_id not in receivers:
                 receivers[event.request_id] = await _receivers(s, event.request_id, now)
+            skip = (event.payload or {}).get("skip_channel"), (event.payload or {}).get("skip_user")
             for sub in receivers[event.request_id]:
+                if (sub.chat_channel, sub.chat_user) == skip:
+                    continue  # the chat where it happened has been told already
                 s.add(
                     NotificationDelivery(
                         event_id=event.id,

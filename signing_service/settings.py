@@ -58,6 +58,10 @@ class Settings:
     otp_freeze_after_wrong_per_day: int = 15
     # Notifications due inside these hours (Vietnam time) are held until they end; None: no quiet hours.
     quiet_hours: QuietHours | None = QuietHours.parse(DEFAULT_QUIET_HOURS)
+    # At most this many notices per chat user and Vietnam day; more wait for the next morning.
+    notify_daily_cap: int = 4
+    # Temporary errors are retried with backoff this many times, then the delivery is failed.
+    notify_max_attempts: int = 6
 
     @property
     def production(self) -> bool:
@@ -161,6 +165,8 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
         demo_data=env.get("SIGNING_DEMO_DATA", "1" if not production else "0").strip()
         not in {"0", "false", ""},
         quiet_hours=_quiet_hours(env),
+        notify_daily_cap=_int(env, "NOTIFY_DAILY_CAP", 4, 1, 100),
+        notify_max_attempts=_int(env, "NOTIFY_MAX_ATTEMPTS", 6, 1, 50),
     )
 
 

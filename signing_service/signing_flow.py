@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from . import audit, otp, otp_budget, verification
+from . import audit, events, otp, otp_budget, verification
 from .api_documents import request_documents
 from .context import Context
 from .doc_kinds import DOC_KINDS
@@ -314,6 +314,7 @@ async def verify(c: Context, session_id: str, raw_code: object) -> dict[str, Any
             req = await s.get(Request, request_id)
             assert req is not None
             signer, chat_channel, channel = req.customer.name, sess.chat_channel, sess.channel
+            signer_chat = str(sess.chat_user or "")
             audit.record(
                 s,
                 at=now,
@@ -344,7 +345,9 @@ async def verify(c: Context, session_id: str, raw_code: object) -> dict[str, Any
         raise failure
     if problem:
         raise ApiError(409, problem[0], document_id=problem[1])
-    return await _seal_all(c, session_id, request_id, docs, bound, signer, channel, chat_channel, now)
+    return await _seal_all(
+        c, session_id, request_id, docs, bound, signer, channel, (chat_channel, signer_chat), now
+    )
 
 
 def _binding_problem(docs: list[Document], bound: dict[int, str]) -> tuple[str, int] | None:
@@ -367,10 +370,11 @@ async def _seal_all(
     bound: dict[int, str],
     signer: str,
     channel: str,
-    chat_channel: str,
+    chat: tuple[str, str],
     now: datetime,
 ) -> dict[str, Any]:
     signed_at = c.clock.now()
+    chat_channel = chat[0]
 
     def reason_for(d: Document) -> str:
         return (
@@ -424,6 +428,17 @@ async def _seal_all(
                 update(SigningSession)
                 .where(SigningSession.id == session_id)
                 .values(state="signed", finished_at=signed_at)
+            )
+            # Other subscribers (the customer's other chat, say) learn the signed copies exist; the
+            # chat that signed has them in its answer already.
+            events.raise_event(
+                s,
+                request_id=request_id,
+                kind=events.SIGNED_COPIES,
+                at=signed_at,
+                documents=len(docs),
+                skip_channel=chat_channel,
+                skip_user=chat[1],
             )
     except Exception:
         log.exception("signing failed for session %s; nothing was signed", _sid(session_id))
@@ -548,7 +563,7 @@ async def sign_with_verification(
         signer, request_id, channel = req.customer.name, req.id, str(credit.otp_channel)
     log.info("session %s signs with the code of a verification made in this chat", _sid(session_id))
     return await _seal_all(
-        c, session_id, request_id, docs, bound, signer, channel, parsed["chat_channel"], now
+        c, session_id, request_id, docs, bound, signer, channel, (parsed["chat_channel"], who.user), now
     )
 
 

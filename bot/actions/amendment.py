@@ -13,6 +13,7 @@ from rasa_sdk.types import DomainDict
 from bot.actions.common import REQUEST_CODE_IN_TEXT, chat_user, choice_button, numbered, parse_choices
 from bot.actions.documents import documents_of_current_request
 from bot.actions.forms import CustomerFormValidation
+from bot.actions.notify_offer import offer_notifications
 from bot.actions.signing_api import ApiError, ServiceUnavailable, get_api
 from bot.components.normalizer import fold_text
 
@@ -173,4 +174,4 @@ class ActionSubmitAmendment(Action):
             dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
             return reset_amendment()
         dispatcher.utter_message(response="utter_amendment_sent", reference=result.get("reference", ""))
-        return reset_amendment()
+        return reset_amendment() + offer_notifications(dispatcher, tracker)

@@ -12,6 +12,7 @@ from rasa_sdk.types import DomainDict
 from bot.actions.common import chat_user, choice_button, link_button, numbered, parse_choices
 from bot.actions.documents import SIGNED_MARK, documents_of_current_request
 from bot.actions.forms import CustomerFormValidation
+from bot.actions.notify_offer import offer_notifications
 from bot.actions.otp_input import (
     ABORTED,
     OTP_VERIFIED,
@@ -325,4 +326,5 @@ class ActionFinishSigning(Action):
                 if d.get("signed_url")
             ]
             dispatcher.utter_message(response="utter_signed", count=len(docs), buttons=buttons)
+            return reset_signing() + offer_notifications(dispatcher, tracker)
         return reset_signing()

@@ -341,6 +341,13 @@ class SigningApi:
         path = "/v1/verifications/contact"
         return cast(ContactResult, await self._call("POST", path, body=body, headers=who.headers()))
 
+    # ---- notifications ("Nhận thông báo" / "dừng thông báo") ----
+    async def set_notifications(self, code: str, who: ChatUser, on: bool) -> bool:
+        """Subscribe (needs verification: NotVerified otherwise) or stop; True if that changed anything."""
+        path = f"/v1/requests/{quote(code, safe='')}/notifications"
+        data = await self._call("POST" if on else "DELETE", path, headers=who.headers())
+        return bool(data.get("changed"))
+
     async def unlink(self, code: str, who: ChatUser) -> int:
         path = f"/v1/requests/{quote(code, safe='')}/verification"
         return int((await self._call("DELETE", path, headers=who.headers())).get("revoked", 0))

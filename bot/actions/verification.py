@@ -17,6 +17,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions.common import chat_channel, chat_user, choice_button, find_request_code
 from bot.actions.forms import CustomerFormValidation
+from bot.actions.notify_offer import offer_notifications
 from bot.actions.otp_input import (
     CHANNEL_LABELS,
     OTP_VERIFIED,
@@ -47,7 +48,11 @@ TASK_ACTIONS = {
     "documents": "action_show_documents",
     "sign": "action_prepare_signing",
     "amend": "action_prepare_amendment",
+    "notify": "action_notifications",
 }
+# After these tasks (or none) the notices are offered at once; signing and amendments offer them
+# when they are done, so the offer does not cut into their questions.
+OFFER_AFTER = (None, "documents")
 ONE_TAP_CHANNELS = ("telegram", "zalo")
 
 
@@ -271,7 +276,10 @@ class ActionFinishVerification(Action):
                 [FollowupAction("action_find_request")] if tracker.get_slot("lookup_code") else []
             )
         dispatcher.utter_message(response="utter_verified")
-        action = TASK_ACTIONS.get(str(tracker.get_slot("verify_task") or ""))
+        task = tracker.get_slot("verify_task")
+        if task in OFFER_AFTER:
+            events += offer_notifications(dispatcher, tracker)
+        action = TASK_ACTIONS.get(str(task or ""))
         return events + ([FollowupAction(action)] if action else [])
 
 
@@ -329,7 +337,7 @@ class ActionVerifySharedContact(Action):
         if found.get("verification_result") == VERIFIED:
             dispatcher.utter_message(response="utter_verified")
             dispatcher.utter_message(response="utter_request_next")
-            return []
+            return offer_notifications(dispatcher, tracker)
         if found.get("verification_id"):  # a code went to the registered phone: ask for it
             return [SlotSet(k, v) for k, v in found.items()] + [FollowupAction("verification_form")]
         return []

@@ -66,6 +66,17 @@ class ZaloCall:
     access_token: str
 
 
+@dataclass
+class ZnsCall:
+    """One ZNS template message as received (the body fields of the real API)."""
+
+    phone: str
+    template_id: str
+    template_data: dict[str, Any]
+    tracking_id: str
+    access_token: str
+
+
 class FakeZaloApi(_ThreadedServer):
     """/v3.0/oa/message/cs and /v4/oa/access_token with rotating single-use refresh tokens."""
 
@@ -80,6 +91,13 @@ class FakeZaloApi(_ThreadedServer):
         self.refresh_calls: list[dict[str, str]] = []
         self._errors: deque[int] = deque()
         self._http_errors = 0
+        self.zns_sent: list[ZnsCall] = []
+        self._zns_errors: deque[int] = deque()
+
+    def zns_fail_next(self, *codes: int) -> None:
+        """The next ZNS sends answer these `error` codes (e.g. -118: no Zalo account for the phone)."""
+        with self.lock:
+            self._zns_errors.extend(codes)
 
     def fail_next(self, *codes: int) -> None:
         """The next sends answer HTTP 200 with these `error` codes (one per send)."""
@@ -107,7 +125,37 @@ class FakeZaloApi(_ThreadedServer):
         app = web.Application()
         app.router.add_post("/v3.0/oa/message/cs", self._send)
         app.router.add_post("/v4/oa/access_token", self._token)
+        app.router.add_post("/message/template", self._zns)  # ZNS (business.openapi.zalo.me)
         return app
+
+    async def _zns(self, request: web.Request) -> web.Response:
+        token = request.headers.get("access_token", "")
+        body = await request.json()
+        with self.lock:
+            if token not in self.valid_access:
+                return web.json_response({"error": -124, "message": "Access token is invalid"})
+            if self._zns_errors:
+                code = self._zns_errors.popleft()
+                return web.json_response({"error": code, "message": f"fake ZNS error {code}"})
+            call = ZnsCall(
+                str(body.get("phone", "")),
+                str(body.get("template_id", "")),
+                dict(body.get("template_data") or {}),
+                str(body.get("tracking_id", "")),
+                token,
+            )
+            self.zns_sent.append(call)
+        return web.json_response(
+            {
+                "error": 0,
+                "message": "Success",
+                "data": {
+                    "msg_id": secrets.token_hex(16),
+                    "sent_time": str(int(time.time() * 1000)),
+                    "quota": {"dailyQuota": "500", "remainingQuota": "499"},
+                },
+            }
+        )
 
     async def _send(self, request: web.Request) -> web.Response:
         with self.lock:
@@ -157,6 +205,7 @@ class FakeZaloApi(_ThreadedServer):
 class TgCall:
     method: str
     params: dict[str, Any]
+    at: float = 0.0  # time.time() when it arrived
 
 
 @dataclass
@@ -179,6 +228,7 @@ class FakeTelegramApi(_ThreadedServer):
         self._ids = itertools.count(1000)
         self._updates: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] = {}
+        self.send_delay = 0.0  # seconds before sendMessage answers (a slow API)
 
     def fail_next(
         self, method: str, code: int = 400, description: str = "Bad Request", retry_after: int | None = None
@@ -231,7 +281,9 @@ class FakeTelegramApi(_ThreadedServer):
             failure = next((f for f in self._failures if f.method == method), None)
             if failure:
                 self._failures.remove(failure)
-            self.calls.append(TgCall(method, params))
+            self.calls.append(TgCall(method, params, time.time()))
+        if method == "sendMessage" and self.send_delay:
+            await asyncio.sleep(self.send_delay)
         if failure:
             body: dict[str, Any] = {
                 "ok": False,

@@ -19,7 +19,7 @@ from rasa.core.channels.rest import RestInput
 from sanic import Sanic
 from sanic.exceptions import InvalidUsage, SanicException
 
-from agent_desk.rasa_client import RasaClient
+from common.rasa_client import RasaClient
 from common.shared_contact import SHARE_CONTACT_TEXT, shared_contact
 from connectors.telegram import output as telegram_output
 from connectors.zalo import channel as zalo_channel

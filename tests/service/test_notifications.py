@@ -68,8 +68,9 @@ async def test_only_a_verified_chat_user_subscribes_and_can_stop(api: Api) -> No
     status, got = await api.post(f"/v1/requests/{fresh.code}/notifications")
     assert (status, got["error"]) == (400, "chat_user_required")
     await verified(api, fresh, who)
-    assert await subscribe(api, fresh, who) == (200, {"subscribed": True})
-    assert await subscribe(api, fresh, who) == (200, {"subscribed": True})  # twice: still one row
+    assert await subscribe(api, fresh, who) == (200, {"subscribed": True, "changed": True})
+    # twice: still one row, and the bot can say "already on"
+    assert await subscribe(api, fresh, who) == (200, {"subscribed": True, "changed": False})
     assert await api.get(f"/v1/requests/{fresh.code}/notifications", headers=who) == (
         200,
         {"subscribed": True},
@@ -77,7 +78,7 @@ async def test_only_a_verified_chat_user_subscribes_and_can_stop(api: Api) -> No
     async with api.client.delete(
         f"/v1/requests/{fresh.code}/notifications", headers={**api.headers, **who}
     ) as r:
-        assert (r.status, await r.json()) == (200, {"subscribed": False})
+        assert (r.status, await r.json()) == (200, {"subscribed": False, "changed": True})
     assert await api.get(f"/v1/requests/{fresh.code}/notifications", headers=who) == (
         200,
         {"subscribed": False},
@@ -234,7 +235,7 @@ async def test_stop_needs_no_live_verification(api: Api) -> None:
     async with api.client.delete(
         f"/v1/requests/{fresh.code}/notifications", headers={**api.headers, **who}
     ) as r:
-        assert (r.status, await r.json()) == (200, {"subscribed": False})
+        assert (r.status, await r.json()) == (200, {"subscribed": False, "changed": True})
     status, got = await subscribe(api, fresh, who)
     assert (status, got["error"]) == (403, "not_verified")
 
@@ -244,5 +245,6 @@ async def test_two_taps_on_subscribe_at_once_make_one_subscription(api: Api) -> 
     who = chat("tg-double")
     await verified(api, fresh, who)
     answers = await asyncio.gather(*(subscribe(api, fresh, who) for _ in range(4)))
-    assert answers == [(200, {"subscribed": True})] * 4
+    assert sorted(a[1]["changed"] for a in answers) == [False, False, False, True]  # one made it
+    assert {(a[0], a[1]["subscribed"]) for a in answers} == {(200, True)}
     assert await subscriptions_of(api, "tg-double") == 1

@@ -1,4 +1,5 @@
-"""The desk's one client of the Rasa HTTP API (server started with --enable-api --auth-token)."""
+"""The one client of the Rasa HTTP API (server started with --enable-api --auth-token), used by the
+desk and the notifier."""
 
 from __future__ import annotations
 
@@ -48,6 +49,22 @@ class RasaClient:
         return await self._call(
             "GET", f"/conversations/{quote(sender_id, safe='')}/tracker", {"include_events": "ALL"}
         )
+
+    async def last_user_message_at(self, sender_id: str) -> float | None:
+        """When the customer last wrote (epoch seconds), from the conversation's events; None if never.
+
+        The notifier's Zalo window: a customer-service message is allowed for a while after it."""
+        from urllib.parse import quote
+
+        tracker = await self._call(
+            "GET", f"/conversations/{quote(sender_id, safe='')}/tracker", {"include_events": "AFTER_RESTART"}
+        )
+        events = tracker.get("events") if isinstance(tracker, dict) else None
+        for event in reversed(events or []):
+            if isinstance(event, dict) and event.get("event") == "user":
+                ts = event.get("timestamp")
+                return float(ts) if isinstance(ts, (int, float)) else None
+        return None
 
     async def append_events(
         self, sender_id: str, events: list[dict[str, Any]], push: bool = True

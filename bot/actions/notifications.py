@@ -1,0 +1,56 @@
+"""Notices of progress: offered once after verification, started with "nhận thông báo", stopped
+with "dừng thông báo" (or the button under every notice). The notifier sends them (issue 16)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.actions.common import chat_user
+from bot.actions.notify_offer import MAX_OFFERED, OFFERED_SLOT
+from bot.actions.signing_api import ApiError, NotVerified, ServiceUnavailable, get_api
+from bot.actions.verification import start_verification
+
+NOTIFY_TASK = "notify"
+
+
+class ActionNotifications(Action):
+    """Turn this chat's notices for the current request on or off (on needs a verified chat)."""
+
+    def name(self) -> str:
+        return "action_notifications"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        code = tracker.get_slot("request_code")
+        if not code:
+            dispatcher.utter_message(response="utter_notifications_need_request")
+            return []
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        on = intent != "notifications_off"  # after verifying for it, the latest message is the code
+        offered: list[Any] = list(tracker.get_slot(OFFERED_SLOT) or [])
+        remembered = [] if code in offered else [SlotSet(OFFERED_SLOT, (offered + [code])[-MAX_OFFERED:])]
+        try:
+            changed = await get_api().set_notifications(str(code), chat_user(tracker), on)
+        except ServiceUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        except NotVerified as err:
+            return remembered + await start_verification(dispatcher, tracker, str(code), NOTIFY_TASK, err)
+        except ApiError as err:
+            dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
+            return []
+        if on:
+            dispatcher.utter_message(
+                response="utter_notifications_on" if changed else "utter_notifications_already_on"
+            )
+        else:
+            dispatcher.utter_message(
+                response="utter_notifications_off" if changed else "utter_notifications_declined"
+            )
+        return remembered

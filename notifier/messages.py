@@ -1,0 +1,68 @@
+"""The text and buttons of each notice: the `utter_notice_<kind>` responses of `domain.yml`, filled
+with the notice's values (`{code}`, `{step}`, ...). Bot text stays in the domain, where trainers and
+reviewers read it with the rest of the bot's answers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from signing_service import events
+
+DOMAIN = Path(__file__).resolve().parent.parent / "domain.yml"
+PREFIX = "utter_notice_"
+_FIELD = re.compile(r"\{([a-z_]+)\}")
+PAYLOAD_LIMIT = 64  # Telegram's callback_data: the notifier cannot keep a map of longer ones
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    text: str
+    buttons: tuple[Button, ...]
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    return _FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+class Messages:
+    def __init__(self, responses: dict[str, Any]) -> None:
+        self._templates: dict[str, dict[str, Any]] = {}
+        missing = []
+        for kind in sorted(events.KINDS):
+            variants = responses.get(PREFIX + kind) or []
+            if not variants or not variants[0].get("text"):
+                missing.append(PREFIX + kind)
+                continue
+            for b in variants[0].get("buttons") or []:
+                if len(str(b.get("payload", "")).encode()) > PAYLOAD_LIMIT:
+                    raise ValueError(f"{PREFIX + kind}: button payload over {PAYLOAD_LIMIT} bytes")
+            self._templates[kind] = variants[0]
+        if missing:
+            raise ValueError(f"domain.yml has no response for: {', '.join(missing)}")
+
+    @classmethod
+    def from_domain(cls, path: Path = DOMAIN) -> Messages:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return cls(data.get("responses") or {})
+
+    def render(self, kind: str, values: dict[str, str]) -> Notice:
+        t = self._templates[kind]
+        buttons = tuple(
+            Button(_fill(str(b["title"]), values), str(b["payload"])) for b in t.get("buttons") or []
+        )
+        return Notice(_fill(str(t["text"]), values), buttons)
+
+    def plain(self, kind: str, values: dict[str, str]) -> str:
+        """For SMS: the text and how to continue, without buttons."""
+        return "EVNCPC: " + self.render(kind, values).text
