@@ -19,8 +19,9 @@ from aiohttp import web
 from sqlalchemy import select
 
 from common.rasa_client import RasaClient
+from connectors.common.ratelimit import RateLimiter
 from connectors.common.settings import ConfigError as ChannelConfigError
-from connectors.telegram.config import TelegramSettings
+from connectors.telegram.config import TelegramSettings, make_bot
 from connectors.zalo.api import ZaloApi
 from connectors.zalo.config import ZaloSettings
 from connectors.zalo.zns import ZnsApi
@@ -54,9 +55,8 @@ async def serve(settings: Settings, ns: NotifierSettings, host: str, port: int) 
     await load_anchor(c)
     tg = TelegramSettings.from_env()
     zs = ZaloSettings.from_env()
-    from telegram import Bot  # python-telegram-bot; only its HTTP client is used here
-
-    telegram = Bot(tg.bot_token, base_url=tg.bot_base_url) if tg else None
+    telegram = make_bot(tg) if tg else None
+    limiter = RateLimiter(tg.send_rate, tg.send_rate, tg.chat_rate, tg.chat_burst) if tg else None
     zalo = ZaloApi(zs) if zs else None
     zns = ZnsApi(ns.zns_base_url, zalo.tokens) if zalo and ns.zns_templates else None
     http = aiohttp.ClientSession()
@@ -71,6 +71,7 @@ async def serve(settings: Settings, ns: NotifierSettings, host: str, port: int) 
         rasa=rasa,
         zalo_window_s=ns.zalo_window_hours * 3600,
         record_in_conversation=ns.record_in_conversation,
+        telegram_limiter=limiter,
     )
     worker = Worker(c, router, ns)
 

@@ -21,6 +21,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from common.rasa_client import RasaClient, RasaError
 from connectors.common.masking import mask_id
+from connectors.common.ratelimit import RateLimiter
 from connectors.common.senders import TELEGRAM_SENDER_PREFIX, ZALO_SENDER_PREFIX
 from connectors.zalo.api import ZaloApi, ZaloSendError
 from connectors.zalo.zns import ZnsApi, ZnsError
@@ -56,6 +57,7 @@ class Router:
         rasa: RasaClient | None = None,
         zalo_window_s: float = 48 * 3600,
         record_in_conversation: bool = True,
+        telegram_limiter: RateLimiter | None = None,
     ) -> None:
         self.messages = messages
         self.outbox = outbox
@@ -66,6 +68,8 @@ class Router:
         self.rasa = rasa
         self.zalo_window_s = zalo_window_s
         self.record = record_in_conversation and rasa is not None
+        # Telegram's limits (about 30 messages/s per bot, 1/s per chat) are the notifier's too.
+        self.telegram_limiter = telegram_limiter
 
     async def deliver(self, job: Job) -> Outcome:
         notice = self.messages.render(job.kind, job.params)
@@ -87,6 +91,8 @@ class Router:
         keyboard = InlineKeyboardMarkup(
             [[InlineKeyboardButton(b.title[:64], callback_data=b.payload)] for b in notice.buttons]
         )
+        if self.telegram_limiter is not None:
+            await self.telegram_limiter.acquire(raw)
         try:
             await self.telegram.send_message(int(raw), notice.text, reply_markup=keyboard)
         except RetryAfter:

@@ -74,7 +74,7 @@ class Worker:
             if self.stopping.is_set():
                 await deliveries.release(self.c, [job.delivery_id])
                 return
-            if not await deliveries.start(self.c, job.delivery_id):
+            if not await deliveries.start(self.c, job):
                 return
             try:
                 outcome = await self.router.deliver(job)

@@ -30,7 +30,6 @@ from .verification import ChatUser
 from .workdays import VN_TZ
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=120)
 BACKOFF_BASE_S = 30  # 30 s, 1 min, 2 min, ... at most an hour
 BACKOFF_MAX_S = 3600
 
@@ -47,6 +46,11 @@ class Job:
     params: dict[str, str]
     phone: str | None  # the registered phone: ZNS and SMS fall-backs
     event_at: datetime
+    lease_until: datetime | None = None  # this claim's own mark: a claim taken back and re-made differs
+
+
+def _lease(c: Context) -> timedelta:
+    return timedelta(seconds=c.settings.notify_lease_seconds)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -125,7 +129,7 @@ async def claim(c: Context, limit: int) -> list[Job]:
                 continue
             used[who] += 1
             delivery.state = "claimed"
-            delivery.lease_until = now + LEASE
+            delivery.lease_until = lease = now + _lease(c)
             jobs.append(
                 Job(
                     delivery_id=delivery.id,
@@ -136,6 +140,7 @@ async def claim(c: Context, limit: int) -> list[Job]:
                     params=values,
                     phone=contacts.get("sms"),
                     event_at=event.created_at,
+                    lease_until=lease,
                 )
             )
     return jobs
@@ -147,14 +152,19 @@ def _close(delivery: NotificationDelivery, state: str, reason: str, now: datetim
     delivery.lease_until = None
 
 
-async def start(c: Context, delivery_id: int) -> bool:
-    """Just before the API call. False: the lease was lost (another notifier recovered it)."""
+async def start(c: Context, job: Job) -> bool:
+    """Just before the API call. False: the lease was lost (another notifier took the notice back,
+    and may have claimed it again: the lease mark tells the two claims apart)."""
     now = c.clock.now()
     async with c.db.write() as s:
         done = await s.execute(
             update(NotificationDelivery)
-            .where(NotificationDelivery.id == delivery_id, NotificationDelivery.state == "claimed")
-            .values(state="sending", lease_until=now + LEASE)
+            .where(
+                NotificationDelivery.id == job.delivery_id,
+                NotificationDelivery.state == "claimed",
+                NotificationDelivery.lease_until == job.lease_until,
+            )
+            .values(state="sending", lease_until=now + _lease(c))
             .execution_options(synchronize_session=False)
         )
     return done.rowcount == 1

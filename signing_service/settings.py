@@ -62,6 +62,8 @@ class Settings:
     notify_daily_cap: int = 4
     # Temporary errors are retried with backoff this many times, then the delivery is failed.
     notify_max_attempts: int = 6
+    # How long a notifier holds a claimed notice; past it another notifier takes it back.
+    notify_lease_seconds: int = 120
 
     @property
     def production(self) -> bool:
@@ -167,6 +169,7 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
         quiet_hours=_quiet_hours(env),
         notify_daily_cap=_int(env, "NOTIFY_DAILY_CAP", 4, 1, 100),
         notify_max_attempts=_int(env, "NOTIFY_MAX_ATTEMPTS", 6, 1, 50),
+        notify_lease_seconds=_int(env, "NOTIFY_LEASE_SECONDS", 120, 5, 3600),
     )
 
 

@@ -73,8 +73,8 @@ async def test_a_claimed_notice_carries_what_its_message_says_and_is_sent_once(a
     assert (job.kind, job.chat_channel, job.phone) == ("step_changed", "telegram", fresh.phone)
     assert job.params["code"] == fresh.code and job.params["step"] == moved["current_step"]
     assert await claim_mine(api, "tg-claim") == []  # claimed: no other notifier gets it
-    assert await deliveries.start(api.ctx, job.delivery_id)
-    assert not await deliveries.start(api.ctx, job.delivery_id)  # once
+    assert await deliveries.start(api.ctx, job)
+    assert not await deliveries.start(api.ctx, job)  # once
     assert await deliveries.finish(api.ctx, job, "sent", "telegram") == "sent"
     _, listed = await api.get("/v1/notifications?chat_channel=telegram&chat_user=tg-claim")
     assert [(n["kind"], n["state"], n["via"]) for n in listed["notices"]] == [
@@ -104,7 +104,7 @@ async def test_the_daily_cap_holds_the_rest_until_the_next_morning(api: Api) -> 
     jobs = await claim_mine(api, "tg-cap")
     assert len(jobs) == cap
     for job in jobs:
-        await deliveries.start(api.ctx, job.delivery_id)
+        await deliveries.start(api.ctx, job)
         await deliveries.finish(api.ctx, job, "sent", "telegram")
     assert await claim_mine(api, "tg-cap") == []  # the one over the cap waits...
     async with api.ctx.db.read() as s:
@@ -136,7 +136,7 @@ async def test_temporary_errors_back_off_then_fail_and_are_recorded(api: Api) ->
     for attempt in range(1, api.ctx.settings.notify_max_attempts + 1):
         (job,) = await claim_mine(api, "tg-retry")
         assert job.attempts == attempt - 1
-        await deliveries.start(api.ctx, job.delivery_id)
+        await deliveries.start(api.ctx, job)
         state = await deliveries.finish(api.ctx, job, "retry", "telegram", "NetworkError")
         if state == "failed":
             break
@@ -161,8 +161,8 @@ async def test_a_crashed_notifier_loses_nothing_and_sends_nothing_twice(api: Api
     await advance(api, fresh)
     await fan_out(api.ctx)
     started, never_started = await claim_mine(api, "tg-crash")
-    await deliveries.start(api.ctx, started.delivery_id)  # the crash comes during this call
-    api.ctx.clock.advance(seconds=deliveries.LEASE.total_seconds() + 1)  # type: ignore[attr-defined]
+    await deliveries.start(api.ctx, started)  # the crash comes during this call
+    api.ctx.clock.advance(seconds=api.ctx.settings.notify_lease_seconds + 1)  # type: ignore[attr-defined]
     assert await deliveries.recover(api.ctx) == (1, 1)
     assert await states(api, [started.delivery_id, never_started.delivery_id]) == ["interrupted", "pending"]
     assert [j.delivery_id for j in await claim_mine(api, "tg-crash")] == [never_started.delivery_id]
