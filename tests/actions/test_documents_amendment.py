@@ -93,9 +93,11 @@ async def test_amendment_flow(service: Service) -> None:
 
     dispatcher = CollectingDispatcher()
     events = await ActionSubmitAmendment().run(dispatcher, make_tracker(state), {})
-    assert responses(dispatcher) == ["utter_amendment_sent"]
+    # Done: the notices are offered (once for this request in this chat).
+    assert responses(dispatcher) == ["utter_amendment_sent", "utter_offer_notifications"]
     assert dispatcher.messages[0]["reference"]
     assert slot_events(events)["amend_text"] is None
+    assert slot_events(events)["notify_offered"] == [state["request_code"]]
 
 
 async def test_no_drafts_to_amend() -> None:

@@ -154,7 +154,7 @@ async def test_batch_signing_end_to_end(service: Service) -> None:
 
     dispatcher = CollectingDispatcher()
     events = await ActionFinishSigning().run(dispatcher, make_tracker(state), {})
-    assert responses(dispatcher) == ["utter_signed"]
+    assert responses(dispatcher) == ["utter_signed", "utter_offer_notifications"]
     assert dispatcher.messages[0]["count"] == 2
     assert all("variant=signed" in b["url"] for b in dispatcher.messages[0]["buttons"])
     assert slot_events(events)["signing_session_id"] is None

@@ -81,8 +81,13 @@ async def test_verification_by_code_then_documents(service: Service) -> None:
     state.update(result)
     dispatcher = CollectingDispatcher()
     events = await ActionFinishVerification().run(dispatcher, make_tracker(state, sender_id=sender), {})
-    assert responses(dispatcher) == ["utter_verified"]
+    assert responses(dispatcher) == ["utter_verified", "utter_offer_notifications"]
     assert events[-1]["name"] == "action_show_documents"
+    # The offer comes once per request in a chat.
+    state["notify_offered"] = [code]
+    dispatcher = CollectingDispatcher()
+    await ActionFinishVerification().run(dispatcher, make_tracker(state, sender_id=sender), {})
+    assert responses(dispatcher) == ["utter_verified"]
     dispatcher = CollectingDispatcher()
     await ActionShowDocuments().run(dispatcher, make_tracker({"request_code": code}, sender_id=sender), {})
     assert responses(dispatcher) == ["utter_documents"]

@@ -1,0 +1,59 @@
+"""The notices in the conversation (issue 16): "nhận thông báo" needs a verified chat (else the
+verification starts, then the subscription follows), "dừng thông báo" always works, and without a
+request the bot asks for its code. Real signing service; tracker fixtures."""
+
+from __future__ import annotations
+
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.notifications import ActionNotifications
+from bot.actions.verification import ValidateVerificationForm
+from common.shared_contact import shared_contact
+from tests.actions.conftest import Service, make_tracker, responses, slot_events
+from tests.actions.test_verification import registered_phone, stranger
+
+CODE = "PC05TK0000123"
+
+
+async def run(slots: dict, intent: str, sender: str, channel: str = "telegram") -> tuple[list[str], list]:
+    dispatcher = CollectingDispatcher()
+    events = await ActionNotifications().run(
+        dispatcher, make_tracker(slots, intent=intent, sender_id=sender, input_channel=channel), {}
+    )
+    return responses(dispatcher), events
+
+
+async def test_without_a_request_the_bot_asks_which_one() -> None:
+    said, _ = await run({}, "notifications_on", stranger())
+    assert said == ["utter_notifications_need_request"]
+
+
+async def test_a_stranger_who_asks_for_notices_must_verify_first(service: Service) -> None:
+    said, events = await run({"request_code": CODE}, "notifications_on", stranger())
+    assert said == ["utter_verify_needed"]
+    slots = slot_events(events)
+    assert slots["verify_task"] == "notify" and slots["notify_offered"] == [CODE]
+    assert events[-1] == {"event": "followup", "name": "verification_form", "timestamp": None}
+
+
+async def test_a_verified_customer_turns_notices_on_and_off(service: Service) -> None:
+    sender = f"telegram:{stranger()}"
+    phone = "+84" + registered_phone(service, CODE)[1:]
+    tracker = make_tracker(
+        {"request_code": CODE},
+        text="/share_contact",
+        sender_id=sender,
+        input_channel="telegram",
+        metadata=shared_contact(phone, "telegram_contact", own_number=True),
+    )
+    result = await ValidateVerificationForm().validate_verify_channel(
+        "/share_contact", CollectingDispatcher(), tracker, {}
+    )
+    assert result["verification_result"] == "verified"
+    slots = {"request_code": CODE}
+    assert (await run(slots, "notifications_off", sender))[0] == ["utter_notifications_declined"]
+    assert (await run(slots, "notifications_on", sender))[0] == ["utter_notifications_on"]
+    assert (await run(slots, "notifications_on", sender))[0] == ["utter_notifications_already_on"]
+    # After verifying for it, the latest message is the code, not the intent: still "on".
+    assert (await run(slots, "inform", sender))[0] == ["utter_notifications_already_on"]
+    assert (await run(slots, "notifications_off", sender))[0] == ["utter_notifications_off"]
