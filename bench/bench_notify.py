@@ -91,6 +91,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=4, help="events per request in the burst")
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--steady", type=float, default=0, help="then events/s for 15 s (0: skip)")
+    parser.add_argument("--profile", help="write a pyinstrument profile of the (first) notifier here")
     args = parser.parse_args()
 
     name = f"bench_notify_{uuid.uuid4().hex[:8]}"

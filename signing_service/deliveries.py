@@ -20,13 +20,18 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import notices, verification
+from . import notices
 from .context import Context
-from .models import NotificationDelivery, NotificationEvent, NotificationSubscription, Request
+from .models import (
+    ChatVerification,
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationSubscription,
+    Request,
+)
 from .quiet_hours import release_time
 from .requests_query import contacts_of
 from .timeline import shift_days
-from .verification import ChatUser
 from .workdays import VN_TZ
 
 log = logging.getLogger(__name__)
@@ -64,24 +69,39 @@ def _next_morning(c: Context, now: datetime) -> datetime:
     return release_time(c.settings.quiet_hours, midnight)
 
 
-async def _sent_today(s: AsyncSession, who: tuple[str, str], now: datetime) -> int:
+async def _sent_today(
+    s: AsyncSession, users: set[tuple[str, str]], now: datetime
+) -> dict[tuple[str, str], int]:
+    """Notices sent today (Vietnam day) or on their way now, per chat user of the batch."""
     local = now.astimezone(VN_TZ)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return int(
-        (
-            await s.execute(
-                select(func.count(NotificationDelivery.id))
-                .join(NotificationSubscription)
-                .where(
-                    NotificationSubscription.chat_channel == who[0],
-                    NotificationSubscription.chat_user == who[1],
-                    # sent today, or on its way now
-                    ((NotificationDelivery.state == "sent") & (NotificationDelivery.sent_at >= day_start))
-                    | NotificationDelivery.state.in_(("sending", "claimed")),
-                )
-            )
-        ).scalar_one()
+    rows = await s.execute(
+        select(NotificationSubscription.chat_channel, NotificationSubscription.chat_user, func.count())
+        .join(NotificationDelivery, NotificationDelivery.subscription_id == NotificationSubscription.id)
+        .where(
+            NotificationSubscription.chat_user.in_({u for _, u in users}),
+            ((NotificationDelivery.state == "sent") & (NotificationDelivery.sent_at >= day_start))
+            | NotificationDelivery.state.in_(("sending", "claimed")),
+        )
+        .group_by(NotificationSubscription.chat_channel, NotificationSubscription.chat_user)
     )
+    counts = {(ch, u): int(n) for ch, u, n in rows.all()}
+    return {who: counts.get(who, 0) for who in users}
+
+
+async def _verified(
+    s: AsyncSession, pairs: set[tuple[int, str, str]], now: datetime
+) -> set[tuple[int, str, str]]:
+    """Which (request, channel, user) of the batch hold a live verification (one query)."""
+    rows = await s.execute(
+        select(ChatVerification.request_id, ChatVerification.chat_channel, ChatVerification.chat_user).where(
+            ChatVerification.request_id.in_({r for r, _, _ in pairs}),
+            ChatVerification.chat_user.in_({u for _, _, u in pairs}),
+            ChatVerification.revoked_at.is_(None),
+            ChatVerification.expires_at > now,
+        )
+    )
+    return {(r, ch, u) for r, ch, u in rows.all()} & pairs
 
 
 async def claim(c: Context, limit: int) -> list[Job]:
@@ -103,19 +123,21 @@ async def claim(c: Context, limit: int) -> list[Job]:
                 .with_for_update(skip_locked=True, of=NotificationDelivery)
             )
         ).all()
-        used: dict[tuple[str, str], int] = {}
+        if not rows:
+            return []
+        # Asked once per batch, not per notice: the fan-out of one event to many chats is the common case.
+        used = await _sent_today(s, {(sub.chat_channel, sub.chat_user) for _, _, sub in rows}, now)
+        live = await _verified(
+            s, {(sub.request_id, sub.chat_channel, sub.chat_user) for _, _, sub in rows}, now
+        )
         requests: dict[int, tuple[Request, dict[str, str]]] = {}
+        said: dict[int, dict[str, str] | None] = {}  # what each event says, for all its subscribers
         for delivery, event, sub in rows:
             who = (sub.chat_channel, sub.chat_user)
-            if who not in used:
-                used[who] = await _sent_today(s, who, now)
             if used[who] >= c.settings.notify_daily_cap:
                 delivery.not_before = _next_morning(c, now)
                 continue
-            if (
-                sub.stopped_at is not None
-                or await verification.active(s, sub.request_id, ChatUser(*who), now) is None
-            ):
+            if sub.stopped_at is not None or (sub.request_id, *who) not in live:
                 _close(delivery, "cancelled", "not_subscribed", now)
                 continue
             if event.request_id not in requests:
@@ -123,7 +145,9 @@ async def claim(c: Context, limit: int) -> list[Job]:
                 assert req is not None
                 requests[event.request_id] = (req, await contacts_of(s, req.id))
             req, contacts = requests[event.request_id]
-            values = await notices.params(s, req, event.kind, event.payload or {}, shift, now)
+            if event.id not in said:
+                said[event.id] = await notices.params(s, req, event.kind, event.payload or {}, shift, now)
+            values = said[event.id]
             if values is None:
                 _close(delivery, "cancelled", "outdated", now)
                 continue
