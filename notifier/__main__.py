@@ -58,7 +58,7 @@ async def serve(settings: Settings, ns: NotifierSettings, host: str, port: int) 
     telegram = make_bot(tg) if tg else None
     limiter = RateLimiter(tg.send_rate, tg.send_rate, tg.chat_rate, tg.chat_burst) if tg else None
     zalo = ZaloApi(zs) if zs else None
-    zns = ZnsApi(ns.zns_base_url, zalo.tokens) if zalo and ns.zns_templates else None
+    zns = ZnsApi(ns.zns_base_url, zalo) if zalo and ns.zns_templates else None
     http = aiohttp.ClientSession()
     rasa = RasaClient(http, ns.rasa_url, ns.rasa_token, timeout=5) if ns.rasa_url else None
     router = Router(
@@ -110,8 +110,6 @@ async def serve(settings: Settings, ns: NotifierSettings, host: str, port: int) 
             await telegram.shutdown()
         if zalo is not None:
             await zalo.close()
-        if zns is not None:
-            await zns.close()
         await http.close()
         await c.db.close()
 

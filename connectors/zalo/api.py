@@ -123,6 +123,11 @@ class ZaloApi:
     async def _post_json(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         return await self._post(url, headers, json_body=body)
 
+    async def post_json(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        """The JSON reply of a POST to another Zalo product with this OA's session (ZNS); network
+        errors and 5xx retried, then ZaloSendError("network")."""
+        return await self._post(url, headers, json_body=body)
+
     async def _post(
         self,
         url: str,

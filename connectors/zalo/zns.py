@@ -9,16 +9,13 @@ Templates (and their parameter names) are registered and approved on the ZNS con
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 from typing import Any, Literal
 
-import aiohttp
-
 from connectors.common.masking import mask_text
-from connectors.zalo.tokens import TokenManager, TokenRefreshError
+from connectors.zalo.api import ZaloApi, ZaloSendError
+from connectors.zalo.tokens import TokenRefreshError
 
 logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://business.openapi.zalo.me"
@@ -42,23 +39,11 @@ def zns_phone(phone: str) -> str | None:
 
 
 class ZnsApi:
-    def __init__(
-        self,
-        base_url: str,
-        tokens: TokenManager,
-        timeout: float = 10.0,
-        retry_delays: tuple[float, ...] = (0.5, 1.0),
-    ) -> None:
-        self._url = base_url.rstrip("/") + "/message/template"
-        self._tokens = tokens
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._retry_delays = retry_delays
-        self._session: aiohttp.ClientSession | None = None
+    """ZNS for the OA of `zalo`: its access token (refreshed on -124/-216/-220) and its HTTP session."""
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    def __init__(self, base_url: str, zalo: ZaloApi) -> None:
+        self._url = base_url.rstrip("/") + "/message/template"
+        self._zalo = zalo
 
     async def send_template(
         self, phone: str, template_id: str, data: dict[str, str], tracking_id: str
@@ -74,57 +59,32 @@ class ZnsApi:
             "template_data": data,
             "tracking_id": tracking_id,
         }
+        tokens = self._zalo.tokens
         refreshed = False
         while True:
-            token = await self._token()
-            reply = await self._post(body, token)
+            try:
+                token = await tokens.access_token()
+                reply = await self._zalo.post_json(self._url, body, {"access_token": token})
+            except TokenRefreshError as exc:
+                raise ZnsError("auth", None, str(exc)) from exc
+            except ZaloSendError as exc:
+                kind: ZnsErrorKind = "temporary" if exc.kind == "network" else "refused"
+                raise ZnsError(kind, exc.code, exc.message) from exc
             code = _code(reply)
             if code == 0:
                 out = reply.get("data")
                 return out if isinstance(out, dict) else {}
-            if code in TOKEN_ERRORS and not refreshed and self._tokens.can_refresh:
+            if code in TOKEN_ERRORS and not refreshed and tokens.can_refresh:
                 refreshed = True
                 try:
-                    await self._tokens.refresh(token)
+                    await tokens.refresh(token)
                 except TokenRefreshError as exc:
                     raise ZnsError("auth", code, str(exc)) from exc
                 continue
             text = mask_text(str(reply.get("message") or ""))[:200]
-            kind: ZnsErrorKind = (
-                "temporary" if code in RATE_ERRORS else "auth" if code in TOKEN_ERRORS else "refused"
-            )
+            kind = "temporary" if code in RATE_ERRORS else "auth" if code in TOKEN_ERRORS else "refused"
             logger.warning("ZNS refused template %s: error %s (%s)", template_id, code, text)
             raise ZnsError(kind, code, text)
-
-    async def _token(self) -> str:
-        try:
-            return await self._tokens.access_token()
-        except TokenRefreshError as exc:
-            raise ZnsError("auth", None, str(exc)) from exc
-
-    async def _post(self, body: dict[str, Any], token: str) -> dict[str, Any]:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        delays = list(self._retry_delays)
-        while True:
-            try:
-                async with self._session.post(
-                    self._url, json=body, headers={"access_token": token, "Content-Type": "application/json"}
-                ) as resp:
-                    if resp.status >= 500 or resp.status == 429:
-                        raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
-                    raw = await resp.read()
-                try:
-                    parsed = json.loads(raw)
-                except ValueError:
-                    raise ZnsError("refused", None, f"non-JSON reply (HTTP {resp.status})") from None
-                if not isinstance(parsed, dict):
-                    raise ZnsError("refused", None, f"unexpected reply (HTTP {resp.status})")
-                return parsed
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                if not delays:
-                    raise ZnsError("temporary", None, type(exc).__name__) from exc
-                await asyncio.sleep(delays.pop(0))
 
 
 def _code(reply: dict[str, Any]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 import uuid
 from typing import Any
 
@@ -318,3 +319,57 @@ async def test_conversation_page_shows_request_from_signing_service(
     page = await (await client.get(f"/conversations/{handoff.id}")).text()
     assert "Ký hợp đồng" in page  # current step of the demo request
     assert "Hợp đồng mua bán điện" in page or "HĐMBĐ" in page
+
+
+async def test_conversation_page_shows_each_notice_and_how_it_went(
+    desk_factory, tmp_path, rasa_env, rasa, sender, request
+):
+    """Issue 16: the desk lists the notices sent to the conversation (here by SMS: a web chat has no
+    push channel), with their state, below the transcript."""
+    if os.environ.get("DESK_TEST_RASA_MODEL") or os.environ.get("DESK_TEST_RASA_URL"):
+        pytest.skip("needs the signing service of the full stack")
+    from devstack import processes
+    from tests.connectors.e2e_support import latest_otp
+
+    stack = request.getfixturevalue("rasa_stack")
+    env = {**stack.env, "NOTIFY_QUIET_HOURS": "", "NOTIFY_POLL_MS": "100"}
+    notifier = processes.notifier(processes.Ports(notifier=processes.free_port()), env, tmp_path / "log")
+    notifier.start()
+    try:
+        notifier.wait_healthy(60)
+        staff = {"Authorization": f"Bearer {stack.token}"}
+        who = {**staff, "X-Chat-Channel": "rest", "X-Chat-User": sender}
+        base = stack.signing_url
+        async with aiohttp.ClientSession() as http:
+            since = time.time()
+            body = {"request_code": "PC05TK0000123", "channel": "sms"}
+            async with http.post(f"{base}/v1/verifications", json=body, headers=who) as r:
+                challenge = await r.json()
+            otp = latest_otp(stack.outbox, since)
+            async with http.post(
+                f"{base}/v1/verifications/{challenge['challenge_id']}/verify", json={"otp": otp}, headers=who
+            ) as r:
+                assert r.status == 200, await r.text()
+            async with http.post(f"{base}/v1/requests/PC05TK0000123/notifications", headers=who) as r:
+                assert r.status == 200
+            async with http.post(f"{base}/v1/requests/PC05TK0000123/advance", headers=staff) as r:
+                assert r.status == 200
+
+            async def sent():
+                url = f"{base}/v1/notifications?chat_channel=rest&chat_user={sender}"
+                async with http.get(url, headers=staff) as r:
+                    notices = (await r.json())["notices"]
+                return notices and notices[0]["state"] == "sent"
+
+            await wait_for(sent, 30, "the notice sent")
+    finally:
+        notifier.stop()
+    client = await start_desk(desk_factory, tmp_path, rasa_env)
+    await rasa.say(sender, "xin chào")
+    await rasa.ask_for_human(sender, code="PC05TK0000123")
+    handoff = await queued(client, sender)
+    await login(client, "lan")
+    page = await (await client.get(f"/conversations/{handoff.id}")).text()
+    section = page[page.index('id="notices"') :]
+    assert "Thông báo tự động cho khách (1)" in section
+    assert "Chuyển bước" in section and "SMS" in section and "Đã gửi" in section

@@ -64,7 +64,7 @@ async def router(
     bot = Bot(telegram_settings.bot_token, base_url=telegram_settings.bot_base_url)
     await bot.initialize()
     zalo = ZaloApi(zalo_settings, retry_delays=(), rate_retry_delays=())
-    zns = ZnsApi(zalo_settings.api_base_url, zalo.tokens, retry_delays=())
+    zns = ZnsApi(zalo_settings.api_base_url, zalo)
     http = aiohttp.ClientSession()
     r = Router(
         Messages.from_domain(),
@@ -79,7 +79,6 @@ async def router(
     yield r
     await bot.shutdown()
     await zalo.close()
-    await zns.close()
     await http.close()
 
 

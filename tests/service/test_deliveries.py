@@ -296,3 +296,17 @@ async def test_revising_a_draft_with_an_open_amendment_answers_it(api: Api) -> N
             .all()
         )
     assert list(kinds) == ["amendment_answered", "documents_ready"]
+
+
+async def test_a_claim_taken_back_and_made_again_is_started_by_its_new_holder_only(api: Api) -> None:
+    await drain(api)
+    move_to(api.ctx.clock, 10)  # type: ignore[arg-type]
+    fresh, _ = await subscribed(api, "tg-slow")
+    await advance(api, fresh)
+    await fan_out(api.ctx)
+    (slow,) = await claim_mine(api, "tg-slow")  # a notifier stalls past its lease...
+    api.ctx.clock.advance(seconds=api.ctx.settings.notify_lease_seconds + 1)  # type: ignore[attr-defined]
+    await deliveries.recover(api.ctx)
+    (fresh_claim,) = await claim_mine(api, "tg-slow")  # ...another takes the notice
+    assert not await deliveries.start(api.ctx, slow)  # the stalled one may not send it too
+    assert await deliveries.start(api.ctx, fresh_claim)
