@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from bot.actions.general import LABEL_PREFIX
+from notifier.messages import PREFIX as NOTICE_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +59,15 @@ def test_rasa_data_validate() -> None:
             name = unused.group(1)
             # Button titles of the two-stage fallback, read by prefix (bot/actions/general.py).
             labels = name.startswith(LABEL_PREFIX) and name[len(LABEL_PREFIX) :] in domain_intents()
-            if name in EXTERNAL or name.startswith("utter_ask_") or labels or f'"{name}"' in actions_source:
+            # Notices: the notifier renders utter_notice_<kind> itself (notifier/messages.py).
+            notice = name.startswith(NOTICE_PREFIX)
+            if (
+                name in EXTERNAL
+                or name.startswith("utter_ask_")
+                or labels
+                or notice
+                or f'"{name}"' in actions_source
+            ):
                 continue
         elif KNOWN.search(warning.strip()):
             continue

@@ -31,7 +31,8 @@ async def test_out_of_scope_gives_the_hotline(chat: Chat) -> None:
 
 async def test_two_fallbacks_offer_a_human_and_yes_hands_off(chat: Chat) -> None:
     await chat.say("qwxz plmk ytrb")
-    assert "chưa hiểu" in chat.text
+    # Not understood: "please rephrase", or "did you mean" when the model has a faint guess.
+    assert "chưa hiểu" in chat.text or "chưa chắc đã hiểu" in chat.text
     await chat.say("zzkq vbnm xqwp")
     assert "nhân viên" in chat.text
     assert "/human_handoff" in {b["payload"] for b in chat.buttons}

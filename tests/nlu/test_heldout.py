@@ -34,6 +34,9 @@ DESIGN_INTENTS = {
     "delete_my_data",
     "report_outage",
     "faq",
+    # Issue 16: notices of progress, started and stopped by the customer.
+    "notifications_on",
+    "notifications_off",
 }
 FAQ_KEYS = {
     "hotline",
