@@ -5,6 +5,7 @@ reviewers read it with the rest of the bot's answers."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,5 +65,7 @@ class Messages:
         return Notice(_fill(str(t["text"]), values), buttons)
 
     def plain(self, kind: str, values: dict[str, str]) -> str:
-        """For SMS: the text and how to continue, without buttons."""
-        return "EVNCPC: " + self.render(kind, values).text
+        """For SMS: the text without buttons or emoji (an emoji turns the SMS into a costlier
+        Unicode one and shows as a box on older phones)."""
+        text = "".join(ch for ch in self.render(kind, values).text if unicodedata.category(ch) != "So")
+        return "EVNCPC: " + " ".join(text.replace("\ufe0f", "").split())

@@ -175,7 +175,7 @@ async def test_zns_refused_or_no_template_falls_back_to_sms(
     assert await router.deliver(job("zalo", "zalo:61420004")) == Outcome("sent", "sms")
     assert await router.deliver(job("zalo", "zalo:61420005", "request_completed")) == Outcome("sent", "sms")
     texts = [m["text"] for m in sms(tmp_path)]
-    assert len(texts) == 2 and all(t.startswith("EVNCPC: ") for t in texts)
+    assert len(texts) == 2 and all(t.startswith("EVNCPC: Yêu cầu PC05TK0000123") for t in texts)  # no emoji
     assert "hoàn thành" in texts[1] and {m["to"] for m in sms(tmp_path)} == {PHONE}
 
 
