@@ -40,7 +40,7 @@ class SigningClient:
                     raise SigningError(f"dịch vụ ký số trả lỗi {resp.status}")
                 return await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("signing service %s failed: %s", path, type(exc).__name__)
+            log.warning("signing service %s failed: %s", path.split("?")[0], type(exc).__name__)
             raise SigningError("không kết nối được dịch vụ ký số") from exc
 
     async def notices(self, channel: str, sender_id: str) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from agent_desk.security import (
 )
 from agent_desk.signing_client import SigningError
 from agent_desk.transcript import messages
+from common.chat_identity import CHAT_CHANNELS
 from common.rasa_client import RasaError
 
 log = logging.getLogger(__name__)
@@ -257,7 +258,9 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
         msgs, transcript_error = [], f"Không tải được lịch sử hội thoại: {exc}."
     info, info_error = await _request_info(desk, handoff)
     try:
-        notices, notices_error = await desk.signing.notices(handoff.channel, handoff.sender_id), None
+        # The bot files any other input channel as "rest" (bot/actions/common.chat_channel).
+        channel = handoff.channel if handoff.channel in CHAT_CHANNELS else "rest"
+        notices, notices_error = await desk.signing.notices(channel, handoff.sender_id), None
     except SigningError as exc:
         notices, notices_error = [], f"Không tải được thông báo: {exc}."
     return aiohttp_jinja2.render_template(

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any
 
 import aiohttp
 
 log = logging.getLogger(__name__)
+
+
+def _route(path: str) -> str:
+    """The path as a route, for logs: `/conversations/<id>/tracker` (sender ids are chat ids)."""
+    return re.sub(r"^/conversations/[^/?]+", "/conversations/<id>", path.split("?")[0])
 
 
 class RasaError(RuntimeError):
@@ -35,12 +41,12 @@ class RasaClient:
                 method, self._base + path, params=query, json=json, timeout=self._timeout
             ) as resp:
                 if resp.status >= 400:
-                    body = (await resp.text())[:300]
-                    log.warning("rasa %s %s -> %s %s", method, path.split("?")[0], resp.status, body)
+                    # Neither the conversation id nor the body (it may quote the customer) is logged.
+                    log.warning("rasa %s %s -> %s", method, _route(path), resp.status)
                     raise RasaError(f"Rasa trả lỗi {resp.status}")
                 return await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("rasa %s %s failed: %s", method, path, type(exc).__name__)
+            log.warning("rasa %s %s failed: %s", method, _route(path), type(exc).__name__)
             raise RasaError("Không kết nối được tới Rasa") from exc
 
     async def tracker(self, sender_id: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from common.rasa_client import RasaClient, RasaError
 from connectors.common.masking import mask_id
@@ -31,7 +31,7 @@ from signing_service.outbox import Message, Outbox
 from .messages import Messages, Notice
 
 log = logging.getLogger(__name__)
-Result = Literal["sent", "retry", "failed"]
+Result = Literal["sent", "retry", "failed", "uncertain"]
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,9 @@ class Router:
             return Outcome("failed", "telegram", "blocked")
         except BadRequest as exc:
             return Outcome("failed", "telegram", f"rejected: {str(exc)[:40]}")
-        except NetworkError as exc:  # includes TimedOut
+        except TimedOut:  # sent, maybe delivered: not repeated (the desk shows it as interrupted)
+            return Outcome("uncertain", "telegram", "timed_out")
+        except NetworkError as exc:
             return Outcome("retry", "telegram", type(exc).__name__)
         except TelegramError as exc:
             return Outcome("retry", "telegram", type(exc).__name__)
@@ -136,11 +138,13 @@ class Router:
                 await self.zalo.send_message(user_id, body)
                 return Outcome("sent", "zalo")
             except ZaloSendError as exc:
-                if exc.kind in ("rate", "network", "token", "auth"):
+                if exc.kind in ("rate", "network", "token"):
                     return Outcome("retry", "zalo", f"{exc.kind} {exc.code or ''}".strip())
-                if exc.kind != "window":
+                if exc.kind not in ("window", "auth"):
                     return Outcome("failed", "zalo", f"refused {exc.code}")
-                log.info("Zalo window closed for %s; trying ZNS", mask_id(user_id))
+                # Outside the window, or the OA needs an admin to authorise the app again (then
+                # ZNS fails the same way and SMS carries the notice).
+                log.info("Zalo %s for %s; trying ZNS", exc.kind, mask_id(user_id))
         return await self._zns(job)
 
     async def _zns(self, job: Job) -> Outcome:
@@ -172,14 +176,15 @@ class Router:
         return Outcome("sent", "sms")
 
     async def _record(self, job: Job, notice: Notice) -> None:
-        """The notice in the customer's conversation: a reply or a tap continues about this request."""
+        """The notice in the customer's conversation, for the desk's transcript and the bot's context.
+        The request travels in the buttons' payloads, not in a slot: a slot set now could switch
+        the request under a form the customer is filling in."""
         if not self.record:
             return
         assert self.rasa is not None
         now = time.time()
         buttons = [{"title": b.title, "payload": b.payload} for b in notice.buttons]
         events = [
-            {"event": "slot", "name": "request_code", "value": job.params["code"], "timestamp": now},
             {
                 "event": "bot",
                 "text": notice.text,

@@ -18,6 +18,7 @@ DOMAIN = Path(__file__).resolve().parent.parent / "domain.yml"
 PREFIX = "utter_notice_"
 _FIELD = re.compile(r"\{([a-z_]+)\}")
 PAYLOAD_LIMIT = 64  # Telegram's callback_data: the notifier cannot keep a map of longer ones
+CODE_LENGTH = 13  # PC05TK0000123
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class Messages:
                 missing.append(PREFIX + kind)
                 continue
             for b in variants[0].get("buttons") or []:
-                if len(str(b.get("payload", "")).encode()) > PAYLOAD_LIMIT:
+                longest = str(b.get("payload", "")).replace("{code}", "X" * CODE_LENGTH)
+                if len(longest.encode()) > PAYLOAD_LIMIT:
                     raise ValueError(f"{PREFIX + kind}: button payload over {PAYLOAD_LIMIT} bytes")
             self._templates[kind] = variants[0]
         if missing:
@@ -60,7 +62,9 @@ class Messages:
     def render(self, kind: str, values: dict[str, str]) -> Notice:
         t = self._templates[kind]
         buttons = tuple(
-            Button(_fill(str(b["title"]), values), str(b["payload"])) for b in t.get("buttons") or []
+            # Payloads carry the request ({code}): a tap acts on this notice's request.
+            Button(_fill(str(b["title"]), values), _fill(str(b["payload"]), values))
+            for b in t.get("buttons") or []
         )
         return Notice(_fill(str(t["text"]), values), buttons)
 

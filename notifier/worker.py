@@ -70,18 +70,24 @@ class Worker:
             pass
 
     async def _one(self, job: Job) -> None:
-        async with self._sem:
-            if self.stopping.is_set():
-                await deliveries.release(self.c, [job.delivery_id])
-                return
-            if not await deliveries.start(self.c, job):
-                return
-            try:
-                outcome = await self.router.deliver(job)
-            except Exception as exc:  # a bug or an unexpected reply: retried, never lost
-                log.exception("notice %d: unexpected error", job.delivery_id)
-                outcome = Outcome("retry", None, type(exc).__name__[:40])
-            state = await deliveries.finish(self.c, job, outcome.result, outcome.via, outcome.error)
+        try:
+            async with self._sem:
+                if self.stopping.is_set():
+                    await deliveries.release(self.c, [job])
+                    return
+                if not await deliveries.start(self.c, job):
+                    return
+                try:
+                    outcome = await self.router.deliver(job)
+                except Exception as exc:  # a bug or an unexpected reply: retried, never lost
+                    log.exception("notice %d: unexpected error", job.delivery_id)
+                    outcome = Outcome("retry", None, type(exc).__name__[:40])
+                state = await deliveries.finish(self.c, job, outcome.result, outcome.via, outcome.error)
+        except Exception:  # the database went away mid-batch: the lease brings the notice back
+            log.exception(
+                "notice %d: could not record its progress; its lease will return it", job.delivery_id
+            )
+            return
         self._count(job, outcome, state)
 
     def _count(self, job: Job, outcome: Outcome, state: str) -> None:

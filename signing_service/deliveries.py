@@ -35,6 +35,7 @@ from .timeline import shift_days
 from .workdays import VN_TZ
 
 log = logging.getLogger(__name__)
+SENDING_LEASE_FACTOR = 3
 BACKOFF_BASE_S = 30  # 30 s, 1 min, 2 min, ... at most an hour
 BACKOFF_MAX_S = 3600
 
@@ -188,14 +189,16 @@ async def start(c: Context, job: Job) -> bool:
                 NotificationDelivery.state == "claimed",
                 NotificationDelivery.lease_until == job.lease_until,
             )
-            .values(state="sending", lease_until=now + _lease(c))
+            # A call chain (Zalo, its retries, ZNS, SMS) may take minutes: the sending lease is longer.
+            .values(state="sending", lease_until=now + SENDING_LEASE_FACTOR * _lease(c))
             .execution_options(synchronize_session=False)
         )
     return done.rowcount == 1
 
 
 async def finish(c: Context, job: Job, outcome: str, via: str | None, error: str | None = None) -> str:
-    """outcome: sent | retry | failed. A retry past NOTIFY_MAX_ATTEMPTS fails. Returns the state."""
+    """outcome: sent | retry | failed | uncertain (the call may have arrived: not repeated, shown
+    as interrupted). A retry past NOTIFY_MAX_ATTEMPTS fails. Returns the state."""
     now = c.clock.now()
     attempts = job.attempts + 1
     values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "via": via, "last_error": error}
@@ -205,6 +208,8 @@ async def finish(c: Context, job: Job, outcome: str, via: str | None, error: str
         values.update(
             state="pending", not_before=release_time(c.settings.quiet_hours, now + backoff(attempts))
         )
+    elif outcome == "uncertain":
+        values.update(state="interrupted")
     else:
         values.update(state="failed")
     async with c.db.write() as s:
@@ -217,17 +222,21 @@ async def finish(c: Context, job: Job, outcome: str, via: str | None, error: str
     return str(values["state"])
 
 
-async def release(c: Context, delivery_ids: list[int]) -> None:
-    """Claimed but never started (the notifier is stopping): back to pending at once."""
-    if not delivery_ids:
-        return
+async def release(c: Context, jobs: list[Job]) -> None:
+    """Claimed but never started (the notifier is stopping): back to pending at once, unless
+    another notifier has taken it since (its lease mark differs)."""
     async with c.db.write() as s:
-        await s.execute(
-            update(NotificationDelivery)
-            .where(NotificationDelivery.id.in_(delivery_ids), NotificationDelivery.state == "claimed")
-            .values(state="pending", lease_until=None)
-            .execution_options(synchronize_session=False)
-        )
+        for job in jobs:
+            await s.execute(
+                update(NotificationDelivery)
+                .where(
+                    NotificationDelivery.id == job.delivery_id,
+                    NotificationDelivery.state == "claimed",
+                    NotificationDelivery.lease_until == job.lease_until,
+                )
+                .values(state="pending", lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
 
 
 async def recover(c: Context) -> tuple[int, int]:

@@ -30,33 +30,38 @@ SCAN_BATCH = 500
 
 
 async def scan(c: Context) -> int:
-    """Raise the notices due now; returns how many."""
+    """Raise the notices due now; returns how many. Walks every subscribed open request, a batch
+    (one transaction) at a time."""
     now = c.clock.now()
     shift = shift_days(c.anchor, now)
-    raised = 0
-    async with c.db.write() as s:
-        since = (
-            select(
-                NotificationSubscription.request_id,
-                func.min(NotificationSubscription.created_at).label("since"),
+    raised, after = 0, 0
+    while True:
+        async with c.db.write() as s:
+            since = (
+                select(
+                    NotificationSubscription.request_id,
+                    func.min(NotificationSubscription.created_at).label("since"),
+                )
+                .where(NotificationSubscription.stopped_at.is_(None))
+                .group_by(NotificationSubscription.request_id)
+                .subquery()
             )
-            .where(NotificationSubscription.stopped_at.is_(None))
-            .group_by(NotificationSubscription.request_id)
-            .subquery()
-        )
-        rows = (
-            await s.execute(
-                select(Request, since.c.since)
-                .join(since, since.c.request_id == Request.id)
-                .where(Request.completed_at.is_(None))
-                .order_by(Request.id)
-                .limit(SCAN_BATCH)
-                .with_for_update(skip_locked=True, of=Request)
-            )
-        ).all()
-        for req, subscribed_at in rows:
-            raised += await _late(s, req, subscribed_at, shift, now)
-            raised += await _reminder(s, req, subscribed_at, shift, now)
+            rows = (
+                await s.execute(
+                    select(Request, since.c.since)
+                    .join(since, since.c.request_id == Request.id)
+                    .where(Request.completed_at.is_(None), Request.id > after)
+                    .order_by(Request.id)
+                    .limit(SCAN_BATCH)
+                    .with_for_update(skip_locked=True, of=Request)
+                )
+            ).all()
+            for req, subscribed_at in rows:
+                raised += await _late(s, req, subscribed_at, shift, now)
+                raised += await _reminder(s, req, subscribed_at, shift, now)
+        if len(rows) < SCAN_BATCH:
+            break
+        after = rows[-1][0].id
     if raised:
         logging.getLogger(__name__).info("notice scan raised %d notices", raised)
     return raised

@@ -26,7 +26,8 @@ async def cancel_pending(s: AsyncSession, subscription_ids: list[int]) -> None:
             update(NotificationDelivery)
             .where(
                 NotificationDelivery.subscription_id.in_(subscription_ids),
-                NotificationDelivery.state == "pending",
+                # claimed too: a notifier holding it cannot start it then (its start needs "claimed")
+                NotificationDelivery.state.in_(("pending", "claimed")),
             )
             .values(state="cancelled")
             .execution_options(synchronize_session=False)

@@ -10,12 +10,13 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import chat_user
+from bot.actions.common import chat_user, normalize_request_code
 from bot.actions.notify_offer import MAX_OFFERED, OFFERED_SLOT
 from bot.actions.signing_api import ApiError, NotVerified, ServiceUnavailable, get_api
 from bot.actions.verification import start_verification
 
 NOTIFY_TASK = "notify"
+SMS_ONLY_CHANNELS = ("rest", "web")
 
 
 class ActionNotifications(Action):
@@ -27,21 +28,32 @@ class ActionNotifications(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        code = tracker.get_slot("request_code")
+        # A notice's "Dừng thông báo" names its request (the chat may have moved on to another one).
+        named = normalize_request_code(tracker.get_slot("lookup_code"))
+        code = named or tracker.get_slot("request_code")
         if not code:
             dispatcher.utter_message(response="utter_notifications_need_request")
             return []
+        switch: list[EventType] = [SlotSet("lookup_code", None)] if named else []
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         on = intent != "notifications_off"  # after verifying for it, the latest message is the code
         offered: list[Any] = list(tracker.get_slot(OFFERED_SLOT) or [])
-        remembered = [] if code in offered else [SlotSet(OFFERED_SLOT, (offered + [code])[-MAX_OFFERED:])]
+        remembered = switch + (
+            [] if code in offered else [SlotSet(OFFERED_SLOT, (offered + [code])[-MAX_OFFERED:])]
+        )
         try:
             changed = await get_api().set_notifications(str(code), chat_user(tracker), on)
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return []
         except NotVerified as err:
-            return remembered + await start_verification(dispatcher, tracker, str(code), NOTIFY_TASK, err)
+            # Verify for that request, then subscribe to it.
+            current = [SlotSet("request_code", code)] if code != tracker.get_slot("request_code") else []
+            return (
+                remembered
+                + current
+                + await start_verification(dispatcher, tracker, str(code), NOTIFY_TASK, err)
+            )
         except ApiError as err:
             dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
             return []

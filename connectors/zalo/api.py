@@ -123,10 +123,12 @@ class ZaloApi:
     async def _post_json(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         return await self._post(url, headers, json_body=body)
 
-    async def post_json(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    async def post_json(
+        self, url: str, body: dict[str, Any], headers: dict[str, str], retry: bool = True
+    ) -> dict[str, Any]:
         """The JSON reply of a POST to another Zalo product with this OA's session (ZNS); network
-        errors and 5xx retried, then ZaloSendError("network")."""
-        return await self._post(url, headers, json_body=body)
+        errors and 5xx retried (unless `retry` is False), then ZaloSendError("network")."""
+        return await self._post(url, headers, json_body=body, retry=retry)
 
     async def _post(
         self,
@@ -134,9 +136,10 @@ class ZaloApi:
         headers: dict[str, str],
         json_body: dict[str, Any] | None = None,
         data: dict[str, str] | None = None,
+        retry: bool = True,
     ) -> dict[str, Any]:
         """POST with retries on network errors and 5xx; returns the JSON reply (any 2xx/4xx)."""
-        delays = list(self._retry_delays)
+        delays = list(self._retry_delays) if retry else []
         while True:
             try:
                 async with self._http().post(url, json=json_body, data=data, headers=headers) as resp:

@@ -20,7 +20,7 @@ from connectors.zalo.tokens import TokenRefreshError
 logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://business.openapi.zalo.me"
 TOKEN_ERRORS = {-124, -216, -220}  # access token invalid / expired
-RATE_ERRORS = {-32, -1139}  # OA over its call rate / daily quota of the template
+RATE_ERRORS = {-32}  # OA over its call rate (a template's daily quota, -1139, is a refusal: SMS)
 _PHONE = re.compile(r"^(?:\+?84|0)(\d{9,10})$")
 ZnsErrorKind = Literal["temporary", "refused", "auth"]
 
@@ -64,7 +64,8 @@ class ZnsApi:
         while True:
             try:
                 token = await tokens.access_token()
-                reply = await self._zalo.post_json(self._url, body, {"access_token": token})
+                # No automatic re-POST: a timed-out template may have been sent (and billed).
+                reply = await self._zalo.post_json(self._url, body, {"access_token": token}, retry=False)
             except TokenRefreshError as exc:
                 raise ZnsError("auth", None, str(exc)) from exc
             except ZaloSendError as exc:

@@ -57,3 +57,14 @@ async def test_a_verified_customer_turns_notices_on_and_off(service: Service) ->
     # After verifying for it, the latest message is the code, not the intent: still "on".
     assert (await run(slots, "inform", sender))[0] == ["utter_notifications_already_on"]
     assert (await run(slots, "notifications_off", sender))[0] == ["utter_notifications_off"]
+
+
+async def test_the_stop_button_of_a_notice_stops_that_request(service: Service) -> None:
+    """The chat moved on to another request; "Dừng thông báo" under an older notice names its own."""
+    sender = f"telegram:{stranger()}"
+    said, events = await run(
+        {"request_code": "PC05HA0000789", "lookup_code": CODE}, "notifications_off", sender
+    )
+    assert said == ["utter_notifications_declined"]
+    assert slot_events(events)["lookup_code"] is None
+    assert "request_code" not in slot_events(events)  # the chat stays on its current request

@@ -94,13 +94,13 @@ async def test_telegram_gets_the_notice_with_its_buttons_and_the_conversation_re
     (call,) = fake_telegram.sent("sendMessage", 777001)
     assert "PC05TK0000123" in call.params["text"] and "Nghiệm thu và treo công tơ" in call.params["text"]
     buttons = [row[0] for row in call.params["reply_markup"]["inline_keyboard"]]
+    # The payloads name the request: a tap acts on it whatever the chat talked about since.
     assert [(b["text"], b["callback_data"]) for b in buttons] == [
-        ("Xem tiến độ", "/track_request"),
-        ("Dừng thông báo", "/notifications_off"),
+        ("Xem tiến độ", '/track_request{"request_code":"PC05TK0000123"}'),
+        ("Dừng thông báo", '/notifications_off{"request_code":"PC05TK0000123"}'),
     ]
     rasa, _ = fake_rasa
-    slot, bot = rasa.appended["telegram:777001"]
-    assert (slot["event"], slot["name"], slot["value"]) == ("slot", "request_code", "PC05TK0000123")
+    (bot,) = rasa.appended["telegram:777001"]  # no slot: it could switch a form's request
     assert bot["event"] == "bot" and bot["text"] == call.params["text"]
     assert bot["metadata"] == {"notice": "step_changed", "delivery_id": 42}
     assert set(rasa.tokens) == {"rasa-token"}
@@ -137,7 +137,7 @@ async def test_zalo_inside_the_window_gets_a_customer_service_message(
     assert [(b["title"], b["type"], b["payload"]) for b in buttons][0] == (
         "Ký hồ sơ",
         "oa.query.hide",
-        "/sign_documents",
+        '/sign_documents{"request_code":"PC05TK0000123"}',
     )
     assert fake_zalo.zns_sent == []
 
@@ -200,6 +200,18 @@ def test_every_notice_has_its_message_in_the_domain_and_short_payloads() -> None
     for kind in events.KINDS:
         notice = messages.render(kind, job("telegram", "x").params)
         assert "{" not in notice.text, kind  # every field filled
-        assert any(b.payload == "/notifications_off" for b in notice.buttons), kind  # a way to stop
+        stop = '/notifications_off{"request_code":"PC05TK0000123"}'
+        assert any(b.payload == stop for b in notice.buttons), kind  # a way to stop
+        assert all(len(b.payload.encode()) <= 64 for b in notice.buttons), kind  # Telegram callback_data
     with pytest.raises(ValueError, match="utter_notice_"):
         Messages({})
+
+
+async def test_a_telegram_call_that_timed_out_is_not_repeated(
+    router: Router, fake_telegram: FakeTelegramApi
+) -> None:
+    """The message may have arrived: it is recorded as interrupted rather than sent twice."""
+    fake_telegram.send_delay = 6.0  # beyond the client's 5 s read timeout
+    assert await router.deliver(job("telegram", "telegram:777003")) == Outcome(
+        "uncertain", "telegram", "timed_out"
+    )

@@ -162,8 +162,11 @@ async def test_a_crashed_notifier_loses_nothing_and_sends_nothing_twice(api: Api
     await fan_out(api.ctx)
     started, never_started = await claim_mine(api, "tg-crash")
     await deliveries.start(api.ctx, started)  # the crash comes during this call
-    api.ctx.clock.advance(seconds=api.ctx.settings.notify_lease_seconds + 1)  # type: ignore[attr-defined]
-    assert await deliveries.recover(api.ctx) == (1, 1)
+    lease = api.ctx.settings.notify_lease_seconds
+    api.ctx.clock.advance(seconds=lease + 1)  # type: ignore[attr-defined]
+    assert await deliveries.recover(api.ctx) == (1, 0)  # the claim is back; the call may still be running
+    api.ctx.clock.advance(seconds=deliveries.SENDING_LEASE_FACTOR * lease)  # type: ignore[attr-defined]
+    assert await deliveries.recover(api.ctx) == (0, 1)
     assert await states(api, [started.delivery_id, never_started.delivery_id]) == ["interrupted", "pending"]
     assert [j.delivery_id for j in await claim_mine(api, "tg-crash")] == [never_started.delivery_id]
 
@@ -175,7 +178,7 @@ async def test_a_stopping_notifier_hands_back_what_it_did_not_start(api: Api) ->
     await advance(api, fresh)
     await fan_out(api.ctx)
     (job,) = await claim_mine(api, "tg-release")
-    await deliveries.release(api.ctx, [job.delivery_id])
+    await deliveries.release(api.ctx, [job])
     assert [j.delivery_id for j in await claim_mine(api, "tg-release")] == [job.delivery_id]
 
 
@@ -310,3 +313,31 @@ async def test_a_claim_taken_back_and_made_again_is_started_by_its_new_holder_on
     (fresh_claim,) = await claim_mine(api, "tg-slow")  # ...another takes the notice
     assert not await deliveries.start(api.ctx, slow)  # the stalled one may not send it too
     assert await deliveries.start(api.ctx, fresh_claim)
+
+
+async def test_stopping_cancels_a_notice_already_claimed(api: Api) -> None:
+    await drain(api)
+    move_to(api.ctx.clock, 10)  # type: ignore[arg-type]
+    fresh, who = await subscribed(api, "tg-stop-claimed")
+    await advance(api, fresh)
+    await fan_out(api.ctx)
+    (job,) = await claim_mine(api, "tg-stop-claimed")
+    async with api.client.delete(
+        f"/v1/requests/{fresh.code}/notifications", headers={**api.headers, **who}
+    ) as r:
+        assert r.status == 200
+    assert not await deliveries.start(api.ctx, job)  # the notifier holding it may not send it now
+    assert await states(api, [job.delivery_id]) == ["cancelled"]
+
+
+async def test_an_uncertain_call_is_recorded_interrupted_not_repeated(api: Api) -> None:
+    await drain(api)
+    move_to(api.ctx.clock, 10)  # type: ignore[arg-type]
+    fresh, _ = await subscribed(api, "tg-uncertain")
+    await advance(api, fresh)
+    await fan_out(api.ctx)
+    (job,) = await claim_mine(api, "tg-uncertain")
+    await deliveries.start(api.ctx, job)
+    assert await deliveries.finish(api.ctx, job, "uncertain", "telegram", "timed_out") == "interrupted"
+    api.ctx.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert await claim_mine(api, "tg-uncertain") == []
