@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import chat_user, normalize_request_code
+from bot.actions.common import chat_channel, chat_user, normalize_request_code
 from bot.actions.notify_offer import MAX_OFFERED, OFFERED_SLOT
 from bot.actions.signing_api import ApiError, NotVerified, ServiceUnavailable, get_api
 from bot.actions.verification import start_verification
@@ -57,12 +57,13 @@ class ActionNotifications(Action):
         except ApiError as err:
             dispatcher.utter_message(response="utter_service_error", reason=err.message or err.code)
             return []
-        if on:
-            dispatcher.utter_message(
-                response="utter_notifications_on" if changed else "utter_notifications_already_on"
-            )
+        if on and changed:
+            # A web chat cannot be written to first: its notices go by SMS, and the customer is told so.
+            sms = chat_channel(tracker) in SMS_ONLY_CHANNELS
+            said = "utter_notifications_on_sms" if sms else "utter_notifications_on"
+        elif on:
+            said = "utter_notifications_already_on"
         else:
-            dispatcher.utter_message(
-                response="utter_notifications_off" if changed else "utter_notifications_declined"
-            )
+            said = "utter_notifications_off" if changed else "utter_notifications_declined"
+        dispatcher.utter_message(response=said, request_code=code)
         return remembered

@@ -53,6 +53,8 @@ async def test_a_verified_customer_turns_notices_on_and_off(service: Service) ->
     slots = {"request_code": CODE}
     assert (await run(slots, "notifications_off", sender))[0] == ["utter_notifications_declined"]
     assert (await run(slots, "notifications_on", sender))[0] == ["utter_notifications_on"]
+    assert (await run(slots, "notifications_off", sender))[0] == ["utter_notifications_off"]
+    assert (await run(slots, "notifications_on", sender))[0] == ["utter_notifications_on"]
     assert (await run(slots, "notifications_on", sender))[0] == ["utter_notifications_already_on"]
     # After verifying for it, the latest message is the code, not the intent: still "on".
     assert (await run(slots, "inform", sender))[0] == ["utter_notifications_already_on"]
@@ -68,3 +70,14 @@ async def test_the_stop_button_of_a_notice_stops_that_request(service: Service) 
     assert said == ["utter_notifications_declined"]
     assert slot_events(events)["lookup_code"] is None
     assert "request_code" not in slot_events(events)  # the chat stays on its current request
+
+
+async def test_a_web_chat_hears_its_notices_come_by_sms(service: Service) -> None:
+    from bot.actions.signing_api import ChatUser, get_api
+
+    sender = stranger()
+    who = ChatUser("rest", sender)
+    challenge = await get_api().start_verification(CODE, "sms", who)
+    await get_api().check_verification(str(challenge["challenge_id"]), service.last_otp(), who)
+    said, _ = await run({"request_code": CODE}, "notifications_on", sender, "rest")
+    assert said == ["utter_notifications_on_sms"]  # a web chat cannot be written to first

@@ -131,10 +131,14 @@ async def make_request(
     from sqlalchemy import select
 
     from signing_service.demo_data import NewRequest, add_request
-    from signing_service.models import Document
+    from signing_service.models import Document, Request
 
     rng = random.SystemRandom()
+    async with api.ctx.db.read() as s:  # the session's tests share one database: never a taken code
+        taken = set((await s.execute(select(Request.code).where(Request.code.like("PC05TK%")))).scalars())
     code = f"PC05TK{rng.randrange(8_000_000, 9_999_999):07d}"
+    while code in taken:
+        code = f"PC05TK{rng.randrange(8_000_000, 9_999_999):07d}"
     phone = f"09{rng.randrange(10**8):08d}"
     mail = f"kh{rng.randrange(10**8)}@example.com" if email else None
     now = api.ctx.clock.now()
