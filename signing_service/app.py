@@ -16,6 +16,7 @@ from aiohttp import web
 
 from . import (
     api_amendments,
+    api_check,
     api_documents,
     api_notifications,
     api_requests,
@@ -137,6 +138,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         api_verification,
         api_staff,
         api_notifications,
+        api_check,
     ):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(_lifespan)
