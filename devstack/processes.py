@@ -102,11 +102,17 @@ class Ports:
     signing: int = 8800
     desk: int = 8900
     notifier: int = 8810
+    tsa: int = 8820
 
     @classmethod
     def free(cls) -> Ports:
         return cls(
-            rasa=free_port(), actions=free_port(), signing=free_port(), desk=free_port(), notifier=free_port()
+            rasa=free_port(),
+            actions=free_port(),
+            signing=free_port(),
+            desk=free_port(),
+            notifier=free_port(),
+            tsa=free_port(),
         )
 
 
@@ -302,6 +308,42 @@ def rasa_server(
         env,
         log_dir / "rasa.log" if log_dir else None,
     )
+
+
+def tsa(ports: Ports, env: dict[str, str], log_dir: Path | None, keys: Path) -> Proc:
+    """The development RFC 3161 timestamp authority (pyHanko's DummyTimeStamper behind aiohttp)."""
+    return Proc(
+        "tsa",
+        [
+            sys.executable,
+            "-m",
+            "devstack.tsa",
+            "--host",
+            bind_host(env),
+            "--port",
+            str(ports.tsa),
+            "--keys",
+            str(keys),
+        ],
+        f"http://{client_host(env)}:{ports.tsa}/health",
+        env,
+        log_dir / "tsa.log" if log_dir else None,
+    )
+
+
+def with_dev_tsa(ports: Ports, env: dict[str, str], keys: Path) -> dict[str, str]:
+    """Signatures of the stack are timestamped (PAdES B-T) by the development TSA, unless TSA_URL
+    names another one. Its keys are made now, so the signing service finds the root at start-up."""
+    if env.get("TSA_URL", "").strip():
+        return env
+    from devstack.tsa import ROOT_FILE, ensure_keys  # noqa: PLC0415 (pyHanko: only when used)
+
+    ensure_keys(keys)
+    return {
+        **env,
+        "TSA_URL": f"http://{client_host(env)}:{ports.tsa}/",
+        "TSA_ROOT_PATH": str(keys / ROOT_FILE),
+    }
 
 
 def notifier(ports: Ports, env: dict[str, str], log_dir: Path | None, name: str = "notifier") -> Proc:

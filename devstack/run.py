@@ -14,7 +14,11 @@ def build_procs(
     ports: processes.Ports, env: dict[str, str], log_dir: Path, model_file: Path
 ) -> list[processes.Proc]:
     """Every process `make run` starts, in start order."""
-    procs = [
+    keys = processes.ROOT / "var" / "keys" / "tsa"
+    own_tsa = not env.get("TSA_URL", "").strip()
+    env = processes.with_dev_tsa(ports, env, keys)
+    procs = [processes.tsa(ports, env, log_dir, keys)] if own_tsa else []
+    procs += [
         processes.signing_service(ports, env, log_dir),
         processes.action_server(ports, env, log_dir),
         processes.rasa_server(ports, env, log_dir, model_file),
@@ -51,6 +55,8 @@ def main() -> int:
         for p in procs:
             print(f">> starting {p.name} (log: {p.log_path})", flush=True)
             p.start()
+            if p.name == "tsa":  # the signing service timestamps the demo documents as it starts
+                p.wait_healthy(timeout=120)
         for p in procs:
             # Rasa loads TensorFlow and the model: about a minute idle, several on a busy machine.
             p.wait_healthy(timeout=900, progress_every=30)
@@ -61,6 +67,7 @@ def main() -> int:
             f"  signing API  : http://{host}:{ports.signing}/v1 (Bearer {env['SIGNING_SERVICE_TOKEN']})\n"
             f"  agent desk   : http://{host}:{ports.desk}/  (web chat demo: /demo)\n"
             f"  notifier     : http://{host}:{ports.notifier}/health (notices to subscribed customers)\n"
+            f"  timestamps   : {env.get('TSA_URL') or 'development TSA'} (PAdES B-T), check page http://{host}:{ports.signing}/verify\n"
             f"  OTP outbox   : {Path(env.get('OUTBOX_PATH', 'var/outbox/messages.jsonl'))}\n"
             "Press Ctrl-C to stop.",
             flush=True,

@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
+from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
@@ -34,6 +35,8 @@ SEAL_FIELD = "KhachHangKyOTP"
 # CMS with an EC P-256 seal and a 2-certificate chain is ~2 KB; 8 KB leaves room for an RSA-4096
 # production chain (too small fails the whole batch cleanly, nothing is stored).
 BYTES_RESERVED = 8192
+# With a timestamp token (a second CMS with the TSA's chain) in the signature.
+BYTES_RESERVED_TSA = 16384
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,21 @@ class SignatureCheck:
     seal_subject: str | None
     signed_at: datetime | None
     reason: str | None
+    # PAdES B-T: an RFC 3161 token over the signature, valid against the trusted TSA roots.
+    timestamped: bool = False
+    timestamp_valid: bool = False
+    timestamp_at: datetime | None = None
 
 
 class Sealer:
-    def __init__(self, p12_path: Path, password: str, ca_path: Path) -> None:
+    def __init__(
+        self,
+        p12_path: Path,
+        password: str,
+        ca_path: Path,
+        tsa_url: str | None = None,
+        tsa_roots: list[Path] | None = None,
+    ) -> None:
         self.signer = signers.SimpleSigner.load_pkcs12(str(p12_path), passphrase=password.encode())
         if self.signer is None:
             raise ValueError(f"cannot load the seal from {p12_path} (wrong password or file)")
@@ -68,15 +82,27 @@ class Sealer:
             x509.load_pem_x509_certificate(ca_pem).public_bytes(serialization.Encoding.DER)
         )
         self.ca_pem = ca_pem
+        # B-T when a timestamp authority is configured (TSA_URL); its roots validate the tokens.
+        self.timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=10) if tsa_url else None
+        self.tsa_roots = [
+            asn1_x509.Certificate.load(
+                x509.load_pem_x509_certificate(p.read_bytes()).public_bytes(serialization.Encoding.DER)
+            )
+            for p in tsa_roots or []
+        ]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sealer:
         if settings.generate_dev_ca:
             generate_dev_seal(settings.seal_p12_path, settings.seal_p12_password, settings.seal_ca_path)
-        return cls(settings.seal_p12_path, settings.seal_p12_password, settings.seal_ca_path)
+        roots = [settings.tsa_root_path] if settings.tsa_root_path else []
+        return cls(
+            settings.seal_p12_path, settings.seal_p12_password, settings.seal_ca_path, settings.tsa_url, roots
+        )
 
     def seal(self, pdf: bytes, req: SealRequest) -> bytes:
-        """Add one PAdES B-B signature to `pdf`; raises on an unreadable PDF."""
+        """Add one PAdES signature to `pdf` (B-T with a TSA, else B-B); raises on an unreadable PDF or
+        an unreachable TSA (nothing is then stored: the batch fails as a whole)."""
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         meta = signers.PdfSignatureMetadata(
             field_name=SEAL_FIELD,
@@ -89,7 +115,15 @@ class Sealer:
         )
         out = io.BytesIO()
         # A fixed reservation skips pyHanko's dry-run signature used to size the placeholder (~40% faster).
-        signers.sign_pdf(writer, meta, signer=self.signer, output=out, bytes_reserved=BYTES_RESERVED)
+        reserved = BYTES_RESERVED_TSA if self.timestamper else BYTES_RESERVED
+        signers.sign_pdf(
+            writer,
+            meta,
+            signer=self.signer,
+            timestamper=self.timestamper,
+            output=out,
+            bytes_reserved=reserved,
+        )
         return out.getvalue()
 
     def check(self, pdf: bytes) -> SignatureCheck:
@@ -98,8 +132,9 @@ class Sealer:
         if not sigs:
             return SignatureCheck(False, False, False, False, None, None, None, None)
         sig = sigs[-1]
-        vc = ValidationContext(trust_roots=[self.ca_cert], allow_fetching=False)
+        vc = ValidationContext(trust_roots=[self.ca_cert, *self.tsa_roots], allow_fetching=False)
         status = validate_pdf_signature(sig, vc)
+        ts = status.timestamp_validity
         name = sig.sig_object.get("/Name")
         reason = sig.sig_object.get("/Reason")
         return SignatureCheck(
@@ -111,6 +146,9 @@ class Sealer:
             seal_subject=status.signing_cert.subject.human_friendly,
             signed_at=status.signer_reported_dt,
             reason=str(reason) if reason is not None else None,
+            timestamped=ts is not None,
+            timestamp_valid=bool(ts is not None and ts.intact and ts.valid and ts.trusted),
+            timestamp_at=ts.timestamp if ts is not None else None,
         )
 
 

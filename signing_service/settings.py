@@ -64,6 +64,9 @@ class Settings:
     notify_max_attempts: int = 6
     # How long a notifier holds a claimed notice; past it another notifier takes it back.
     notify_lease_seconds: int = 120
+    # RFC 3161 timestamp authority (PAdES B-T) and the root its tokens chain to; None: B-B only.
+    tsa_url: str | None = None
+    tsa_root_path: Path | None = None
 
     @property
     def production(self) -> bool:
@@ -126,6 +129,17 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
         if base.startswith("http://"):
             raise ConfigError("PUBLIC_BASE_URL must be https:// in production")
 
+    tsa_url = env.get("TSA_URL", "").strip() or None
+    tsa_root = env.get("TSA_ROOT_PATH", "").strip() or None
+    if tsa_url and (urlsplit(tsa_url).scheme not in {"http", "https"} or not urlsplit(tsa_url).netloc):
+        raise ConfigError(
+            f"TSA_URL must be an http(s) URL of an RFC 3161 timestamp authority, got {tsa_url!r}"
+        )
+    if tsa_root and not Path(tsa_root).is_file():
+        raise ConfigError(
+            f"TSA_ROOT_PATH must be the PEM file of the TSA's root certificate; {tsa_root} is missing"
+        )
+
     keys = var_dir / "keys"
     return Settings(
         app_env=app_env,
@@ -170,6 +184,8 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
         notify_daily_cap=_int(env, "NOTIFY_DAILY_CAP", 4, 1, 100),
         notify_max_attempts=_int(env, "NOTIFY_MAX_ATTEMPTS", 6, 1, 50),
         notify_lease_seconds=_int(env, "NOTIFY_LEASE_SECONDS", 120, 5, 3600),
+        tsa_url=tsa_url,
+        tsa_root_path=Path(tsa_root) if tsa_root else None,
     )
 
 
