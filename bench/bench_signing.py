@@ -1,6 +1,7 @@
-"""Signing latency: PAdES seal per document, and a whole OTP verify that seals a batch of 5.
+"""Signing latency: PAdES seal per document, and a whole OTP verify that seals a batch of 5,
+without and with an RFC 3161 timestamp (B-B, then B-T through the development TSA process).
 
-Run: .venv/bin/python bench/bench_signing.py [--rounds 5] [--database-url postgresql://...]
+Run: .venv/bin/python bench/bench_signing.py [--rounds 5] [--database-url postgresql://...] [--no-tsa]
 Targets (issue 4): <= 100 ms per document, <= 1 s per batch of 5 (verify call, end to end).
 """
 
@@ -43,9 +44,9 @@ KINDS = ("hdmbd_sinh_hoat", "bb_thoa_thuan_dau_noi", "phuong_an_dau_noi", "bb_tr
 TOKEN = "bench-signing-token-123"
 
 
-async def main(rounds: int, database_url: str | None) -> None:
+async def main(rounds: int, database_url: str | None, tsa: dict[str, str] | None = None) -> None:
     var = Path(tempfile.mkdtemp(prefix="bench-signing-"))
-    env = {"SIGNING_VAR_DIR": str(var), "SIGNING_SERVICE_TOKEN": TOKEN, "APP_ENV": "test"}
+    env = {"SIGNING_VAR_DIR": str(var), "SIGNING_SERVICE_TOKEN": TOKEN, "APP_ENV": "test", **(tsa or {})}
     if database_url:
         env["DATABASE_URL"] = database_url
     app = create_app(load_settings(env))
@@ -108,7 +109,8 @@ async def main(rounds: int, database_url: str | None) -> None:
             batch_cpu.append(time.process_time() - c0)
     finally:
         await client.close()
-    print(f"database: {ctx.db.engine.url.get_backend_name()}, rounds: {rounds}")
+    kind = "B-T (timestamp from the development TSA)" if tsa else "B-B (no timestamp)"
+    print(f"\n== {kind}; database: {ctx.db.engine.url.get_backend_name()}, rounds: {rounds}")
     print(f"seal per document ({len(per_doc)} docs): {ms(per_doc)}  [target <= 100 ms]")
     print(f"verify + seal batch of 5 ({len(batch)} batches): {ms(batch)}  [target <= 1000 ms]")
     print(f"  = {statistics.median(batch) / 5 * 1000:.0f} ms per document inside a batch")
@@ -121,6 +123,22 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--no-tsa", action="store_true", help="only B-B (no timestamp authority)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(main(args.rounds, args.database_url))
+    if not args.no_tsa:
+        from devstack import processes
+
+        keys = Path(tempfile.mkdtemp(prefix="bench-tsa-"))
+        ports = processes.Ports(tsa=processes.free_port())
+        env = processes.with_dev_tsa(ports, processes.stack_env(ports), keys)
+        proc = processes.tsa(ports, env, keys / "log", keys)
+        proc.start()
+        try:
+            proc.wait_healthy(60)
+            asyncio.run(
+                main(args.rounds, args.database_url, {k: env[k] for k in ("TSA_URL", "TSA_ROOT_PATH")})
+            )
+        finally:
+            proc.stop()

@@ -41,6 +41,7 @@ class Result:
     version: int = 0
     signed_at: str = ""
     sha256: str = ""
+    timestamp: str = ""  # from a timestamp authority (PAdES B-T), when the signature has one
 
 
 class BadUpload(Exception):
@@ -154,4 +155,7 @@ def _verdict(sig, row, digest: str) -> Result:  # type: ignore[no-untyped-def]
         version=int(version),
         signed_at=f"{signed_at.astimezone(VN_TZ):%H:%M ngày %d/%m/%Y}" if signed_at else "",
         sha256=digest,
+        timestamp=f"{sig.timestamp_at.astimezone(VN_TZ):%H:%M:%S ngày %d/%m/%Y}"
+        if sig.timestamp_valid
+        else "",
     )

@@ -91,3 +91,24 @@ async def test_without_the_tsa_nothing_is_sealed(
 async def test_a_seal_without_tsa_is_not_timestamped(api: Api) -> None:
     check_ = await check(api, await seal(api))
     assert check_.valid and not check_.timestamped
+
+
+async def test_the_check_page_shows_the_timestamp_of_a_stamped_file(stamped: Api) -> None:
+    import aiohttp
+    from sqlalchemy import update
+
+    from signing_service.drafts import sha256
+    from signing_service.models import Document
+    from tests.service.conftest import make_request
+
+    signed = await seal(stamped)
+    fresh = await make_request(stamped)  # a request of this test's own
+    async with stamped.ctx.db.write() as s:  # as if the signing flow had stored it
+        await s.execute(
+            update(Document).where(Document.id == fresh.doc_ids[0]).values(signed_sha256=sha256(signed))
+        )
+    form = aiohttp.FormData()
+    form.add_field("file", signed, filename="a.pdf", content_type="application/pdf")
+    async with stamped.client.post("/verify", data=form) as r:
+        page = await r.text()
+    assert 'data-verdict="valid"' in page and 'id="timestamp"' in page
