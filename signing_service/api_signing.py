@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import signing_flow
+from . import certificate, signing_flow, verification
 from .api_verification import chat_user
 from .context import ctx
 from .errors import ApiError
 from .inputs import choice, int_list, json_body, opt_str, request_code
+from .models import Request, SigningSession
 
 routes = web.RouteTableDef()
 CHAT_CHANNELS = {"rest", "zalo", "telegram", "web", "desk"}
@@ -47,6 +48,33 @@ async def create(request: web.Request) -> web.Response:
 @routes.post("/v1/signing-sessions/{id}/resend")
 async def resend(request: web.Request) -> web.Response:
     return web.json_response(await signing_flow.resend(ctx(request), _session_id(request)))
+
+
+@routes.get("/v1/signing-sessions/{id}/certificate")
+async def certificate_pdf(request: web.Request) -> web.Response:
+    """The sealed signing certificate of a signed session (service token; a chat user must be
+    verified for the session's request)."""
+    c = ctx(request)
+    sid = _session_id(request)
+    who = chat_user(request)
+    if who is not None:  # checked before anything is built
+        async with c.db.read() as s:
+            sess = await s.get(SigningSession, sid)
+            if sess is None:
+                raise ApiError(404, "session_not_found")
+            req = await s.get(Request, sess.request_id)
+            assert req is not None
+            await verification.require(c, s, req, who)
+    code, pdf = await certificate.build(c, sid)
+    return web.Response(
+        body=pdf,
+        content_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="bien-ban-ky-so-{code}.pdf"',
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @routes.post("/v1/signing-sessions/{id}/verify")
