@@ -88,14 +88,25 @@ async def _request(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
     async with sem:
-        try:
-            async with s.request(method, url, data=data, headers=headers) as r:
-                body = await r.read()
-                rec.add(endpoint, r.status, data[:80] if data else url[-80:], body)
-                return r.status, body
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-            rec.add(endpoint, 0, f"{e!r} {data[:60] if data else url[-60:]!r}")
-            return 0, b""
+        error: BaseException | None = None
+        for attempt in (1, 2):
+            try:
+                async with s.request(method, url, data=data, headers=headers) as r:
+                    body = await r.read()
+                    rec.add(endpoint, r.status, data[:80] if data else url[-80:], body)
+                    return r.status, body
+            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as e:
+                # A pooled keep-alive connection the server had just closed (after refusing an
+                # oversized body, say): a real client sends again once. A server that crashed
+                # resets the second try too, and that is recorded.
+                error = e
+                if attempt == 1:
+                    continue
+            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                error = e
+            break
+        rec.add(endpoint, 0, f"{error!r} {data[:60] if data else url[-60:]!r}")
+        return 0, b""
 
 
 def _user_turns_in_broker(db: Path, senders: set[str]) -> dict[str, int]:
