@@ -22,11 +22,13 @@ from asn1crypto import keys as asn1_keys
 from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from signing_service import dev_certs
 
 log = logging.getLogger("tsa")
 ROOT_FILE, CERT_FILE, KEY_FILE = "tsa-root.pem", "tsa.pem", "tsa.key"
@@ -34,13 +36,7 @@ MAX_QUERY = 16 * 1024
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cskh-assistant (development)"),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-        ]
-    )
+    return dev_certs.dev_name("cskh-assistant (development)", cn)
 
 
 def ensure_keys(keys: Path) -> None:
@@ -53,41 +49,19 @@ def ensure_keys(keys: Path) -> None:
         now = datetime.now(timezone.utc) - timedelta(minutes=5)
         root_key = ec.generate_private_key(ec.SECP256R1())
         root_name = _name("cskh-assistant Dev TSA Root")
-        root = (
-            x509.CertificateBuilder()
-            .subject_name(root_name)
-            .issuer_name(root_name)
-            .public_key(root_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
-            .sign(root_key, hashes.SHA256())
-        )
+        root = dev_certs.root(root_key, root_name, now, 3650)
         tsa_key = rsa.generate_private_key(
             public_exponent=65537, key_size=2048
-        )  # pyHanko's dummy TSA signs RSA only
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name("cskh-assistant Dev Timestamp Authority"))
-            .issuer_name(root_name)
-            .public_key(tsa_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + timedelta(days=1825))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False
-            )
-            .sign(root_key, hashes.SHA256())
+        )  # pyHanko's dummy TSA: RSA only
+        cert = dev_certs.issue(
+            tsa_key,
+            _name("cskh-assistant Dev Timestamp Authority"),
+            root_key,
+            root_name,
+            now,
+            1825,
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
         )
         fd = os.open(keys / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:

@@ -22,6 +22,7 @@ from .errors import ApiError
 from .inputs import path_int, request_code
 from .links import check_link, make_link
 from .models import Amendment, AuditEvent, Document, Request
+from .pdf_response import pdf_response
 from .requests_query import contacts_of, load_request
 from .timeline import iso
 
@@ -150,16 +151,7 @@ async def document_file(request: web.Request) -> web.StreamResponse:
     if row is None or row[2] is None:
         return _page(404, "Không tìm thấy hồ sơ", "Hồ sơ này không có hoặc chưa được ký.")
     kind, _version, data, code = row
-    name = f"{code}-{kind}{'-da-ky' if variant == 'signed' else ''}.pdf"
-    return web.Response(
-        body=data,
-        content_type="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="{name}"',
-            "Cache-Control": "private, no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return pdf_response(data, f"{code}-{kind}{'-da-ky' if variant == 'signed' else ''}.pdf")
 
 
 @routes.post("/v1/documents/{id}/revise")

@@ -10,6 +10,7 @@ from .context import ctx
 from .errors import ApiError
 from .inputs import choice, int_list, json_body, opt_str, request_code
 from .models import Request, SigningSession
+from .pdf_response import pdf_response
 
 routes = web.RouteTableDef()
 CHAT_CHANNELS = {"rest", "zalo", "telegram", "web", "desk"}
@@ -66,15 +67,7 @@ async def certificate_pdf(request: web.Request) -> web.Response:
             assert req is not None
             await verification.require(c, s, req, who)
     code, pdf = await certificate.build(c, sid)
-    return web.Response(
-        body=pdf,
-        content_type="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="bien-ban-ky-so-{code}.pdf"',
-            "Cache-Control": "private, no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return pdf_response(pdf, f"bien-ban-ky-so-{code}.pdf")
 
 
 @routes.post("/v1/signing-sessions/{id}/verify")

@@ -16,10 +16,9 @@ from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
@@ -27,6 +26,7 @@ from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
+from . import dev_certs
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -153,13 +153,7 @@ class Sealer:
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "EVNCPC (development)"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
+    return dev_certs.dev_name("EVNCPC (development)", common_name)
 
 
 def generate_dev_seal(p12_path: Path, password: str, ca_path: Path) -> None:
@@ -172,39 +166,16 @@ def generate_dev_seal(p12_path: Path, password: str, ca_path: Path) -> None:
         now = datetime.now(timezone.utc) - timedelta(minutes=5)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = _name("cskh-assistant Dev Signing Root CA")
-        ca_cert = (
-            x509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
+        ca_cert = dev_certs.root(ca_key, ca_name, now, 3650)
         seal_key = ec.generate_private_key(ec.SECP256R1())
-        seal_cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name("EVNCPC - Con dấu điện tử (dev)"))
-            .issuer_name(ca_name)
-            .public_key(seal_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + timedelta(days=825))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(seal_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256())
+        seal_cert = dev_certs.issue(
+            seal_key,
+            _name("EVNCPC - Con dấu điện tử (dev)"),
+            ca_key,
+            ca_name,
+            now,
+            825,
+            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
         )
         p12 = pkcs12.serialize_key_and_certificates(
             b"seal", seal_key, seal_cert, [ca_cert], serialization.BestAvailableEncryption(password.encode())

@@ -51,6 +51,17 @@ async def claim_mine(api: Api, user: str, limit: int = 100) -> list[Job]:
     return [j for j in jobs if j.chat_user == user]
 
 
+async def one_claimed_notice(api: Api, user: str) -> tuple[Fresh, dict[str, str], Job]:
+    """`user` subscribed to a fresh request at 10:00, the request moved on, its notice claimed."""
+    await drain(api)
+    move_to(api.ctx.clock, 10)  # type: ignore[arg-type]
+    fresh, who = await subscribed(api, user)
+    await advance(api, fresh)
+    await fan_out(api.ctx)
+    (job,) = await claim_mine(api, user)
+    return fresh, who, job
+
+
 async def states(api: Api, ids: list[int]) -> list[str]:
     async with api.ctx.db.read() as s:
         rows = await s.execute(
@@ -172,12 +183,7 @@ async def test_a_crashed_notifier_loses_nothing_and_sends_nothing_twice(api: Api
 
 
 async def test_a_stopping_notifier_hands_back_what_it_did_not_start(api: Api) -> None:
-    await drain(api)
-    move_to(api.ctx.clock, 10)  # type: ignore[arg-type]
-    fresh, _ = await subscribed(api, "tg-release")
-    await advance(api, fresh)
-    await fan_out(api.ctx)
-    (job,) = await claim_mine(api, "tg-release")
+    *_, job = await one_claimed_notice(api, "tg-release")
     await deliveries.release(api.ctx, [job])
     assert [j.delivery_id for j in await claim_mine(api, "tg-release")] == [job.delivery_id]
 
@@ -316,12 +322,7 @@ async def test_a_claim_taken_back_and_made_again_is_started_by_its_new_holder_on
 
 
 async def test_stopping_cancels_a_notice_already_claimed(api: Api) -> None:
-    await drain(api)
-    move_to(api.ctx.clock, 10)  # type: ignore[arg-type]
-    fresh, who = await subscribed(api, "tg-stop-claimed")
-    await advance(api, fresh)
-    await fan_out(api.ctx)
-    (job,) = await claim_mine(api, "tg-stop-claimed")
+    fresh, who, job = await one_claimed_notice(api, "tg-stop-claimed")
     async with api.client.delete(
         f"/v1/requests/{fresh.code}/notifications", headers={**api.headers, **who}
     ) as r:
@@ -331,12 +332,7 @@ async def test_stopping_cancels_a_notice_already_claimed(api: Api) -> None:
 
 
 async def test_an_uncertain_call_is_recorded_interrupted_not_repeated(api: Api) -> None:
-    await drain(api)
-    move_to(api.ctx.clock, 10)  # type: ignore[arg-type]
-    fresh, _ = await subscribed(api, "tg-uncertain")
-    await advance(api, fresh)
-    await fan_out(api.ctx)
-    (job,) = await claim_mine(api, "tg-uncertain")
+    *_, job = await one_claimed_notice(api, "tg-uncertain")
     await deliveries.start(api.ctx, job)
     assert await deliveries.finish(api.ctx, job, "uncertain", "telegram", "timed_out") == "interrupted"
     api.ctx.clock.advance(days=1)  # type: ignore[attr-defined]
