@@ -40,9 +40,10 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
 fi
 ln -sfn "$venv" .venv
 
-# System tools used by tests: poppler's pdfsig/pdftotext, Debian's chromium, DejaVu fonts, nginx.
+# System tools used by tests: poppler's pdfsig/pdftotext, zbar's zbarimg, Debian's chromium, DejaVu fonts, nginx.
 missing=()
 command -v pdfsig >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v zbarimg >/dev/null 2>&1 || missing+=(zbar-tools)  # reads the certificate's QR code in tests
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)  # reverse proxy of `make run-scaled` and its fault tests

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import jinja2
@@ -18,10 +19,12 @@ from sqlalchemy import select
 from .context import ctx
 from .doc_kinds import DOC_KINDS
 from .drafts import sha256
-from .models import Document, Request
+from .models import Document, Request, SigningCertificate, SigningSession
 from .workdays import VN_TZ
 
 routes = web.RouteTableDef()
+CERTIFICATE_KIND = "signing_certificate"
+CERTIFICATE_TITLE = "Biên bản xác nhận ký số"
 MAX_BYTES = 10 * 1024 * 1024
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
@@ -51,9 +54,14 @@ class BadUpload(Exception):
         self.message = message
 
 
-def _page(status: int, result: Result | None = None, error: str | None = None) -> web.Response:
+def _page(
+    status: int,
+    result: Result | None = None,
+    error: str | None = None,
+    session: SessionSummary | None = None,
+) -> web.Response:
     text = _ENV.get_template("check.html.j2").render(
-        result=result, error=error, max_mb=MAX_BYTES // (1024 * 1024)
+        result=result, error=error, session=session, max_mb=MAX_BYTES // (1024 * 1024)
     )
     return web.Response(status=status, text=text, content_type="text/html", charset="utf-8")
 
@@ -62,9 +70,60 @@ def _masked(code: str) -> str:
     return f"{code[:6]}****{code[-3:]}"
 
 
+@dataclass(frozen=True)
+class SessionSummary:
+    """What the certificate's QR code opens: the session's documents and their hashes, no names."""
+
+    session_id: str
+    request: str
+    signed_at: str
+    documents: list[dict[str, object]]
+    certificate_sha256: str
+
+
+def _local(ts: datetime | None) -> str:
+    return f"{ts.astimezone(VN_TZ):%H:%M ngày %d/%m/%Y}" if ts else ""
+
+
+async def _session_summary(request: web.Request, sid: str) -> SessionSummary | None:
+    if not 16 <= len(sid) <= 64 or not all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in sid):
+        return None
+    c = ctx(request)
+    async with c.db.read() as s:
+        sess = await s.get(SigningSession, sid)
+        if sess is None or sess.state != "signed":
+            return None
+        code = (await s.execute(select(Request.code).where(Request.id == sess.request_id))).scalar_one()
+        ids = [int(d["id"]) for d in sess.documents]
+        rows = (
+            await s.execute(
+                select(Document.id, Document.kind, Document.version, Document.signed_sha256).where(
+                    Document.id.in_(ids), Document.signing_session_id == sid
+                )
+            )
+        ).all()
+        cert = (
+            await s.execute(select(SigningCertificate.sha256).where(SigningCertificate.session_id == sid))
+        ).scalar_one_or_none()
+    order = {i: n for n, i in enumerate(ids)}
+    docs = [
+        {"title": DOC_KINDS.get(kind, kind), "version": int(version), "sha256": digest or ""}
+        for _id, kind, version, digest in sorted(rows, key=lambda r: order.get(r[0], 0))
+    ]
+    return SessionSummary(sid, _masked(code), _local(sess.finished_at), docs, cert or "")
+
+
 @routes.get("/verify")
 async def form(request: web.Request) -> web.Response:
-    return _page(200)
+    """The upload form; with `?phien=<session id>` (the certificate's QR code) the signed session's
+    documents and their SHA-256 first, or a clear message when there is no such signed session."""
+    sid = request.query.get("phien")
+    if sid is None:
+        return _page(200)
+    summary = await _session_summary(request, sid.strip())
+    if summary is None:
+        return _page(404, error="Không tìm thấy phiên ký này. Vui lòng kiểm tra lại đường dẫn hoặc mã QR.")
+    return _page(200, session=summary)
 
 
 async def _read_upload(request: web.Request) -> bytes:
@@ -114,6 +173,17 @@ async def check(request: web.Request) -> web.Response:
                 .where(Document.signed_sha256 == digest)
             )
         ).first()
+        if row is None:  # a signing certificate is recognised the same way, by its stored bytes
+            cert = (
+                await s.execute(
+                    select(SigningSession.finished_at, Request.code)
+                    .join(SigningCertificate, SigningCertificate.session_id == SigningSession.id)
+                    .join(Request, Request.id == SigningSession.request_id)
+                    .where(SigningCertificate.sha256 == digest)
+                )
+            ).first()
+            if cert is not None:
+                row = (CERTIFICATE_KIND, 1, cert[0], cert[1])
     return _page(200, _verdict(sig, row, digest))
 
 
@@ -151,7 +221,7 @@ def _verdict(sig, row, digest: str) -> Result:  # type: ignore[no-untyped-def]
         "Tệp trùng khớp từng byte với bản đã ký được lưu tại hệ thống.",
         known=True,
         request=_masked(code),
-        kind=DOC_KINDS.get(kind, kind),
+        kind=CERTIFICATE_TITLE if kind == CERTIFICATE_KIND else DOC_KINDS.get(kind, kind),
         version=int(version),
         signed_at=f"{signed_at.astimezone(VN_TZ):%H:%M ngày %d/%m/%Y}" if signed_at else "",
         sha256=digest,

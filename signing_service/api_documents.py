@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import html
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from .doc_kinds import DOC_KINDS, STATUS_LABELS
 from .drafts import ensure_draft, sha256
 from .errors import ApiError
 from .inputs import path_int, request_code
+from .link_pages import LINK_PAGES, link_page
 from .links import check_link, make_link
 from .models import Amendment, AuditEvent, Document, Request
 from .pdf_response import pdf_response
@@ -83,37 +83,6 @@ async def list_documents(request: web.Request) -> web.Response:
     return web.json_response({"request_code": code, "documents": [document_json(c, d) for d in docs]})
 
 
-def _page(status: int, title: str, text: str) -> web.Response:
-    body = (
-        "<!doctype html><html lang='vi'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title></head>"
-        "<body style='font-family:sans-serif;max-width:36em;margin:3em auto'>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
-        "<p>Tổng đài chăm sóc khách hàng EVNCPC: <strong>1900 1909</strong></p></body></html>"
-    )
-    return web.Response(status=status, text=body, content_type="text/html", charset="utf-8")
-
-
-_LINK_PAGES = {
-    "expired": (
-        "Liên kết đã hết hạn",
-        "Liên kết xem hồ sơ này đã hết hạn. Quý khách vui lòng quay lại cuộc trò chuyện và yêu cầu xem hồ sơ "
-        "để nhận liên kết mới.",
-    ),
-    "superseded": (
-        "Hồ sơ đã được cập nhật",
-        "Liên kết này dẫn tới phiên bản cũ của hồ sơ, đã được điện lực hiệu chỉnh. "
-        "Quý khách vui lòng quay lại cuộc trò chuyện và yêu cầu xem hồ sơ để nhận phiên bản mới.",
-    ),
-    "invalid": (
-        "Liên kết không hợp lệ",
-        "Liên kết xem hồ sơ không đúng hoặc đã bị thay đổi. Quý khách vui lòng dùng đúng liên kết được gửi "
-        "trong cuộc trò chuyện.",
-    ),
-}
-
-
 @routes.get("/v1/documents/{id}/file")
 async def document_file(request: web.Request) -> web.StreamResponse:
     """The PDF behind an expiring link; the HMAC replaces the bearer token here."""
@@ -136,7 +105,7 @@ async def document_file(request: web.Request) -> web.StreamResponse:
         )
     )
     if why or doc_id is None:
-        return _page(403, *_LINK_PAGES[why or "invalid"])
+        return link_page(403, *LINK_PAGES[why or "invalid"])
     column = Document.signed_pdf if variant == "signed" else Document.pdf
     async with c.db.read() as s:
         row = (
@@ -147,9 +116,9 @@ async def document_file(request: web.Request) -> web.StreamResponse:
             )
         ).one_or_none()
     if row is not None and str(row[1]) != q.get("v", "1"):
-        return _page(403, *_LINK_PAGES["superseded"])
+        return link_page(403, *LINK_PAGES["superseded"])
     if row is None or row[2] is None:
-        return _page(404, "Không tìm thấy hồ sơ", "Hồ sơ này không có hoặc chưa được ký.")
+        return link_page(404, "Không tìm thấy hồ sơ", "Hồ sơ này không có hoặc chưa được ký.")
     kind, _version, data, code = row
     return pdf_response(data, f"{code}-{kind}{'-da-ky' if variant == 'signed' else ''}.pdf")
 

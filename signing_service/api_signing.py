@@ -9,6 +9,8 @@ from .api_verification import chat_user
 from .context import ctx
 from .errors import ApiError
 from .inputs import choice, int_list, json_body, opt_str, request_code
+from .link_pages import LINK_PAGES, link_page
+from .links import check_certificate_link
 from .models import Request, SigningSession
 from .pdf_response import pdf_response
 
@@ -66,7 +68,29 @@ async def certificate_pdf(request: web.Request) -> web.Response:
             req = await s.get(Request, sess.request_id)
             assert req is not None
             await verification.require(c, s, req, who)
-    code, pdf = await certificate.build(c, sid)
+    code, pdf = await certificate.get(c, sid)
+    return pdf_response(pdf, f"bien-ban-ky-so-{code}.pdf")
+
+
+@routes.get("/v1/signing-sessions/{id}/certificate/file")
+async def certificate_file(request: web.Request) -> web.Response:
+    """The certificate behind the expiring link sent in the customer's chat (the HMAC replaces the
+    token, as for document links)."""
+    c = ctx(request)
+    sid = request.match_info["id"]
+    why = check_certificate_link(
+        c.settings.secret_key,
+        sid,
+        request.query.get("expires", ""),
+        request.query.get("sig", ""),
+        c.clock.now(),
+    )
+    if why:
+        return link_page(403, *LINK_PAGES[why])
+    try:
+        code, pdf = await certificate.get(c, sid)
+    except ApiError:
+        return link_page(404, "Không tìm thấy biên bản", "Phiên ký này không có hoặc chưa ký xong.")
     return pdf_response(pdf, f"bien-ban-ky-so-{code}.pdf")
 
 

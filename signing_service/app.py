@@ -40,8 +40,8 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-# The one path under /v1 that carries its own proof (an HMAC-signed, expiring link) instead of the token.
-_LINK_PATH = re.compile(r"^/v1/documents/[^/]+/file$")
+# The paths under /v1 that carry their own proof (an HMAC-signed, expiring link) instead of the token.
+_LINK_PATH = re.compile(r"^/v1/(documents/[^/]+/file|signing-sessions/[^/]+/certificate/file)$")
 
 
 access_log = logging.getLogger("signing_service.access")

@@ -1,7 +1,8 @@
 """The signing certificate (biên bản xác nhận ký số): one sealed PDF per signed session saying what
 was signed (titles, versions, SHA-256 of the consented drafts and of the signed files), by whom
 (masked), how consent and the OTP were given, when, through which chat, and which audit events
-record it. Built from the database and the audit trail each time it is asked for."""
+record it. Built from the database and the audit trail when the session is signed, then stored: every
+later copy is the same bytes, which the check page recognises."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from .context import Context
 from .doc_kinds import DOC_KINDS
+from .drafts import sha256
 from .errors import ApiError
 from .masking import mask_name
-from .models import AuditEvent, Document, Request, SigningSession
+from .models import AuditEvent, Document, Request, SigningCertificate, SigningSession
 from .pades import SealRequest
 from .pdf import render_pdf
 from .services import SERVICE_TYPES
@@ -29,8 +32,39 @@ def _at(ts: datetime | None) -> str:
     return f"{ts.astimezone(VN_TZ):%H:%M:%S ngày %d/%m/%Y}" if ts else "—"
 
 
-async def build(c: Context, session_id: str) -> tuple[str, bytes]:
-    """(request code, sealed PDF). 404 session_not_found; 409 session_not_signed."""
+def check_url(c: Context, session_id: str) -> str:
+    """The public check page of one session (the certificate's QR code and link)."""
+    return f"{c.settings.public_base_url}/verify?phien={session_id}"
+
+
+async def get(c: Context, session_id: str) -> tuple[str, bytes]:
+    """(request code, sealed PDF): the stored certificate, made and stored on first use (at signing).
+    404 session_not_found; 409 session_not_signed."""
+    async with c.db.read() as s:
+        row = (
+            await s.execute(
+                select(Request.code, SigningCertificate.pdf)
+                .join(SigningSession, SigningSession.id == SigningCertificate.session_id)
+                .join(Request, Request.id == SigningSession.request_id)
+                .where(SigningCertificate.session_id == session_id)
+            )
+        ).one_or_none()
+    if row is not None:
+        return str(row[0]), bytes(row[1])
+    code, pdf = await _build(c, session_id)
+    try:
+        async with c.db.write() as s:
+            s.add(
+                SigningCertificate(
+                    session_id=session_id, sha256=sha256(pdf), pdf=pdf, created_at=c.clock.now()
+                )
+            )
+    except IntegrityError:  # made at the same moment by another call: keep the one stored first
+        return await get(c, session_id)
+    return code, pdf
+
+
+async def _build(c: Context, session_id: str) -> tuple[str, bytes]:
     async with c.db.read() as s:
         sess = await s.get(SigningSession, session_id)
         if sess is None:
@@ -85,7 +119,7 @@ async def build(c: Context, session_id: str) -> tuple[str, bytes]:
         "verified_at": _at(first["otp_verified"].at if "otp_verified" in first else None),
         "signed_at": _at(sess.finished_at),
         "audit_ids": ", ".join(str(e.id) for e in trail) or "—",
-        "check_url": f"{c.settings.public_base_url}/verify",
+        "check_url": check_url(c, session_id),
     }
     title = f"Biên bản xác nhận ký số {session_id}"
     loop = asyncio.get_running_loop()

@@ -52,3 +52,28 @@ def check_link(
     if current_version is not None and current_version != version:
         return "superseded"
     return None
+
+
+def _session_mac(secret: str, session_id: str, expires: int) -> str:
+    msg = f"certificate-link|{session_id}|{expires}".encode()
+    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def make_certificate_link(base_url: str, secret: str, session_id: str, expires: int) -> str:
+    """An expiring link to a signed session's certificate, for the customer's chat (no token)."""
+    query = urlencode({"expires": expires, "sig": _session_mac(secret, session_id, expires)})
+    return f"{base_url}/v1/signing-sessions/{session_id}/certificate/file?{query}"
+
+
+def check_certificate_link(
+    secret: str, session_id: str, expires_raw: str, sig: str, now: datetime
+) -> str | None:
+    """None when the link is good, else "invalid" or "expired"."""
+    expires = _ascii_int(expires_raw, 12)
+    if expires is None or len(sig) != 64:
+        return "invalid"
+    if not hmac.compare_digest(_session_mac(secret, session_id, expires), sig):
+        return "invalid"
+    if now.timestamp() > expires:
+        return "expired"
+    return None

@@ -157,6 +157,17 @@ class SigningSession(Base):
     finished_at = Column(UTCDateTime)
 
 
+class SigningCertificate(Base):
+    """The sealed signing certificate of a signed session, made once (at signing) and kept, so the
+    copy a customer keeps is byte-for-byte the one the check page recognises."""
+
+    __tablename__ = "signing_certificates"
+    session_id = Column(String(64), ForeignKey("signing_sessions.id"), primary_key=True)
+    sha256 = Column(String(64), nullable=False, index=True)
+    pdf = deferred(Column(LargeBinary, nullable=False))
+    created_at = Column(UTCDateTime, nullable=False)
+
+
 class OtpSend(Base):
     """One row per code sent, for the per-request hourly cap."""
 

@@ -1,7 +1,8 @@
 """Draft documents: jinja2 templates (a tiny line markup) rendered to PDF with fpdf2 and DejaVu Sans.
 
 Markup, one instruction per line: `# title`, `## heading`, `^ centred`, `> right-aligned`,
-`- bullet`, `|| left | right` (two columns), `**…**` for a bold line; other lines are paragraphs.
+`- bullet`, `|| left | right` (two columns), `@qr <text>` (a QR code of the text, centred), `**…**` for
+a bold line; other lines are paragraphs.
 All text is NFC-normalised so Vietnamese stacked diacritics render and extract correctly.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import segno
 from fpdf import FPDF
 
 from .text import nfc
@@ -84,6 +86,9 @@ def _line(pdf: FPDF, line: str) -> None:
         line, align = line[2:], "R"
     elif line.startswith("- "):
         line = "• " + line[2:]
+    elif line.startswith("@qr "):
+        _qr(pdf, line[4:].strip())
+        return
     elif line.startswith("|| "):
         left, _, right = line[3:].partition(" | ")
         pdf.set_font("DejaVu", "B", 10)
@@ -94,3 +99,30 @@ def _line(pdf: FPDF, line: str) -> None:
         line, bold = line[2:-2], True
     pdf.set_font("DejaVu", "B" if bold else "", size)
     pdf.multi_cell(width, size * 0.55, line, align=align, new_x="LMARGIN", new_y="NEXT")
+
+
+QR_SIZE_MM = 32.0
+
+
+def _qr(pdf: FPDF, text: str) -> None:
+    """The QR code drawn as filled squares (vector: sharp at any zoom, no image to embed)."""
+    matrix = [list(row) for row in segno.make(text, error="m").matrix]
+    quiet = 2  # modules of white margin, included in the size
+    count = len(matrix) + 2 * quiet
+    module = QR_SIZE_MM / count
+    if pdf.will_page_break(QR_SIZE_MM + 2):
+        pdf.add_page()
+    x0 = pdf.l_margin + (pdf.epw - QR_SIZE_MM) / 2 + quiet * module
+    y0 = pdf.get_y() + 1 + quiet * module
+    pdf.set_fill_color(0, 0, 0)
+    for r, row in enumerate(matrix):
+        c = 0
+        while c < len(row):  # one rectangle per horizontal run of dark modules
+            if row[c]:
+                start = c
+                while c < len(row) and row[c]:
+                    c += 1
+                pdf.rect(x0 + start * module, y0 + r * module, (c - start) * module, module, style="F")
+            else:
+                c += 1
+    pdf.set_y(pdf.get_y() + QR_SIZE_MM + 2)

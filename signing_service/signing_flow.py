@@ -18,16 +18,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from . import audit, events, otp, otp_budget, verification
+from . import audit, certificate, events, otp, otp_budget, verification
 from .api_documents import request_documents
 from .context import Context
 from .doc_kinds import DOC_KINDS
 from .drafts import sha256
 from .errors import ApiError
-from .links import make_link
+from .links import make_certificate_link, make_link
 from .masking import mask_destination, mask_name
 from .models import Document, OtpSend, Request, SigningSession
-from .outbox import otp_message, signed_notice
+from .outbox import Attachment, otp_message, signed_files_email, signed_notice
 from .pades import SealRequest
 from .requests_query import contacts_of, load_request
 from .timeline import iso
@@ -458,8 +458,10 @@ async def _seal_all(
             )
         raise ApiError(500, "signing_failed") from None
     log.info("session %s signed %d document(s)", _sid(session_id), len(docs))
-    await _notify_signed(c, request_id, [DOC_KINDS[d.kind] for d in docs], chat_channel)
+    signed_files = [(d, results[d.id]) for d in docs]
+    emailed_to = await _notify_signed(c, request_id, session_id, signed_files, chat_channel)
     expires = int(c.clock.now().timestamp()) + c.settings.link_ttl_seconds
+    base, secret = c.settings.public_base_url, c.settings.secret_key
     return {
         "status": "signed",
         "signed_at": iso(signed_at),
@@ -468,12 +470,13 @@ async def _seal_all(
             {
                 "id": d.id,
                 "title": DOC_KINDS[d.kind],
-                "signed_url": make_link(
-                    c.settings.public_base_url, c.settings.secret_key, d.id, "signed", expires, d.version
-                ),
+                "signed_url": make_link(base, secret, d.id, "signed", expires, d.version),
             }
             for d in docs
         ],
+        "certificate_url": make_certificate_link(base, secret, session_id, expires),
+        "check_url": f"{base}/verify",
+        "emailed_to": emailed_to,
     }
 
 
@@ -567,16 +570,34 @@ async def sign_with_verification(
     )
 
 
-async def _notify_signed(c: Context, request_id: int, titles: list[str], chat_channel: str) -> None:
+async def _notify_signed(
+    c: Context, request_id: int, session_id: str, files: list[tuple[Document, bytes]], chat_channel: str
+) -> str | None:
     """Tell every registered contact that documents were signed (a signature nobody expected, e.g. by
-    a phished code, is noticed at once). Best effort: the signature stands if the notice fails."""
+    a phished code, is noticed at once); the e-mail carries the signed PDFs and the signing
+    certificate. Returns the masked e-mail address written to, if any. Best effort: the signature
+    stands if a notice fails (the certificate is then made when first asked for)."""
+    titles = [DOC_KINDS[d.kind] for d, _ in files]
     try:
         async with c.db.read() as s:
             req = await s.get(Request, request_id)
             contacts = await contacts_of(s, request_id)
-        assert req is not None
-        for channel, to in sorted(contacts.items()):
-            if channel in ("sms", "email"):
-                await c.outbox.send(signed_notice(channel, to, req.code, titles, chat_channel, c.clock.now()))
+            assert req is not None
+            code, customer = req.code, req.customer.name
+        now = c.clock.now()
+        if "sms" in contacts:
+            await c.outbox.send(signed_notice("sms", contacts["sms"], code, titles, chat_channel, now))
+        if "email" not in contacts:
+            return None
+        _, certificate_pdf = await certificate.get(c, session_id)
+        attachments = [Attachment(f"{code}-{d.kind}-da-ky.pdf", pdf) for d, pdf in files]
+        attachments.append(Attachment(f"bien-ban-ky-so-{code}.pdf", certificate_pdf))
+        to = contacts["email"]
+        check = f"{c.settings.public_base_url}/verify"
+        await c.outbox.send(
+            signed_files_email(to, customer, code, titles, chat_channel, now, attachments, check)
+        )
+        return mask_destination("email", to)
     except Exception:
         log.exception("signed notice not sent for request id %d", request_id)
+        return None

@@ -41,6 +41,10 @@ SIGNING_SLOTS = (
 )
 
 
+# The title of the signing certificate's button; channels that can send files send it as a PDF.
+CERTIFICATE_TITLE = "📄 Biên bản xác nhận ký số"
+
+
 def reset_signing() -> list[EventType]:
     return [SlotSet(name, None) for name in SIGNING_SLOTS]
 
@@ -325,6 +329,16 @@ class ActionFinishSigning(Action):
                 for d in docs
                 if d.get("signed_url")
             ]
-            dispatcher.utter_message(response="utter_signed", count=len(docs), buttons=buttons)
+            certificate = result.get("certificate_url")
+            if certificate:
+                buttons.append(link_button(CERTIFICATE_TITLE, str(certificate)))
+            dispatcher.utter_message(
+                response="utter_signed",
+                count=len(docs),
+                check_url=str(result.get("check_url") or ""),
+                buttons=buttons,
+            )
+            if result.get("emailed_to"):
+                dispatcher.utter_message(response="utter_signed_emailed", email=str(result["emailed_to"]))
             return reset_signing() + offer_notifications(dispatcher, tracker)
         return reset_signing()

@@ -17,6 +17,7 @@ from bot.actions.otp_input import (
     explain_code_refusal,
 )
 from bot.actions.signing import (
+    CERTIFICATE_TITLE,
     OTP_VERIFIED,
     ActionAskSignChannel,
     ActionAskSignConsent,
@@ -154,9 +155,13 @@ async def test_batch_signing_end_to_end(service: Service) -> None:
 
     dispatcher = CollectingDispatcher()
     events = await ActionFinishSigning().run(dispatcher, make_tracker(state), {})
-    assert responses(dispatcher) == ["utter_signed", "utter_offer_notifications"]
+    assert responses(dispatcher) == ["utter_signed", "utter_signed_emailed", "utter_offer_notifications"]
     assert dispatcher.messages[0]["count"] == 2
-    assert all("variant=signed" in b["url"] for b in dispatcher.messages[0]["buttons"])
+    *files, certificate = dispatcher.messages[0]["buttons"]
+    assert len(files) == 2 and all("variant=signed" in b["url"] for b in files)
+    assert certificate["title"] == CERTIFICATE_TITLE and "/certificate/file?" in certificate["url"]
+    assert dispatcher.messages[0]["check_url"].endswith("/verify")
+    assert "@" in dispatcher.messages[1]["email"] and "*" in dispatcher.messages[1]["email"]  # masked
     assert slot_events(events)["signing_session_id"] is None
 
     # Signed now: asking again says so.

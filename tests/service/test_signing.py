@@ -75,7 +75,8 @@ async def test_batch_signed_by_sms_otp(api: Api, tmp_path: Path, caplog: pytest.
     assert [d["id"] for d in sess["documents"]] == fresh.doc_ids
     assert sess["attempts_left"] == 5
     (msg,) = outbox_messages(api.ctx.settings, fresh.phone)
-    assert set(msg) == {"channel", "to", "subject", "text", "created_at"}
+    assert set(msg) == {"channel", "to", "subject", "text", "created_at", "attachments"}
+    assert msg["attachments"] == []  # an OTP carries no file
     assert msg["channel"] == "sms" and "Mã xác thực (OTP)" in msg["text"] and "5 phút" in msg["text"]
     code = last_code(api.ctx.settings, fresh.phone)
 
