@@ -19,8 +19,11 @@ from typing import Any
 from common.shared_contact import REQUEST_CONTACT_BUTTON
 
 MAX_DOCUMENTS = 20
-# A link button pointing at a PDF (the signing service's /v1/documents/{id}/file links) is a document.
-DOCUMENT_URL = re.compile(r"/documents/[^/?#]+/file(?:[?#]|$)|\.pdf(?:[?#]|$)", re.IGNORECASE)
+# A link button pointing at a PDF (the signing service's /v1/documents/{id}/file and signing
+# certificate /v1/signing-sessions/{id}/certificate/file links) is a document.
+DOCUMENT_URL = re.compile(
+    r"/documents/[^/?#]+/file(?:[?#]|$)|/certificate/file(?:[?#]|$)|\.pdf(?:[?#]|$)", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)

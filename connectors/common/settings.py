@@ -34,6 +34,17 @@ def get_float(env: Mapping[str, str], name: str, default: float, minimum: float 
     return value
 
 
+def get_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = get(env, name)
+    if raw is None:
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (true/false), got {raw!r}")
+
+
 def require_https(name: str, url: str, env: Mapping[str, str]) -> None:
     """In production every platform endpoint must be HTTPS (tests use http://127.0.0.1)."""
     if is_production(env) and not url.startswith("https://"):

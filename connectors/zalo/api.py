@@ -1,10 +1,11 @@
-"""Client of the Zalo OA Open API: v3 customer-service messages and the OAuth refresh."""
+"""Client of the Zalo OA Open API: v3 customer-service messages, file uploads and the OAuth refresh."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import aiohttp
@@ -77,12 +78,35 @@ class ZaloApi:
         """POST /v3.0/oa/message/cs; returns ``data`` or raises ZaloSendError."""
         body = {"recipient": {"user_id": user_id}, "message": message}
         url = f"{self.settings.api_base_url}/v3.0/oa/message/cs"
+        return await self._authorised(
+            lambda token: self._post_json(url, body, {"access_token": token}),
+            f"a message to {mask_id(user_id)}",
+        )
+
+    async def upload_file(self, filename: str, data: bytes) -> str:
+        """POST /v2.0/oa/upload/file (multipart field `file`, a PDF); returns the file token that a
+        file message sends, or raises ZaloSendError."""
+        url = f"{self.settings.api_base_url}/v2.0/oa/upload/file"
+        found = await self._authorised(
+            lambda token: self._post(url, {"access_token": token}, upload=(filename, data)),
+            f"an upload of {len(data)} bytes",
+        )
+        token = found.get("token")
+        if not isinstance(token, str) or not token:
+            raise ZaloSendError("permanent", None, "upload reply without a file token")
+        return token
+
+    async def _authorised(
+        self, call: Callable[[str], Awaitable[dict[str, Any]]], what: str
+    ) -> dict[str, Any]:
+        """One OA API call with the access token: refreshed and retried once on -216/-220, slowed
+        down on -32; returns ``data`` or raises ZaloSendError."""
         refreshed = False
         rate_retries = list(self._rate_retry_delays)
         while True:
             await self._limiter.acquire()
             token = await self._token()
-            reply = await self._post_json(url, body, {"access_token": token})
+            reply = await call(token)
             code = _error_code(reply)
             if code == 0:
                 data = reply.get("data")
@@ -96,7 +120,7 @@ class ZaloApi:
             if kind == "rate" and rate_retries:
                 await asyncio.sleep(rate_retries.pop(0))
                 continue
-            logger.warning("Zalo refused a message to %s: error %s (%s)", mask_id(user_id), code, text)
+            logger.warning("Zalo refused %s: error %s (%s)", what, code, text)
             raise ZaloSendError(kind, code, text)
 
     async def _token(self) -> str:
@@ -137,12 +161,18 @@ class ZaloApi:
         json_body: dict[str, Any] | None = None,
         data: dict[str, str] | None = None,
         retry: bool = True,
+        upload: tuple[str, bytes] | None = None,
     ) -> dict[str, Any]:
-        """POST with retries on network errors and 5xx; returns the JSON reply (any 2xx/4xx)."""
+        """POST with retries on network errors and 5xx; returns the JSON reply (any 2xx/4xx).
+        `upload` (filename, bytes) is sent as the multipart field `file`."""
         delays = list(self._retry_delays) if retry else []
         while True:
+            form: aiohttp.FormData | dict[str, str] | None = data
+            if upload is not None:  # a FormData is consumed by a request: one per try
+                form = aiohttp.FormData()
+                form.add_field("file", upload[1], filename=upload[0], content_type="application/pdf")
             try:
-                async with self._http().post(url, json=json_body, data=data, headers=headers) as resp:
+                async with self._http().post(url, json=json_body, data=form, headers=headers) as resp:
                     if resp.status >= 500:
                         raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
                     raw = await resp.read()

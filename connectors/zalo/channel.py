@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -15,6 +16,7 @@ from sanic.response import HTTPResponse
 from common.shared_contact import SHARE_CONTACT_TEXT, shared_contact
 from connectors.common import canned, outgoing
 from connectors.common.failures import hand_to_bot, record_failure
+from connectors.common.files import FetchError, FileFetcher, pdf_filename
 from connectors.common.masking import mask_id
 from connectors.common.senders import ZALO_SENDER_PREFIX
 from connectors.common.webhook import WebhookInput
@@ -55,8 +57,9 @@ def user_id_of(sender_id: str) -> str:
 
 
 class ZaloOutput(OutputChannel):
-    def __init__(self, api: ZaloApi) -> None:
+    def __init__(self, api: ZaloApi, files: FileFetcher | None = None) -> None:
         self._api = api
+        self._files = files  # None: documents go as links only
 
     @classmethod
     def name(cls) -> str:
@@ -67,10 +70,47 @@ class ZaloOutput(OutputChannel):
         if reply.empty:
             return
         settings = self._api.settings
+        files = reply.files if self._files is not None and settings.send_files else []
+        # The text and its buttons first; each document then follows as a file, or as its link when
+        # it cannot be sent as one (a PDF link button already is the link: nothing more to send).
         bodies = messages.build(
-            reply, settings.text_limit, settings.max_buttons, settings.request_info_image_url
+            replace(reply, documents=[]) if files else reply,
+            settings.text_limit,
+            settings.max_buttons,
+            settings.request_info_image_url,
         )
         user_id = user_id_of(recipient_id)
+        if await self._send_all(recipient_id, user_id, message, bodies) and files:
+            late: list[dict[str, Any]] = []
+            unsent: list[outgoing.Document] = []
+            for doc in files:
+                token = await self._upload(doc)
+                if token:
+                    late.append({"attachment": {"type": "file", "payload": {"token": token}}})
+                elif doc in reply.documents:
+                    unsent.append(doc)
+            if unsent:
+                late += messages.build(
+                    outgoing.Reply(documents=unsent), settings.text_limit, settings.max_buttons
+                )
+            await self._send_all(recipient_id, user_id, message, late)
+
+    async def _upload(self, doc: outgoing.Document) -> str | None:
+        """The Zalo file token of the document, or None (then its link is what the customer gets)."""
+        assert self._files is not None
+        try:
+            data = await self._files.pdf(doc.url)
+            return await self._api.upload_file(pdf_filename(doc.title), data)
+        except FetchError as exc:
+            logger.info("Zalo: document not sent as a file (%s); its link is sent", exc.reason)
+        except ZaloSendError as exc:
+            logger.info("Zalo: upload refused (%s %s); the link is sent", exc.kind, exc.code)
+        return None
+
+    async def _send_all(
+        self, recipient_id: str, user_id: str, message: dict[str, Any], bodies: list[dict[str, Any]]
+    ) -> bool:
+        """Send the bodies in order; on a refusal record the whole reply and return False."""
         for sent, body in enumerate(bodies):
             try:
                 await self._api.send_message(user_id, body)
@@ -89,7 +129,8 @@ class ZaloOutput(OutputChannel):
                     exc.code,
                     f"{exc.message}; {sent} of {len(bodies)} parts delivered",
                 )
-                return
+                return False
+        return True
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self.send_response(recipient_id, {"text": text})
@@ -110,6 +151,7 @@ class ZaloInput(WebhookInput[ZaloSettings]):
     ) -> None:
         super().__init__(settings)
         self.api = api or (ZaloApi(settings) if settings else None)
+        self.files = FileFetcher(settings.file_max_bytes) if settings else None
         self.clock = clock
         self.stale_events = 0  # signed events refused as too old (or from the future), since start
 
@@ -118,7 +160,7 @@ class ZaloInput(WebhookInput[ZaloSettings]):
         return ZaloSettings.from_env()
 
     def get_output_channel(self) -> OutputChannel | None:
-        return ZaloOutput(self.api) if self.api else None
+        return ZaloOutput(self.api, self.files) if self.api else None
 
     def add_routes(self, bp: Blueprint) -> None:
         @bp.route("/webhook", methods=["GET"])
@@ -128,6 +170,8 @@ class ZaloInput(WebhookInput[ZaloSettings]):
     async def close_client(self) -> None:
         if self.api:
             await self.api.close()
+        if self.files:
+            await self.files.close()
 
     async def handle_webhook(
         self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]
@@ -194,7 +238,7 @@ class ZaloInput(WebhookInput[ZaloSettings]):
         app: Any,
     ) -> None:
         assert self.api is not None
-        output = ZaloOutput(self.api)
+        output = ZaloOutput(self.api, self.files)
         metadata: dict[str, Any] = {"zalo": {"event": event.event_name}}
         if event.kind == "text":
             text = event.text

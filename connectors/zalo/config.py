@@ -28,6 +28,10 @@ class ZaloSettings:
     max_buttons: int = 5
     request_timeout: float = 10.0
     request_info_image_url: str | None = None  # picture of the request_user_info card (PNG/JPG)
+    # Documents go as files (upload API, then a file message) up to this size; larger, or with
+    # ZALO_SEND_FILES=0, or when the upload fails, the link is sent instead. Old SDKs allow 5 MB.
+    send_files: bool = True
+    file_max_bytes: int = 5 * 1024 * 1024
 
     @property
     def can_refresh(self) -> bool:
@@ -74,4 +78,10 @@ class ZaloSettings:
             token_store_path=Path(s.get(env, "ZALO_TOKEN_STORE_PATH") or cls.token_store_path),
             send_rate=s.get_float(env, "ZALO_SEND_RATE", cls.send_rate, minimum=0.1),
             request_info_image_url=image,
+            send_files=s.get_bool(env, "ZALO_SEND_FILES", cls.send_files),
+            file_max_bytes=int(
+                s.get_float(env, "ZALO_FILE_MAX_MB", cls.file_max_bytes / 1024 / 1024, minimum=0.1)
+                * 1024
+                * 1024
+            ),
         )

@@ -91,7 +91,7 @@ def http(
 class BotReply:
     text: str = ""
     buttons: list[dict[str, str]] = field(default_factory=list)  # {"title", "payload"|"url"}
-    document: str | None = None  # URL of a file sent with sendDocument
+    document: str | None = None  # URL of a file sent with sendDocument, or zalo-file:<upload token>
 
 
 class Customer:
@@ -184,6 +184,10 @@ class ZaloCustomer(Customer):
     def _all_replies(self) -> list[BotReply]:
         out = []
         for call in self.cs.zalo.calls_to(self.user_id):
+            attachment = call.message.get("attachment") or {}
+            if attachment.get("type") == "file":  # a file message: the token of an upload
+                out.append(BotReply("", [], "zalo-file:" + attachment["payload"]["token"]))
+                continue
             buttons = []
             for b in call.message.get("attachment", {}).get("payload", {}).get("buttons", []):
                 if b["type"] == "oa.open.url":

@@ -77,8 +77,17 @@ class ZnsCall:
     access_token: str
 
 
+@dataclass
+class ZaloUpload:
+    filename: str
+    data: bytes
+    content_type: str
+    token: str
+
+
 class FakeZaloApi(_ThreadedServer):
-    """/v3.0/oa/message/cs and /v4/oa/access_token with rotating single-use refresh tokens."""
+    """/v3.0/oa/message/cs, /v2.0/oa/upload/file (a file token per PDF; a file message must name a
+    token it gave) and /v4/oa/access_token with rotating single-use refresh tokens."""
 
     def __init__(self, access_token: str, refresh_token: str, app_id: str, app_secret: str) -> None:
         super().__init__()
@@ -93,6 +102,23 @@ class FakeZaloApi(_ThreadedServer):
         self._http_errors = 0
         self.zns_sent: list[ZnsCall] = []
         self._zns_errors: deque[int] = deque()
+        self.uploads: list[ZaloUpload] = []
+        self._upload_errors: deque[int] = deque()
+
+    def upload_fail_next(self, *codes: int) -> None:
+        """The next uploads answer these `error` codes."""
+        with self.lock:
+            self._upload_errors.extend(codes)
+
+    def files_to(self, user_id: str) -> list[ZaloUpload]:
+        """The files sent to a user, in order (each a file message naming an uploaded token)."""
+        with self.lock:
+            by_token = {u.token: u for u in self.uploads}
+            return [
+                by_token[c.message["attachment"]["payload"]["token"]]
+                for c in self.sent
+                if c.user_id == user_id and (c.message.get("attachment") or {}).get("type") == "file"
+            ]
 
     def zns_fail_next(self, *codes: int) -> None:
         """The next ZNS sends answer these `error` codes (e.g. -118: no Zalo account for the phone)."""
@@ -124,6 +150,7 @@ class FakeZaloApi(_ThreadedServer):
     def build(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v3.0/oa/message/cs", self._send)
+        app.router.add_post("/v2.0/oa/upload/file", self._upload)
         app.router.add_post("/v4/oa/access_token", self._token)
         app.router.add_post("/message/template", self._zns)  # ZNS (business.openapi.zalo.me)
         return app
@@ -157,6 +184,25 @@ class FakeZaloApi(_ThreadedServer):
             }
         )
 
+    async def _upload(self, request: web.Request) -> web.Response:
+        token = request.headers.get("access_token", "")
+        post = await request.post()
+        part = post.get("file")
+        with self.lock:
+            if token not in self.valid_access:
+                return web.json_response({"error": -216, "message": "Access token is invalid"})
+            if self._upload_errors:
+                code = self._upload_errors.popleft()
+                return web.json_response({"error": code, "message": f"fake upload error {code}"})
+            if not isinstance(part, web.FileField):
+                return web.json_response({"error": -201, "message": "file is invalid"})
+            data = part.file.read()
+            if len(data) > 5 * 1024 * 1024:
+                return web.json_response({"error": -201, "message": "file size exceeds the limit"})
+            upload = ZaloUpload(part.filename, data, part.content_type, "FT-" + secrets.token_hex(12))
+            self.uploads.append(upload)
+        return web.json_response({"error": 0, "message": "Success", "data": {"token": upload.token}})
+
     async def _send(self, request: web.Request) -> web.Response:
         with self.lock:
             if self._http_errors:
@@ -173,6 +219,12 @@ class FakeZaloApi(_ThreadedServer):
                 code = self._errors.popleft()
                 self.rejected.append(body)
                 return web.json_response({"error": code, "message": f"fake error {code}"})
+            attachment = body.get("message", {}).get("attachment") or {}
+            if attachment.get("type") == "file" and attachment.get("payload", {}).get("token") not in {
+                u.token for u in self.uploads
+            }:
+                self.rejected.append(body)
+                return web.json_response({"error": -201, "message": "file token is invalid"})
             self.sent.append(ZaloCall(user_id, body.get("message", {}), token))
         return web.json_response(
             {
@@ -345,3 +397,22 @@ class FakeTelegramApi(_ThreadedServer):
             self.webhook = {}
             return True
         return True  # answerCallbackQuery and other boolean methods
+
+
+class FileHost(_ThreadedServer):
+    """Serves PDFs at given paths, as the signing service serves its document links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: dict[str, bytes] = {}
+
+    def build(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/{path:.*}", self._get)
+        return app
+
+    async def _get(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.path)
+        if data is None:
+            return web.Response(status=404, text="not found")
+        return web.Response(body=data, content_type="application/pdf")

@@ -4,7 +4,9 @@ the journey signs the demo customer's documents."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +42,11 @@ def channel_stack(
 def customer(channel_stack: ChannelStack) -> Customer:
     kind = channel_stack.channel  # type: ignore[attr-defined]
     return ZaloCustomer(channel_stack) if kind == "zalo" else TelegramCustomer(channel_stack)
+
+
+def pdf_text(pdf: bytes) -> str:
+    out = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True)
+    return out.stdout.decode()
 
 
 def tracker(cs: ChannelStack, sender_id: str) -> dict:
@@ -192,10 +199,25 @@ def test_signing_journey_of_the_demo_customer(customer: Customer) -> None:
     for link in signed_links:
         status, pdf = http("GET", link)
         assert status == 200 and pdf.startswith(b"%PDF") and b"/ByteRange" in pdf  # a signed PDF
+    [certificate_link] = [
+        b["url"] for r in signed for b in r.buttons if "/certificate/file" in b.get("url", "")
+    ]
+    status, certificate = http("GET", certificate_link)
+    assert status == 200 and certificate.startswith(b"%PDF")
+    signed_files = [http("GET", link)[1] for link in signed_links]
+    certificate_text = pdf_text(certificate)
+    for data in signed_files:  # the certificate names each signed file by its SHA-256
+        assert hashlib.sha256(data).hexdigest() in certificate_text
+    files = [r.document for r in signed if r.document]
     if isinstance(customer, TelegramCustomer):
-        # On Telegram the signed PDFs also arrive as files, with their links in the caption.
-        files = [r.document for r in signed if r.document]
-        assert sorted(files) == sorted(signed_links)
+        # On Telegram the signed PDFs and the certificate arrive as files (sendDocument by URL).
+        assert sorted(files) == sorted([*signed_links, certificate_link])
+    else:
+        # On Zalo they are uploaded (upload API) and sent as file messages, after the text.
+        uploaded = cs.zalo.files_to(customer.user_id)
+        assert [u.data for u in uploaded] == [*signed_files, certificate]
+        assert all(u.filename.endswith(".pdf") and u.filename.isascii() for u in uploaded)
+        assert len(files) == 3
     # The signing service recorded the customer's chat channel.
     status, body = http(
         "GET",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import pytest
 
 from common.shared_contact import REQUEST_CONTACT_BUTTON
 from connectors.common.canned import REQUEST_INFO_SUBTITLE
+from connectors.common.files import FileFetcher
+from connectors.common.settings import ConfigError
 from connectors.zalo.api import ZaloApi
 from connectors.zalo.channel import ZaloOutput
 from connectors.zalo.config import ZaloSettings
-from tests.connectors.fakes import FakeZaloApi
+from tests.connectors.fakes import FakeZaloApi, FileHost
 
 USER = "6142000000009"
 SENDER = f"zalo:{USER}"
@@ -76,6 +79,107 @@ async def test_documents_are_sent_as_links_with_url_buttons(
     url_buttons = links.message["attachment"]["payload"]["buttons"]
     assert [b["payload"]["url"] for b in url_buttons] == [d["url"] for d in docs]
     assert all(b["type"] == "oa.open.url" for b in url_buttons)
+
+
+def pdf_bytes(label: str, size: int = 2000) -> bytes:
+    return b"%PDF-1.7\n% " + label.encode() + b"\n" + b"0" * size + b"\n%%EOF\n"
+
+
+@pytest.fixture
+def file_host() -> Iterator[FileHost]:
+    with FileHost() as host:
+        yield host
+
+
+async def test_documents_go_as_files_through_the_upload_api_after_the_text(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi, file_host: FileHost, failures_file: Path
+) -> None:
+    signed = pdf_bytes("hop dong da ky")
+    certificate = pdf_bytes("bien ban")
+    file_host.files = {
+        "/v1/documents/7/file": signed,
+        "/v1/signing-sessions/abc/certificate/file": certificate,
+    }
+    api = ZaloApi(zalo_settings, retry_delays=(0.05,), rate_retry_delays=(0.05,))
+    fetcher = FileFetcher(zalo_settings.file_max_bytes)
+    out = ZaloOutput(api, fetcher)
+    buttons = [  # as the bot answers after signing: link buttons to the PDFs
+        {"title": "✅ Hợp đồng mua bán điện sinh hoạt", "url": f"{file_host.url}/v1/documents/7/file?sig=x"},
+        {
+            "title": "📄 Biên bản xác nhận ký số",
+            "url": f"{file_host.url}/v1/signing-sessions/abc/certificate/file?sig=y",
+        },
+    ]
+    await out.send_response(SENDER, {"text": "Ký số thành công 1 giấy tờ.", "buttons": buttons})
+    await api.close()
+    await fetcher.close()
+    calls = fake_zalo.calls_to(USER)
+    assert calls[0].message["text"] == "Ký số thành công 1 giấy tờ."  # the text and its links first
+    assert [b["type"] for b in calls[0].message["attachment"]["payload"]["buttons"]] == ["oa.open.url"] * 2
+    files = fake_zalo.files_to(USER)
+    assert [f.data for f in files] == [signed, certificate]
+    assert [f.filename for f in files] == [
+        "Hop-dong-mua-ban-dien-sinh-hoat.pdf",
+        "Bien-ban-xac-nhan-ky-so.pdf",
+    ]
+    assert {f.content_type for f in files} == {"application/pdf"}
+    assert len(calls) == 3 and failures(failures_file) == []
+
+
+async def test_a_document_that_cannot_go_as_a_file_goes_as_its_link(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi, file_host: FileHost, failures_file: Path
+) -> None:
+    small, big = pdf_bytes("nho"), pdf_bytes("lon", 30_000)
+    file_host.files = {"/a.pdf": small, "/b.pdf": big, "/c.pdf": b"<html>not a pdf</html>"}
+    limited = replace(zalo_settings, file_max_bytes=20_000)
+    api = ZaloApi(limited, retry_delays=(0.05,), rate_retry_delays=(0.05,))
+    fetcher = FileFetcher(limited.file_max_bytes)
+    out = ZaloOutput(api, fetcher)
+    fake_zalo.upload_fail_next(-201)  # Zalo refuses the first upload
+    docs = [
+        {"title": "Tài liệu A", "url": f"{file_host.url}/a.pdf"},
+        {"title": "Tài liệu B", "url": f"{file_host.url}/b.pdf"},  # over the limit: never uploaded
+        {"title": "Tài liệu C", "url": f"{file_host.url}/c.pdf"},  # not a PDF
+        {"title": "Tài liệu D", "url": f"{file_host.url}/missing.pdf"},  # 404
+    ]
+    await out.send_response(SENDER, {"text": "Hồ sơ:", "custom": {"documents": docs}})
+    await api.close()
+    await fetcher.close()
+    assert fake_zalo.files_to(USER) == [] and [u.data for u in fake_zalo.uploads] == []
+    texts = "\n".join(fake_zalo.texts_to(USER))
+    assert all(d["url"] in texts for d in docs)  # every document reached the customer as a link
+    assert failures(failures_file) == []
+
+
+async def test_an_upload_with_an_expired_token_is_refreshed_and_retried(
+    zalo_settings: ZaloSettings, fake_zalo: FakeZaloApi, file_host: FileHost
+) -> None:
+    file_host.files = {"/a.pdf": pdf_bytes("a")}
+    api = ZaloApi(zalo_settings, retry_delays=(0.05,), rate_retry_delays=(0.05,))
+    fetcher = FileFetcher(zalo_settings.file_max_bytes)
+    out = ZaloOutput(api, fetcher)
+    await out.send_response(
+        SENDER, {"text": "Hồ sơ:", "custom": {"documents": [{"title": "A", "url": f"{file_host.url}/a.pdf"}]}}
+    )
+    fake_zalo.expire_access_tokens()
+    await out.send_response(
+        SENDER,
+        {"text": "Lần nữa:", "custom": {"documents": [{"title": "A", "url": f"{file_host.url}/a.pdf"}]}},
+    )
+    await api.close()
+    await fetcher.close()
+    assert len(fake_zalo.files_to(USER)) == 2 and len(fake_zalo.refresh_calls) == 1
+
+
+def test_zalo_file_settings_are_validated() -> None:
+    base = {"ZALO_APP_ID": "1", "ZALO_OA_SECRET_KEY": "k", "ZALO_ACCESS_TOKEN": "t"}
+    assert ZaloSettings.from_env(base).send_files is True  # type: ignore[union-attr]
+    off = ZaloSettings.from_env({**base, "ZALO_SEND_FILES": "0", "ZALO_FILE_MAX_MB": "2"})
+    assert off is not None and not off.send_files and off.file_max_bytes == 2 * 1024 * 1024
+    with pytest.raises(ConfigError, match="ZALO_SEND_FILES"):
+        ZaloSettings.from_env({**base, "ZALO_SEND_FILES": "maybe"})
+    with pytest.raises(ConfigError, match="ZALO_FILE_MAX_MB"):
+        ZaloSettings.from_env({**base, "ZALO_FILE_MAX_MB": "lots"})
 
 
 async def test_expired_token_is_refreshed_persisted_and_the_send_retried_once(
