@@ -40,7 +40,7 @@ def bot_messages(events: list[dict[str, Any]], after: int) -> tuple[list[dict[st
     out = []
     for event in events[after:]:
         if event.get("event") == "bot":
-            message = message_from_event(event)
+            message = message_from_event(event, customer=True)
             if message:
                 out.append(message)
     return out, len(events)

@@ -3,22 +3,48 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 HANDOFF_ACTION = "action_request_handoff"
 MAX_TEXT = 4000
 
 
-def _buttons(data: dict[str, Any]) -> list[dict[str, str]]:
+# A link that carries its own proof (the signing service's signed, expiring document and certificate
+# links): whoever holds it reads the customer's documents, so only the customer's own chat gets it.
+PRIVATE_LINK = re.compile(r"https?://[^\s\"'<>]*[?&]sig=[^\s\"'<>]*")
+PRIVATE_LINK_SHOWN = "[liên kết riêng của khách hàng]"
+
+
+def redact_links(text: str) -> str:
+    return PRIVATE_LINK.sub(PRIVATE_LINK_SHOWN, text)
+
+
+def _is_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def _buttons(data: dict[str, Any], customer: bool) -> list[dict[str, str]]:
+    """Buttons as `{"title", "payload"}`, or `{"title", "url"}` for a link button. The desk (not
+    `customer`) sees private links replaced by a marker."""
     out = []
     for b in (data.get("buttons") or data.get("quick_replies") or [])[:20]:
-        if isinstance(b, dict):
-            out.append({"title": str(b.get("title", ""))[:200], "payload": str(b.get("payload", ""))[:500]})
+        if not isinstance(b, dict):
+            continue
+        title = str(b.get("title", ""))[:200]
+        url = next((v for v in (b.get("url"), b.get("payload")) if _is_url(v)), None)
+        if url is not None:
+            shown = str(url)[:2000] if customer else redact_links(str(url))[:500]
+            out.append({"title": title, "url": shown})
+        else:
+            out.append({"title": title, "payload": str(b.get("payload", ""))[:500]})
     return out
 
 
-def message_from_event(event: dict[str, Any]) -> dict[str, Any] | None:
-    """A displayable message for user/bot events and handoff markers; None for everything else."""
+def message_from_event(event: dict[str, Any], customer: bool = False) -> dict[str, Any] | None:
+    """A displayable message for user/bot events and handoff markers; None for everything else.
+    `customer`: for the customer's own web chat (/demo), which keeps its private document links;
+    the desk gets them replaced by a marker (agents never open a customer's documents)."""
     kind = event.get("event")
     try:
         ts = float(event.get("timestamp") or 0)
@@ -38,14 +64,16 @@ def message_from_event(event: dict[str, Any]) -> dict[str, Any] | None:
         data = event.get("data") or {}
         metadata = event.get("metadata") or {}
         custom = data.get("custom")
+        show = (lambda t: t) if customer else redact_links
+        attachment = data.get("attachment")
         return {
             "kind": "bot",
-            "text": str(event.get("text") or "")[:MAX_TEXT],
+            "text": show(str(event.get("text") or ""))[:MAX_TEXT],
             "ts": ts,
-            "buttons": _buttons(data),
+            "buttons": _buttons(data, customer),
             "image": data.get("image") if isinstance(data.get("image"), str) else None,
-            "attachment": data.get("attachment") if isinstance(data.get("attachment"), str) else None,
-            "custom": json.dumps(custom, ensure_ascii=False)[:1000] if custom else None,
+            "attachment": show(attachment) if isinstance(attachment, str) else None,
+            "custom": show(json.dumps(custom, ensure_ascii=False))[:1000] if custom else None,
             "agent": metadata.get("agent_name") if isinstance(metadata, dict) else None,
             # Written by the notifier: a notice, not an answer (its delivery state is listed apart).
             "notice": metadata.get("notice") if isinstance(metadata, dict) else None,

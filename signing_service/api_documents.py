@@ -120,7 +120,8 @@ async def document_file(request: web.Request) -> web.StreamResponse:
     if row is None or row[2] is None:
         return link_page(404, "Không tìm thấy hồ sơ", "Hồ sơ này không có hoặc chưa được ký.")
     kind, _version, data, code = row
-    return pdf_response(data, f"{code}-{kind}{'-da-ky' if variant == 'signed' else ''}.pdf")
+    name = f"{code}-{kind}{'-da-ky' if variant == 'signed' else ''}.pdf"
+    return pdf_response(data, name, download=q.get("download") == "1")
 
 
 @routes.post("/v1/documents/{id}/revise")

@@ -91,7 +91,7 @@ async def certificate_file(request: web.Request) -> web.Response:
         code, pdf = await certificate.get(c, sid)
     except ApiError:
         return link_page(404, "Không tìm thấy biên bản", "Phiên ký này không có hoặc chưa ký xong.")
-    return pdf_response(pdf, f"bien-ban-ky-so-{code}.pdf")
+    return pdf_response(pdf, f"bien-ban-ky-so-{code}.pdf", download=request.query.get("download") == "1")
 
 
 @routes.post("/v1/signing-sessions/{id}/verify")

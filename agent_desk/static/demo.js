@@ -40,6 +40,13 @@
     if (extra && extra.image) item.appendChild(el("img", { src: extra.image, alt: "", class: "chat-image" }));
     if (extra && extra.buttons && extra.buttons.length) {
       item.appendChild(el("div", { class: "buttons" }, extra.buttons.map(b => {
+        if (b.url) {
+          // A document (or any link): open it in a new tab, and offer the file to keep.
+          const open = el("a", { class: "button-chip", href: b.url, target: "_blank", rel: "noopener noreferrer", text: b.title });
+          if (!/\/(documents\/[^/?#]+|certificate)\/file(\?|$)/.test(b.url)) return open;
+          const dl = el("a", { class: "button-chip download", href: b.url + (b.url.includes("?") ? "&" : "?") + "download=1", download: "", text: "⬇ Tải về" });
+          return el("span", { class: "doc-link" }, [open, dl]);
+        }
         const button = el("button", { type: "button", class: "button-chip", text: b.title });
         button.addEventListener("click", () => send(b.payload, b.title));
         return button;

@@ -120,7 +120,7 @@
     const item = el("li", { class: "msg msg-" + m.kind + (m.agent ? " msg-agent" : ""), "data-ts": m.ts }, [
       el("div", { class: "who", text: who + " " }, [el("time", { text: clock(m.ts) })]), text]);
     if (m.buttons && m.buttons.length) {
-      item.appendChild(el("div", { class: "buttons" }, m.buttons.map(b => el("span", { class: "button-chip", title: b.payload, text: b.title }))));
+      item.appendChild(el("div", { class: "buttons" }, m.buttons.map(b => el("span", { class: "button-chip", title: b.payload || b.url || "", text: b.title }))));
     }
     list.appendChild(item);
     item.scrollIntoView({ block: "end" });

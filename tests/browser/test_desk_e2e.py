@@ -213,3 +213,35 @@ def test_customer_agent_handoff_round_trip(desk, browser, shots):
     last_bot = customer.locator("#demo-log li.msg-bot").last
     expect(last_bot).not_to_have_class(re.compile("msg-agent"))
     customer.screenshot(path=str(shots / "demo-chat.png"), full_page=True)
+
+
+def test_the_web_chat_opens_and_downloads_the_customers_documents(desk, full_stack, browser):
+    """In /demo a document button opens the PDF and "Tải về" saves it; it is never sent to the bot."""
+    import time
+
+    from playwright.sync_api import expect
+
+    from tests.connectors.e2e_support import latest_otp
+
+    page = browser.new_context(
+        viewport={"width": 520, "height": 860}, locale="vi-VN", accept_downloads=True
+    ).new_page()
+    page.goto(f"{desk}/demo")
+    before = customer_says(page, "tra cứu hồ sơ PC04HC0004567")
+    expect(page.locator("#demo-log li.msg-bot")).not_to_have_count(before, timeout=60_000)
+    customer_says(page, "xem giấy tờ")
+    sms = page.locator("#demo-log button.button-chip", has_text="SMS").last
+    sms.wait_for(timeout=60_000)
+    sent_at = time.time()
+    sms.click()
+    customer_says(page, latest_otp(full_stack.outbox, sent_at))
+    doc = page.locator("#demo-log a.button-chip[href*='/file?']").first
+    doc.wait_for(timeout=60_000)
+    assert doc.get_attribute("target") == "_blank"  # opened beside the chat, not sent as a message
+    bot_lines = page.locator("#demo-log li.msg-user").count()
+    with page.expect_download(timeout=30_000) as info:
+        page.locator("#demo-log a.download").first.click()
+    saved = Path(info.value.path()).read_bytes()
+    assert saved.startswith(b"%PDF") and b"/ByteRange" in saved  # the signed file itself
+    assert info.value.suggested_filename.endswith(".pdf")
+    assert page.locator("#demo-log li.msg-user").count() == bot_lines  # nothing was sent to the bot

@@ -62,3 +62,40 @@ def test_durations_read_naturally():
     assert duration(125) == "2 phút 05 giây"
     assert duration(3 * 3600 + 61) == "3 giờ 01 phút"
     assert duration(-3) == "0 giây"
+
+
+SIGNED = "http://127.0.0.1:8800/v1/documents/12/file?variant=signed&v=1&expires=1999999999&sig=" + "a" * 64
+CERT = "http://127.0.0.1:8800/v1/signing-sessions/s1/certificate/file?expires=1999999999&sig=" + "b" * 64
+
+
+def signed_answer() -> dict:
+    return {
+        "event": "bot",
+        "timestamp": 9.0,
+        "text": f"Ký số thành công. Kiểm tra tại http://127.0.0.1:8800/verify. Bản cũ: {SIGNED}",
+        "data": {
+            "buttons": [
+                {"title": "✅ Hợp đồng", "payload": SIGNED, "type": "web_url", "url": SIGNED},
+                {"title": "📄 Biên bản xác nhận ký số", "payload": CERT, "type": "web_url", "url": CERT},
+                {"title": "Nhận thông báo", "payload": "/notifications_on"},
+            ],
+            "custom": {"documents": [{"title": "Hợp đồng", "url": SIGNED}]},
+        },
+    }
+
+
+def test_the_desk_never_gets_a_customers_private_document_links():
+    m = message_from_event(signed_answer())
+    assert m is not None
+    shown = str(m)
+    assert "sig=" not in shown and "/documents/12/file" not in shown and "certificate/file" not in shown
+    assert "[liên kết riêng của khách hàng]" in m["text"] and "/verify" in m["text"]  # public links stay
+    assert [b["title"] for b in m["buttons"]] == ["✅ Hợp đồng", "📄 Biên bản xác nhận ký số", "Nhận thông báo"]
+    assert m["buttons"][2] == {"title": "Nhận thông báo", "payload": "/notifications_on"}
+
+
+def test_the_customers_own_web_chat_keeps_its_links_as_links():
+    m = message_from_event(signed_answer(), customer=True)
+    assert m is not None
+    assert [b.get("url") for b in m["buttons"][:2]] == [SIGNED, CERT]  # opened, never sent as a message
+    assert "payload" not in m["buttons"][0] and m["buttons"][2]["payload"] == "/notifications_on"
