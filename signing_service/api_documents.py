@@ -20,7 +20,7 @@ from .drafts import ensure_draft, sha256
 from .errors import ApiError
 from .inputs import path_int, request_code
 from .link_pages import LINK_PAGES, link_page
-from .links import check_link, make_link
+from .links import check_link, make_certificate_link, make_link
 from .models import Amendment, AuditEvent, Document, Request
 from .pdf_response import pdf_response
 from .requests_query import contacts_of, load_request
@@ -48,6 +48,12 @@ def document_json(c: Context, doc: Document) -> dict[str, Any]:
         "sha256": doc.sha256,
         "original_url": link("original") if doc.sha256 else None,
         "signed_url": link("signed") if doc.status == "signed" and doc.signed_sha256 else None,
+        # The signing certificate of the session that signed it (one per session, shared by its documents).
+        "certificate_url": make_certificate_link(
+            c.settings.public_base_url, c.settings.secret_key, doc.signing_session_id, expires
+        )
+        if doc.status == "signed" and doc.signing_session_id
+        else None,
         "signed_at": iso(doc.signed_at),
         "links_expire_at": iso(now + timedelta(seconds=c.settings.link_ttl_seconds)),
     }

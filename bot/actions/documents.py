@@ -15,6 +15,8 @@ from bot.actions.verification import start_verification
 
 ORIGINAL_MARK = "📄"
 SIGNED_MARK = "✅"
+# The title of a signing certificate's button; channels that can send files send it as a PDF.
+CERTIFICATE_TITLE = "📄 Biên bản xác nhận ký số"
 
 
 async def show_documents(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> list[EventType]:
@@ -40,6 +42,7 @@ async def show_documents(dispatcher: CollectingDispatcher, tracker: Tracker, cod
             buttons.append(link_button(f"{ORIGINAL_MARK} {doc.get('title', '')}", doc["original_url"]))
         if doc.get("signed_url"):
             buttons.append(link_button(f"{SIGNED_MARK} {doc.get('title', '')}", str(doc["signed_url"])))
+    buttons += certificate_buttons(docs)
     dispatcher.utter_message(
         response="utter_documents",
         code=code,
@@ -48,6 +51,18 @@ async def show_documents(dispatcher: CollectingDispatcher, tracker: Tracker, cod
         buttons=buttons,
     )
     return []
+
+
+def certificate_buttons(docs: list[Document]) -> list[dict[str, str]]:
+    """One button per signing session's certificate (documents signed together share one)."""
+    urls: dict[str, str] = {}
+    for doc in docs:
+        url = doc.get("certificate_url")
+        if url:
+            urls.setdefault(str(url).split("?", 1)[0], str(url))
+    if len(urls) == 1:
+        return [link_button(CERTIFICATE_TITLE, url) for url in urls.values()]
+    return [link_button(f"{CERTIFICATE_TITLE} {i}", url) for i, url in enumerate(urls.values(), start=1)]
 
 
 def need_request(task: str) -> list[EventType]:

@@ -10,7 +10,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions.common import chat_user, choice_button, link_button, numbered, parse_choices
-from bot.actions.documents import SIGNED_MARK, documents_of_current_request
+from bot.actions.documents import (
+    CERTIFICATE_TITLE,
+    SIGNED_MARK,
+    certificate_buttons,
+    documents_of_current_request,
+)
 from bot.actions.forms import CustomerFormValidation
 from bot.actions.notify_offer import offer_notifications
 from bot.actions.otp_input import (
@@ -39,10 +44,6 @@ SIGNING_SLOTS = (
     "signing_channel_used",
     "signing_result",
 )
-
-
-# The title of the signing certificate's button; channels that can send files send it as a PDF.
-CERTIFICATE_TITLE = "📄 Biên bản xác nhận ký số"
 
 
 def reset_signing() -> list[EventType]:
@@ -74,7 +75,7 @@ class ActionPrepareSigning(Action):
             if signed:
                 buttons = [
                     link_button(f"{SIGNED_MARK} {d.get('title', '')}", str(d["signed_url"])) for d in signed
-                ]
+                ] + certificate_buttons(signed)
                 dispatcher.utter_message(response="utter_all_signed", code=code, buttons=buttons)
             elif docs:
                 dispatcher.utter_message(response="utter_no_documents_to_sign", code=code)

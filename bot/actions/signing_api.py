@@ -83,6 +83,7 @@ class Document(TypedDict, total=False):
     sha256: str
     original_url: str
     signed_url: str | None
+    certificate_url: str | None  # the signing certificate of the session that signed it
     links_expire_at: str
 
 

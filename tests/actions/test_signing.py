@@ -164,9 +164,12 @@ async def test_batch_signing_end_to_end(service: Service) -> None:
     assert "@" in dispatcher.messages[1]["email"] and "*" in dispatcher.messages[1]["email"]  # masked
     assert slot_events(events)["signing_session_id"] is None
 
-    # Signed now: asking again says so.
+    # Signed now: asking again says so, with the signed files and their one certificate again.
     dispatcher, _, _ = await prepare(code)
     assert responses(dispatcher) == ["utter_all_signed"]
+    again = dispatcher.messages[0]["buttons"]
+    assert [b["title"] for b in again].count(CERTIFICATE_TITLE) == 1
+    assert again[-1]["url"].split("?")[0] == certificate["url"].split("?")[0]
 
 
 async def test_single_document_is_preselected(service: Service) -> None:
