@@ -67,7 +67,7 @@ def main() -> int:
             f"  signing API  : http://{host}:{ports.signing}/v1 (Bearer {env['SIGNING_SERVICE_TOKEN']})\n"
             f"  agent desk   : http://{host}:{ports.desk}/  (web chat demo: /demo)\n"
             f"  notifier     : http://{host}:{ports.notifier}/health (notices to subscribed customers)\n"
-            f"  timestamps   : {env.get('TSA_URL') or 'development TSA'} (PAdES B-T), check page http://{host}:{ports.signing}/verify\n"
+            f"  timestamps   : {env.get('TSA_URL') or 'development TSA'} (PAdES B-T/B-LT), check page http://{host}:{ports.signing}/verify\n"
             f"  OTP outbox   : {Path(env.get('OUTBOX_PATH', 'var/outbox/messages.jsonl'))}\n"
             "Press Ctrl-C to stop.",
             flush=True,

@@ -45,6 +45,7 @@ class Result:
     signed_at: str = ""
     sha256: str = ""
     timestamp: str = ""  # from a timestamp authority (PAdES B-T), when the signature has one
+    ltv: bool = False  # validation data embedded (PAdES B-LT): checkable without this service
 
 
 class BadUpload(Exception):
@@ -228,4 +229,5 @@ def _verdict(sig, row, digest: str) -> Result:  # type: ignore[no-untyped-def]
         timestamp=f"{sig.timestamp_at.astimezone(VN_TZ):%H:%M:%S ngày %d/%m/%Y}"
         if sig.timestamp_valid
         else "",
+        ltv=sig.ltv,
     )

@@ -224,6 +224,8 @@ async def verification(request: web.Request) -> web.Response:
             "seal": check.seal_subject,
             "signed_at": iso(check.signed_at),
             "reason": check.reason,
+            "timestamped": check.timestamp_valid,
+            "ltv": check.ltv,
             "draft_sha256": doc.sha256,
             "signed_sha256": doc.signed_sha256,
             "stored_hash_matches": sha256(doc.signed_pdf) == doc.signed_sha256,

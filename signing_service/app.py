@@ -19,6 +19,7 @@ from . import (
     api_check,
     api_documents,
     api_notifications,
+    api_pki,
     api_requests,
     api_signing,
     api_staff,
@@ -139,6 +140,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         api_staff,
         api_notifications,
         api_check,
+        api_pki,
     ):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(_lifespan)

@@ -67,6 +67,9 @@ class Settings:
     # RFC 3161 timestamp authority (PAdES B-T) and the root its tokens chain to; None: B-B only.
     tsa_url: str | None = None
     tsa_root_path: Path | None = None
+    # PAdES B-LT: may the service download CRLs from the distribution points of the seal's and the
+    # TSA's certificates (hourly, kept in memory)? The development CA's CRL is issued in-process.
+    seal_ltv_fetch: bool = False
 
     @property
     def production(self) -> bool:
@@ -140,6 +143,8 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
             f"TSA_ROOT_PATH must be the PEM file of the TSA's root certificate; {tsa_root} is missing"
         )
 
+    seal_ltv_fetch = _seal_ltv_fetch(env, generate_dev_ca, tsa_url, tsa_root)
+
     keys = var_dir / "keys"
     return Settings(
         app_env=app_env,
@@ -186,7 +191,28 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
         notify_lease_seconds=_int(env, "NOTIFY_LEASE_SECONDS", 120, 5, 3600),
         tsa_url=tsa_url,
         tsa_root_path=Path(tsa_root) if tsa_root else None,
+        seal_ltv_fetch=seal_ltv_fetch,
     )
+
+
+def _seal_ltv_fetch(
+    env: Mapping[str, str], dev_seal: bool, tsa_url: str | None, tsa_root: str | None
+) -> bool:
+    """SEAL_LTV_FETCH: 1 lets the service download CRLs named in the seal's and the TSA's certificates
+    (PAdES B-LT). Default: on with the development seal (only the TSA's CRL is downloaded), off with
+    a CA-issued seal (SEAL_P12_PATH), whose operator opts in."""
+    raw = env.get("SEAL_LTV_FETCH", "").strip().lower()
+    if raw not in {"", "0", "1", "true", "false", "yes", "no"}:
+        raise ConfigError(f"SEAL_LTV_FETCH must be 1 or 0, got {raw!r}")
+    if not raw:
+        return dev_seal
+    fetch = raw in {"1", "true", "yes"}
+    if fetch and not (tsa_url and tsa_root):
+        raise ConfigError(
+            "SEAL_LTV_FETCH=1 needs TSA_URL and TSA_ROOT_PATH: long-term validation data (PAdES B-LT) "
+            "builds on a timestamp (B-T)"
+        )
+    return fetch
 
 
 def _quiet_hours(env: Mapping[str, str]) -> QuietHours | None:

@@ -90,7 +90,8 @@ def test_the_desk_never_gets_a_customers_private_document_links():
     shown = str(m)
     assert "sig=" not in shown and "/documents/12/file" not in shown and "certificate/file" not in shown
     assert "[liên kết riêng của khách hàng]" in m["text"] and "/verify" in m["text"]  # public links stay
-    assert [b["title"] for b in m["buttons"]] == ["✅ Hợp đồng", "📄 Biên bản xác nhận ký số", "Nhận thông báo"]
+    titles = ["✅ Hợp đồng", "📄 Biên bản xác nhận ký số", "Nhận thông báo"]
+    assert [b["title"] for b in m["buttons"]] == titles
     assert m["buttons"][2] == {"title": "Nhận thông báo", "payload": "/notifications_on"}
 
 

@@ -158,12 +158,16 @@ async def test_the_chat_gets_an_expiring_certificate_link_without_the_token(api:
         assert r.status == 403 and "hết hạn" in await r.text()
 
 
+def read_file(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
 async def test_the_registered_email_gets_the_signed_files_and_the_certificate(api: Api) -> None:
     fresh, done = await signed_session(api, name="Hồ Văn Thắng")
     assert done["emailed_to"] and fresh.email not in done["emailed_to"]  # masked in the chat
     [mail] = [m for m in outbox_messages(api.ctx.settings, fresh.email) if m["attachments"]]
     assert fresh.code in mail["subject"] and "/verify" in mail["text"] and "1900 1909" in mail["text"]
-    files = {a["sha256"]: Path(a["path"]).read_bytes() for a in mail["attachments"]}
+    files = {a["sha256"]: read_file(a["path"]) for a in mail["attachments"]}
     assert all(sha256(data) == digest for digest, data in files.items())  # what was written is what is listed
     rows = await doc_rows(api, fresh.doc_ids)
     certificate = await fetch(api, f"/v1/signing-sessions/{done['session_id']}/certificate", api.headers)

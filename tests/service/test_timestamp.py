@@ -90,7 +90,7 @@ async def test_without_the_tsa_nothing_is_sealed(
 
 async def test_a_seal_without_tsa_is_not_timestamped(api: Api) -> None:
     check_ = await check(api, await seal(api))
-    assert check_.valid and not check_.timestamped
+    assert check_.valid and not check_.timestamped and not check_.ltv
 
 
 async def test_the_check_page_shows_the_timestamp_of_a_stamped_file(stamped: Api) -> None:
