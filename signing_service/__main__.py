@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     # aiohttp's access log would print query strings, i.e. link signatures: keep it off.
     try:
         settings = load_settings(port=args.port)
-    except ConfigError as e:
+        from . import services  # noqa: F401 (reads and checks the time limits file: SERVICE_LIMITS_PATH)
+    except (ConfigError, ValueError) as e:
         print(f"signing service: configuration error: {e}", file=sys.stderr)
         return 2
     from .app import create_app  # heavy imports (pyHanko, fpdf2) only once the configuration is valid

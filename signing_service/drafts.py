@@ -16,6 +16,9 @@ from .pdf import render_pdf
 from .services import SERVICE_TYPES
 from .workdays import VN_TZ
 
+# Transformer sizes (kVA) the drafts pick from, per request.
+TRANSFORMER_KVA = (160, 250, 320, 400, 560)
+
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -26,6 +29,7 @@ def document_data(req: Request, doc: Document, contacts: dict[str, str]) -> dict
     created = doc.created_at.astimezone(VN_TZ)
     seq = int(req.code[-7:])
     city = req.supply_address.split(",")[-1].strip() if "," in req.supply_address else req.unit.name
+    household_pct = 50 + seq % 5 * 10
     return {
         "title": DOC_KINDS[doc.kind],
         "number": f"{req.code}/{doc.id:05d}",
@@ -54,6 +58,16 @@ def document_data(req: Request, doc: Document, contacts: dict[str, str]) -> dict
         "station": f"{req.unit.name.replace('Điện lực ', '')} {seq % 12 + 1}",
         "cable_m": 15 + seq % 30,
         "committed_days": req.committed_working_days,
+        # Medium-voltage works invested in by the customer (hd_dau_tu_cong_trinh).
+        "mv_line_m": 100 + seq % 40 * 10,
+        "transformer_kva": TRANSFORMER_KVA[seq % len(TRANSFORMER_KVA)],
+        # Shares of purposes on one meter (bb_ty_le_muc_dich): 50..90 % household use.
+        "share_household_pct": household_pct,
+        "share_business_pct": 100 - household_pct,
+        # Households sharing one meter (bb_so_ho_chung_cong_to): 2..5.
+        "households": 2 + seq % 4,
+        # Wiring after the meter installed as a service (hd_lap_dat_sau_cong_to).
+        "after_meter_m": 10 + seq % 25,
     }
 
 

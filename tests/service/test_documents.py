@@ -92,6 +92,12 @@ def test_every_kind_renders_vietnamese_text(tmp_path: Path) -> None:
         "station": "Tam Kỳ 1",
         "cable_m": 20,
         "committed_days": 3,
+        "households": 2,
+        "share_household_pct": 70,
+        "share_business_pct": 30,
+        "mv_line_m": 350,
+        "transformer_kva": 160,
+        "after_meter_m": 25,
     }
     for kind, title in DOC_KINDS.items():
         pdf = render_pdf(kind, {**data, "title": title}, datetime.now(timezone.utc), title, fonts)
