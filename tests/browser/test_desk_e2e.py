@@ -240,8 +240,8 @@ def test_the_web_chat_opens_and_downloads_the_customers_documents(desk, full_sta
     assert doc.get_attribute("target") == "_blank"  # opened beside the chat, not sent as a message
     bot_lines = page.locator("#demo-log li.msg-user").count()
     with page.expect_download(timeout=30_000) as info:
-        page.locator("#demo-log a.download").first.click()
+        page.locator("#demo-log .doc-link", has_text="✅").first.locator("a.download").click()
     saved = Path(info.value.path()).read_bytes()
     assert saved.startswith(b"%PDF") and b"/ByteRange" in saved  # the signed file itself
-    assert info.value.suggested_filename.endswith(".pdf")
+    assert info.value.suggested_filename.endswith("-da-ky.pdf")
     assert page.locator("#demo-log li.msg-user").count() == bot_lines  # nothing was sent to the bot

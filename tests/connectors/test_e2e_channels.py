@@ -214,7 +214,7 @@ def test_signing_journey_of_the_demo_customer(customer: Customer) -> None:
         assert sorted(files) == sorted([*signed_links, certificate_link])
     else:
         # On Zalo they are uploaded (upload API) and sent as file messages, after the text.
-        uploaded = cs.zalo.files_to(customer.user_id)
+        uploaded = cs.zalo.files_to(customer.user_id)[-3:]  # the drafts came as files before
         assert [u.data for u in uploaded] == [*signed_files, certificate]
         assert all(u.filename.endswith(".pdf") and u.filename.isascii() for u in uploaded)
         assert len(files) == 3
