@@ -1,5 +1,6 @@
 """Signing latency: PAdES seal per document, and a whole OTP verify that seals a batch of 5,
-without and with an RFC 3161 timestamp (B-B, then B-T through the development TSA process).
+without and with an RFC 3161 timestamp (B-B, then B-T through the development TSA process), then
+with validation data embedded (B-LT: the DSS with the certificates and CRLs of both chains).
 
 Run: .venv/bin/python bench/bench_signing.py [--rounds 5] [--database-url postgresql://...] [--no-tsa]
 Targets (issue 4): <= 100 ms per document, <= 1 s per batch of 5 (verify call, end to end).
@@ -44,7 +45,9 @@ KINDS = ("hdmbd_sinh_hoat", "bb_thoa_thuan_dau_noi", "phuong_an_dau_noi", "bb_tr
 TOKEN = "bench-signing-token-123"
 
 
-async def main(rounds: int, database_url: str | None, tsa: dict[str, str] | None = None) -> None:
+async def main(
+    rounds: int, database_url: str | None, tsa: dict[str, str] | None = None, kind: str = "B-B (no timestamp)"
+) -> None:
     var = Path(tempfile.mkdtemp(prefix="bench-signing-"))
     env = {"SIGNING_VAR_DIR": str(var), "SIGNING_SERVICE_TOKEN": TOKEN, "APP_ENV": "test", **(tsa or {})}
     if database_url:
@@ -109,7 +112,6 @@ async def main(rounds: int, database_url: str | None, tsa: dict[str, str] | None
             batch_cpu.append(time.process_time() - c0)
     finally:
         await client.close()
-    kind = "B-T (timestamp from the development TSA)" if tsa else "B-B (no timestamp)"
     print(f"\n== {kind}; database: {ctx.db.engine.url.get_backend_name()}, rounds: {rounds}")
     print(f"seal per document ({len(per_doc)} docs): {ms(per_doc)}  [target <= 100 ms]")
     print(f"verify + seal batch of 5 ({len(batch)} batches): {ms(batch)}  [target <= 1000 ms]")
@@ -137,8 +139,11 @@ if __name__ == "__main__":
         proc.start()
         try:
             proc.wait_healthy(60)
-            asyncio.run(
-                main(args.rounds, args.database_url, {k: env[k] for k in ("TSA_URL", "TSA_ROOT_PATH")})
-            )
+            stamped = {k: env[k] for k in ("TSA_URL", "TSA_ROOT_PATH")}
+            # SEAL_LTV_FETCH=0: the TSA's CRL is not downloaded, so the seals stay B-T.
+            bt = {**stamped, "SEAL_LTV_FETCH": "0"}
+            asyncio.run(main(args.rounds, args.database_url, bt, "B-T (timestamp from the development TSA)"))
+            lt = "B-LT (B-T + DSS: certificates and CRLs of the seal's and the TSA's chains)"
+            asyncio.run(main(args.rounds, args.database_url, stamped, lt))
         finally:
             proc.stop()
