@@ -102,10 +102,24 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, future=True, pool_pre_ping=True)
 
 
+# Columns added to existing tables after their first release, with the DDL (and default) that fills
+# the rows already there: create_all creates missing tables, never missing columns. Append here when a
+# column is added to a table above (new tables need nothing).
+ADDED_COLUMNS: dict[tuple[str, str], str] = {}
+
+
+def _add_missing_columns(conn: sa.engine.Connection) -> None:
+    inspector = sa.inspect(conn)
+    for (table, column), ddl in ADDED_COLUMNS.items():
+        if inspector.has_table(table) and column not in {c["name"] for c in inspector.get_columns(table)}:
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+
+
 async def create_schema(engine: AsyncEngine) -> None:
     if engine.url.get_backend_name() == "sqlite" and engine.url.database:
         from pathlib import Path
 
         Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
     async with engine.begin() as conn:
+        await conn.run_sync(_add_missing_columns)
         await conn.run_sync(metadata.create_all)
