@@ -571,7 +571,11 @@ class Desk:
                     .order_by(n.c.created_at)
                 )
             ).all()
-        return [{"text": r.text, "created_at": r.created_at, "agent_name": r.display_name} for r in rows]
+        # Agents type customers' phone numbers into notes too: shown masked, like the transcript.
+        return [
+            {"text": transcript.for_staff(r.text), "created_at": r.created_at, "agent_name": r.display_name}
+            for r in rows
+        ]
 
     async def canned(self) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:

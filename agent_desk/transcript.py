@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from common.personal_text import mask_personal
+
 HANDOFF_ACTION = "action_request_handoff"
 MAX_TEXT = 4000
 
@@ -18,6 +20,11 @@ PRIVATE_LINK_SHOWN = "[liên kết riêng của khách hàng]"
 
 def redact_links(text: str) -> str:
     return PRIVATE_LINK.sub(PRIVATE_LINK_SHOWN, text)
+
+
+def for_staff(text: str) -> str:
+    """What agents see of any text: no private links, phones, e-mails, ID numbers or typed codes."""
+    return mask_personal(redact_links(text))
 
 
 def _is_url(value: object) -> bool:
@@ -52,6 +59,7 @@ def message_from_event(event: dict[str, Any], customer: bool = False) -> dict[st
         ts = 0.0
     if kind == "user":
         text = str(event.get("text") or "")
+        text = text if customer else for_staff(text)
         intent = (event.get("parse_data") or {}).get("intent") or {}
         return {
             "kind": "user",
@@ -64,7 +72,7 @@ def message_from_event(event: dict[str, Any], customer: bool = False) -> dict[st
         data = event.get("data") or {}
         metadata = event.get("metadata") or {}
         custom = data.get("custom")
-        show = (lambda t: t) if customer else redact_links
+        show = (lambda t: t) if customer else for_staff
         attachment = data.get("attachment")
         return {
             "kind": "bot",

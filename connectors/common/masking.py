@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-_PHONE = re.compile(r"(?<!\d)(\+?84|0)(\d{2})\d{4,6}(\d{2,3})(?!\d)")
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+from common.personal_text import mask_phones_and_emails
 
 
 def mask_id(value: object) -> str:
@@ -20,5 +17,4 @@ def mask_id(value: object) -> str:
 
 def mask_text(text: str) -> str:
     """Mask phone numbers and e-mail addresses inside free text (error messages, payloads)."""
-    text = _PHONE.sub(lambda m: f"{m.group(1)}{m.group(2)}****{m.group(3)}", text)
-    return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return mask_phones_and_emails(text)

@@ -113,3 +113,9 @@ async def test_internal_notes(desk_factory):
     resp = await client.post(f"/conversations/{handoff.id}/notes", data={"text": "  ", "csrf_token": token})
     assert resp.status == 400
     assert [n["text"] for n in await desk.notes("zalo-9")] == [note]
+    # A phone number typed into a note is shown masked, like the transcript.
+    resp = await client.post(
+        f"/conversations/{handoff.id}/notes",
+        data={"text": "Số khác của khách: 0912345678", "csrf_token": token},
+    )
+    assert resp.status == 200 and "0912345678" not in await resp.text()

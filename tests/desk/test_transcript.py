@@ -100,3 +100,19 @@ def test_the_customers_own_web_chat_keeps_its_links_as_links():
     assert m is not None
     assert [b.get("url") for b in m["buttons"][:2]] == [SIGNED, CERT]  # opened, never sent as a message
     assert "payload" not in m["buttons"][0] and m["buttons"][2]["payload"] == "/notifications_on"
+
+
+def test_the_desk_sees_typed_phones_emails_and_codes_masked():
+    user = {"event": "user", "timestamp": 1.0, "text": "sdt em 0905123456, mail lan@gmail.com, mã 482913"}
+    agent = {
+        "event": "bot",
+        "timestamp": 2.0,
+        "text": "Chị gọi lại 0912345678 giúp em",
+        "metadata": {"agent_name": "Lan"},
+    }
+    for event, secrets in ((user, ("0905123456", "lan@gmail.com", "482913")), (agent, ("0912345678",))):
+        desk_view = message_from_event(event)
+        assert desk_view is not None and not any(s in desk_view["text"] for s in secrets)
+        own_chat = message_from_event(event, customer=True)
+        assert own_chat is not None and all(s in own_chat["text"] for s in secrets)  # the customer's own copy
+    assert preview(messages([user]))[0]["text"].count("*") >= 6  # queue previews too

@@ -1,0 +1,30 @@
+"""Personal data inside free text (what customers and agents type): phone numbers, e-mail addresses,
+national ID numbers and one-time codes are masked wherever such text is shown to staff or logged.
+
+One definition for every process: the channels' logs and the agent desk's transcripts, previews and
+notes use it alike.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Vietnamese mobile and landline numbers, with or without +84/84, spaces or dots inside.
+_PHONE = re.compile(r"(?<![\dA-Za-z])(\+?84|0)[\s.]?(\d{2})(?:[\s.]?\d){4,6}?[\s.]?(\d{2,3})(?![\d])")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# National ID numbers (CCCD 12 digits, old CMND 9 digits) not already taken as phone numbers.
+_ID_NUMBER = re.compile(r"(?<![\dA-Za-z])(\d{9}|\d{12})(?!\d)")
+# A one-time code typed into the chat ("mã là 123 456"): six digits alone, maybe split 3+3.
+_OTP = re.compile(r"(?<![\dA-Za-z])(?<!\d[.,])\d{3}[ -]?\d{3}(?!\d|[.,]\d)")
+
+
+def mask_phones_and_emails(text: str) -> str:
+    text = _PHONE.sub(lambda m: f"{m.group(1)}{m.group(2)}****{m.group(3)}", text)
+    return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+
+
+def mask_personal(text: str) -> str:
+    """Phones (0905****456), e-mails (a***@example.com), ID numbers and six-digit codes (******)."""
+    text = mask_phones_and_emails(text)
+    text = _ID_NUMBER.sub(lambda m: "*" * (len(m.group(1)) - 3) + m.group(1)[-3:], text)
+    return _OTP.sub("******", text)
