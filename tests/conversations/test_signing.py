@@ -34,8 +34,11 @@ async def test_batch_signing_with_wrong_code_and_resend_cooldown(chat: Chat) -> 
     assert "chờ" in chat.text and "giây" in chat.text
     await chat.say(f"mã của mình là {otp[:3]} {otp[3:]} nhé")
     assert "Ký số thành công 2 giấy tờ" in chat.text
-    signed = [b for b in chat.buttons if b.get("type") == "web_url"]
-    assert len(signed) == 2 and all("variant=signed" in b["url"] for b in signed)
+    links = [b for b in chat.buttons if b.get("type") == "web_url"]
+    signed = [b for b in links if "variant=signed" in b["url"]]
+    certificate = [b for b in links if "/certificate/file?" in b["url"]]
+    assert len(signed) == 2 and len(certificate) == 1 and len(links) == 3
+    assert "/verify" in chat.text  # how to check the files
     async with aiohttp.ClientSession() as session, session.get(signed[0]["url"]) as resp:
         assert resp.status == 200
         assert b"/ByteRange" in await resp.read()  # a PDF signature
