@@ -15,8 +15,9 @@ import jinja2
 import sqlalchemy as sa
 from aiohttp import web
 
-from agent_desk import accounts, broker, db
+from agent_desk import accounts, assignment, bot_failures, broker, channel_window, db, search_schema
 from agent_desk.config import Settings
+from agent_desk.customer_index import CustomerIndexer
 from agent_desk.desk import Desk
 from agent_desk.filters import FILTERS
 from agent_desk.hub import Hub
@@ -39,6 +40,7 @@ SOURCE = web.AppKey("source", broker.EventSource)  # type: ignore[type-abstract]
 TASKS = web.AppKey("tasks", list)
 BACKGROUND = web.AppKey("background", bool)
 STOP = web.AppKey("stop", asyncio.Event)
+FAILURES = web.AppKey("bot_failures", bot_failures.FailureSource)  # messages the bot failed on
 
 DEFAULT_CANNED = [
     ("Chào hỏi", "Dạ, em chào anh/chị. Em có thể hỗ trợ gì cho anh/chị ạ?"),
@@ -85,7 +87,10 @@ async def _sweep(app: web.Application) -> None:
             await asyncio.wait_for(stop.wait(), settings.sweep_interval)
             return
         try:
+            # Before the sweep requeues their idle conversations: those agents stop being offered more.
+            await assignment.mark_idle_agents_away(app[DESK])
             await app[DESK].sweep()
+            await assignment.assign_waiting(app[DESK])  # DESK_AUTO_ASSIGN=1 only
             await app[DESK].load_open()
         except asyncio.CancelledError:
             raise
@@ -97,6 +102,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = db.make_engine(settings.database_url)
     await db.create_schema(engine)
+    await search_schema.ensure_name_index(engine)
     app[ENGINE] = engine
     await _seed_canned(app)
     session = aiohttp.ClientSession()
@@ -125,6 +131,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     app[STOP] = asyncio.Event()
     if app[BACKGROUND]:
         tasks = [asyncio.create_task(_follow_events(app)), asyncio.create_task(_sweep(app))]
+        # Search: the masked customer of each request code, read from the signing service.
+        indexer = CustomerIndexer(engine, desk.signing, settings.sweep_interval)
+        tasks.append(asyncio.create_task(indexer.run(app[STOP])))
+    app[FAILURES] = bot_failures.FailureSource(
+        settings.bot_failures_url, engine, settings.bot_failures_poll_interval
+    )
+    if app[BACKGROUND]:
+        tasks.append(asyncio.create_task(app[FAILURES].run(desk, app[STOP])))
     app[TASKS] = tasks
     try:
         yield
@@ -140,12 +154,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app[FAILURES].close()
         await session.close()
         await engine.dispose()
 
 
 def create_app(settings: Settings, background: bool = True) -> web.Application:
-    from agent_desk import views
+    from agent_desk import assignment_views, views
 
     app = web.Application(
         middlewares=[security_headers_middleware, session_middleware, csrf_middleware, views.not_found_page],
@@ -158,11 +173,15 @@ def create_app(settings: Settings, background: bool = True) -> web.Application:
         app,
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=True,
-        context_processors=[_context],
+        context_processors=[_context, assignment_views.header_context],
     )
     env.filters.update(FILTERS)
     app.cleanup_ctx.append(_lifecycle)
     views.setup_routes(app)
+    from agent_desk import report_views  # supervisors' reports (/reports, /reports.csv)
+
+    report_views.setup_routes(app)
+    channel_window.setup_routes(app)  # "Gửi SMS" after Zalo's window
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
     return app
 

@@ -126,6 +126,20 @@ class Settings:
     # used for the Origin/Referer check and to make cookies Secure. Empty: the Host header is used.
     public_origin: str = ""
     demo_enabled: bool = True  # /demo; off by default in production
+    # Satisfaction survey after a hand-back (agent_desk/csat.py): on; a score is taken for
+    # csat_answer_window seconds after the question, a comment for csat_comment_window after the score.
+    csat_enabled: bool = True
+    csat_answer_window: int = 24 * 3600
+    csat_comment_window: int = 300
+    # Assignment (agent_desk/assignment.py): off, agents take conversations from the queue themselves.
+    auto_assign: bool = False
+    max_conversations_per_agent: int = 3  # auto-assignment gives nobody more than this many at once
+    # Bot failures (agent_desk/bot_failures.py): the connectors' store the desk tails, and how often.
+    bot_failures_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'bot_failures.db'}"
+    bot_failures_poll_interval: float = 1.0
+    # Channel windows (agent_desk/channel_window.py): Zalo's, and the warning before it ends.
+    zalo_window_hours: int = 48
+    window_warn_minutes: int = 120
     # Extra hosts (besides localhost) that may be served without TLS, e.g. in tests.
     insecure_hosts: tuple[str, ...] = field(default=("127.0.0.1", "localhost", "::1"))
 
@@ -164,7 +178,42 @@ class Settings:
             "public_origin": _origin(env, "DESK_PUBLIC_ORIGIN"),
             # The public web chat is a test page: a production desk serves it only when asked to.
             "demo_enabled": _flag(env, "DESK_DEMO_ENABLED", app_env != "production"),
+            "csat_enabled": _flag(env, "DESK_CSAT_ENABLED", True),
+            "csat_answer_window": _int(env, "DESK_CSAT_ANSWER_WINDOW", 24 * 3600, 60),
+            "csat_comment_window": _int(env, "DESK_CSAT_COMMENT_WINDOW", 300, 1),
+            "auto_assign": _flag(env, "DESK_AUTO_ASSIGN", False),
+            "max_conversations_per_agent": env_number(
+                env,
+                "DESK_MAX_CONVERSATIONS_PER_AGENT",
+                3,
+                int,
+                ConfigError,
+                lo=1,
+                hi=50,
+                kind="a whole number",
+            ),
         }
+        values.update(
+            {
+                "bot_failures_url": async_db_url(
+                    env.get("BOT_FAILURES_URL", "").strip() or f"sqlite:///{ROOT / 'var' / 'bot_failures.db'}"
+                ),
+                "bot_failures_poll_interval": _float(env, "DESK_BOT_FAILURES_POLL_INTERVAL", 1.0, 0.05),
+                "zalo_window_hours": env_number(
+                    env, "ZALO_WINDOW_HOURS", 48, int, ConfigError, lo=1, hi=168, kind="a whole number"
+                ),
+                "window_warn_minutes": env_number(
+                    env,
+                    "DESK_WINDOW_WARN_MINUTES",
+                    120,
+                    int,
+                    ConfigError,
+                    lo=0,
+                    hi=1440,
+                    kind="a whole number of minutes",
+                ),
+            }
+        )
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from agent_desk import bot_failures
 from agent_desk.desk import Desk
 from agent_desk.keys import DESK, SETTINGS
 from agent_desk.security import set_cookie
@@ -107,6 +108,11 @@ async def send(request: web.Request) -> web.StreamResponse:
     desk: Desk = request.app[DESK]
     try:
         await desk.rasa.rest_message(sender, text)
+    except RasaError as exc:
+        # The bot failed on the message: it goes to the agents' queue ("bot lỗi"), the visitor is told.
+        reply = await bot_failures.from_web_chat(desk, sender, text, str(exc))
+        return web.json_response({"messages": [reply], "cursor": after, "version": ""})
+    try:
         return web.json_response(await _messages(desk, sender, after))
     except RasaError:
         return _error("Trợ lý tạm thời không phản hồi, vui lòng thử lại sau.", 502)

@@ -21,16 +21,18 @@ import re
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agent_desk import db, transcript
 from agent_desk.accounts import Agent
 from agent_desk.config import Settings
+from agent_desk.csat import Surveys
 from agent_desk.hub import Hub
 from agent_desk.responses import DomainResponses, MissingResponse
 from agent_desk.signing_client import SigningClient, normalise_code
@@ -49,6 +51,8 @@ CLOSE_TAGS = {
     "other": "Khác",
 }
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Checked inside a claim's transaction before its UPDATE; raises DeskError to refuse the claim.
+ClaimGuard = Callable[[AsyncConnection], Awaitable[None]]
 
 
 class DeskError(Exception):
@@ -77,6 +81,8 @@ class Handoff:
     close_tag: str | None
     last_messages: list[dict[str, str]]
     requeue_count: int
+    bot_error: str | None = None  # the bot failed on the customer's message (agent_desk/bot_failures.py)
+    customer_last_at: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +97,7 @@ class Handoff:
             "agent_name": self.agent_name,
             "last_messages": self.last_messages,
             "requeue_count": self.requeue_count,
+            "bot_error": self.bot_error,
         }
 
 
@@ -143,6 +150,8 @@ def _handoff(row: Any) -> Handoff:
         close_tag=row.close_tag,
         last_messages=last,
         requeue_count=row.requeue_count or 0,
+        bot_error=row.bot_error,
+        customer_last_at=row.customer_last_at,
     )
 
 
@@ -173,6 +182,7 @@ class Desk:
         # was queued): the same events arriving afterwards from the broker are not added twice.
         self._preview_ts: LRU = LRU(20_000)
         self.events_seen = 0
+        self.csat = Surveys(self)  # satisfaction survey after a hand-back
 
     # ------------------------------------------------------------------ reading
     async def load_open(self) -> None:
@@ -243,6 +253,11 @@ class Desk:
             await self._withdraw(sender, ts)
         elif kind == "restart":
             await self._end_on_restart(sender)
+        if kind in {"user", "restart"}:
+            try:
+                await self.csat.ingest(sender, event, ts)
+            except Exception:  # a survey problem must not hold up the queue's events
+                log.exception("satisfaction survey: event not handled")
 
         message = transcript.message_from_event(event)
         if message is not None:
@@ -378,17 +393,32 @@ class Desk:
             )
         return result.rowcount == 1
 
-    async def claim(self, handoff_id: int, agent: Agent) -> Handoff:
+    def joined_events(self, agent: Agent) -> list[dict[str, Any]]:
+        """Pause the bot and tell the customer which agent joined: a claim, a transfer, a takeover."""
         try:
             joined = self.responses.text("utter_handoff_agent_joined", agent_name=agent.display_name)
         except MissingResponse as exc:
             raise DeskError(f"Chưa thể nhận hội thoại: {exc}.", 503) from exc
+        return [
+            {"event": "pause"},
+            {"event": "action", "name": "utter_handoff_agent_joined"},
+            self._bot_event(joined, utter_action="utter_handoff_agent_joined", joined_agent=agent.username),
+        ]
+
+    async def claim(self, handoff_id: int, agent: Agent, guard: ClaimGuard | None = None) -> Handoff:
+        """An agent takes a waiting conversation. Auto-assignment goes through here too, with a
+        `guard` run in the claim's transaction before its UPDATE (it raises DeskError to refuse)."""
+        events = self.joined_events(agent)
         now = time.time()
-        won = await self._transition(
-            handoff_id,
-            [db.handoffs.c.status == "waiting"],
-            {"status": "active", "agent_id": agent.id, "claimed_at": now, "agent_activity_at": now},
-        )
+        async with self.engine.begin() as conn:
+            if guard is not None:
+                await guard(conn)
+            result = await conn.execute(
+                db.handoffs.update()
+                .where(db.handoffs.c.id == handoff_id, db.handoffs.c.status == "waiting")
+                .values(status="active", agent_id=agent.id, claimed_at=now, agent_activity_at=now)
+            )
+        won = result.rowcount == 1
         if not won:
             current = await self.get(handoff_id)
             if current is None:
@@ -400,19 +430,11 @@ class Desk:
             raise DeskError("Hội thoại này đã kết thúc, không còn trong hàng chờ.")
         handoff = await self.get(handoff_id)
         assert handoff is not None
+        from agent_desk import channel_window
+
+        push = await channel_window.can_push(self, handoff)  # outside Zalo's window: recorded only
         try:
-            await self.rasa.append_events(
-                handoff.sender_id,
-                [
-                    {"event": "pause"},
-                    {"event": "action", "name": "utter_handoff_agent_joined"},
-                    self._bot_event(
-                        joined,
-                        utter_action="utter_handoff_agent_joined",
-                        joined_agent=agent.username,
-                    ),
-                ],
-            )
+            await self.rasa.append_events(handoff.sender_id, events, push=push)
         except RasaError as exc:
             await self._transition(
                 handoff_id,
@@ -446,6 +468,11 @@ class Desk:
     async def reply(self, handoff_id: int, agent: Agent, text: str) -> None:
         text = clean_text(text, MAX_REPLY)
         handoff = await self._owned(handoff_id, agent)
+        from agent_desk import channel_window  # imports the app keys, hence this module
+
+        refusal = await channel_window.reply_refusal(self, handoff)  # Zalo's 48 h: SMS instead
+        if refusal:
+            raise DeskError(refusal, 409)
         try:
             await self.rasa.append_events(
                 handoff.sender_id,
@@ -453,7 +480,12 @@ class Desk:
             )
         except RasaError as exc:
             raise DeskError(f"Tin nhắn chưa gửi được: {exc}.", 502) from exc
-        await self.touch(handoff_id, agent)
+        now = time.time()
+        await self._transition(  # touch, and the first reply's time (reports: first response)
+            handoff_id,
+            [db.handoffs.c.status == "active", db.handoffs.c.agent_id == agent.id],
+            {"agent_activity_at": now, "first_reply_at": sa.func.coalesce(db.handoffs.c.first_reply_at, now)},
+        )
 
     async def hand_back(self, handoff_id: int, agent: Agent, tag: str) -> None:
         if tag not in CLOSE_TAGS:
@@ -462,6 +494,9 @@ class Desk:
             events = self._handback_events("utter_handoff_returned")
         except MissingResponse as exc:
             raise DeskError(f"Chưa thể trả hội thoại cho bot: {exc}.", 503) from exc
+        survey = self.csat.ask_events(agent)  # satisfaction survey, before the final action_listen
+        events[-1:-1] = survey
+        asked_at = time.time()
         handoff = await self._owned(handoff_id, agent)
         won = await self._transition(
             handoff_id,
@@ -470,8 +505,11 @@ class Desk:
         )
         if not won:
             raise DeskError("Hội thoại vừa thay đổi trạng thái; hãy tải lại trang.")
+        from agent_desk import channel_window
+
+        push = await channel_window.can_push(self, handoff)  # outside Zalo's window: recorded only
         try:
-            await self.rasa.append_events(handoff.sender_id, events)
+            await self.rasa.append_events(handoff.sender_id, events, push=push)
         except RasaError as exc:
             await self._transition(
                 handoff_id,
@@ -481,6 +519,11 @@ class Desk:
             raise DeskError(f"Chưa trả được cho bot: {exc}. Hãy thử lại.", 502) from exc
         self._open.pop(handoff.sender_id, None)
         log.info("handoff %s handed back by %s (%s)", handoff_id, agent.username, tag)
+        if survey:
+            try:
+                await self.csat.asked(handoff_id, handoff.sender_id, agent.id, asked_at)
+            except Exception:
+                log.exception("handoff %s: satisfaction survey sent but not recorded", handoff_id)
         await self.publish_queue()
 
     # ------------------------------------------------------------------ background
@@ -537,6 +580,10 @@ class Desk:
             self._open.pop(row.sender_id, None)
             done["timed_out"] += 1
             log.info("handoff %s timed out in the queue", row.id)
+        try:
+            await self.csat.sweep(now)  # resume the bot where a survey comment never came
+        except Exception:
+            log.exception("satisfaction survey sweep failed")
         if done["timed_out"] or done["requeued"]:
             await self.publish_queue()
         return done
@@ -565,7 +612,7 @@ class Desk:
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(n.c.text, n.c.created_at, a.c.display_name)
+                    sa.select(n.c.id, n.c.text, n.c.created_at, a.c.display_name)
                     .select_from(n.join(a, n.c.agent_id == a.c.id))
                     .where(n.c.sender_id == sender_id)
                     .order_by(n.c.created_at)
@@ -573,7 +620,12 @@ class Desk:
             ).all()
         # Agents type customers' phone numbers into notes too: shown masked, like the transcript.
         return [
-            {"text": transcript.for_staff(r.text), "created_at": r.created_at, "agent_name": r.display_name}
+            {
+                "id": r.id,  # transfer notes get a label (agent_desk/transfer.py)
+                "text": transcript.for_staff(r.text),
+                "created_at": r.created_at,
+                "agent_name": r.display_name,
+            }
             for r in rows
         ]
 

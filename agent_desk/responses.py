@@ -66,6 +66,18 @@ class DomainResponses:
                 return str(variation["text"])
         return None
 
+    def buttons(self, name: str) -> list[dict[str, str]]:
+        """The `{title, payload}` buttons of the variation `text` uses ([] if it has none)."""
+        self._load()
+        for variation in self._responses.get(name) or []:
+            if isinstance(variation, dict) and variation.get("text") and not variation.get("channel"):
+                return [
+                    {"title": str(b["title"]), "payload": str(b["payload"])}
+                    for b in variation.get("buttons") or []
+                    if isinstance(b, dict) and b.get("title") and b.get("payload")
+                ]
+        return []
+
     def text(self, name: str, **values: str) -> str:
         self._load()
         text = self._first_text(name)

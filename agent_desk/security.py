@@ -227,6 +227,10 @@ async def security_headers_middleware(request: web.Request, handler: Handler) ->
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if not request.path.startswith("/static/"):
+            # Pages show customers' conversations: never kept by the browser, so Back after logging
+            # out asks the server again (and lands on the login page) instead of showing the queue.
+            response.headers.setdefault("Cache-Control", "no-store")
     if isinstance(response, web.HTTPException) and not isinstance(response, web.HTTPSuccessful):
         raise response
     return response

@@ -1,4 +1,4 @@
-"""Read-only client of the signing service (request status and documents for the agent's side panel)."""
+"""Client of the signing service: request status and documents for the side panel, and the staff SMS."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ CODE_RE = re.compile(r"^PC\d{2}[A-Z]{2}\d{7}$")
 
 class SigningError(RuntimeError):
     pass
+
+
+class SigningRefused(SigningError):
+    """The service answered and said no (4xx/5xx with its JSON error): `message` is its Vietnamese text."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
 
 
 def normalise_code(code: str) -> str | None:
@@ -49,6 +59,13 @@ class SigningClient:
         data = await self._get(query)
         return list((data or {}).get("notices") or [])
 
+    async def request_status(self, code: str) -> dict[str, Any] | None:
+        """The request as staff see it (customer name and phone masked), without its documents."""
+        normalised = normalise_code(code)
+        if normalised is None:
+            return None
+        return await self._get(f"/v1/requests/{quote(normalised)}")
+
     async def request_info(self, code: str) -> dict[str, Any] | None:
         """The request and its documents, or None when the code is unknown."""
         normalised = normalise_code(code)
@@ -60,3 +77,30 @@ class SigningClient:
         documents = await self._get(f"/v1/requests/{quote(normalised)}/documents")
         request["documents"] = (documents or {}).get("documents", [])
         return request
+
+    async def send_sms(
+        self, code: str, text: str, by: str, chat_channel: str, chat_user: str
+    ) -> dict[str, Any]:
+        """A staff SMS to the request's registered phone (agent_desk/channel_window.py); the
+        service checks that the conversation is verified for the request and audits it."""
+        normalised = normalise_code(code)
+        if normalised is None:
+            raise SigningRefused(400, "invalid_request_code", "mã yêu cầu không hợp lệ")
+        path = f"/v1/requests/{quote(normalised)}/staff-sms"
+        body = {"text": text, "by": by, "chat_channel": chat_channel, "chat_user": chat_user}
+        try:
+            async with self._session.post(
+                self._base + path, json=body, headers=self._headers, timeout=self._timeout
+            ) as resp:
+                data = await resp.json(content_type=None)
+                if resp.status >= 400:
+                    data = data if isinstance(data, dict) else {}
+                    raise SigningRefused(
+                        resp.status,
+                        str(data.get("error") or resp.status),
+                        str(data.get("message") or f"dịch vụ ký số trả lỗi {resp.status}"),
+                    )
+                return data if isinstance(data, dict) else {}
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("signing service staff-sms failed: %s", type(exc).__name__)
+            raise SigningError("không kết nối được dịch vụ ký số") from exc

@@ -85,9 +85,15 @@ def message_from_event(event: dict[str, Any], customer: bool = False) -> dict[st
             "agent": metadata.get("agent_name") if isinstance(metadata, dict) else None,
             # Written by the notifier: a notice, not an answer (its delivery state is listed apart).
             "notice": metadata.get("notice") if isinstance(metadata, dict) else None,
+            # "sms": an agent's text sent by SMS after Zalo's window (agent_desk/channel_window.py);
+            # bot_failure: the canned text of a failed turn (connectors/common/bot_failures.py).
+            "via": metadata.get("via") if isinstance(metadata, dict) else None,
+            "bot_failure": metadata.get("bot_failure") if isinstance(metadata, dict) else None,
         }
     if kind == "action" and event.get("name") == HANDOFF_ACTION:
         return {"kind": "system", "text": "Khách hàng yêu cầu gặp nhân viên", "ts": ts}
+    if kind == "pause" and (event.get("metadata") or {}).get("csat"):  # agent_desk/csat.py
+        return {"kind": "system", "text": "Bot tạm dừng, chờ góp ý khảo sát của khách", "ts": ts}
     if kind == "pause":
         return {"kind": "system", "text": "Bot tạm dừng, nhân viên đang hỗ trợ", "ts": ts}
     if kind == "resume":
@@ -115,6 +121,11 @@ def preview(msgs: list[dict[str, Any]], limit: int = 3) -> list[dict[str, str]]:
     if last_user is not None and last_user not in tail:
         tail = [last_user] + tail[1:]
     return [
-        {"kind": m["kind"], "text": (m["text"][:157] + "…") if len(m["text"]) > 160 else m["text"]}
+        {
+            "kind": m["kind"],
+            "text": (m["text"][:157] + "…") if len(m["text"]) > 160 else m["text"],
+            # An agent's line is labelled with the agent, not "Bot".
+            **({"agent": str(m["agent"])[:100]} if m.get("agent") else {}),
+        }
         for m in tail
     ]

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 import aiohttp_jinja2
 from aiohttp import web
 
-from agent_desk import accounts, demo
+from agent_desk import accounts, channel_window, demo, search_views
 from agent_desk.accounts import Agent
 from agent_desk.desk import CLOSE_TAGS, Desk, DeskError, Handoff
 from agent_desk.keys import DESK, ENGINE, SETTINGS
@@ -279,6 +279,9 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
             "canned": await desk.canned(),
             "tags": CLOSE_TAGS,
             "now": time.time(),
+            **await assignment_views.conversation_context(request, handoff),
+            **await search_views.conversation_context(request, handoff),
+            **await channel_window.conversation_context(request, handoff, msgs),  # bot lỗi, Zalo window
         },
     )
 
@@ -382,6 +385,7 @@ async def supervisor_page(request: web.Request) -> dict[str, Any]:
         "now": time.time(),
         "queue_timeout": settings.queue_timeout,
         "idle_timeout": settings.agent_idle_timeout,
+        **await assignment_views.supervisor_context(request),
     }
 
 
@@ -407,6 +411,10 @@ async def not_found_page(
         return aiohttp_jinja2.render_template("not_found.html", request, {}, status=404)
 
 
+# Imported last: assignment_views uses the helpers above (error_response, _form, ...).
+from agent_desk import assignment_views  # noqa: E402
+
+
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/health", health)
@@ -427,3 +435,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/supervisor", supervisor_page)
     r.add_get("/api/supervisor", supervisor_api)
     demo.setup_routes(app)
+    assignment_views.setup_routes(app)
+    search_views.setup_routes(app)

@@ -85,6 +85,20 @@ class RasaClient:
             "POST", f"/conversations/{quote(sender_id, safe='')}/tracker/events", params, json=events
         )
 
+    async def trigger_intent(
+        self, sender_id: str, intent: str, entities: list[dict[str, Any]] | dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run the bot on `intent` as if the customer had just sent it; its answer goes out on the
+        customer's latest channel."""
+        from urllib.parse import quote
+
+        return await self._call(
+            "POST",
+            f"/conversations/{quote(sender_id, safe='')}/trigger_intent",
+            {"output_channel": "latest", "include_events": "NONE"},
+            json={"name": intent, "entities": entities},
+        )
+
     async def rest_message(self, sender_id: str, text: str) -> list[dict[str, Any]]:
         """Send a customer message through the REST channel (the /demo page's proxy).
 

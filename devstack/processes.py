@@ -128,6 +128,8 @@ def stack_env(ports: Ports, extra: dict[str, str] | None = None) -> dict[str, st
     env.setdefault("RASA_EVENTS_DB", str(ROOT / "var" / "rasa_events.db"))
     var = Path(env["RASA_EVENTS_DB"]).parent
     env.setdefault("RASA_LOCKS_DB", str(var / "rasa_locks.db"))
+    # Messages the bot failed on (connectors/common/bot_failures.py), read by the desk of the same stack.
+    env.setdefault("BOT_FAILURES_URL", f"sqlite:///{var / 'bot_failures.db'}")
     env.setdefault("CHANNEL_DEDUPE_DB", str(var / "channel_dedupe.db"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")

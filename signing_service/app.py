@@ -23,6 +23,7 @@ from . import (
     api_requests,
     api_signing,
     api_staff,
+    api_staff_sms,
     api_verification,
 )
 from .clock import Clock, SystemClock
@@ -138,6 +139,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         api_signing,
         api_verification,
         api_staff,
+        api_staff_sms,
         api_notifications,
         api_check,
         api_pki,

@@ -52,7 +52,7 @@
 
   function preview(h) {
     return el("td", { class: "preview" }, h.last_messages.map(m =>
-      el("div", { class: m.kind }, [el("b", { text: (m.kind === "user" ? "Khách" : "Bot") + ": " }), document.createTextNode(m.text)])));
+      el("div", { class: m.kind }, [el("b", { text: (m.kind === "user" ? "Khách" : m.agent ? "NV " + m.agent : "Bot") + ": " }), document.createTextNode(m.text)])));
   }
 
   function chip(channel) {
@@ -67,6 +67,7 @@
         el("button", { class: "primary", type: "submit", text: "Nhận xử lý" })]);
       const first = el("td", {}, [chip(h.channel)]);
       if (h.requeue_count) { first.append(" "); first.appendChild(el("span", { class: "chip warn", text: "chuyển lại" })); }
+      if (h.bot_error) { first.append(" "); first.appendChild(el("span", { class: "chip bot-error", text: "bot lỗi" })); }
       return el("tr", { "data-id": h.id }, [first,
         el("td", { class: "wait", "data-since": h.queued_at, text: duration(Date.now() / 1000 + clockSkew - h.queued_at) }),
         el("td", { text: h.request_code || "—" }), preview(h), el("td", {}, [form])]);
@@ -76,7 +77,8 @@
   function renderActive(items) {
     const body = activeTable.tBodies[0];
     body.replaceChildren(...(items.length ? items.map(h => el("tr", { "data-id": h.id }, [
-      el("td", {}, [chip(h.channel)]), el("td", { text: h.agent_name || "" }), el("td", { text: h.request_code || "—" }),
+      el("td", {}, h.bot_error ? [chip(h.channel), document.createTextNode(" "), el("span", { class: "chip bot-error", text: "bot lỗi" })] : [chip(h.channel)]),
+      el("td", { text: h.agent_name || "" }), el("td", { text: h.request_code || "—" }),
       preview(h), el("td", {}, [el("a", { href: "/conversations/" + h.id, text: "Mở" })])]))
       : [el("tr", { class: "empty" }, [el("td", { colspan: "5", text: "Chưa có hội thoại nào." })])]));
   }
@@ -139,6 +141,7 @@
 
   const url = "/api/events" + (conv ? "?conversation=" + encodeURIComponent(conv.dataset.id) : "");
   const source = new EventSource(url);
+  window.deskEvents = source; // assignment.js listens on the same stream (one connection per page)
   source.addEventListener("queue", e => onQueue(JSON.parse(e.data)));
   source.addEventListener("message", e => { if (conv) appendMessage(JSON.parse(e.data)); });
 

@@ -69,6 +69,12 @@ def previous_user_intent(tracker: Tracker) -> str | None:
     return None
 
 
+# A satisfaction survey answer (`/csat{"csat_score":"5"}`, sent by the agent desk after a
+# hand-back): it has no rule, so it lands in the core fallback, but the desk records it and
+# replies itself; the bot must not answer "I did not understand".
+CSAT_INTENT = "csat"
+
+
 class ActionNluFallback(Action):
     """Low NLU confidence: ask to rephrase; the second time in a row, offer a human agent."""
 
@@ -78,6 +84,8 @@ class ActionNluFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if ((tracker.latest_message or {}).get("intent") or {}).get("name") == CSAT_INTENT:
+            return []  # the agent desk answers survey buttons
         # A well-formed request code says what the customer wants, whatever the NLU confidence.
         code = normalize_request_code(tracker.get_slot("lookup_code"))
         if code:

@@ -26,12 +26,25 @@ PRIVATE_CHAT_ONLY_TEXT = (
 )
 # Zalo: the subtitle of the request_user_info card (its title is the button's title); at most 500 chars.
 REQUEST_INFO_SUBTITLE = "Chạm vào đây để gửi số điện thoại của Quý khách cho trợ lý."
+# Any channel: the bot failed on the customer's message (Rasa or the action server down, a timeout);
+# the message went to the agent desk's queue (connectors/common/bot_failures.py). Rasa may be the
+# part that is down, so this cannot wait for a bot turn.
+BOT_FAILURE_RESPONSE = "utter_bot_failure"
+BOT_FAILURE_TEXT = (
+    "Dạ, hệ thống trả lời tự động đang gặp sự cố nên chưa xử lý được tin nhắn của anh/chị. "
+    "Em đã chuyển tin nhắn tới nhân viên tổng đài, nhân viên sẽ trả lời anh/chị sớm nhất có thể. "
+    "Việc gấp anh/chị vui lòng gọi tổng đài 19001909 ạ."
+)
 
 
 def domain_response_text(app: Any, name: str, channel: str) -> str | None:
     """A random text variation of response ``name`` for ``channel`` from the agent's domain."""
     agent = getattr(getattr(app, "ctx", None), "agent", None)
-    domain = getattr(agent, "domain", None)
+    return domain_text(getattr(agent, "domain", None), name, channel)
+
+
+def domain_text(domain: Any, name: str, channel: str) -> str | None:
+    """A random text variation of response ``name`` for ``channel`` from a loaded domain (or None)."""
     variants = getattr(domain, "responses", {}).get(name) or []
     texts = [
         v["text"]

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from connectors.common.bot_failures import BotTurns, turns_for
 from connectors.common.masking import mask_id
 
 logger = logging.getLogger(__name__)
@@ -69,14 +70,15 @@ def record_failure(
 
 
 async def hand_to_bot(
-    on_new_message: Callable[[Any], Awaitable[Any]], message: Any, channel: str, text: str
+    on_new_message: Callable[[Any], Awaitable[Any]],
+    message: Any,
+    channel: str,
+    text: str,
+    app: Any = None,
+    turns: BotTurns | None = None,
 ) -> None:
     """Run the bot on an already acknowledged message. The platform will not redeliver it, so if
-    the turn fails (e.g. the lock store is down) the customer's message is recorded for staff."""
-    try:
-        await on_new_message(message)
-    except Exception as exc:
-        logger.exception("%s: the bot failed on a message from %s", channel, mask_id(message.sender_id))
-        record_failure(
-            channel, message.sender_id, "processing_failed", {"user_text": text}, type(exc).__name__
-        )
+    the turn fails or hangs, the message goes to the agent desk and the customer is told
+    (connectors/common/bot_failures.py); `app` is Rasa's Sanic app (the domain's canned text),
+    `turns` the channel's own runner (its circuit breaker)."""
+    await (turns or turns_for(channel)).run(on_new_message, message, text, app)

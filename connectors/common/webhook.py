@@ -15,7 +15,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.common import canned
+from connectors.common import bot_failures, canned
+from connectors.common.bot_failures import BotTurns
 from connectors.common.dedupe import recent_keys
 from connectors.common.tasks import SerialPerKey
 
@@ -36,6 +37,7 @@ class WebhookInput(InputChannel, Generic[SettingsT]):
         self.settings = settings
         self.recent = recent_keys(self.channel, self.dedupe_ttl, DEDUPE_SIZE)
         self.runner = SerialPerKey(self.channel)
+        self.turns = BotTurns(self.channel)  # a failed bot turn goes to the agent desk
 
     @classmethod
     def name(cls) -> str:
@@ -49,6 +51,7 @@ class WebhookInput(InputChannel, Generic[SettingsT]):
     @classmethod
     def from_credentials(cls: type[ChannelT], credentials: dict[str, Any] | None) -> ChannelT:
         # Configuration comes from the environment (credentials.yml only registers the class).
+        bot_failures.install()  # Rasa loads the channels at start-up: failed actions go to people too
         settings = cls.settings_from_env()
         if settings is None:
             # Logged under the subclass's module, as each channel did before sharing this.
@@ -110,6 +113,7 @@ class WebhookInput(InputChannel, Generic[SettingsT]):
         @bp.listener("after_server_stop")
         async def close(app: Any, loop: Any) -> None:
             await self.runner.drain()
+            await self.turns.drain()
             await self.close_client()
 
         return bp

@@ -127,7 +127,7 @@ class TelegramInput(WebhookInput[TelegramSettings]):
             message_id=str(event.update_id),
             metadata=metadata,
         )
-        await hand_to_bot(on_new_message, message, CHANNEL, text or "")
+        await hand_to_bot(on_new_message, message, CHANNEL, text or "", app, self.turns)
 
     async def _answer_group(self, chat_id: int, app: Any) -> None:
         assert self.sender is not None

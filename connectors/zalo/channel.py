@@ -262,4 +262,4 @@ class ZaloInput(WebhookInput[ZaloSettings]):
             message_id=event.dedupe_key if event.kind in ("text", "contact") else None,
             metadata=metadata,
         )
-        await hand_to_bot(on_new_message, message, CHANNEL, text)
+        await hand_to_bot(on_new_message, message, CHANNEL, text, app, self.turns)

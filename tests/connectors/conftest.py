@@ -30,6 +30,14 @@ def fake_telegram() -> Iterator[FakeTelegramApi]:
         yield fake
 
 
+@pytest.fixture(autouse=True)
+def bot_failures_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Messages a failing stand-in bot could not handle go to a private store, never the repository's var/."""
+    url = f"sqlite:///{tmp_path / 'bot_failures.db'}"
+    monkeypatch.setenv("BOT_FAILURES_URL", url)
+    return url
+
+
 @pytest.fixture
 def failures_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "channel_failures.jsonl"

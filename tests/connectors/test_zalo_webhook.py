@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import aiohttp
 import pytest
-from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.domain import Domain
 
 from common.shared_contact import METADATA_KEY, SHARE_CONTACT_TEXT
@@ -164,25 +163,25 @@ async def test_disabled_channel_answers_503() -> None:
 
 
 async def test_a_failed_bot_turn_is_recorded_for_staff(
-    zalo_settings: ZaloSettings, failures_file: Path
+    zalo_settings: ZaloSettings, failures_file: Path, bot_failures_store: str
 ) -> None:
-    class FailingBot(Recorder):
-        async def __call__(self, message: UserMessage) -> None:
-            self.messages.append(message)
-            raise ConnectionError("lock store unreachable")
+    """The platform will not redeliver an acknowledged message: a failed turn goes to the agent desk
+    through the bot failures store (tests/connectors/test_bot_failures.py has the rest)."""
+    from tests.connectors.test_bot_failures import FailingBot, exists, stored
 
     rec = FailingBot()
     async with serve(ZaloInput(zalo_settings), rec) as url:
         body = event("user_send_text", user_id="6142000000055", text="tôi cần ký hợp đồng")
         assert (await post(url, *signed(body, ZALO_APP_ID, ZALO_OA_SECRET)))[0] == 200
         await rec.wait_for(1)
-    [record] = read_lines(failures_file)
-    assert (record["sender_id"], record["reason"], record["error_code"]) == (
+    [record] = stored(bot_failures_store)
+    assert (record["sender_id"], record["reason"], record["detail"]) == (
         "zalo:6142000000055",
-        "processing_failed",
+        "rasa_error",
         "ConnectionError",
     )
-    assert record["message"] == {"user_text": "tôi cần ký hợp đồng"}
+    assert record["text"] == "tôi cần ký hợp đồng"
+    assert not exists(failures_file)
 
 
 def now_ms() -> str:

@@ -29,7 +29,11 @@ EXTERNAL = {
     "utter_handoff_agent_joined",
     "utter_handoff_returned",
     "utter_handoff_timeout",
+    "utter_csat_ask",
+    "utter_csat_thanks",
+    "utter_csat_comment_thanks",
     "utter_unsupported_content",
+    "utter_bot_failure",
     "utter_default",
 }
 KNOWN = re.compile(
@@ -37,6 +41,10 @@ KNOWN = re.compile(
     # Sent only by the connectors as a payload with metadata (common/shared_contact.py): examples
     # would teach the NLU to take typed text for a shared contact.
     r"|The intent 'share_contact' is listed in the domain file, but is not found in the NLU training data\.$"
+    # The satisfaction survey's buttons (agent_desk/csat.py): payloads only, answered by the desk,
+    # neither examples (typed text is never a score) nor a rule (the core fallback stays silent).
+    r"|The intent 'csat' is listed in the domain file, but is not found in the NLU training data\.$"
+    r"|The intent 'csat' is not used in any story or rule\.$"
 )
 
 

@@ -34,6 +34,7 @@ def desk_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "DESK_DOMAIN_PATH": str(ROOT / "domain.yml"),
         "DESK_SWEEP_INTERVAL": "0.2",
         "DESK_BROKER_POLL_INTERVAL": "0.1",
+        "BOT_FAILURES_URL": f"sqlite:///{tmp_path / 'bot_failures.db'}",  # never the repository's var/
     }
     env.update({k: str(v) for k, v in overrides.pop("env", {}).items()})
     return Settings.from_env(env, **overrides)

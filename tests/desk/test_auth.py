@@ -43,6 +43,8 @@ async def test_login_sets_hardened_cookies_and_logout_ends_the_session(desk_fact
     client.session.cookie_jar.update_cookies({"desk_session": stolen})
     resp = await client.get("/", allow_redirects=False)
     assert resp.status == 302
+    # Pages are never cached: Back after logging out asks the server (and lands on the login page).
+    assert page.headers["Cache-Control"] == "no-store" and resp.headers["Cache-Control"] == "no-store"
 
 
 async def test_cookies_are_secure_off_localhost(desk_factory):

@@ -146,8 +146,10 @@ async def test_take_over_reply_and_hand_back(desk_factory, tmp_path, rasa_env, r
     assert resp.status == 303
     tracker = await rasa.tracker(sender)
     assert tracker["paused"] is False
-    tail = [e["event"] + ":" + (e.get("name") or "") for e in tracker["events"][-5:]]
+    tail = [e["event"] + ":" + (e.get("name") or "") for e in tracker["events"][-7:]]
     assert tail[0] == "resume:" and tail[-1] == "action:action_listen"
+    # The satisfaction survey (agent_desk/csat.py) comes last, before action_listen.
+    assert tail[-3] == "action:utter_csat_ask" and len(texts(tracker)[-1]) > 0
     returned = DomainResponses(client.app[DESK].settings.domain_path).text("utter_handoff_returned")
     assert returned in texts(tracker)
     closed = await client.app[DESK].get(handoff.id)

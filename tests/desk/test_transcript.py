@@ -116,3 +116,13 @@ def test_the_desk_sees_typed_phones_emails_and_codes_masked():
         own_chat = message_from_event(event, customer=True)
         assert own_chat is not None and all(s in own_chat["text"] for s in secrets)  # the customer's own copy
     assert preview(messages([user]))[0]["text"].count("*") >= 6  # queue previews too
+
+
+def test_queue_previews_label_an_agents_line_with_the_agent():
+    events = [
+        {"event": "user", "timestamp": 1.0, "text": "alo"},
+        {"event": "bot", "timestamp": 2.0, "text": "Dạ em Lan đây", "metadata": {"agent_name": "Lan"}},
+        {"event": "bot", "timestamp": 3.0, "text": "Bot trả lời"},
+    ]
+    lines = preview(messages(events))
+    assert [line.get("agent") for line in lines] == [None, "Lan", None]
