@@ -9,7 +9,6 @@ The screenshot lands in docs/img/desk-assignment.png with UPDATE_SCREENSHOTS=1.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import subprocess
@@ -25,7 +24,7 @@ import pytest
 from aiohttp import web
 
 from devstack import processes
-from tests.browser.test_desk_e2e import CHROMIUM, CHROMIUM_ARGS, PASSWORD, login
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, PASSWORD, login, screenshots_dir
 from tests.connectors.fakes import _ThreadedServer
 
 ROOT = processes.ROOT
@@ -78,12 +77,6 @@ def customer_asks_for_a_human(events_db: Path, fake: FakeBackends) -> None:
             "INSERT INTO events (sender_id, data) VALUES (?, ?)",
             [(SENDER, json.dumps({**e, "sender_id": SENDER})) for e in events],
         )
-
-
-def shots_dir() -> Path:
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        return ROOT / "docs" / "img"
-    return Path(tempfile.mkdtemp(prefix="desk-shots-"))
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +167,7 @@ def test_status_selector_and_a_transfer_with_a_note(desk) -> None:
             card.locator("#transfer-to").select_option(label="Minh (bận, đang xử lý 0)")
             note = "Khách hỏi hóa đơn tháng 5 cao; em đã gửi chỉ số công tơ, nhờ anh kiểm tra giúp."
             card.locator("#transfer-note").fill(note)
-            lan.screenshot(path=str(shots_dir() / "desk-assignment.png"), full_page=True)
+            lan.screenshot(path=str(screenshots_dir() / "desk-assignment.png"), full_page=True)
 
             # Minh is on the queue page when it comes, its event stream connected.
             minh.goto(base + "/")

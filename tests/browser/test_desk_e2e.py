@@ -18,19 +18,9 @@ import pytest
 import yaml
 
 from devstack import processes
+from tests.browser.support import PASSWORD, login
 
 ROOT = processes.ROOT
-PASSWORD = "mat-khau-rat-dai-123"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
@@ -102,38 +92,6 @@ def desk(full_stack, tmp_path_factory) -> Iterator[str]:
         yield f"http://127.0.0.1:{ports.desk}"
     finally:
         proc.stop()
-
-
-@pytest.fixture(scope="module")
-def shots() -> Path:
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        target = ROOT / "docs" / "img"
-    else:
-        import tempfile
-
-        target = Path(tempfile.mkdtemp(prefix="desk-shots-"))
-    target.mkdir(parents=True, exist_ok=True)
-    return target
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def login(page, base: str, user: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def customer_says(page, text: str) -> int:

@@ -9,8 +9,6 @@ to docs/img/desk-search.png with UPDATE_SCREENSHOTS=1, else to a temporary direc
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +20,7 @@ from agent_desk.config import async_db_url
 from agent_desk.customer_index import customer_fields
 from agent_desk.desk import VN_TZ
 from devstack import processes
-from tests.browser.test_desk_e2e import CHROMIUM, CHROMIUM_ARGS, PASSWORD
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, PASSWORD
 
 ROOT = processes.ROOT
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -91,16 +89,6 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"http://127.0.0.1:{ports.desk}"
     finally:
         proc.stop()
-
-
-@pytest.fixture(scope="module")
-def shots() -> Path:
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        target = ROOT / "docs" / "img"
-    else:
-        target = Path(tempfile.mkdtemp(prefix="desk-shots-"))
-    target.mkdir(parents=True, exist_ok=True)
-    return target
 
 
 def test_search_box_finds_a_customer_and_their_history(desk: str, shots: Path) -> None:

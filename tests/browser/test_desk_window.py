@@ -8,7 +8,6 @@ needed). The screenshot lands in docs/img/desk-window.png with UPDATE_SCREENSHOT
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from aiohttp import web
 
 from connectors.common import bot_failures as store
 from devstack import processes
-from tests.browser.test_desk_e2e import CHROMIUM, CHROMIUM_ARGS, PASSWORD, login
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, PASSWORD, login, screenshots_dir
 from tests.connectors.fakes import _ThreadedServer
 
 ROOT = processes.ROOT
@@ -121,12 +120,6 @@ def desk() -> Iterator[str]:
             proc.stop()
 
 
-def shots_dir() -> Path:
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        return ROOT / "docs" / "img"
-    return Path(tempfile.mkdtemp(prefix="desk-shots-"))
-
-
 def test_the_zalo_window_counts_down_warns_and_ends_in_sms(desk: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -151,7 +144,7 @@ def test_the_zalo_window_counts_down_warns_and_ends_in_sms(desk: str) -> None:
             assert re.fullmatch(r"(29|30) phút \d\d giây", first), first
             expect(left).not_to_have_text(first, timeout=5_000)  # counting down in the page
             expect(page.locator("#reply-form")).to_be_visible()
-            page.screenshot(path=str(shots_dir() / "desk-window.png"), full_page=True)
+            page.screenshot(path=str(screenshots_dir() / "desk-window.png"), full_page=True)
 
             page.goto(desk + "/")
             over = page.locator("#waiting tbody tr", has_text="có ai hỗ trợ")

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -23,11 +21,9 @@ import pytest
 
 from agent_desk.desk import VN_TZ
 from devstack import processes
+from tests.browser.support import PASSWORD, login, screenshots_dir
 
 ROOT = processes.ROOT
-PASSWORD = "mat-khau-rat-dai-123"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -144,26 +140,6 @@ def desk(tmp_path_factory) -> Iterator[str]:
         proc.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def login(page, base: str, user: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
 def test_supervisor_reads_and_exports_the_reports(desk, browser):
     from playwright.sync_api import expect
 
@@ -185,7 +161,7 @@ def test_supervisor_reads_and_exports_the_reports(desk, browser):
     expect(page.locator("svg.bars")).to_have_count(3)
     assert page.locator("svg.bars rect").count() > 10
     expect(page.locator("#report-comments")).not_to_contain_text("0905 123 456")
-    page.screenshot(path=str(shots_dir() / "desk-reports.png"), full_page=True)
+    page.screenshot(path=str(screenshots_dir() / "desk-reports.png"), full_page=True)
 
     with page.expect_download() as download:
         page.click("#report-csv")
@@ -201,9 +177,3 @@ def test_supervisor_reads_and_exports_the_reports(desk, browser):
     page.click("#report-range button[type=submit]")
     page.wait_for_url(f"{desk}/reports?from={today.isoformat()}&to={today.isoformat()}")
     expect(page.locator("#report-days tbody tr")).to_have_count(1)
-
-
-def shots_dir() -> Path:
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        return ROOT / "docs" / "img"
-    return Path(tempfile.mkdtemp(prefix="desk-shots-"))

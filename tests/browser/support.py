@@ -1,0 +1,53 @@
+"""What every browser test shares: Debian's chromium under playwright, the desk's login form, and
+where screenshots go (docs/img/ with UPDATE_SCREENSHOTS=1, else a temporary directory)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from devstack import processes
+
+PASSWORD = "mat-khau-rat-dai-123"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def screenshots_dir() -> Path:
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        target = processes.ROOT / "docs" / "img"
+    else:
+        target = Path(tempfile.mkdtemp(prefix="desk-shots-"))
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def login(page: Any, base: str, user: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
