@@ -22,6 +22,7 @@ from agent_desk.desk import Desk
 from agent_desk.filters import FILTERS
 from agent_desk.hub import Hub
 from agent_desk.keys import DESK, ENGINE, SETTINGS
+from agent_desk.peers import Peers
 from agent_desk.responses import DomainResponses
 from agent_desk.security import (
     LoginThrottle,
@@ -122,6 +123,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         responses,
         Hub(),
     )
+    desk.peers = Peers.for_database(settings.database_url, engine)
+    if desk.peers is not None:  # transfer notices and presence reach every desk's browsers
+        desk.hub.forward = desk.peers.forward
+        desk.peers.on_broadcast = lambda kind, data: desk.hub.publish(kind, data, forwarded=True)
     await desk.load_open()
     app[DESK] = desk
     if not await accounts.list_all(engine):
@@ -131,6 +136,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     app[STOP] = asyncio.Event()
     if app[BACKGROUND]:
         tasks = [asyncio.create_task(_follow_events(app)), asyncio.create_task(_sweep(app))]
+        if desk.peers is not None:  # several desk processes: queue changes made by the others
+            tasks.append(asyncio.create_task(desk.peers.run(desk.reload_from_peers, app[STOP])))
         # Search: the masked customer of each request code, read from the signing service.
         indexer = CustomerIndexer(engine, desk.signing, settings.sweep_interval)
         tasks.append(asyncio.create_task(indexer.run(app[STOP])))
@@ -163,7 +170,15 @@ def create_app(settings: Settings, background: bool = True) -> web.Application:
     from agent_desk import assignment_views, views
 
     app = web.Application(
-        middlewares=[security_headers_middleware, session_middleware, csrf_middleware, views.not_found_page],
+        # not_found_page twice: inside, the handlers' 403/404/405; outside the CSRF check, its 403 and
+        # a body too large (413, read by that check) also get the desk's own page (agent_desk/ux.py).
+        middlewares=[
+            security_headers_middleware,
+            session_middleware,
+            views.not_found_page,
+            csrf_middleware,
+            views.not_found_page,
+        ],
         client_max_size=64 * 1024,  # forms and chat messages are small
     )
     app[SETTINGS] = settings
@@ -182,6 +197,9 @@ def create_app(settings: Settings, background: bool = True) -> web.Application:
 
     report_views.setup_routes(app)
     channel_window.setup_routes(app)  # "Gửi SMS" after Zalo's window
+    from agent_desk import attachments  # files agents send (issue 18)
+
+    attachments.setup_routes(app)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
     return app
 

@@ -5,7 +5,8 @@ Two sources behind one interface (`EventSource.run(sink)`):
   SQL tracker store (the default, `make run`) or of Rasa's SQL event broker, by its auto-increment
   id, remembering the last id handled in the desk's database;
 - `RabbitBrokerSource` consumes a durable RabbitMQ queue bound to Rasa's fanout exchange (Rasa's
-  `pika` broker), acknowledging each message only after it was handled.
+  `pika` broker), acknowledging each message only after it was handled. Several desk processes
+  each consume their own queue (DESK_RABBITMQ_QUEUE), so each sees every event.
 """
 
 from __future__ import annotations
@@ -202,6 +203,15 @@ class RabbitBrokerSource:
             exchange = await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.FANOUT)
             queue = await channel.declare_queue(self.queue_name, durable=True)
             await queue.bind(exchange, "")
+            consumers = getattr(queue.declaration_result, "consumer_count", 0)
+            if consumers:
+                # Consumers of one queue share its messages: this desk would miss what another takes.
+                log.error(
+                    "RabbitMQ queue %s already has %d consumer(s): every desk process needs its own"
+                    " DESK_RABBITMQ_QUEUE or each misses the events the others take",
+                    self.queue_name,
+                    consumers,
+                )
             log.info("consuming Rasa events from RabbitMQ queue %s", self.queue_name)
             self.ready.set()
             async with queue.iterator() as messages:

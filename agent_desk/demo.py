@@ -47,6 +47,30 @@ def bot_messages(events: list[dict[str, Any]], after: int) -> tuple[list[dict[st
     return out, len(events)
 
 
+def history(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The whole conversation so far, the visitor's messages too, for a reloaded page; a button the
+    visitor pressed shows with its title (its payload is what the tracker holds)."""
+    out: list[dict[str, Any]] = []
+    titles: dict[str, str] = {}
+    for event in events:
+        if event.get("event") not in {"user", "bot"}:
+            continue
+        message = message_from_event(event, customer=True)
+        if not message:
+            continue
+        if message["kind"] == "user":
+            text = str(message.get("text") or "")
+            if not text:
+                continue
+            out.append({"kind": "user", "text": titles.get(text, text), "ts": message.get("ts")})
+        else:
+            for button in message.get("buttons") or []:
+                if button.get("payload") and button.get("title"):
+                    titles[str(button["payload"])] = str(button["title"])
+            out.append({**message, "kind": "bot"})
+    return out, len(events)
+
+
 class RateLimiter:
     def __init__(self, limit: int, window: float = 60) -> None:
         self.limit = limit
@@ -128,6 +152,14 @@ async def poll(request: web.Request) -> web.StreamResponse:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         return _error("Tham số after không hợp lệ.", 400)
     after = int(raw)
+    if request.query.get("history") == "1":
+        # A (re)loaded page: the conversation from the start, then polls from the returned cursor.
+        try:
+            tracker = await desk.rasa.tracker(sender)
+        except RasaError:
+            return _error("Trợ lý tạm thời không phản hồi.", 502)
+        msgs, cursor = history(tracker.get("events") or [])
+        return web.json_response({"messages": msgs, "cursor": cursor, "version": desk.version(sender)})
     if request.query.get("version") == desk.version(sender):
         return web.json_response({"messages": [], "cursor": after, "version": desk.version(sender)})
     try:

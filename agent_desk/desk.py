@@ -34,6 +34,7 @@ from agent_desk.accounts import Agent
 from agent_desk.config import Settings
 from agent_desk.csat import Surveys
 from agent_desk.hub import Hub
+from agent_desk.peers import Peers
 from agent_desk.responses import DomainResponses, MissingResponse
 from agent_desk.signing_client import SigningClient, normalise_code
 from common.rasa_client import RasaClient, RasaError
@@ -98,6 +99,7 @@ class Handoff:
             "last_messages": self.last_messages,
             "requeue_count": self.requeue_count,
             "bot_error": self.bot_error,
+            "customer_last_at": self.customer_last_at,  # desk.js: alert on the agent's other conversations
         }
 
 
@@ -182,6 +184,7 @@ class Desk:
         # was queued): the same events arriving afterwards from the broker are not added twice.
         self._preview_ts: LRU = LRU(20_000)
         self.events_seen = 0
+        self.peers: Peers | None = None  # other desk processes on the same PostgreSQL database
         self.csat = Surveys(self)  # satisfaction survey after a hand-back
 
     # ------------------------------------------------------------------ reading
@@ -279,10 +282,16 @@ class Desk:
             return
         handoff_id = self._open[sender]
         async with self.engine.begin() as conn:
+            # Locked (PostgreSQL): every desk process sees every event and tries the same append;
+            # the first adds the line, the others find its time there and add nothing.
             current = await conn.scalar(
-                sa.select(db.handoffs.c.last_messages).where(db.handoffs.c.id == handoff_id)
+                sa.select(db.handoffs.c.last_messages).where(db.handoffs.c.id == handoff_id).with_for_update()
             )
-            previews = json.loads(current or "[]") + transcript.preview([message], 1)
+            existing = json.loads(current or "[]")
+            newest = max((float(p.get("ts") or 0) for p in existing if isinstance(p, dict)), default=0.0)
+            if message["ts"] and message["ts"] <= newest:
+                return
+            previews = existing + transcript.preview([message], 1)
             values: dict[str, Any] = {"last_messages": json.dumps(previews[-3:], ensure_ascii=False)}
             if message["kind"] == "user":
                 values["customer_last_at"] = message["ts"]
@@ -293,13 +302,19 @@ class Desk:
         if sender in self._open:
             return  # the action and its slot event arrive together; a repeat ask keeps its place
         async with self.engine.connect() as conn:
-            seen = await conn.scalar(
-                sa.select(db.handoffs.c.id).where(
-                    db.handoffs.c.sender_id == sender, db.handoffs.c.requested_at == ts
+            seen = (
+                await conn.execute(
+                    sa.select(db.handoffs.c.id, db.handoffs.c.status).where(
+                        db.handoffs.c.sender_id == sender, db.handoffs.c.requested_at == ts
+                    )
                 )
-            )
+            ).first()
         if seen:
-            return  # a redelivered event of a request already handled
+            # A redelivered event of a request already handled, or one another desk process queued
+            # (each desk process sees every event).
+            if seen.status in db.OPEN_STATUSES:
+                self._open[sender] = int(seen.id)
+            return
         channel = self._channels.get(sender, "")
         code = self._codes.get(sender)
         previews: list[dict[str, str]] = []
@@ -589,6 +604,14 @@ class Desk:
         return done
 
     async def publish_queue(self) -> None:
+        if self.hub.subscribers:
+            self.hub.publish("queue", await self.queue_snapshot())
+        if self.peers is not None:  # the other desk processes' browsers (agent_desk/peers.py)
+            await self.peers.notify()
+
+    async def reload_from_peers(self) -> None:
+        """Another desk process changed the queue: refresh what we keep and tell our browsers."""
+        await self.load_open()
         if self.hub.subscribers:
             self.hub.publish("queue", await self.queue_snapshot())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -24,9 +25,15 @@ class Subscription:
         self.hub._subs.discard(self)
 
 
+# Broadcasts (no conversation) that concern agents on every desk process: passed on to the others
+# by agent_desk/peers.py when several share one PostgreSQL database.
+SHARED_KINDS = frozenset({"assigned", "presence"})
+
+
 class Hub:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        self.forward: Callable[[str, Any], None] | None = None  # to the other desk processes
 
     def subscribe(self, conversation: str | None = None) -> Subscription:
         return Subscription(self, conversation)
@@ -35,8 +42,10 @@ class Hub:
     def subscribers(self) -> int:
         return len(self._subs)
 
-    def publish(self, kind: str, data: Any, conversation: str | None = None) -> None:
+    def publish(self, kind: str, data: Any, conversation: str | None = None, forwarded: bool = False) -> None:
         """Queue events go to everyone; conversation events only to that conversation's viewers."""
+        if self.forward is not None and not forwarded and conversation is None and kind in SHARED_KINDS:
+            self.forward(kind, data)
         for sub in list(self._subs):
             if conversation is not None and sub.conversation != conversation:
                 continue

@@ -48,6 +48,26 @@ def _buttons(data: dict[str, Any], customer: bool) -> list[dict[str, str]]:
     return out
 
 
+def _desk_file(raw: object) -> dict[str, str] | None:
+    if not isinstance(raw, dict) or not re.fullmatch(r"[0-9a-f]{64}", str(raw.get("sha256", ""))):
+        return None
+    kind = "image" if raw.get("kind") == "image" else "pdf"
+    return {"sha256": str(raw["sha256"]), "name": str(raw.get("name") or "tệp")[:120], "kind": kind}
+
+
+def _customer_file(raw: object) -> dict[str, str] | None:
+    """An image or file the customer sent (Zalo: its URL; Telegram: its name and file_id)."""
+    if not isinstance(raw, dict):
+        return None
+    url = raw.get("url")
+    return {
+        "kind": "image" if raw.get("kind") == "image" else "file",
+        "name": mask_personal(str(raw.get("name") or ""))[:200],
+        "caption": str(raw.get("caption") or "")[:200],
+        "url": str(url)[:2000] if _is_url(url) else "",
+    }
+
+
 def message_from_event(event: dict[str, Any], customer: bool = False) -> dict[str, Any] | None:
     """A displayable message for user/bot events and handoff markers; None for everything else.
     `customer`: for the customer's own web chat (/demo), which keeps its private document links;
@@ -61,8 +81,12 @@ def message_from_event(event: dict[str, Any], customer: bool = False) -> dict[st
         text = str(event.get("text") or "")
         text = text if customer else for_staff(text)
         intent = (event.get("parse_data") or {}).get("intent") or {}
+        sent_file = _customer_file((event.get("metadata") or {}).get("customer_file"))
+        if sent_file is not None:  # connectors/common/customer_files.py: the text is a placeholder
+            text = for_staff(sent_file.get("caption", ""))
         return {
             "kind": "user",
+            "customer_file": sent_file,
             "text": text[:MAX_TEXT],
             "ts": ts,
             "intent": intent.get("name"),
@@ -89,6 +113,8 @@ def message_from_event(event: dict[str, Any], customer: bool = False) -> dict[st
             # bot_failure: the canned text of a failed turn (connectors/common/bot_failures.py).
             "via": metadata.get("via") if isinstance(metadata, dict) else None,
             "bot_failure": metadata.get("bot_failure") if isinstance(metadata, dict) else None,
+            # A file an agent sent (agent_desk/attachments.py): shown through the desk, not the signed link.
+            "file": _desk_file(metadata.get("desk_file")) if isinstance(metadata, dict) else None,
         }
     if kind == "action" and event.get("name") == HANDOFF_ACTION:
         return {"kind": "system", "text": "Khách hàng yêu cầu gặp nhân viên", "ts": ts}
@@ -113,7 +139,7 @@ def latest_slot(events: list[dict[str, Any]], name: str) -> Any:
     return value
 
 
-def preview(msgs: list[dict[str, Any]], limit: int = 3) -> list[dict[str, str]]:
+def preview(msgs: list[dict[str, Any]], limit: int = 3) -> list[dict[str, Any]]:
     """The last few customer/bot lines, shortened, for the queue; the customer's last line always shows."""
     lines = [m for m in msgs if m["kind"] in {"user", "bot"} and m["text"]]
     tail = lines[-limit:]
@@ -126,6 +152,8 @@ def preview(msgs: list[dict[str, Any]], limit: int = 3) -> list[dict[str, str]]:
             "text": (m["text"][:157] + "…") if len(m["text"]) > 160 else m["text"],
             # An agent's line is labelled with the agent, not "Bot".
             **({"agent": str(m["agent"])[:100]} if m.get("agent") else {}),
+            # When it was said: two desk processes both seeing a broker event add it once.
+            **({"ts": m["ts"]} if m.get("ts") else {}),
         }
         for m in tail
     ]

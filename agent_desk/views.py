@@ -22,7 +22,6 @@ from agent_desk.keys import DESK, ENGINE, SETTINGS
 from agent_desk.security import (
     client_ip,
     end_session,
-    is_api,
     login_required,
     session_valid,
     start_session,
@@ -174,7 +173,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("queue.html")
 async def queue_page(request: web.Request) -> dict[str, Any]:
     desk: Desk = request.app[DESK]
-    return {"snapshot": await desk.queue_snapshot(), "now": time.time()}
+    return {"snapshot": await desk.queue_snapshot(), "now": time.time(), **await ux.queue_context(request)}
 
 
 @login_required()
@@ -393,6 +392,7 @@ async def supervisor_page(request: web.Request) -> dict[str, Any]:
 async def supervisor_api(request: web.Request) -> web.Response:
     stats = await request.app[DESK].stats()
     stats["open"] = [h.as_json() for h in stats["open"]]
+    stats["now"] = time.time()  # the page's live figures (desk.js) count waits from it
     return web.json_response(stats)
 
 
@@ -400,19 +400,13 @@ async def supervisor_api(request: web.Request) -> web.Response:
 async def not_found_page(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """A bare 404 (no route, bad id, /demo switched off) as the desk's own Vietnamese page."""
-    try:
-        return await handler(request)
-    except web.HTTPNotFound as exc:
-        if exc.text != "404: Not Found":  # a handler's own message
-            raise
-        if is_api(request) or wants_json(request):
-            return web.json_response({"error": "not_found"}, status=404)
-        return aiohttp_jinja2.render_template("not_found.html", request, {}, status=404)
+    """403, 404 (no route, bad id, /demo switched off), 405 and 413 as the desk's own Vietnamese page
+    for browsers (agent_desk/ux.py); JSON for API callers."""
+    return await ux.error_pages(request, handler)
 
 
 # Imported last: assignment_views uses the helpers above (error_response, _form, ...).
-from agent_desk import assignment_views  # noqa: E402
+from agent_desk import assignment_views, ux  # noqa: E402
 
 
 def setup_routes(app: web.Application) -> None:
@@ -437,3 +431,4 @@ def setup_routes(app: web.Application) -> None:
     demo.setup_routes(app)
     assignment_views.setup_routes(app)
     search_views.setup_routes(app)
+    ux.setup_routes(app)  # timed-out customers' "Gọi lại" marker

@@ -54,7 +54,8 @@ class ScaledPorts:
     rasa: list[int] = field(default_factory=lambda: [7015, 7025])
     actions: list[int] = field(default_factory=lambda: [7065, 7075])
     signing: list[int] = field(default_factory=lambda: [7810, 7820])
-    desk: int = 7900
+    desk: int = 7900  # nginx -> agent desk processes (staff only)
+    desks: list[int] = field(default_factory=lambda: [7910, 7920])
     notifiers: list[int] = field(default_factory=lambda: [7830, 7840])
 
     @classmethod
@@ -69,6 +70,7 @@ class ScaledPorts:
             actions=[fp() for _ in range(actions)],
             signing=[fp() for _ in range(signing)],
             desk=fp(),
+            desks=[fp(), fp()],
             notifiers=[fp(), fp()],
         )
 
@@ -183,6 +185,9 @@ def compose_nginx_conf() -> str:
         rasa_servers=["rasa-1:5005", "rasa-2:5005"],
         action_servers=["actions-1:5055", "actions-2:5055"],
         signing_servers=["signing-1:8800", "signing-2:8800"],
+        # compose.yml runs one desk and publishes its port itself (staff only).
+        desk_port=8900,
+        desk_servers=[],
     )
 
 
@@ -198,6 +203,7 @@ class ScaledConfig:
     lock_db: int = 1
     redis_port: int = REDIS_PORT
     queue: str = "cskh_scaled_events"
+    desk_db: str = "cskh_scaled_desk"  # shared by the desk processes
     exchange: str = "cskh-scaled-exchange"
     # Lower than Rasa's 60 s so a conversation whose instance died mid-turn is free again sooner;
     # must stay above the longest turn (signing a batch takes a few seconds).
@@ -219,6 +225,7 @@ class ScaledConfig:
             signing_db=f"cskh_s_{tag}",
             lock_prefix=f"cskht{tag}",
             queue=f"cskh_test_{tag}",
+            desk_db=f"cskh_d_{tag}",
             exchange=f"cskh-test-{tag}",
             **kw,  # type: ignore[arg-type]
         )
@@ -267,7 +274,7 @@ class ScaledStack:
                 "RABBITMQ_QUEUE": config.queue,
                 "RABBITMQ_EXCHANGE": config.exchange,
                 "DESK_RABBITMQ_QUEUE": config.queue,
-                "DESK_DATABASE_URL": f"sqlite:///{config.var_dir / 'agent_desk.db'}",
+                "DESK_DATABASE_URL": self.database_url(config.desk_db),
                 "SANIC_WORKERS": str(config.sanic_workers),
                 "TICKET_LOCK_LIFETIME": str(config.lock_lifetime),
                 **config.extra_env,
@@ -277,8 +284,19 @@ class ScaledStack:
     # -- configuration -------------------------------------------------------------------------
 
     def signing_database_url(self) -> str:
+        return self.database_url(self.cfg.signing_db)
+
+    @staticmethod
+    def database_url(name: str) -> str:
         auth = PG_USER + (f":{PG_PASSWORD}" if PG_PASSWORD else "")
-        return f"postgresql://{auth}@{PG_HOST}:{PG_PORT}/{self.cfg.signing_db}"
+        return f"postgresql://{auth}@{PG_HOST}:{PG_PORT}/{name}"
+
+    def desk_queues(self) -> list[str]:
+        """One RabbitMQ queue per desk process, each bound to the fanout exchange: every desk sees
+        every event (desks sharing a queue would split the events). The first is the queue Rasa
+        declares; the desk declares the others."""
+        q = self.cfg.queue
+        return [q if i == 1 else f"{q}_desk{i}" for i in range(1, len(self.cfg.ports.desks) + 1)]
 
     @property
     def endpoints_path(self) -> Path:
@@ -314,6 +332,8 @@ class ScaledStack:
                 rasa_servers=local(p.rasa),
                 action_servers=local(p.actions),
                 signing_servers=local(p.signing),
+                desk_port=p.desk,
+                desk_servers=local(p.desks) if self.cfg.with_desk else [],
             )
         )
 
@@ -372,10 +392,20 @@ class ScaledStack:
             self.log_dir / "nginx.log",
         )
 
-    def desk_proc(self) -> processes.Proc | None:
+    def desk_procs(self) -> list[processes.Proc]:
+        """The desk processes (behind nginx on ports.desk): one PostgreSQL database, own queues."""
         if not self.cfg.with_desk or not (ROOT / "agent_desk" / "__main__.py").exists():
-            return None
-        return processes.agent_desk(processes.Ports(desk=self.cfg.ports.desk), self.env, self.log_dir)
+            return []
+        out = []
+        for i, (port, queue) in enumerate(zip(self.cfg.ports.desks, self.desk_queues(), strict=True), 1):
+            env = {**self.env, "DESK_RABBITMQ_QUEUE": queue}
+            base = processes.agent_desk(processes.Ports(desk=port), env, self.log_dir)
+            out.append(
+                dataclasses.replace(
+                    base, name=f"agent-desk-{i}", log_path=self.log_dir / f"agent-desk-{i}.log"
+                )
+            )
+        return out
 
     def _start(self, procs: Iterable[processes.Proc], timeout: float, say: bool) -> None:
         procs = list(procs)
@@ -421,13 +451,15 @@ class ScaledStack:
         # Rasa instances load the model in parallel (the slow part: ~20-60 s each on 2 cores).
         self._start([self.rasa_proc(i) for i in range(1, len(self.cfg.ports.rasa) + 1)], 400, say)
         self._start(self.notifier_procs(), 120, say)
-        desk = self.desk_proc()
-        if desk:
+        desks = self.desk_procs()
+        if desks:
+            ensure_database(self.cfg.desk_db)
+        for desk in desks:  # one after the other: the first creates the desk's schema
             # The desk is a convenience here: the assistant serves customers without it.
             try:
                 self._start([desk], 120, say)
             except (RuntimeError, TimeoutError) as e:
-                print(f"!! agent desk did not start ({e}); continuing without it", file=sys.stderr)
+                print(f"!! {desk.name} did not start ({e}); continuing without it", file=sys.stderr)
                 desk.stop()
                 self.procs.pop(desk.name, None)
 
@@ -454,13 +486,20 @@ class ScaledStack:
 
     def drop_databases(self) -> None:
         """Remove what a test stack left on the shared servers (databases, queue, exchange)."""
-        for db in (self.cfg.tracker_db, self.cfg.signing_db):
+        for db in (self.cfg.tracker_db, self.cfg.signing_db, self.cfg.desk_db):
             drop_database(db)
+        for queue in self.desk_queues()[1:]:
+            delete_rabbit(queue, self.cfg.exchange, self.env)
         delete_rabbit(self.cfg.queue, self.cfg.exchange, self.env)
 
     def summary(self) -> str:
         p = self.cfg.ports
-        desk = f"  agent desk    : http://127.0.0.1:{p.desk}/\n" if "agent-desk" in self.procs else ""
+        running = [n for n in self.procs if n.startswith("agent-desk-")]
+        desk = (
+            f"  agent desk    : http://127.0.0.1:{p.desk}/ (nginx -> desks {running} on {p.desks})\n"
+            if running
+            else ""
+        )
         return (
             f"\nThe scaled assistant is running ({len(p.rasa)} Rasa x {self.cfg.sanic_workers} workers, "
             f"{len(p.actions)} action servers, {len(p.signing)} signing replicas, nginx).\n"

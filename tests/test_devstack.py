@@ -62,14 +62,13 @@ def run_procs(env: dict[str, str], tmp_path: Path) -> list[processes.Proc]:
 
 def scaled_procs(tmp_path: Path) -> tuple[scaled.ScaledStack, list[processes.Proc]]:
     stack = scaled.ScaledStack(scaled.ScaledConfig(var_dir=tmp_path / "scaled"), MODEL)
-    desk = stack.desk_proc()
     procs = [
         *stack.signing_procs(),
         *stack.action_procs(),
         stack.rasa_proc(1),
         stack.rasa_proc(2),
         stack.nginx_proc(),
-        *([desk] if desk else []),
+        *stack.desk_procs(),  # two, behind nginx's desk port
     ]
     return stack, procs
 
@@ -106,7 +105,7 @@ def test_scaled_internal_processes_bind_loopback_and_nginx_keeps_its_listeners(
     conf = stack.nginx_conf.read_text()
     assert {
         line.split()[1].rstrip(";") for line in conf.splitlines() if line.strip().startswith("listen ")
-    } == {f"127.0.0.1:{port}" for port in (7080, 7005, 7800, 7055)}
+    } == {f"127.0.0.1:{port}" for port in (7080, 7005, 7800, 7055, 7900)}
     servers = [line.split()[1] for line in conf.splitlines() if line.strip().startswith("server 127")]
     assert servers and all(s.startswith("127.0.0.1:") for s in servers)
 

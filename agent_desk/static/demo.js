@@ -105,9 +105,13 @@
     log.replaceChildren();
     cursor = 0; version = "";
   });
-  // Start after the current end of the conversation: a reload shows only new messages.
-  fetch("/demo/api/messages?after=0", { credentials: "same-origin" })
+  // A reload shows the conversation so far (the visitor's messages too), then polls from its end.
+  fetch("/demo/api/messages?after=0&history=1", { credentials: "same-origin" })
     .then(r => r.ok ? r.json() : null)
-    .then(d => { if (d) { cursor = d.cursor; version = d.version; } })
+    .then(d => {
+      if (!d) return;
+      for (const m of d.messages) { if (m.kind === "user") show("user", m.text); else show("bot", m.text, m); }
+      cursor = d.cursor; version = d.version;
+    })
     .finally(() => setInterval(poll, 1500));
 })();

@@ -11,6 +11,17 @@
   let clockSkew = 0; // server time minus browser time, seconds
   let reloadPending = false, first = true;
   let leaving = false; // a form is being submitted: its own navigation wins over live reloads
+  let queueTimeout = waitingTable ? Number(waitingTable.dataset.queueTimeout || 0) : 0;
+  // Messages in the agent's other open conversations (issue 18): counted per conversation in
+  // sessionStorage so the count survives moving between pages; opening a conversation clears it.
+  const me = Number((document.querySelector('meta[name="desk-agent"]') || {}).content || 0);
+  const mineBadge = document.getElementById("mine-badge");
+  const currentId = conv ? Number(conv.dataset.id) : 0;
+  function stored(key) { try { return JSON.parse(sessionStorage.getItem(key) || "{}"); } catch (e) { return {}; } }
+  function store(key, value) { try { sessionStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ } }
+  const unread = stored("desk-unread"), seen = stored("desk-seen");
+  if (currentId) { delete unread[currentId]; store("desk-unread", unread); }
+  let unreadTotal = 0;
   document.addEventListener("submit", e => { if (!e.defaultPrevented) leaving = true; });
 
   function el(tag, attrs, children) {
@@ -83,24 +94,52 @@
       : [el("tr", { class: "empty" }, [el("td", { colspan: "5", text: "Chưa có hội thoại nào." })])]));
   }
 
+  function onMine(snap) {
+    // A customer wrote in one of my conversations other than the one on screen: count, badge, beep.
+    const mine = snap.active.filter(h => me && h.agent_id === me);
+    const ids = new Set(mine.map(h => String(h.id)));
+    let fresh = false;
+    for (const k of Object.keys(unread)) if (!ids.has(k)) delete unread[k];
+    for (const k of Object.keys(seen)) if (!ids.has(k)) delete seen[k];
+    for (const h of mine) {
+      const at = h.customer_last_at || 0;
+      if (h.id !== currentId && seen[h.id] !== undefined && at > seen[h.id]) {
+        unread[h.id] = (unread[h.id] || 0) + 1;
+        fresh = true;
+      }
+      seen[h.id] = at;
+    }
+    store("desk-unread", unread); store("desk-seen", seen);
+    unreadTotal = Object.values(unread).reduce((a, b) => a + b, 0);
+    if (mineBadge) { mineBadge.textContent = unreadTotal; mineBadge.hidden = unreadTotal === 0; }
+    if (activeTable) {
+      for (const row of activeTable.tBodies[0].rows) row.classList.toggle("unread", Boolean(unread[row.dataset.id]));
+    }
+    return fresh;
+  }
+
   function onQueue(snap) {
     clockSkew = snap.now - Date.now() / 1000;
+    if (snap.queue_timeout) queueTimeout = snap.queue_timeout;
     const ids = new Set(snap.waiting.map(h => h.id));
     const fresh = known !== null && [...ids].some(id => !known.has(id));
     known = ids;
     const n = snap.waiting.length;
     if (badge) { badge.textContent = n; badge.hidden = n === 0; }
-    document.title = (n ? "(" + n + ") " : "") + baseTitle;
-    if (fresh) beep();
     if (waitingTable) {
       document.getElementById("waiting-count").textContent = n;
       renderWaiting(snap.waiting);
       renderActive(snap.active);
+      tick();
     }
-    if (document.getElementById("kpi-queue") && !first && !leaving && !reloadPending) {
-      // Supervisor view: something changed, refresh the figures (batched over 3 seconds).
+    const newMessages = onMine(snap);
+    const total = n + unreadTotal;
+    document.title = (total ? "(" + total + ") " : "") + baseTitle;
+    if (fresh || newMessages) beep();
+    if (document.getElementById("kpi-queue") && !first && !reloadPending) {
+      // Supervisor view: something changed, refresh the figures in place (batched over a second).
       reloadPending = true;
-      setTimeout(() => window.location.reload(), 3000);
+      setTimeout(() => { reloadPending = false; refreshSupervisor(); }, 1000);
     }
     first = false;
     if (conv) {
@@ -145,16 +184,63 @@
   source.addEventListener("queue", e => onQueue(JSON.parse(e.data)));
   source.addEventListener("message", e => { if (conv) appendMessage(JSON.parse(e.data)); });
 
-  setInterval(() => {
+  function tick() {
     for (const cell of document.querySelectorAll("td.wait")) {
-      cell.textContent = duration(Date.now() / 1000 + clockSkew - Number(cell.dataset.since));
+      const waited = Date.now() / 1000 + clockSkew - Number(cell.dataset.since);
+      cell.textContent = duration(waited);
+      const row = cell.closest("tr");
+      if (!queueTimeout || !waitingTable || !waitingTable.contains(row)) continue;
+      // The last minute before the request times out (HANDOFF_QUEUE_TIMEOUT): amber, then red.
+      const left = Math.max(0, Math.floor(queueTimeout - waited));
+      row.classList.toggle("expiring", left <= 60);
+      row.classList.toggle("expiring-soon", left <= 30);
+      if (left <= 60) { cell.append(" "); cell.appendChild(el("span", { class: "left", text: "còn " + left + " giây" })); }
     }
-  }, 1000);
+  }
+  setInterval(tick, 1000);
+
+  // Supervisor page: the figures follow the queue (events) and the clock (every 5 s), no reload.
+  async function refreshSupervisor() {
+    try {
+      const resp = await fetch("/api/supervisor", { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
+      if (!resp.ok) return;
+      const s = await resp.json();
+      const put = (id, v) => { const node = document.getElementById(id); if (node) node.textContent = v; };
+      put("kpi-queue", s.queue_length); put("kpi-longest", duration(s.longest_wait)); put("kpi-average", duration(s.average_wait));
+      put("kpi-active", s.active); put("kpi-closed", s.closed_today); put("kpi-timed-out", s.timed_out_today);
+      put("kpi-handling", duration(s.average_handling_today));
+      const agents = document.getElementById("sup-agents");
+      if (agents) {
+        agents.tBodies[0].replaceChildren(...s.agents.map(a => el("tr", {}, [
+          el("td", { text: a.name + " " }, [el("span", { class: "muted small", text: a.username })]),
+          el("td", { text: String(a.active) }), el("td", { text: String(a.closed_today) })])));
+      }
+      const open = document.getElementById("sup-open");
+      if (open) {
+        open.tBodies[0].replaceChildren(...(s.open.length ? s.open.map(h => el("tr", {}, [
+          el("td", {}, [el("a", { href: "/conversations/" + h.id, text: String(h.id) })]), el("td", { text: h.channel }),
+          el("td", { text: h.status === "waiting" ? "Đang chờ" : "Đang hỗ trợ" }), el("td", { text: h.agent_name || "—" }),
+          el("td", { text: duration(s.now - (h.status === "waiting" ? h.queued_at : h.claimed_at)) }),
+          el("td", { text: h.request_code || "—" })]))
+          : [el("tr", { class: "empty" }, [el("td", { colspan: "6", text: "Không có hội thoại mở." })])]));
+      }
+      const stamp = document.getElementById("sup-updated");
+      if (stamp) stamp.textContent = "Cập nhật lúc " + clock(s.now);
+    } catch (e) { /* offline for a moment: the next refresh catches up */ }
+  }
+  if (document.getElementById("kpi-queue")) setInterval(refreshSupervisor, 5000);
 
   const form = document.getElementById("reply-form");
   if (form) {
     const text = document.getElementById("reply-text");
     const error = document.getElementById("reply-error");
+    // The draft survives a reload or saving a note (sessionStorage, per conversation) until sent.
+    const draftKey = "desk-draft-" + conv.dataset.id;
+    function saveDraft() {
+      try { if (text.value) sessionStorage.setItem(draftKey, text.value); else sessionStorage.removeItem(draftKey); } catch (e) { /* private mode */ }
+    }
+    try { const draft = sessionStorage.getItem(draftKey); if (draft && !text.value) text.value = draft; } catch (e) { /* private mode */ }
+    text.addEventListener("input", saveDraft);
     form.addEventListener("submit", async e => {
       e.preventDefault();
       error.textContent = "";
@@ -169,6 +255,7 @@
         const data = await resp.json().catch(() => ({}));
         if (!resp.ok) { error.textContent = data.message || "Không gửi được tin nhắn."; return; }
         text.value = "";
+        saveDraft();
       } catch (err) {
         error.textContent = "Mất kết nối tới máy chủ, hãy thử lại.";
       } finally {
@@ -178,7 +265,7 @@
     });
     text.addEventListener("keydown", e => { if (e.key === "Enter" && e.ctrlKey) form.requestSubmit(); });
     for (const b of document.querySelectorAll("#canned button[data-text]")) {
-      b.addEventListener("click", () => { text.value = b.dataset.text; text.focus(); });
+      b.addEventListener("click", () => { text.value = b.dataset.text; saveDraft(); text.focus(); });
     }
   }
   const list = document.getElementById("transcript");

@@ -33,7 +33,7 @@ BOT_FAILURE_RESPONSE = "utter_bot_failure"
 BOT_FAILURE_TEXT = (
     "Dạ, hệ thống trả lời tự động đang gặp sự cố nên chưa xử lý được tin nhắn của anh/chị. "
     "Em đã chuyển tin nhắn tới nhân viên tổng đài, nhân viên sẽ trả lời anh/chị sớm nhất có thể. "
-    "Việc gấp anh/chị vui lòng gọi tổng đài 19001909 ạ."
+    "Việc gấp anh/chị vui lòng gọi tổng đài 1900 1909 ạ."
 )
 
 

@@ -14,7 +14,7 @@ from sanic.response import HTTPResponse
 from telegram.error import TelegramError
 
 from common.shared_contact import SHARE_CONTACT_TEXT, shared_contact
-from connectors.common import canned
+from connectors.common import canned, customer_files
 from connectors.common.failures import hand_to_bot
 from connectors.common.masking import mask_id
 from connectors.common.webhook import WebhookInput
@@ -114,6 +114,10 @@ class TelegramInput(WebhookInput[TelegramSettings]):
             text = SHARE_CONTACT_TEXT
             metadata.update(shared_contact(event.phone, "telegram_contact", event.own_number))
             self.sender.remove_keyboard_later(event.chat_id)
+        elif event.kind == "unsupported" and event.file and await customer_files.bot_paused(app, sender):
+            # An agent has the conversation: the file goes into it (the paused bot does not answer).
+            text = canned.FALLBACK_INTENT_TEXT
+            metadata[customer_files.METADATA_KEY] = event.file
         elif event.kind == "unsupported":
             if await self.answered_unsupported(app, output, sender):
                 return

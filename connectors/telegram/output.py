@@ -25,6 +25,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from connectors.common import outgoing
 from connectors.common.failures import record_failure
+from connectors.common.files import FetchError, FileFetcher, pdf_filename
 from connectors.common.masking import mask_id
 from connectors.common.ratelimit import RateLimiter
 from connectors.common.senders import TELEGRAM_SENDER_PREFIX
@@ -43,6 +44,27 @@ PENDING_REMOVALS = 10_000  # chats whose "share my phone number" keyboard is sti
 _CHAT_ID = re.compile(r"^-?[0-9]{1,20}$")  # ASCII only: int() would also take "١٢٣" or "１２３"
 T = TypeVar("T")
 Markup = Union[InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove]
+
+
+# A file an agent sends from the desk (agent_desk/attachments.py) is at a signed link on the desk
+# (DESK_PUBLIC_FILES_URL), usually not reachable from Telegram's servers: the connector fetches it
+# and uploads the bytes.
+DESK_FILE_URL = re.compile(r"/files/[0-9a-f]{64}\?")
+DESK_FILE_MAX = {"pdf": 5 * 1024 * 1024, "image": 1024 * 1024}
+
+
+async def _desk_file(url: str, kind: str) -> bytes | None:
+    """The bytes of a desk file link (a PDF or a JPEG/PNG), or None: then Telegram gets the URL."""
+    if not DESK_FILE_URL.search(url):
+        return None
+    fetcher = FileFetcher(DESK_FILE_MAX[kind])
+    try:
+        return await fetcher.pdf(url) if kind == "pdf" else (await fetcher.image(url, DESK_FILE_MAX[kind]))[0]
+    except FetchError as exc:
+        logger.info("Telegram: desk file not fetched (%s); its URL is sent", exc.reason)
+        return None
+    finally:
+        await fetcher.close()
 
 
 def sender_id_for(chat_id: int) -> str:
@@ -180,7 +202,7 @@ class TelegramOutput(OutputChannel):
             for doc in reply.files:
                 await self._send_document(chat_id, doc)
             if reply.image:
-                image = reply.image
+                image: str | bytes = await _desk_file(reply.image, "image") or reply.image
                 await self._s.call(chat_id, lambda: bot.send_photo(chat_id, image))
         except TelegramError as exc:
             kept = {
@@ -230,6 +252,14 @@ class TelegramOutput(OutputChannel):
     async def _send_document(self, chat_id: int, doc: outgoing.Document) -> None:
         """The PDF as a file (Telegram fetches the URL) with the link in the caption; if Telegram
         cannot fetch it (e.g. a link not reachable from the internet), the link alone."""
+        data = await _desk_file(doc.url, "pdf")
+        if data is not None:  # a file an agent sent: uploaded, its link would not open for the customer
+            title = doc.title[:900]
+            name = pdf_filename(doc.title)
+            await self._s.call(
+                chat_id, lambda: self._s.bot.send_document(chat_id, data, caption=title, filename=name)
+            )
+            return
         link = f'<a href="{html.escape(doc.url)}">{html.escape(doc.title, quote=False)}</a>'
         caption = link if len(doc.url) + len(doc.title) < CAPTION_LIMIT - 20 else html.escape(doc.title)[:900]
         bot = self._s.bot

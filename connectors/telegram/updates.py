@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from connectors.common.customer_files import telegram_file
+
 MAX_TEXT = 4096
 REQUEST_CODE = re.compile(r"^PC\d{2}[A-Z]{2}\d{7}$")
 UNSUPPORTED = (
@@ -38,6 +40,7 @@ class TelegramEvent:
     callback_query_id: str = ""
     content_type: str = ""
     phone: str | None = None  # kind "contact": the shared number, only when it is the sender's own
+    file: dict[str, str] | None = None  # kind "unsupported": a photo's or document's file_id (customer_files)
     own_number: bool = False
 
 
@@ -113,5 +116,6 @@ def classify(update: Any) -> TelegramEvent:
         return TelegramEvent("text", uid, chat_id, text) if text else TelegramEvent("ignore", uid)
     for attr in UNSUPPORTED:
         if message.get(attr):
-            return TelegramEvent("unsupported", uid, chat_id, content_type=attr)
+            file = telegram_file(attr, message)
+            return TelegramEvent("unsupported", uid, chat_id, content_type=attr, file=file)
     return TelegramEvent("ignore", uid)

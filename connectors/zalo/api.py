@@ -96,6 +96,21 @@ class ZaloApi:
             raise ZaloSendError("permanent", None, "upload reply without a file token")
         return token
 
+    async def upload_image(self, filename: str, data: bytes, content_type: str = "image/jpeg") -> str:
+        """POST /v2.0/oa/upload/image (multipart field `file`, a JPEG or PNG of at most 1 MB); returns
+        the attachment id that a media message sends, or raises ZaloSendError."""
+        url = f"{self.settings.api_base_url}/v2.0/oa/upload/image"
+        found = await self._authorised(
+            lambda token: self._post(
+                url, {"access_token": token}, upload=(filename, data), mime=content_type
+            ),
+            f"an image upload of {len(data)} bytes",
+        )
+        attachment_id = found.get("attachment_id")
+        if not isinstance(attachment_id, str) or not attachment_id:
+            raise ZaloSendError("permanent", None, "upload reply without an attachment id")
+        return attachment_id
+
     async def _authorised(
         self, call: Callable[[str], Awaitable[dict[str, Any]]], what: str
     ) -> dict[str, Any]:
@@ -162,6 +177,7 @@ class ZaloApi:
         data: dict[str, str] | None = None,
         retry: bool = True,
         upload: tuple[str, bytes] | None = None,
+        mime: str = "application/pdf",
     ) -> dict[str, Any]:
         """POST with retries on network errors and 5xx; returns the JSON reply (any 2xx/4xx).
         `upload` (filename, bytes) is sent as the multipart field `file`."""
@@ -170,7 +186,7 @@ class ZaloApi:
             form: aiohttp.FormData | dict[str, str] | None = data
             if upload is not None:  # a FormData is consumed by a request: one per try
                 form = aiohttp.FormData()
-                form.add_field("file", upload[1], filename=upload[0], content_type="application/pdf")
+                form.add_field("file", upload[1], filename=upload[0], content_type=mime)
             try:
                 async with self._http().post(url, json=json_body, data=form, headers=headers) as resp:
                     if resp.status >= 500:

@@ -14,7 +14,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from common.shared_contact import SHARE_CONTACT_TEXT, shared_contact
-from connectors.common import canned, outgoing
+from connectors.common import canned, customer_files, outgoing
 from connectors.common.failures import hand_to_bot, record_failure
 from connectors.common.files import FetchError, FileFetcher, pdf_filename
 from connectors.common.masking import mask_id
@@ -35,6 +35,9 @@ FAILURE_REASONS = {"window": "outside_window", "rate": "rate_limited", "token": 
 # skew, is acknowledged and dropped: a captured delivery replayed later never reaches the bot.
 MAX_EVENT_AGE = 10 * 60
 MAX_CLOCK_SKEW = 2 * 60
+
+
+IMAGE_MAX_BYTES = 1024 * 1024  # Zalo's upload/image limit
 
 
 def event_time(body: dict[str, Any]) -> float | None:
@@ -71,6 +74,11 @@ class ZaloOutput(OutputChannel):
             return
         settings = self._api.settings
         files = reply.files if self._files is not None and settings.send_files else []
+        # An image is uploaded (upload/image) and sent by its attachment id; if it cannot be fetched
+        # or uploaded, Zalo is given its URL instead.
+        uploaded = await self._upload_image(reply.image) if reply.image and self._files is not None else None
+        if uploaded is not None:
+            reply = replace(reply, image=None)
         # The text and its buttons first; each document then follows as a file, or as its link when
         # it cannot be sent as one (a PDF link button already is the link: nothing more to send).
         bodies = messages.build(
@@ -79,6 +87,8 @@ class ZaloOutput(OutputChannel):
             settings.max_buttons,
             settings.request_info_image_url,
         )
+        if uploaded is not None:
+            bodies.append(messages.uploaded_image(uploaded))
         user_id = user_id_of(recipient_id)
         if await self._send_all(recipient_id, user_id, message, bodies) and files:
             late: list[dict[str, Any]] = []
@@ -94,6 +104,19 @@ class ZaloOutput(OutputChannel):
                     outgoing.Reply(documents=unsent), settings.text_limit, settings.max_buttons
                 )
             await self._send_all(recipient_id, user_id, message, late)
+
+    async def _upload_image(self, url: str) -> str | None:
+        """The Zalo attachment id of the image at `url`, or None (then Zalo gets the URL)."""
+        assert self._files is not None
+        try:
+            data, mime = await self._files.image(url, IMAGE_MAX_BYTES)
+            name = "anh.png" if mime == "image/png" else "anh.jpg"
+            return await self._api.upload_image(name, data, mime)
+        except FetchError as exc:
+            logger.info("Zalo: image not uploaded (%s); its URL is sent", exc.reason)
+        except ZaloSendError as exc:
+            logger.info("Zalo: image upload refused (%s %s); its URL is sent", exc.kind, exc.code)
+        return None
 
     async def _upload(self, doc: outgoing.Document) -> str | None:
         """The Zalo file token of the document, or None (then its link is what the customer gets)."""
@@ -248,6 +271,10 @@ class ZaloInput(WebhookInput[ZaloSettings]):
             # Zalo lets the customer edit the number in its form: never the account's own number.
             text = SHARE_CONTACT_TEXT
             metadata.update(shared_contact(event.phone, "zalo_user_info", own_number=False))
+        elif event.file and await customer_files.bot_paused(app, sender):
+            # An agent has the conversation: the file goes into it (the paused bot does not answer).
+            text = canned.FALLBACK_INTENT_TEXT
+            metadata[customer_files.METADATA_KEY] = event.file
         else:
             if await self.answered_unsupported(app, output, sender):
                 return

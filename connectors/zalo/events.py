@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from connectors.common.customer_files import zalo_file
+
 MAX_TEXT = 2000  # Zalo's own message limit; anything longer is not a real user message
 _USER_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
@@ -40,6 +42,7 @@ class ZaloEvent:
     text: str = ""
     content_type: str = ""
     phone: str | None = None  # kind "contact": the number typed in (or kept) in Zalo's form
+    file: dict[str, str] | None = None  # kind "unsupported": an image's or file's URL (customer_files)
 
 
 def _user(obj: Any) -> str:
@@ -103,4 +106,6 @@ def classify(body: Any) -> ZaloEvent:
         if not isinstance(text, str) or not text.strip():
             raise BadEvent("empty text")
         return ZaloEvent("text", name, uid, msg_id, text.strip()[:MAX_TEXT])
-    return ZaloEvent("unsupported", name, uid, msg_id, content_type=UNSUPPORTED[name])
+    return ZaloEvent(
+        "unsupported", name, uid, msg_id, content_type=UNSUPPORTED[name], file=zalo_file(name, message)
+    )

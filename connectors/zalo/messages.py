@@ -88,3 +88,9 @@ def build(
             }
         )
     return out
+
+
+def uploaded_image(attachment_id: str) -> dict[str, Any]:
+    """A media message of an image uploaded with upload/image (its attachment id)."""
+    element = {"media_type": "image", "attachment_id": attachment_id}
+    return {"attachment": {"type": "template", "payload": {"template_type": "media", "elements": [element]}}}

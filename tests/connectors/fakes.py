@@ -151,6 +151,7 @@ class FakeZaloApi(_ThreadedServer):
         app = web.Application()
         app.router.add_post("/v3.0/oa/message/cs", self._send)
         app.router.add_post("/v2.0/oa/upload/file", self._upload)
+        app.router.add_post("/v2.0/oa/upload/image", self._upload_image)
         app.router.add_post("/v4/oa/access_token", self._token)
         app.router.add_post("/message/template", self._zns)  # ZNS (business.openapi.zalo.me)
         return app
@@ -202,6 +203,38 @@ class FakeZaloApi(_ThreadedServer):
             upload = ZaloUpload(part.filename, data, part.content_type, "FT-" + secrets.token_hex(12))
             self.uploads.append(upload)
         return web.json_response({"error": 0, "message": "Success", "data": {"token": upload.token}})
+
+    async def _upload_image(self, request: web.Request) -> web.Response:
+        """upload/image: a JPEG or PNG of at most 1 MB; the answer's attachment_id names it."""
+        token = request.headers.get("access_token", "")
+        post = await request.post()
+        part = post.get("file")
+        with self.lock:
+            if token not in self.valid_access:
+                return web.json_response({"error": -216, "message": "Access token is invalid"})
+            if self._upload_errors:
+                code = self._upload_errors.popleft()
+                return web.json_response({"error": code, "message": f"fake upload error {code}"})
+            if not isinstance(part, web.FileField):
+                return web.json_response({"error": -201, "message": "file is invalid"})
+            data = part.file.read()
+            if len(data) > 1024 * 1024 or not data.startswith((b"\xff\xd8\xff", b"\x89PNG")):
+                return web.json_response({"error": -201, "message": "image is invalid"})
+            upload = ZaloUpload(part.filename, data, part.content_type, "IMG-" + secrets.token_hex(12))
+            self.uploads.append(upload)
+        return web.json_response({"error": 0, "message": "Success", "data": {"attachment_id": upload.token}})
+
+    def images_to(self, user_id: str) -> list[ZaloUpload]:
+        """The uploaded images sent to a user (media messages naming an attachment id it gave)."""
+        with self.lock:
+            by_token = {u.token: u for u in self.uploads}
+            return [
+                by_token[e["attachment_id"]]
+                for c in self.sent
+                if c.user_id == user_id
+                for e in ((c.message.get("attachment") or {}).get("payload") or {}).get("elements") or []
+                if e.get("attachment_id") in by_token
+            ]
 
     async def _send(self, request: web.Request) -> web.Response:
         with self.lock:

@@ -311,3 +311,14 @@ def test_the_guard_is_written_for_the_installed_rasa_code() -> None:
     }
     digests = {k: hashlib.sha256(inspect.getsource(f).encode()).hexdigest() for k, f in found.items()}
     assert digests == PATCHED_RASA_CODE
+
+
+def test_the_canned_text_is_the_domains_text() -> None:
+    """Used when Rasa cannot give its domain's text: the same words either way."""
+    import yaml
+
+    from connectors.common.canned import BOT_FAILURE_RESPONSE, BOT_FAILURE_TEXT
+    from devstack.processes import ROOT
+
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    assert domain["responses"][BOT_FAILURE_RESPONSE][0]["text"] == BOT_FAILURE_TEXT
