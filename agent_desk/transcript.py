@@ -79,7 +79,7 @@ def message_from_event(event: dict[str, Any], customer: bool = False) -> dict[st
         ts = 0.0
     if kind == "user":
         text = str(event.get("text") or "")
-        text = text if customer else for_staff(text)
+        text = text[:MAX_TEXT] if customer else for_staff(text[:MAX_TEXT])
         intent = (event.get("parse_data") or {}).get("intent") or {}
         sent_file = _customer_file((event.get("metadata") or {}).get("customer_file"))
         if sent_file is not None:  # connectors/common/customer_files.py: the text is a placeholder

@@ -38,3 +38,14 @@ def test_personal_data_is_masked(typed: str, hidden: str) -> None:
 )
 def test_what_agents_need_stays(text: str) -> None:
     assert mask_personal(text) == text
+
+
+def test_long_hostile_texts_are_masked_in_linear_time() -> None:
+    """A ReDoS guard: a 200,000-character message once blocked the desk's event loop for minutes
+    (the e-mail pattern retried every position of a long run). Generous bound: seconds, not ms."""
+    import time
+
+    for hostile in ("x" * 200_000, "x.x" * 70_000, "0" * 200_000, "a@" * 100_000, "0905 " * 40_000):
+        started = time.perf_counter()
+        mask_personal(hostile)
+        assert time.perf_counter() - started < 2.0, hostile[:10]
