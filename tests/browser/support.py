@@ -4,6 +4,8 @@ where screenshots go (docs/img/ with UPDATE_SCREENSHOTS=1, else a temporary dire
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,3 +53,19 @@ def login(page: Any, base: str, user: str, password: str = PASSWORD) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
+
+
+def add_desk_accounts(env: dict[str, str], *accounts: tuple[str, str, str]) -> None:
+    """Create (username, role, display name) accounts with `python -m agent_desk.users`, as an
+    operator would (`make desk-user`), all with PASSWORD."""
+    for user, role, name in accounts:
+        done = subprocess.run(
+            [sys.executable, "-m", "agent_desk.users", "add", user, "--role", role, "--display-name", name],
+            input=PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=processes.ROOT,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr

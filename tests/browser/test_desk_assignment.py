@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -24,7 +22,7 @@ import pytest
 from aiohttp import web
 
 from devstack import processes
-from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, PASSWORD, login, screenshots_dir
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, add_desk_accounts, login, screenshots_dir
 from tests.connectors.fakes import _ThreadedServer
 
 ROOT = processes.ROOT
@@ -100,31 +98,9 @@ def desk() -> Iterator[tuple[str, Path, FakeBackends]]:
                 "HANDOFF_QUEUE_TIMEOUT": "3600",
             },
         )
-        for user, role, name in (
-            ("lan", "agent", "Lan"),
-            ("minh", "agent", "Minh"),
-            ("hung", "supervisor", "Hùng"),
-        ):
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "agent_desk.users",
-                    "add",
-                    user,
-                    "--role",
-                    role,
-                    "--display-name",
-                    name,
-                ],
-                input=PASSWORD + "\n",
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=ROOT,
-                timeout=60,
-            )
-            assert done.returncode == 0, done.stderr
+        add_desk_accounts(
+            env, ("lan", "agent", "Lan"), ("minh", "agent", "Minh"), ("hung", "supervisor", "Hùng")
+        )
         proc = processes.agent_desk(ports, env, root / "log")
         proc.start()
         try:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import pytest
 import yaml
 
 from devstack import processes
-from tests.browser.support import PASSWORD, login
+from tests.browser.support import add_desk_accounts, login
 
 ROOT = processes.ROOT
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -73,17 +71,7 @@ def desk(full_stack, tmp_path_factory) -> Iterator[str]:
         "DESK_SWEEP_INTERVAL": "1",
         "DESK_BROKER_POLL_INTERVAL": "0.2",
     }
-    for user, role, name in (("lan", "agent", "Lan"), ("hung", "supervisor", "Hùng")):
-        done = subprocess.run(
-            [sys.executable, "-m", "agent_desk.users", "add", user, "--role", role, "--display-name", name],
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
+    add_desk_accounts(env, ("lan", "agent", "Lan"), ("hung", "supervisor", "Hùng"))
     ports = processes.Ports(desk=processes.free_port())
     proc = processes.agent_desk(ports, env, root / "log")
     proc.start()

@@ -9,8 +9,6 @@ needed). The screenshot lands in docs/img/desk-window.png with UPDATE_SCREENSHOT
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from aiohttp import web
 
 from connectors.common import bot_failures as store
 from devstack import processes
-from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, PASSWORD, login, screenshots_dir
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, add_desk_accounts, login, screenshots_dir
 from tests.connectors.fakes import _ThreadedServer
 
 ROOT = processes.ROOT
@@ -91,26 +89,7 @@ def desk() -> Iterator[str]:
                 "HANDOFF_QUEUE_TIMEOUT": "3600",
             },
         )
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "agent_desk.users",
-                "add",
-                "lan",
-                "--role",
-                "agent",
-                "--display-name",
-                "Lan",
-            ],
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
+        add_desk_accounts(env, ("lan", "agent", "Lan"))
         proc = processes.agent_desk(ports, env, root / "log")
         proc.start()
         try:

@@ -10,8 +10,6 @@ import csv
 import io
 import random
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -21,7 +19,7 @@ import pytest
 
 from agent_desk.desk import VN_TZ
 from devstack import processes
-from tests.browser.support import PASSWORD, login, screenshots_dir
+from tests.browser.support import add_desk_accounts, login, screenshots_dir
 
 ROOT = processes.ROOT
 
@@ -115,21 +113,7 @@ def desk(tmp_path_factory) -> Iterator[str]:
             "SIGNING_SERVICE_URL": nowhere,
         },
     )
-    for user, role, name in (
-        ("lan", "agent", "Lan"),
-        ("minh", "agent", "Minh"),
-        ("hung", "supervisor", "Hùng"),
-    ):
-        done = subprocess.run(
-            [sys.executable, "-m", "agent_desk.users", "add", user, "--role", role, "--display-name", name],
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
+    add_desk_accounts(env, ("lan", "agent", "Lan"), ("minh", "agent", "Minh"), ("hung", "supervisor", "Hùng"))
     proc = processes.agent_desk(ports, env, root / "log")
     proc.start()
     try:
