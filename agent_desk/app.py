@@ -200,6 +200,12 @@ def create_app(settings: Settings, background: bool = True) -> web.Application:
     from agent_desk import attachments  # files agents send (issue 18)
 
     attachments.setup_routes(app)
+    from agent_desk import customer_file_views  # customers' images and files, for staff
+
+    customer_file_views.setup_routes(app)
+    from agent_desk import service_api  # for the action server: a customer's place in the queue
+
+    service_api.setup_routes(app)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
     return app
 

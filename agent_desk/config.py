@@ -6,11 +6,14 @@ start while any secret still has its development value.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlparse, urlsplit
 
+from agent_desk.training.settings import TrainingConfigError, TrainingSettings
 from common.env_numbers import env_number
 from common.production import refuse_development_defaults
 
@@ -19,10 +22,44 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-desk-secret-key-change-me"  # noqa: S105 (development default, refused in production)
 DEV_RASA_TOKEN = "dev-rasa-token"  # noqa: S105
 DEV_SIGNING_TOKEN = "dev-signing-token"  # noqa: S105
+DEV_API_TOKEN = "dev-desk-api-token"  # noqa: S105
 
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+# Customers' files (agent_desk/customer_file_views.py): the hosts the desk fetches a Zalo file from
+# (a host or any subdomain of it: Zalo's CDN), the bot token that resolves a Telegram file_id.
+DEFAULT_CUSTOMER_FILE_HOSTS = ("zdn.vn", "zadn.vn", "zalo.me")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+_TELEGRAM_TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")  # as connectors/telegram/config.py
+
+
+def _hosts(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Host names (a name with at least one dot: it and its subdomains) or IP addresses, separated by
+    commas or spaces. No scheme, port, path or wildcard: "zdn.vn" already covers photo.zdn.vn."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    hosts: list[str] = []
+    for item in re.split(r"[,\s]+", raw.lower()):
+        if not item:
+            continue
+        try:
+            hosts.append(str(ipaddress.ip_address(item.strip("[]"))))
+            continue
+        except ValueError:
+            pass
+        if not _HOST.match(item.rstrip(".")):
+            raise ConfigError(
+                f"{name} must list host names like zdn.vn or IP addresses (no scheme, port, path or *),"
+                f" got {item!r}"
+            )
+        hosts.append(item.rstrip("."))
+    return tuple(hosts) or default
 
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -111,6 +148,8 @@ class Settings:
     rasa_token: str = DEV_RASA_TOKEN
     signing_url: str = "http://127.0.0.1:8800"
     signing_token: str = DEV_SIGNING_TOKEN
+    # Bearer token of the desk's API for other processes (agent_desk/service_api.py).
+    api_token: str = DEV_API_TOKEN
     rasa_events_db: Path = ROOT / "var" / "rasa_events.db"
     rabbitmq_url: str = ""
     rabbitmq_queue: str = "agent_desk_events"
@@ -140,6 +179,16 @@ class Settings:
     # Channel windows (agent_desk/channel_window.py): Zalo's, and the warning before it ends.
     zalo_window_hours: int = 48
     window_warn_minutes: int = 120
+    # Customers' files (agent_desk/customer_file_views.py): Telegram's Bot API (getFile, file
+    # download; no token: Telegram files cannot be opened), the hosts Zalo files are fetched from,
+    # the largest file fetched and how long a fetch may take.
+    telegram_bot_token: str = field(default="", repr=False)
+    telegram_api_base_url: str = "https://api.telegram.org"
+    customer_file_hosts: tuple[str, ...] = DEFAULT_CUSTOMER_FILE_HOSTS
+    customer_file_max_mb: int = 10
+    customer_file_timeout: float = 15.0
+    # The trainers' workbench (agent_desk/training/settings.py): project, git branch, models, Rasa servers.
+    training: TrainingSettings = field(default_factory=TrainingSettings)
     # Extra hosts (besides localhost) that may be served without TLS, e.g. in tests.
     insecure_hosts: tuple[str, ...] = field(default=("127.0.0.1", "localhost", "::1"))
 
@@ -162,6 +211,7 @@ class Settings:
             "rasa_token": env.get("RASA_AUTH_TOKEN", "") or DEV_RASA_TOKEN,
             "signing_url": _url(env, "SIGNING_SERVICE_URL", "http://127.0.0.1:8800"),
             "signing_token": env.get("SIGNING_SERVICE_TOKEN", "") or DEV_SIGNING_TOKEN,
+            "api_token": env.get("DESK_API_TOKEN", "") or DEV_API_TOKEN,
             "rasa_events_db": Path(env.get("RASA_EVENTS_DB", "") or ROOT / "var" / "rasa_events.db"),
             "rabbitmq_url": rabbitmq_url(env),
             # The desk's own queue, bound to Rasa's fanout exchange: it does not take events away
@@ -214,6 +264,21 @@ class Settings:
                 ),
             }
         )
+        values.update(
+            {
+                "telegram_bot_token": env.get("TELEGRAM_BOT_TOKEN", "").strip(),
+                "telegram_api_base_url": _url(env, "TELEGRAM_API_BASE_URL", "https://api.telegram.org"),
+                "customer_file_hosts": _hosts(env, "DESK_CUSTOMER_FILE_HOSTS", DEFAULT_CUSTOMER_FILE_HOSTS),
+                "customer_file_max_mb": env_number(
+                    env, "DESK_CUSTOMER_FILE_MAX_MB", 10, int, ConfigError, lo=1, hi=50, kind="a whole number"
+                ),
+                "customer_file_timeout": _float(env, "DESK_CUSTOMER_FILE_TIMEOUT", 15.0, 1.0),
+            }
+        )
+        try:
+            values["training"] = TrainingSettings.from_env(env, str(values["rasa_url"]))
+        except TrainingConfigError as exc:
+            raise ConfigError(str(exc)) from None
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
@@ -228,10 +293,15 @@ class Settings:
                     "DESK_SECRET_KEY": self.secret_key == DEV_SECRET_KEY,
                     "RASA_AUTH_TOKEN": self.rasa_token == DEV_RASA_TOKEN,
                     "SIGNING_SERVICE_TOKEN": self.signing_token == DEV_SIGNING_TOKEN,
+                    "DESK_API_TOKEN": self.api_token == DEV_API_TOKEN,
                 },
                 ConfigError,
                 "APP_ENV=production but these settings still have their development defaults: {names}."
                 " Set them to secret values.",
             )
+        if self.telegram_bot_token and not _TELEGRAM_TOKEN.match(self.telegram_bot_token):
+            raise ConfigError("TELEGRAM_BOT_TOKEN does not look like a bot token (<digits>:<secret>)")
+        if self.production and not self.telegram_api_base_url.startswith("https://"):
+            raise ConfigError("TELEGRAM_API_BASE_URL must be an https:// URL when APP_ENV=production")
         if self.rabbitmq_url and urlparse(self.rabbitmq_url).scheme not in {"amqp", "amqps"}:
             raise ConfigError(f"RABBITMQ_URL must be an amqp:// or amqps:// URL, got {self.rabbitmq_url!r}")

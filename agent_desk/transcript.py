@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -56,15 +57,25 @@ def _desk_file(raw: object) -> dict[str, str] | None:
 
 
 def _customer_file(raw: object) -> dict[str, str] | None:
-    """An image or file the customer sent (Zalo: its URL; Telegram: its name and file_id)."""
+    """An image or file the customer sent (Zalo: its URL; Telegram: its name and file_id). `ref`
+    names it for the desk's route `/conversations/{id}/customer-files/{ref}`
+    (agent_desk/customer_file_views.py), which finds it again in that conversation's tracker: the
+    browser never passes the URL or the file_id. Empty when there is nothing to fetch."""
     if not isinstance(raw, dict):
         return None
     url = raw.get("url")
+    file_id = raw.get("file_id")
+    source = (
+        f"telegram:{file_id}"
+        if isinstance(file_id, str) and file_id
+        else (f"url:{url}" if _is_url(url) and len(str(url)) <= 2000 else "")
+    )
     return {
         "kind": "image" if raw.get("kind") == "image" else "file",
         "name": mask_personal(str(raw.get("name") or ""))[:200],
         "caption": str(raw.get("caption") or "")[:200],
         "url": str(url)[:2000] if _is_url(url) else "",
+        "ref": hashlib.sha256(source.encode()).hexdigest()[:32] if source else "",
     }
 
 

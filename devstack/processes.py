@@ -125,6 +125,7 @@ def stack_env(ports: Ports, extra: dict[str, str] | None = None) -> dict[str, st
     env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{ports.signing}")
     env.setdefault("ACTION_ENDPOINT_URL", f"http://{host}:{ports.actions}/webhook")
     env.setdefault("RASA_URL", f"http://{host}:{ports.rasa}")
+    env.setdefault("DESK_URL", f"http://{host}:{ports.desk}")  # the action server asks it queue places
     env.setdefault("RASA_EVENTS_DB", str(ROOT / "var" / "rasa_events.db"))
     var = Path(env["RASA_EVENTS_DB"]).parent
     env.setdefault("RASA_LOCKS_DB", str(var / "rasa_locks.db"))

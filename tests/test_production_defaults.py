@@ -25,6 +25,7 @@ DESK_PRODUCTION = {
     "DESK_SECRET_KEY": "k" * 40,
     "RASA_AUTH_TOKEN": "r" * 30,
     "SIGNING_SERVICE_TOKEN": "s" * 30,
+    "DESK_API_TOKEN": "d" * 30,
 }
 
 
@@ -70,11 +71,13 @@ def test_desk_names_every_development_default() -> None:
         desk.Settings.from_env({"APP_ENV": "production"})
     assert str(err.value) == (
         "APP_ENV=production but these settings still have their development defaults: DESK_SECRET_KEY,"
-        " RASA_AUTH_TOKEN, SIGNING_SERVICE_TOKEN. Set them to secret values."
+        " RASA_AUTH_TOKEN, SIGNING_SERVICE_TOKEN, DESK_API_TOKEN. Set them to secret values."
     )
 
 
-@pytest.mark.parametrize("unset", ["DESK_SECRET_KEY", "RASA_AUTH_TOKEN", "SIGNING_SERVICE_TOKEN"])
+@pytest.mark.parametrize(
+    "unset", ["DESK_SECRET_KEY", "RASA_AUTH_TOKEN", "SIGNING_SERVICE_TOKEN", "DESK_API_TOKEN"]
+)
 def test_desk_names_the_one_left(unset: str) -> None:
     env = {k: v for k, v in DESK_PRODUCTION.items() if k != unset}
     with pytest.raises(desk.ConfigError, match=rf"defaults: {re.escape(unset)}\. Set them"):

@@ -163,8 +163,38 @@
     if (m.buttons && m.buttons.length) {
       item.appendChild(el("div", { class: "buttons" }, m.buttons.map(b => el("span", { class: "button-chip", title: b.payload || b.url || "", text: b.title }))));
     }
+    const files = fileNodes(m);
+    if (files) item.appendChild(files);
     list.appendChild(item);
     item.scrollIntoView({ block: "end" });
+  }
+
+  // Files in a live message, as templates/_file.html renders them: one an agent sent (through
+  // /desk-files/) or one the customer sent (through the desk's customer-files route).
+  function fileNodes(m) {
+    const open = href => ({ href: href, target: "_blank", rel: "noopener" });
+    if (m.file && /^[0-9a-f]{64}$/.test(m.file.sha256)) {
+      const href = "/desk-files/" + m.file.sha256;
+      const box = el("div", { class: "attach", text: "📎 " });
+      if (m.file.kind === "image") box.appendChild(el("a", open(href), [el("img", { class: "attach-thumb", src: href, alt: m.file.name || "" })]));
+      else { box.append("Đã gửi tệp: "); box.appendChild(el("a", Object.assign(open(href), { text: m.file.name || "tệp" }))); }
+      return box;
+    }
+    const cf = m.customer_file;
+    if (!cf) return null;
+    const image = cf.kind === "image";
+    const href = conv && /^[0-9a-f]{32}$/.test(cf.ref || "") ? "/conversations/" + encodeURIComponent(conv.dataset.id) + "/customer-files/" + cf.ref : "";
+    const label = "Khách gửi " + (image ? "ảnh" : "tệp") + (cf.name ? ": " + cf.name : "");
+    const box = el("div", { class: "attach customer-file", text: "📎 " });
+    if (href && !image) box.appendChild(el("a", Object.assign(open(href), { class: "customer-file-link", text: label })));
+    else box.append(label);
+    if (cf.url) { box.append(" · "); linkify(box, cf.url); }
+    if (href && image) {
+      box.appendChild(el("a", Object.assign(open(href), { class: "customer-image" }), [
+        el("img", { class: "attach-thumb customer-thumb", src: href, loading: "lazy", alt: "Ảnh khách gửi" + (cf.name ? ": " + cf.name : "") })]));
+      box.appendChild(el("a", Object.assign(open(href), { class: "customer-file-link", text: "Mở ảnh cỡ đầy đủ" })));
+    }
+    return box;
   }
 
   function linkify(node, text) {

@@ -4,7 +4,7 @@ One module per area: lookup, documents, amendment, signing, general (cancel, fal
 The settings are checked on import so a misconfigured action server stops at start-up.
 """
 
-from bot.actions import amendment, documents, general, lookup, signing  # noqa: F401
+from bot.actions import amendment, documents, general, lookup, queue_wait, signing  # noqa: F401
 from bot.actions.settings import Settings
 
 Settings.from_env()

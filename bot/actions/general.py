@@ -12,6 +12,7 @@ from rasa_sdk.types import DomainDict
 from bot.actions.amendment import reset_amendment
 from bot.actions.common import normalize_request_code
 from bot.actions.lookup import choose_candidate, reset_lookup, show_request, typed_candidate
+from bot.actions.queue_wait import tell_queue_place
 from bot.actions.signing import reset_signing
 from bot.actions.verification import reset_verification
 
@@ -50,9 +51,9 @@ class ActionRequestHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         if tracker.get_slot("handoff_requested"):
-            # Asked again while waiting ("có ai không?"): their place is kept, say so instead of
-            # queueing them a second time.
-            dispatcher.utter_message(response="utter_handoff_still_waiting")
+            # Asked again while waiting ("có ai không?"): their place is kept, say so (with the place
+            # in the queue when the desk tells it) instead of queueing them a second time.
+            await tell_queue_place(dispatcher, tracker)
             return [SlotSet("handoff_offered", False)]
         dispatcher.utter_message(response="utter_handoff_queued")
         return [SlotSet("handoff_requested", True), SlotSet("handoff_offered", False)]

@@ -8,6 +8,8 @@ from urllib.parse import urlparse
 
 DEV_SIGNING_URL = "http://127.0.0.1:8800"
 DEV_SIGNING_TOKEN = "dev-signing-token"  # noqa: S105 - development default, refused in production
+DEV_DESK_URL = "http://127.0.0.1:8900"
+DEV_DESK_TOKEN = "dev-desk-api-token"  # noqa: S105 - development default, refused in production
 
 
 class ConfigError(RuntimeError):
@@ -19,6 +21,9 @@ class Settings:
     signing_url: str
     signing_token: str
     timeout_s: float
+    # The agent desk's API (a waiting customer's place in the queue): DESK_URL, DESK_API_TOKEN.
+    desk_url: str = DEV_DESK_URL
+    desk_token: str = DEV_DESK_TOKEN
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -43,4 +48,13 @@ class Settings:
             raise ConfigError("SIGNING_SERVICE_TIMEOUT must be a number of seconds") from exc
         if not 0.1 <= timeout <= 60:
             raise ConfigError("SIGNING_SERVICE_TIMEOUT must be between 0.1 and 60 seconds")
-        return cls(signing_url=url, signing_token=token, timeout_s=timeout)
+        desk_url = env.get("DESK_URL", "").strip().rstrip("/") or DEV_DESK_URL
+        desk = urlparse(desk_url)
+        if desk.scheme not in {"http", "https"} or not desk.netloc:
+            raise ConfigError(f"DESK_URL must be an http(s) URL, got {desk_url!r}")
+        desk_token = env.get("DESK_API_TOKEN", "") or DEV_DESK_TOKEN
+        if production and desk_token == DEV_DESK_TOKEN:
+            raise ConfigError("APP_ENV=production: set DESK_API_TOKEN (the development token is refused)")
+        return cls(
+            signing_url=url, signing_token=token, timeout_s=timeout, desk_url=desk_url, desk_token=desk_token
+        )

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from rasa_sdk import Tracker
 
-from bot.actions import signing_api
+from bot.actions import desk_api, signing_api
 from devstack import processes
 from tests import demo_data
 
@@ -72,13 +72,16 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 @pytest.fixture(autouse=True)
 async def api_env(service: Service) -> AsyncIterator[None]:
     """Point the actions' client at the private service; close its session after each test."""
-    saved = {k: os.environ.get(k) for k in ("SIGNING_SERVICE_URL", "SIGNING_SERVICE_TOKEN")}
+    saved = {k: os.environ.get(k) for k in ("SIGNING_SERVICE_URL", "SIGNING_SERVICE_TOKEN", "DESK_URL")}
     os.environ["SIGNING_SERVICE_URL"] = service.url
     os.environ["SIGNING_SERVICE_TOKEN"] = service.token
+    os.environ["DESK_URL"] = "http://127.0.0.1:9"  # no desk unless a test starts one
     signing_api.reset_api()
+    desk_api.reset_desk_api()
     yield
     await signing_api.get_api().close()
     signing_api.reset_api()
+    desk_api.reset_desk_api()
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)

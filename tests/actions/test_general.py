@@ -75,6 +75,15 @@ def test_settings_defaults_and_production_refusal() -> None:
             "APP_ENV": "production",
             "SIGNING_SERVICE_URL": "https://sign.internal",
             "SIGNING_SERVICE_TOKEN": "s3cret",
+            "DESK_API_TOKEN": "desk-s3cret",
+            "DESK_URL": "https://desk.internal/",
         }
     )
     assert ok.signing_token == "s3cret"
+    assert (ok.desk_url, ok.desk_token) == ("https://desk.internal", "desk-s3cret")
+    with pytest.raises(ConfigError, match="DESK_API_TOKEN"):
+        Settings.from_env(
+            {"APP_ENV": "production", "SIGNING_SERVICE_URL": "https://s", "SIGNING_SERVICE_TOKEN": "s3cret"}
+        )
+    with pytest.raises(ConfigError, match="DESK_URL"):
+        Settings.from_env({"DESK_URL": "desk:8900"})

@@ -72,7 +72,8 @@ def desk(full_stack, tmp_path_factory) -> Iterator[str]:
         "DESK_BROKER_POLL_INTERVAL": "0.2",
     }
     add_desk_accounts(env, ("lan", "agent", "Lan"), ("hung", "supervisor", "Hùng"))
-    ports = processes.Ports(desk=processes.free_port())
+    # On the stack's desk port: the stack's action server asks it a waiting customer's place.
+    ports = processes.Ports(desk=full_stack.ports.desk)
     proc = processes.agent_desk(ports, env, root / "log")
     proc.start()
     try:
@@ -117,6 +118,9 @@ def test_customer_agent_handoff_round_trip(desk, browser, shots):
     row.wait_for(timeout=30_000)
     expect(row).to_contain_text("cho tôi gặp nhân viên")
     expect(row).to_contain_text("PC05TK0000123")  # the request code slot the bot set
+    # "How long still?" while waiting: the place in the queue, from the desk (action_queue_wait).
+    customer_says(customer, "tôi đợi bao lâu nữa vậy em?")
+    wait_bot_line(customer, "vị trí thứ 1 trong hàng chờ")
     expect(agent.locator("#queue-badge")).to_have_text(re.compile(r"[1-9]"))
     agent.screenshot(path=str(shots / "desk-queue.png"), full_page=True)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agent_desk import accounts, db
+from agent_desk.accounts import Agent
 from agent_desk.app import create_app
 from agent_desk.config import ROOT, Settings
+from agent_desk.desk import Desk
 from agent_desk.keys import DESK
 from devstack import processes
 from tests.desk.rasa_env import RasaEnv
@@ -111,6 +115,38 @@ async def wait_for(
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+async def make_agent(desk: Desk, username: str, role: str = "agent", online: bool = True) -> Agent:
+    agent = await accounts.create(desk.engine, username, PASSWORD, role, username.capitalize())
+    if online:
+        await go_online(desk, agent)
+    return agent
+
+
+async def go_online(desk: Desk, agent: Agent) -> None:
+    """A live session, as a login makes (no browser needed for the assignment logic)."""
+    now = time.time()
+    async with desk.engine.begin() as conn:
+        await conn.execute(
+            db.sessions.insert().values(
+                token_hash=secrets.token_hex(32), agent_id=agent.id, created_at=now, expires_at=now + 600
+            )
+        )
+
+
+async def queue(desk: Desk, sender: str | None = None) -> int:
+    """A customer asks for a human (the events the bot records), as the broker delivers them."""
+    sender = sender or f"zalo-{uuid.uuid4().hex[:10]}"
+    ts = time.time()
+    for event in (
+        {"event": "user", "timestamp": ts, "text": "gặp nhân viên", "input_channel": "zalo"},
+        {"event": "action", "timestamp": ts + 0.01, "name": "action_request_handoff"},
+        {"event": "slot", "timestamp": ts + 0.02, "name": "handoff_requested", "value": True},
+    ):
+        await desk.ingest({"sender_id": sender, **event})
+    handoff = next(h for h in await desk.open_handoffs() if h.sender_id == sender)
+    return handoff.id
+
+
 @pytest.fixture(scope="session")
 def rasa_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaEnv]:
     if os.environ.get("DESK_TEST_RASA_URL"):  # an already running Rasa (development loop)
@@ -153,4 +189,16 @@ def rasa_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         proc.stop()
 
 
-__all__ = ["PASSWORD", "REMOTE_HEADER", "add_account", "csrf_of", "db", "desk_settings", "login", "wait_for"]
+__all__ = [
+    "PASSWORD",
+    "REMOTE_HEADER",
+    "add_account",
+    "csrf_of",
+    "db",
+    "desk_settings",
+    "go_online",
+    "login",
+    "make_agent",
+    "queue",
+    "wait_for",
+]

@@ -9,8 +9,6 @@ claim, which assignment reuses, is covered by test_handoff_rasa.py.
 from __future__ import annotations
 
 import asyncio
-import secrets
-import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -21,11 +19,17 @@ import pytest
 from aiohttp import web
 
 from agent_desk import accounts, assignment, db, presence, transfer
-from agent_desk.accounts import Agent
 from agent_desk.desk import Desk, DeskError
 from agent_desk.keys import DESK
 from tests.conftest import POSTGRES_URL
-from tests.desk.conftest import PASSWORD, csrf_of, desk_settings, login, wait_for
+from tests.desk.conftest import (
+    csrf_of,
+    desk_settings,
+    login,
+    make_agent,
+    queue,
+    wait_for,
+)
 
 JOINED = "utter_handoff_agent_joined"
 
@@ -82,38 +86,6 @@ async def postgres_url():
 async def start(desk_factory, tmp_path: Path, rasa_url: str, background: bool = False, **env: Any):
     settings = desk_settings(tmp_path, env={"RASA_URL": rasa_url, **env})
     return await desk_factory(settings, background=background)
-
-
-async def make_agent(desk: Desk, username: str, role: str = "agent", online: bool = True) -> Agent:
-    agent = await accounts.create(desk.engine, username, PASSWORD, role, username.capitalize())
-    if online:
-        await go_online(desk, agent)
-    return agent
-
-
-async def go_online(desk: Desk, agent: Agent) -> None:
-    """A live session, as a login makes (no browser needed for the assignment logic)."""
-    now = time.time()
-    async with desk.engine.begin() as conn:
-        await conn.execute(
-            db.sessions.insert().values(
-                token_hash=secrets.token_hex(32), agent_id=agent.id, created_at=now, expires_at=now + 600
-            )
-        )
-
-
-async def queue(desk: Desk, sender: str | None = None) -> int:
-    """A customer asks for a human (the events the bot records), as the broker delivers them."""
-    sender = sender or f"zalo-{uuid.uuid4().hex[:10]}"
-    ts = time.time()
-    for event in (
-        {"event": "user", "timestamp": ts, "text": "gặp nhân viên", "input_channel": "zalo"},
-        {"event": "action", "timestamp": ts + 0.01, "name": "action_request_handoff"},
-        {"event": "slot", "timestamp": ts + 0.02, "name": "handoff_requested", "value": True},
-    ):
-        await desk.ingest({"sender_id": sender, **event})
-    handoff = next(h for h in await desk.open_handoffs() if h.sender_id == sender)
-    return handoff.id
 
 
 async def owners(desk: Desk) -> dict[int, str | None]:

@@ -20,6 +20,7 @@ def test_production_refuses_development_secrets():
             "DESK_SECRET_KEY": "k" * 40,
             "RASA_AUTH_TOKEN": "r" * 30,
             "SIGNING_SERVICE_TOKEN": "s" * 30,
+            "DESK_API_TOKEN": "d" * 30,
         }
     )
     assert ok.production

@@ -35,6 +35,7 @@ PRODUCTION = {
     "DESK_SECRET_KEY": "k" * 40,
     "RASA_AUTH_TOKEN": "r" * 30,
     "SIGNING_SERVICE_TOKEN": "s" * 30,
+    "DESK_API_TOKEN": "d" * 30,
 }
 
 

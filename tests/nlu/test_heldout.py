@@ -33,6 +33,7 @@ DESIGN_INTENTS = {
     "unlink_request",
     "delete_my_data",
     "report_outage",
+    "ask_wait_time",  # issue 18: the place in the queue while waiting for a person
     "faq",
     # Issue 16: notices of progress, started and stopped by the customer.
     "notifications_on",
