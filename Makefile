@@ -73,6 +73,6 @@ purge: setup  ## delete conversations idle for CONVERSATION_RETENTION_DAYS (defa
 
 # ---- agent desk (docs/agent-desk.md) ----
 .PHONY: desk-user
-desk-user: setup  ## create an agent desk account: make desk-user NAME=lan ROLE=agent|supervisor DISPLAY="Lan" (password prompted, or on stdin)
+desk-user: setup  ## create an agent desk account: make desk-user NAME=lan ROLE=agent|supervisor|trainer DISPLAY="Lan" (password prompted, or on stdin)
 	@test -n "$(NAME)" || { echo "NAME=... required: make desk-user NAME=lan ROLE=agent DISPLAY='Lan'" >&2; exit 2; }
 	$(PY) -m agent_desk.users add "$(NAME)" --role $(or $(ROLE),agent) $(if $(DISPLAY),--display-name "$(DISPLAY)")

@@ -1,4 +1,4 @@
-"""Agent and supervisor accounts."""
+"""Desk accounts: agents, supervisors and trainers (the trainers' workbench only, /training)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agent_desk import db
 from agent_desk.passwords import DUMMY_HASH, hash_password, verify_password
 
-ROLES = ("agent", "supervisor")
+ROLES = ("agent", "supervisor", "trainer")
+TRAINER = "trainer"  # NLU trainers: the workbench (/training) only, never the queue or conversations
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,63}$")
 MIN_PASSWORD_LENGTH = 10
 
@@ -31,6 +32,15 @@ class Agent:
     @property
     def is_supervisor(self) -> bool:
         return self.role == "supervisor"
+
+    @property
+    def is_trainer(self) -> bool:
+        return self.role == TRAINER
+
+    @property
+    def may_train(self) -> bool:
+        """Whether the trainers' workbench (/training) is open to this account."""
+        return self.role in (TRAINER, "supervisor")
 
 
 def _agent(row: sa.engine.Row) -> Agent:

@@ -200,6 +200,14 @@ def create_app(settings: Settings, background: bool = True) -> web.Application:
     from agent_desk import attachments  # files agents send (issue 18)
 
     attachments.setup_routes(app)
+    from agent_desk.training import runs_views  # trainers: training, report, activation (issue 19)
+
+    runs_views.setup_routes(app)  # its runner starts and stops with the app (cleanup_ctx)
+    from agent_desk.training import examples_views, inbox_views, labelling  # trainers' workbench (issue 19)
+
+    inbox_views.setup_routes(app)
+    labelling.setup_routes(app)
+    examples_views.setup_routes(app)
     from agent_desk import customer_file_views  # customers' images and files, for staff
 
     customer_file_views.setup_routes(app)

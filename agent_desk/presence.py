@@ -90,7 +90,8 @@ async def list_agents(engine: AsyncEngine, settings: Settings, now: float | None
             _open_count().label("open_count"),
         )
         .select_from(a.outerjoin(p, p.c.agent_id == a.c.id))
-        .where(a.c.active.is_(True))
+        # Trainers work on the NLU data, never on customers: not offered conversations.
+        .where(a.c.active.is_(True), a.c.role != "trainer")
         .order_by(a.c.display_name, a.c.id)
     )
     async with engine.connect() as conn:

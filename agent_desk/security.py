@@ -287,7 +287,38 @@ def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
                 raise response
             if role is not None and agent.role != role:
                 return forbidden(request, "Chức năng này chỉ dành cho giám sát viên.")
+            # Trainers: the workbench (/training...) only, never the queue or customers' conversations.
+            if agent.role == accounts.TRAINER and not _workbench_path(request.path):
+                return forbidden(request, TRAINER_ONLY_MESSAGE)
             return await handler(request)
+
+        return wrapper
+
+    return decorator
+
+
+def _workbench_path(path: str) -> bool:
+    return path == "/training" or path.startswith("/training/")
+
+
+TRAINER_ONLY_MESSAGE = (
+    "Tài khoản huấn luyện chỉ dùng được trang Huấn luyện (/training), "
+    "không mở được hàng chờ hay hội thoại của khách."
+)
+
+
+def roles_required(*roles: str) -> Callable[[Handler], Handler]:
+    """Logged in with one of `roles` (e.g. roles_required("trainer", "supervisor") for the workbench);
+    other accounts get the desk's Vietnamese 403 page."""
+    allowed = frozenset(roles)
+
+    def decorator(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            agent: Agent | None = request["agent"]
+            if agent is not None and agent.role not in allowed:
+                return forbidden(request, "Chức năng này chỉ dành cho nhân viên huấn luyện và giám sát viên.")
+            return await login_required()(handler)(request) if agent is None else await handler(request)
 
         return wrapper
 

@@ -1,6 +1,6 @@
 """Manage desk accounts from the command line.
 
-    python -m agent_desk.users add <username> --role agent|supervisor [--display-name "Nguyễn Thị Lan"]
+    python -m agent_desk.users add <username> --role agent|supervisor|trainer [--display-name "Lan"]
     python -m agent_desk.users passwd <username>
     python -m agent_desk.users disable|enable <username>
     python -m agent_desk.users list

@@ -156,6 +156,8 @@ async def login(request: web.Request) -> web.StreamResponse:
             "login.html", request, {"next": next_url, "error": "Sai tên đăng nhập hoặc mật khẩu."}, status=401
         )
     throttle.succeeded(*keys)
+    if agent.role == accounts.TRAINER and next_url == "/":
+        next_url = "/training"  # trainers land on their workbench, not on the queue they cannot open
     response = web.Response(status=303, headers={"Location": next_url})
     await start_session(request, response, agent)
     log.info("%s logged in", agent.username)

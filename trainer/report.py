@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from trainer import evaluate, nludata, nlumodel, render
 from trainer.project import Project
@@ -101,7 +102,7 @@ def build(
     for i, s in enumerate(runs):
         images[s.name] = f"confusion_{i}.png"
         render.confusion_png(s, out / images[s.name], f"Ma trận nhầm lẫn — {s.name}")
-    meta = {
+    meta: dict[str, Any] = {
         "generated": datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
         "model": model.name,
         "how": {

@@ -1,0 +1,323 @@
+"""Which model the Rasa servers run, activating a trained one, and rolling back.
+
+Rasa 3.6's HTTP API (rasa/server.py): `GET /status` answers the loaded model's file name
+(`model_file`, a base name), `PUT /model` with `{"model_file": "<path>"}` loads a model from a path the
+server can read and swaps it in without a restart (204). Both take the API token as `?token=`.
+
+Activating loads the model into EVERY server of TRAINING_RASA_URLS; when one refuses, the servers
+already switched get the previous model back, so the servers never answer with two different models.
+A server with several Sanic workers swaps the model only in the worker that took the PUT: `_load`
+asks the status on fresh connections and repeats the PUT on a connection that reached a worker still
+on another model, until CONVERGE_CHECKS fresh connections in a row agree (bounded).
+Each attempt is a row of `model_activations` (who, when, model, previous model, result). A model
+whose report is below nlu_thresholds.yml on a gated set (with or without diacritics) is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agent_desk import db
+from agent_desk.training.settings import ROOT, TrainingSettings
+
+log = logging.getLogger(__name__)
+STATUS_TIMEOUT = 10
+LOAD_TIMEOUT = 600  # a loaded 2-core machine takes a while to load a model
+CONVERGE_CHECKS = 6  # fresh-connection status checks that must all show the new model
+CONVERGE_ROUNDS = 6  # PUTs at most, per server, until they do
+
+model_activations = sa.Table(
+    "model_activations",
+    db.metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("agent_id", sa.Integer, sa.ForeignKey("desk_agents.id"), nullable=False),
+    sa.Column("agent_name", sa.String(100), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # activate | rollback
+    sa.Column("run_id", sa.Integer),
+    sa.Column("model", sa.String(1000), nullable=False),
+    sa.Column("previous_model", sa.String(1000)),
+    sa.Column("result", sa.String(16), nullable=False),  # ok | failed
+    sa.Column("detail", sa.String(500), nullable=False, default=""),
+)
+
+
+class ActivationError(Exception):
+    """Activation refused or failed; `message` is for the page (Vietnamese)."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Activation:
+    id: int
+    agent_name: str
+    at: float
+    kind: str
+    run_id: int | None
+    model: str
+    previous_model: str | None
+    result: str
+    detail: str
+
+
+def _host(url: str) -> str:
+    """A Rasa URL as shown in messages and logs: scheme://host:port, never a query (the token)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def loaded_model(session: aiohttp.ClientSession, url: str, token: str) -> str:
+    """The file name of the model a Rasa server runs; ActivationError when it cannot say."""
+    try:
+        async with session.get(
+            f"{url}/status", params={"token": token}, timeout=aiohttp.ClientTimeout(total=STATUS_TIMEOUT)
+        ) as resp:
+            if resp.status != 200:
+                raise ActivationError(
+                    f"Rasa {_host(url)} trả lời {resp.status} khi hỏi mô hình đang chạy.", 502
+                )
+            data = await resp.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        raise ActivationError(f"Không liên lạc được Rasa {_host(url)}.", 502) from None
+    name = data.get("model_file") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not name:
+        raise ActivationError(f"Rasa {_host(url)} chưa nạp mô hình nào.", 502)
+    return name
+
+
+async def production_model(session: aiohttp.ClientSession, settings: TrainingSettings, token: str) -> str:
+    return await loaded_model(session, settings.rasa_urls[0], token)
+
+
+def model_dirs(settings: TrainingSettings) -> list[Path]:
+    from devstack import model as devmodel
+
+    dirs = [settings.models_dir, settings.project_dir / "models", ROOT / "models", devmodel.cache_dir()]
+    return list(dict.fromkeys(d.resolve() for d in dirs))
+
+
+def resolve_model(
+    name_or_path: str, settings: TrainingSettings, known: list[str] | None = None
+) -> Path | None:
+    """The file of a model Rasa names by its base name: an activation's recorded path first, then the
+    workbench's models, the project's models/, this repository's models/, devstack's model cache."""
+    p = Path(name_or_path)
+    if p.is_absolute():
+        return p if p.is_file() else None
+    if "/" in name_or_path or not name_or_path.endswith(".tar.gz"):
+        return None
+    for candidate in known or []:
+        c = Path(candidate)
+        if c.name == name_or_path and c.is_file():
+            return c
+    for d in model_dirs(settings):
+        c = d / name_or_path
+        if c.is_file():
+            return c
+    return None
+
+
+def threshold_failures(report: dict[str, Any], project_dir: Path) -> list[str]:
+    """Why this report may not go to production (empty: it may). The report-only set is not gated."""
+    from trainer import settings as trainer_settings
+
+    try:
+        t = trainer_settings.load(project_dir)
+    except trainer_settings.SettingsError as exc:
+        return [f"nlu_thresholds.yml không đọc được: {exc}"]
+    failures = []
+    sets = report.get("sets") or []
+    if not sets:
+        return ["báo cáo không có bộ kiểm tra nào"]
+    for s in sets:
+        if s.get("report_only"):
+            continue
+        limit = t.min_accuracy_no_diacritics if s.get("no_diacritics") else t.min_accuracy
+        acc = float(s.get("accuracy") or 0.0)
+        if acc < limit:
+            failures.append(f"{s.get('name')}: {100 * acc:.1f} % < ngưỡng {100 * limit:.1f} %")
+    return failures
+
+
+async def _put_model(session: aiohttp.ClientSession, url: str, token: str, model: Path) -> str | None:
+    """Load `model` into one server; None when it worked, else why not (Vietnamese, no token)."""
+    try:
+        async with session.put(
+            f"{url}/model",
+            params={"token": token},
+            json={"model_file": str(model)},
+            timeout=aiohttp.ClientTimeout(total=LOAD_TIMEOUT),
+        ) as resp:
+            if resp.status in {200, 204}:
+                return None
+            return f"Rasa {_host(url)} từ chối nạp mô hình (mã {resp.status})"
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return f"không liên lạc được Rasa {_host(url)}"
+
+
+async def _load(session: aiohttp.ClientSession, url: str, token: str, model: Path) -> str | None:
+    """PUT the model, then make sure the server answers with it from every worker: a Rasa started
+    with several Sanic workers (RASA_WORKERS) swaps the model only in the worker that took the PUT.
+    The workers share the listening socket and each connection lands on one of them, so the status
+    is asked on fresh connections, and a worker still on another model gets the PUT on the very
+    connection that reached it. Best effort, bounded: None once CONVERGE_CHECKS fresh connections in
+    a row agree, else why not."""
+    error = await _put_model(session, url, token, model)
+    if error:
+        return error
+    puts, agreed = 1, 0
+    while agreed < CONVERGE_CHECKS:
+        async with aiohttp.ClientSession() as fresh:  # one new connection, kept for the PUT
+            try:
+                stale = await loaded_model(fresh, url, token) != model.name
+            except ActivationError:
+                stale = True
+            if not stale:
+                agreed += 1
+                continue
+            if puts >= CONVERGE_ROUNDS:
+                return f"Rasa {_host(url)}: một số worker vẫn chạy mô hình khác sau {puts} lần nạp"
+            agreed = 0
+            puts += 1
+            error = await _put_model(fresh, url, token, model)
+            if error:
+                return error
+    return None
+
+
+async def _record(engine: AsyncEngine, **values: Any) -> int:
+    async with engine.begin() as conn:
+        result = await conn.execute(model_activations.insert().values(at=time.time(), **values))
+        return int(result.inserted_primary_key[0])
+
+
+async def history(engine: AsyncEngine, limit: int = 20) -> list[Activation]:
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(model_activations).order_by(model_activations.c.id.desc()).limit(limit)
+            )
+        ).all()
+    return [
+        Activation(r.id, r.agent_name, r.at, r.kind, r.run_id, r.model, r.previous_model, r.result, r.detail)
+        for r in rows
+    ]
+
+
+async def _known_paths(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(model_activations.c.model, model_activations.c.previous_model)
+                .where(model_activations.c.result == "ok")
+                .order_by(model_activations.c.id.desc())
+                .limit(100)
+            )
+        ).all()
+    return [p for r in rows for p in (r.model, r.previous_model) if p]
+
+
+_lock = asyncio.Lock()  # one activation at a time in this desk process
+
+
+async def activate(
+    engine: AsyncEngine,
+    session: aiohttp.ClientSession,
+    settings: TrainingSettings,
+    token: str,
+    model: Path,
+    agent_id: int,
+    agent_name: str,
+    kind: str = "activate",
+    run_id: int | None = None,
+) -> Activation:
+    """Load `model` into every Rasa server; on a failure put the previous model back where it was
+    loaded. Records the attempt either way; ActivationError when it failed."""
+    model = await asyncio.to_thread(model.resolve)
+    if not await asyncio.to_thread(model.is_file):
+        raise ActivationError("Không tìm thấy tệp mô hình (đã bị xóa?).", 404)
+    async with _lock:
+        previous_name = await production_model(session, settings, token)
+        previous = resolve_model(previous_name, settings, await _known_paths(engine))
+        done: list[str] = []
+        error = None
+        for url in settings.rasa_urls:
+            error = await _load(session, url, token, model)
+            if error:
+                break
+            done.append(url)
+        detail = ""
+        if error:
+            restored = []
+            for url in done:
+                if previous is not None and await _load(session, url, token, previous) is None:
+                    restored.append(_host(url))
+            detail = error + (f"; đã nạp lại mô hình cũ trên {', '.join(restored)}" if restored else "")
+            if done and len(restored) != len(done):
+                detail += "; KHÔNG nạp lại được mô hình cũ trên một số máy chủ: kiểm tra ngay"
+            log.warning("activation of %s failed: %s", model.name, detail)
+        row_id = await _record(
+            engine,
+            agent_id=agent_id,
+            agent_name=agent_name[:100],
+            kind=kind,
+            run_id=run_id,
+            model=str(model),
+            previous_model=str(previous) if previous else previous_name,
+            result="failed" if error else "ok",
+            detail=detail[:500],
+        )
+        if error:
+            raise ActivationError("Kích hoạt thất bại: " + detail[:400], 502)
+        log.info("model %s activated by agent %s (%s)", model.name, agent_id, kind)
+        return Activation(
+            row_id,
+            agent_name[:100],
+            time.time(),
+            kind,
+            run_id,
+            str(model),
+            str(previous or previous_name),
+            "ok",
+            "",
+        )
+
+
+async def rollback(
+    engine: AsyncEngine,
+    session: aiohttp.ClientSession,
+    settings: TrainingSettings,
+    token: str,
+    agent_id: int,
+    agent_name: str,
+) -> Activation:
+    """Re-activate the model the last successful activation replaced."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(model_activations)
+                .where(model_activations.c.result == "ok")
+                .order_by(model_activations.c.id.desc())
+                .limit(1)
+            )
+        ).first()
+    if row is None or not row.previous_model:
+        raise ActivationError("Chưa có lần kích hoạt nào để khôi phục.", 409)
+    previous = resolve_model(row.previous_model, settings, await _known_paths(engine))
+    if previous is None:
+        raise ActivationError(f"Không tìm thấy tệp của mô hình trước ({Path(row.previous_model).name}).", 409)
+    return await activate(engine, session, settings, token, previous, agent_id, agent_name, kind="rollback")

@@ -1,0 +1,181 @@
+"""Every workbench change is one git commit by the trainer, in the project the workbench edits.
+
+The NLU YAML files stay the source of truth, so developers and trainers share them through git:
+before writing, the file must have no uncommitted edits (someone else's work is never overwritten),
+the configured branch must be the one checked out, and the commit touches only the changed file
+(`git add -- <file>` then `git commit -- <file>`, so whatever else is staged stays out of it).
+Writes are serialised by an asyncio lock and, across desk processes, by a lock file in `.git`.
+git runs as a subprocess (never a shell), without prompts, in bounded time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+GIT_TIMEOUT_S = 20.0
+LOCK_WAIT_S = 30.0
+LOCK_NAME = "cskh-workbench.lock"
+
+
+class GitError(Exception):
+    """A change cannot be saved; the message (Vietnamese) says why, for the trainer."""
+
+
+@dataclass(frozen=True)
+class Author:
+    display_name: str
+    username: str
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        name = re.sub(r"[<>\n\r\x00]", "", self.display_name).strip() or self.username
+        return name[:100], f"{self.username}@workbench.local"
+
+
+async def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run git; (exit code, output). Never a shell, never a prompt, at most GIT_TIMEOUT_S seconds."""
+    full_env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "",
+        "LC_ALL": "C",
+        **(env or {}),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        "git",
+        *args,
+        cwd=str(cwd),
+        env=full_env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), GIT_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise GitError("git không trả lời kịp: chưa lưu gì, hãy thử lại sau.") from None
+    return proc.returncode or 0, out.decode("utf-8", "replace")
+
+
+class GitStore:
+    """Commits of one project directory (settings.training.project_dir, branch git_branch)."""
+
+    def __init__(self, project_dir: Path, branch: str = "") -> None:
+        self.project_dir = project_dir
+        self.branch = branch
+        self._lock = asyncio.Lock()
+
+    async def _check_repo(self) -> None:
+        code, out = await git(self.project_dir, "rev-parse", "--show-toplevel")
+        if code != 0:
+            raise GitError(
+                f"Thư mục dữ liệu {self.project_dir.name} không phải kho git: workbench không lưu được "
+                "thay đổi. Báo cho kỹ thuật viên (TRAINING_PROJECT_DIR)."
+            )
+        if self.branch:
+            code, current = await git(self.project_dir, "symbolic-ref", "--short", "-q", "HEAD")
+            if code != 0 or current.strip() != self.branch:
+                raise GitError(
+                    f"Kho dữ liệu đang ở nhánh '{current.strip() or '(không có nhánh)'}', không phải nhánh "
+                    f"'{self.branch}' dành cho huấn luyện: chưa lưu gì. Báo cho kỹ thuật viên."
+                )
+
+    async def check_clean(self, path: Path) -> None:
+        """Refuse when the file has uncommitted edits (a developer's work in progress)."""
+        rel = self._rel(path)
+        code, out = await git(self.project_dir, "status", "--porcelain", "--", rel)
+        if code != 0:
+            raise GitError("Không đọc được trạng thái git của tệp dữ liệu: chưa lưu gì.")
+        if out.strip():
+            raise GitError(
+                f"Tệp {rel} đang có thay đổi chưa commit của người khác (ví dụ lập trình viên đang sửa): "
+                "workbench không ghi đè. Hãy chờ họ commit rồi thử lại."
+            )
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(self.project_dir.resolve()))
+        except ValueError:
+            raise GitError("Tệp nằm ngoài thư mục dữ liệu: không ghi.") from None
+
+    @contextlib.asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        async with self._lock:
+            lock_path = self.project_dir / ".git" / LOCK_NAME
+            if not lock_path.parent.is_dir():  # a worktree or submodule: lock beside the data instead
+                lock_path = self.project_dir / f".{LOCK_NAME}"
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + LOCK_WAIT_S
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if loop.time() > deadline:
+                            raise GitError("Người khác đang lưu dữ liệu: thử lại sau ít phút.") from None
+                        await asyncio.sleep(0.1)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+    async def change(self, plan: Callable[[], tuple[Path, str, str]], author: Author) -> str:
+        """Under the lock: check the repository, run `plan` (in a thread; it reads the data as it is
+        now and returns the file, its new text and the commit message, or raises to refuse), check
+        that file has no uncommitted edits, write it and commit only it. Returns the commit id."""
+        async with self._locked():
+            await self._check_repo()
+            path, after, message = await asyncio.to_thread(plan)
+            rel = self._rel(path)
+            await self.check_clean(path)
+            existed = path.exists()
+            before = path.read_text(encoding="utf-8") if existed else ""
+            if after == before:
+                raise GitError("Không có gì thay đổi: chưa tạo commit.")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.workbench.tmp")
+            tmp.write_text(after, encoding="utf-8")
+            os.replace(tmp, path)
+            try:
+                return await self._commit(rel, author, message)
+            except BaseException:
+                # Put the file back: the working tree never keeps an uncommitted change of ours.
+                await git(self.project_dir, "reset", "-q", "--", rel)
+                if existed:
+                    path.write_text(before, encoding="utf-8")
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                raise
+
+    async def _commit(self, rel: str, author: Author, message: str) -> str:
+        name, email = author.ident
+        env = {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        }
+        code, _ = await git(self.project_dir, "add", "--", rel, env=env)
+        if code != 0:
+            raise GitError("git add thất bại: chưa lưu gì.")
+        code, _ = await git(
+            self.project_dir, "commit", "-q", "--no-verify", "-m", message, "--", rel, env=env
+        )
+        if code != 0:
+            raise GitError("git commit thất bại: chưa lưu gì.")
+        code, out = await git(self.project_dir, "rev-parse", "HEAD")
+        return out.strip() if code == 0 else ""

@@ -1,0 +1,327 @@
+"""Adding, editing and deleting one NLU example, checked with the same checks as `make validate`.
+
+The change is planned on the project as it is on disk: the topic file is rewritten as text by
+trainer/nludata.py (only the lines of that intent's `examples: |` block change, comments and layout
+stay), read back, and the whole data set with the change is checked by trainer/checks.py in memory.
+Findings the data already had before the change are not the trainer's: only new ones are shown.
+A duplicate of an example of the same intent is refused here (the CSV import silently skips it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainer import checks, nludata, textnorm
+from trainer import settings as trainer_settings
+from trainer.project import Project
+from trainer.settings import Settings as TrainerSettings
+
+MAX_TEXT = checks.MAX_EXAMPLE_CHARS
+_CONTROL = {chr(c) for c in range(32)} | {"\x7f"}
+
+
+class EditRefused(Exception):
+    """The change cannot be made; the message (Vietnamese) says why."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # error | warning
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: Path
+    new_text: str
+    intent: str
+    action: str  # add | edit | delete
+    example: str  # the annotated example added / the new text / the deleted one
+    findings: tuple[Finding, ...]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "warning"]
+
+
+def load_settings(project_dir: Path) -> TrainerSettings:
+    try:
+        return trainer_settings.load(project_dir)
+    except trainer_settings.SettingsError as exc:
+        raise EditRefused(f"nlu_thresholds.yml của dự án không đọc được: {exc}") from None
+
+
+def load(project_dir: Path) -> Project:
+    return Project.load(load_settings(project_dir))
+
+
+def labels(project: Project) -> list[str]:
+    """Intents a trainer may pick (retrieval groups as their sub-intents)."""
+    subs = {e.name for e in project.train_examples() if "/" in e.name}
+    return project.domain.valid_labels(subs)
+
+
+def clean_text(raw: str) -> str:
+    """The typed sentence as stored: NFC, single spaces. Refused: empty, too long, control characters,
+    line breaks, and the brackets of the annotation syntax (entities are marked with the span form)."""
+    if len(raw) > MAX_TEXT * 2:
+        raise EditRefused(f"Câu quá dài: tối đa {MAX_TEXT} ký tự.")
+    if "\n" in raw.strip() or "\r" in raw.strip():
+        raise EditRefused("Câu có xuống dòng: mỗi lần chỉ một câu.")
+    text = textnorm.clean_example(raw)
+    if not text:
+        raise EditRefused("Câu trống: hãy nhập nội dung.")
+    if len(text) > MAX_TEXT:
+        raise EditRefused(f"Câu dài {len(text)} ký tự: tối đa {MAX_TEXT} ký tự.")
+    if any(c in _CONTROL or unicodedata.category(c) == "Cf" for c in text):
+        raise EditRefused("Câu có ký tự điều khiển hoặc ký tự vô hình: hãy gõ lại câu.")
+    if any(c in text for c in "[](){}"):
+        raise EditRefused(
+            "Câu có dấu ngoặc [ ] ( ) { }: dấu này dành cho chú thích thực thể, hãy bỏ đi "
+            "(đánh dấu thực thể bằng ô bên dưới)."
+        )
+    return text
+
+
+def annotate(text: str, spans: list[tuple[int, int, str]], entities: set[str]) -> str:
+    """`text` with `[surface](entity)` for each (start, end, entity); spans in characters of `text`."""
+    ordered = sorted(spans)
+    for k, (start, end, entity) in enumerate(ordered):
+        if entity not in entities:
+            raise EditRefused(f"Loại thực thể '{entity}' không có trong domain.yml.")
+        if not 0 <= start < end <= len(text):
+            raise EditRefused(f"Vị trí thực thể {start}–{end} nằm ngoài câu (câu dài {len(text)} ký tự).")
+        if k and start < ordered[k - 1][1]:
+            raise EditRefused("Hai thực thể chồng lên nhau: mỗi chữ chỉ thuộc một thực thể.")
+        if text[start:end] != text[start:end].strip():
+            raise EditRefused("Thực thể không được bắt đầu hay kết thúc bằng dấu cách.")
+    for start, end, entity in reversed(ordered):
+        text = f"{text[:start]}[{text[start:end]}]({entity}){text[end:]}"
+    return text
+
+
+def _with_file(project: Project, path: Path, new_text: str) -> Project:
+    files = [f for f in project.train if f.path.resolve() != path.resolve()]
+    files.append(nludata.parse_text(path, new_text))
+    files.sort(key=lambda f: str(f.path))
+    return dataclasses.replace(project, train=files)
+
+
+def _file(project: Project, path: Path) -> nludata.NluFile:
+    for f in project.train:
+        if f.path.resolve() == path.resolve():
+            if not f.ok:
+                raise EditRefused(
+                    f"Tệp {project.settings.rel(path)} đang bị lỗi định dạng: báo kỹ thuật viên sửa trước."
+                )
+            return f
+    return nludata.parse_text(path, "")
+
+
+def _rewrite(project: Project, nf: nludata.NluFile, intent: str, texts: list[str]) -> str:
+    try:
+        text = nludata.rewrite(nf, {intent: texts})
+    except ValueError:
+        raise EditRefused(
+            f"Khối '{intent}' trong {project.settings.rel(nf.path)} không sửa tự động được: "
+            "báo kỹ thuật viên."
+        ) from None
+    back = nludata.parse_text(nf.path, text)
+    if not back.ok or [e.text for e in back.examples("intent") if e.name == intent] != texts:
+        raise EditRefused("Lỗi nội bộ khi ghi tệp (đọc lại không khớp): chưa lưu gì.")
+    return text
+
+
+_BEFORE_CACHE: dict[tuple[object, ...], frozenset[tuple[str, str, str]]] = {}
+
+
+def _signature(project: Project) -> tuple[object, ...]:
+    """What the data's findings depend on: every file read, with its size and modification time."""
+    s = project.settings
+    paths = [f.path for f in project.train + project.test]
+    paths += [s.path(s.domain), s.root / trainer_settings.THRESHOLDS_FILE]
+    out: list[object] = [str(s.root)]
+    for path in paths:
+        try:
+            st = path.stat()
+            out.append((str(path), st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((str(path), None))
+    return tuple(out)
+
+
+def _issues_before(project: Project) -> frozenset[tuple[str, str, str]]:
+    """The findings the data has now (cached until a file changes: each check would redo them)."""
+    key = _signature(project)
+    cached = _BEFORE_CACHE.get(key)
+    if cached is None:
+        cached = frozenset(i.key for i in checks.run_all(project))
+        _BEFORE_CACHE.clear()
+        _BEFORE_CACHE[key] = cached
+    return cached
+
+
+def _findings(project: Project, after: Project, example: str | None, intent: str) -> tuple[Finding, ...]:
+    before = _issues_before(project)
+    out: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    for issue in checks.run_all(after):
+        if issue.key in before or (issue.code, issue.message) in seen:
+            continue
+        seen.add((issue.code, issue.message))
+        level = issue.level
+        if issue.code == "W-DUPLICATE":  # the same sentence twice in one intent: nothing to add
+            level = "error"
+        out.append(Finding(level, issue.code, issue.message))
+    if example is not None:
+        plain = nludata.entities_parser.replace_entities(example)
+        if "*" in plain:
+            out.append(
+                Finding(
+                    "warning",
+                    "W-MASKED",
+                    "Câu còn dấu * (thông tin cá nhân đã che): nên thay bằng giá trị mẫu, "
+                    "ví dụ số 0900000000, mã PC05TK0000123.",
+                )
+            )
+    return tuple(sorted(out, key=lambda f: (f.level != "error", f.code)))
+
+
+def _same_sentence(
+    project: Project, annotated: str, intent: str, skip: nludata.Example | None = None
+) -> list[Finding]:
+    """The example already there (same intent: a duplicate) or in another intent (a conflict)."""
+    key = textnorm.compare_key(nludata.entities_parser.replace_entities(annotated))
+    rel = project.settings.rel
+    for e in project.train_examples():
+        if skip is not None and e.file == skip.file and e.line == skip.line:
+            continue
+        if textnorm.compare_key(e.plain) != key:
+            continue
+        if e.name == intent:
+            return [
+                Finding(
+                    "error",
+                    "E-DUPLICATE",
+                    f"Câu này đã có trong ý định '{intent}' ('{e.plain}', {rel(e.file)}:{e.line}): "
+                    "không cần thêm lần nữa.",
+                )
+            ]
+        return [
+            Finding(
+                "error",
+                "E-CONFLICT",
+                f"Xung đột: câu này đã là câu ví dụ của ý định khác '{e.name}' ('{e.plain}', "
+                f"{rel(e.file)}:{e.line}). Một câu chỉ được thuộc một ý định: chọn đúng ý định, "
+                "hoặc sửa câu cũ trong trang Câu ví dụ.",
+            )
+        ]
+    return []
+
+
+def _merge(first: list[Finding], rest: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    codes = {f.code for f in first}
+    # The direct findings say the same as the data-wide check, in clearer words.
+    drop = {"W-DUPLICATE", "E-CONFLICT"} if codes & {"E-DUPLICATE", "E-CONFLICT"} else set()
+    out = first + [f for f in rest if f.code not in drop]
+    return tuple(sorted(out, key=lambda f: (f.level != "error", f.code)))
+
+
+def _nfc_finding(raw: str) -> list[Finding]:
+    if textnorm.is_nfc(raw):
+        return []
+    return [
+        Finding(
+            "warning",
+            "W-NFC",
+            "Câu gõ chưa ở dạng Unicode NFC (dấu gõ tách rời): sẽ được chuẩn hóa khi lưu.",
+        )
+    ]
+
+
+def _check_intent(project: Project, intent: str) -> None:
+    if intent not in labels(project):
+        raise EditRefused(f"Ý định '{intent}' không có trong domain.yml: hãy chọn trong danh sách.")
+
+
+def plan_add(project: Project, intent: str, annotated: str, raw: str = "") -> Plan:
+    _check_intent(project, intent)
+    path = project.topic_map().get(intent) or project.settings.path(project.settings.nlu_dir) / "general.yml"
+    nf = _file(project, path)
+    texts = [e.text for e in nf.examples("intent") if e.name == intent] + [annotated]
+    new_text = _rewrite(project, nf, intent, texts)
+    after = _with_file(project, path, new_text)
+    direct = _nfc_finding(raw) + _same_sentence(project, annotated, intent)
+    findings = _merge(direct, _findings(project, after, annotated, intent))
+    return Plan(path, new_text, intent, "add", annotated, findings)
+
+
+def find_example(project: Project, file_rel: str, line: int, old_text: str) -> nludata.Example:
+    for e in project.train_examples():
+        if project.settings.rel(e.file) == file_rel and e.line == line and e.text == old_text:
+            return e
+    raise EditRefused("Câu này đã bị sửa hoặc xóa (có thể bởi người khác): hãy tải lại trang.")
+
+
+def plan_edit(project: Project, example: nludata.Example, annotated: str, raw: str = "") -> Plan:
+    nf = _file(project, example.file)
+    texts = []
+    for e in nf.examples("intent"):
+        if e.name == example.name:
+            texts.append(annotated if e.line == example.line else e.text)
+    new_text = _rewrite(project, nf, example.name, texts)
+    after = _with_file(project, example.file, new_text)
+    direct = _nfc_finding(raw) + _same_sentence(project, annotated, example.name, skip=example)
+    findings = _merge(direct, _findings(project, after, annotated, example.name))
+    return Plan(example.file, new_text, example.name, "edit", annotated, findings)
+
+
+def plan_delete(project: Project, example: nludata.Example) -> Plan:
+    minimum = project.settings.min_examples_per_intent
+    count = sum(1 for e in project.train_examples() if e.name == example.name)
+    if count <= minimum:
+        raise EditRefused(
+            f"Không xóa được: ý định '{example.name}' chỉ còn {count} câu ví dụ, cần ít nhất {minimum} "
+            "(nlu_thresholds.yml). Hãy thêm câu khác trước, hoặc sửa câu này thay vì xóa."
+        )
+    nf = _file(project, example.file)
+    texts = [e.text for e in nf.examples("intent") if e.name == example.name and e.line != example.line]
+    new_text = _rewrite(project, nf, example.name, texts)
+    after = _with_file(project, example.file, new_text)
+    return Plan(
+        example.file, new_text, example.name, "delete", example.text, _findings(project, after, None, "")
+    )
+
+
+def examples_of(project: Project, intent: str) -> list[nludata.Example]:
+    return [e for e in project.train_examples() if e.name == intent]
+
+
+def search(project: Project, intent: str, query: str, limit: int) -> list[nludata.Example]:
+    """Examples of `intent` (all when empty) whose text contains `query`, diacritics and case ignored."""
+    from agent_desk.folding import fold
+
+    q = fold(query)
+    out = []
+    for e in project.train_examples():
+        if intent and e.name != intent:
+            continue
+        if q and q not in fold(e.plain):
+            continue
+        out.append(e)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def commit_message(intent: str, action: str, username: str) -> str:
+    what = {"add": "thêm 1 câu vào", "edit": "sửa 1 câu của", "delete": "xóa 1 câu khỏi"}[action]
+    return f"Huấn luyện: {what} ý định {intent} ({username})"
