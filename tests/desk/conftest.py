@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -23,6 +24,7 @@ from agent_desk.config import ROOT, Settings
 from agent_desk.desk import Desk
 from agent_desk.keys import DESK
 from devstack import processes
+from tests.conftest import POSTGRES_URL
 from tests.desk.rasa_env import RasaEnv
 
 PASSWORD = "mat-khau-rat-dai-123"
@@ -147,6 +149,20 @@ async def queue(desk: Desk, sender: str | None = None) -> int:
     return handoff.id
 
 
+@pytest.fixture
+async def postgres_url() -> Any:
+    """A fresh PostgreSQL database for one test, dropped afterwards (ask for it before the desks that
+    use it: it must outlive them)."""
+    name = f"desk_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(POSTGRES_URL.replace("postgresql://", "postgres://"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 @pytest.fixture(scope="session")
 def rasa_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaEnv]:
     if os.environ.get("DESK_TEST_RASA_URL"):  # an already running Rasa (development loop)
@@ -199,6 +215,7 @@ __all__ = [
     "go_online",
     "login",
     "make_agent",
+    "postgres_url",
     "queue",
     "wait_for",
 ]

@@ -9,19 +9,16 @@ claim, which assignment reuses, is covered by test_handoff_rasa.py.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp import web
 
 from agent_desk import accounts, assignment, db, presence, transfer
 from agent_desk.desk import Desk, DeskError
 from agent_desk.keys import DESK
-from tests.conftest import POSTGRES_URL
 from tests.desk.conftest import (
     csrf_of,
     desk_settings,
@@ -69,18 +66,6 @@ async def rasa(aiohttp_server) -> tuple[FakeRasa, str]:
     app.router.add_post("/conversations/{sender}/tracker/events", fake.append)
     server = await aiohttp_server(app)
     return fake, str(server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
-async def postgres_url():
-    name = f"desk_assign_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(POSTGRES_URL.replace("postgresql://", "postgres://"))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def start(desk_factory, tmp_path: Path, rasa_url: str, background: bool = False, **env: Any):

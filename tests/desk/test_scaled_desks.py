@@ -25,7 +25,7 @@ from agent_desk.desk import Desk, DeskError
 from agent_desk.keys import DESK
 from devstack import processes, scaled
 from tests.desk.conftest import PASSWORD, desk_settings, login
-from tests.desk.test_assignment import FakeRasa, postgres_url, rasa  # noqa: F401 (fixtures)
+from tests.desk.test_assignment import FakeRasa, rasa  # noqa: F401 (fixtures)
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 pytestmark = pytest.mark.postgres

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
@@ -26,7 +24,6 @@ from agent_desk.search import earlier, search
 from agent_desk.search_query import SearchError, parse
 from agent_desk.search_schema import NAME_INDEX
 from agent_desk.signing_client import SigningClient
-from tests.conftest import POSTGRES_URL
 from tests.desk.conftest import add_account, desk_settings, login
 
 ROW_RE = re.compile(r'<a href="/conversations/(\d+)">#\d+</a>')
@@ -406,22 +403,10 @@ async def test_schema_upgrade_adds_columns_and_indexes(tmp_path):
         await engine.dispose()
 
 
-@pytest.fixture
-async def postgres_db():
-    name = f"desk_search_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(POSTGRES_URL.replace("postgresql://", "postgres://"))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 @pytest.mark.postgres
-async def test_search_on_postgresql(desk_factory, tmp_path, postgres_db):
+async def test_search_on_postgresql(desk_factory, tmp_path, postgres_url):
     client = await desk_factory(
-        desk_settings(tmp_path, env={"DESK_DATABASE_URL": postgres_db}), background=False
+        desk_settings(tmp_path, env={"DESK_DATABASE_URL": postgres_url}), background=False
     )
     engine = client.app[DESK].engine
     async with engine.connect() as conn:

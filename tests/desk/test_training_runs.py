@@ -10,11 +10,9 @@ import os
 import shutil
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
@@ -25,7 +23,6 @@ from agent_desk.config import ROOT, Settings
 from agent_desk.keys import ENGINE
 from agent_desk.training import activation, runs
 from agent_desk.training.runner import Progress, eta_seconds
-from tests.conftest import POSTGRES_URL
 from tests.desk.conftest import add_account, csrf_of, desk_settings, login, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -509,18 +506,6 @@ async def test_concurrent_creates_leave_one_open_run(tmp_path: Path, desk_factor
     )
     assert sum(isinstance(r, int) for r in results) == 1
     assert all(isinstance(r, (int, runs.RunBusy)) for r in results)
-
-
-@pytest.fixture
-async def postgres_url():
-    name = f"desk_training_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(POSTGRES_URL.replace("postgresql://", "postgres://"))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.mark.postgres
