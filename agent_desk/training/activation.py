@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_desk import db
+from agent_desk.training.file_lock import FileLock, LockBusy
 from agent_desk.training.settings import ROOT, TrainingSettings
 
 log = logging.getLogger(__name__)
@@ -231,7 +232,16 @@ async def _known_paths(engine: AsyncEngine) -> list[str]:
     return [p for r in rows for p in (r.model, r.previous_model) if p]
 
 
-_lock = asyncio.Lock()  # one activation at a time in this desk process
+# One activation at a time, also across desk processes: a lock file beside the models, which every desk
+# of a deployment shares with the Rasa servers (they load the models from there).
+ACTIVATION_LOCK = "activation.lock"
+ACTIVATION_LOCK_WAIT_S = 600.0  # an activation of two 2-worker servers takes a few minutes
+_locks: dict[Path, FileLock] = {}
+
+
+def _activation_lock(settings: TrainingSettings) -> FileLock:
+    path = settings.models_dir / ACTIVATION_LOCK
+    return _locks.setdefault(path, FileLock(path, ACTIVATION_LOCK_WAIT_S))
 
 
 async def activate(
@@ -250,51 +260,70 @@ async def activate(
     model = await asyncio.to_thread(model.resolve)
     if not await asyncio.to_thread(model.is_file):
         raise ActivationError("Không tìm thấy tệp mô hình (đã bị xóa?).", 404)
-    async with _lock:
-        previous_name = await production_model(session, settings, token)
-        previous = resolve_model(previous_name, settings, await _known_paths(engine))
-        done: list[str] = []
-        error = None
-        for url in settings.rasa_urls:
-            error = await _load(session, url, token, model)
-            if error:
-                break
-            done.append(url)
-        detail = ""
+    try:
+        async with _activation_lock(settings).held():
+            return await _activate_locked(
+                engine, session, settings, token, model, agent_id, agent_name, kind, run_id
+            )
+    except LockBusy:
+        raise ActivationError("Đang có người kích hoạt mô hình khác: thử lại sau ít phút.", 409) from None
+
+
+async def _activate_locked(
+    engine: AsyncEngine,
+    session: aiohttp.ClientSession,
+    settings: TrainingSettings,
+    token: str,
+    model: Path,
+    agent_id: int,
+    agent_name: str,
+    kind: str,
+    run_id: int | None,
+) -> Activation:
+    previous_name = await production_model(session, settings, token)
+    previous = resolve_model(previous_name, settings, await _known_paths(engine))
+    done: list[str] = []
+    error = None
+    for url in settings.rasa_urls:
+        error = await _load(session, url, token, model)
         if error:
-            restored = []
-            for url in done:
-                if previous is not None and await _load(session, url, token, previous) is None:
-                    restored.append(_host(url))
-            detail = error + (f"; đã nạp lại mô hình cũ trên {', '.join(restored)}" if restored else "")
-            if done and len(restored) != len(done):
-                detail += "; KHÔNG nạp lại được mô hình cũ trên một số máy chủ: kiểm tra ngay"
-            log.warning("activation of %s failed: %s", model.name, detail)
-        row_id = await _record(
-            engine,
-            agent_id=agent_id,
-            agent_name=agent_name[:100],
-            kind=kind,
-            run_id=run_id,
-            model=str(model),
-            previous_model=str(previous) if previous else previous_name,
-            result="failed" if error else "ok",
-            detail=detail[:500],
-        )
-        if error:
-            raise ActivationError("Kích hoạt thất bại: " + detail[:400], 502)
-        log.info("model %s activated by agent %s (%s)", model.name, agent_id, kind)
-        return Activation(
-            row_id,
-            agent_name[:100],
-            time.time(),
-            kind,
-            run_id,
-            str(model),
-            str(previous or previous_name),
-            "ok",
-            "",
-        )
+            break
+        done.append(url)
+    detail = ""
+    if error:
+        restored = []
+        for url in done:
+            if previous is not None and await _load(session, url, token, previous) is None:
+                restored.append(_host(url))
+        detail = error + (f"; đã nạp lại mô hình cũ trên {', '.join(restored)}" if restored else "")
+        if done and len(restored) != len(done):
+            detail += "; KHÔNG nạp lại được mô hình cũ trên một số máy chủ: kiểm tra ngay"
+        log.warning("activation of %s failed: %s", model.name, detail)
+    row_id = await _record(
+        engine,
+        agent_id=agent_id,
+        agent_name=agent_name[:100],
+        kind=kind,
+        run_id=run_id,
+        model=str(model),
+        previous_model=str(previous) if previous else previous_name,
+        result="failed" if error else "ok",
+        detail=detail[:500],
+    )
+    if error:
+        raise ActivationError("Kích hoạt thất bại: " + detail[:400], 502)
+    log.info("model %s activated by agent %s (%s)", model.name, agent_id, kind)
+    return Activation(
+        row_id,
+        agent_name[:100],
+        time.time(),
+        kind,
+        run_id,
+        str(model),
+        str(previous or previous_name),
+        "ok",
+        "",
+    )
 
 
 async def rollback(

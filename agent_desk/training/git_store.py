@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from agent_desk.training.file_lock import FileLock, LockBusy
 
 GIT_TIMEOUT_S = 20.0
 LOCK_WAIT_S = 30.0
@@ -72,7 +73,7 @@ class GitStore:
     def __init__(self, project_dir: Path, branch: str = "") -> None:
         self.project_dir = project_dir
         self.branch = branch
-        self._lock = asyncio.Lock()
+        self._file_lock: FileLock | None = None
 
     async def _check_repo(self) -> None:
         code, out = await git(self.project_dir, "rev-parse", "--show-toplevel")
@@ -109,28 +110,16 @@ class GitStore:
 
     @contextlib.asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:
-        async with self._lock:
-            lock_path = self.project_dir / ".git" / LOCK_NAME
-            if not lock_path.parent.is_dir():  # a worktree or submodule: lock beside the data instead
-                lock_path = self.project_dir / f".{LOCK_NAME}"
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + LOCK_WAIT_S
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if loop.time() > deadline:
-                            raise GitError("Người khác đang lưu dữ liệu: thử lại sau ít phút.") from None
-                        await asyncio.sleep(0.1)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
+        lock_path = self.project_dir / ".git" / LOCK_NAME
+        if not lock_path.parent.is_dir():  # a worktree or submodule: lock beside the data instead
+            lock_path = self.project_dir / f".{LOCK_NAME}"
+        if self._file_lock is None or self._file_lock.path != lock_path:
+            self._file_lock = FileLock(lock_path, LOCK_WAIT_S)
+        try:
+            async with self._file_lock.held():
+                yield
+        except LockBusy:
+            raise GitError("Người khác đang lưu dữ liệu: thử lại sau ít phút.") from None
 
     async def change(self, plan: Callable[[], tuple[Path, str, str]], author: Author) -> str:
         """Under the lock: check the repository, run `plan` (in a thread; it reads the data as it is
@@ -172,10 +161,10 @@ class GitStore:
         code, _ = await git(self.project_dir, "add", "--", rel, env=env)
         if code != 0:
             raise GitError("git add thất bại: chưa lưu gì.")
-        code, _ = await git(
-            self.project_dir, "commit", "-q", "--no-verify", "-m", message, "--", rel, env=env
-        )
-        if code != 0:
-            raise GitError("git commit thất bại: chưa lưu gì.")
+        code, _ = await git(self.project_dir, "commit", "-q", "-m", message, "--", rel, env=env)
+        if code != 0:  # the repository's own hooks run too (a secret or personal-data scanner may refuse)
+            raise GitError(
+                "git commit thất bại (có thể do kiểm tra tự động của kho dữ liệu từ chối): chưa lưu gì."
+            )
         code, out = await git(self.project_dir, "rev-parse", "HEAD")
         return out.strip() if code == 0 else ""

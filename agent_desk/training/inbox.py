@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agent_desk import db
 from agent_desk.broker import CursorStore
 from agent_desk.folding import fold
 from bot.components.vietnamese_names import find_names
-from common.personal_text import mask_personal
+from common.request_code import REQUEST_CODE_IN_TEXT
 from trainer import review, textnorm
 from trainer.project import Project
 from trainer.settings import Settings as TrainerSettings
@@ -97,9 +98,30 @@ def mask_names(text: str, names: list[str] | None = None) -> str:
     return text
 
 
+# Trainers see no customer's data at all (agents see partly masked phones; trainers are not agents):
+# request codes, phones, e-mails, 6-digit codes, long numbers (accounts, ID numbers) and full dates
+# become samples that keep the sentence useful as an example.
+SAMPLE_CODE = "PC00XX0000000"
+SAMPLE_NUMBER = "0000000"
+SAMPLE_DATE = "01/01/2000"
+_LONG_NUMBER = re.compile(r"(?<!\w)\d(?:[\s.\-/]?\d){6,}(?!\w)")
+_FULL_DATE = re.compile(r"(?<!\d)\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)\d{2}(?!\d)")
+_KEEP = {"0900000000", SAMPLE_NUMBER, SAMPLE_DATE}
+
+
+def _samples(text: str) -> str:
+    text = REQUEST_CODE_IN_TEXT.sub(SAMPLE_CODE, text)
+    text = _FULL_DATE.sub(SAMPLE_DATE, text)
+    text = review.mask(text)  # e-mails, phones, 6-digit codes (as make review does)
+    return _LONG_NUMBER.sub(lambda m: m.group(0) if m.group(0) in _KEEP else SAMPLE_NUMBER, text)
+
+
 def masked(text: str, names: list[str] | None = None) -> str:
-    """What the inbox stores and shows: NFC, single spaces, personal data masked, ≤ MAX_TEXT chars."""
-    return mask_names(mask_personal(textnorm.clean_example(text)), names)[:MAX_TEXT]
+    """What the inbox stores and shows: NFC, single spaces, personal data replaced by samples, names
+    by a sample name, ≤ MAX_TEXT chars. The input is cut first so every pattern runs on a bounded text.
+    (Not the desk's partial masking, which leaves digits of a phone visible: trainers are not agents.)"""
+    clean = textnorm.clean_example(text[: MAX_TEXT * 4])
+    return mask_names(_samples(clean), names)[:MAX_TEXT]
 
 
 def group_key(text: str) -> str:
@@ -234,11 +256,38 @@ async def _corrected_senders(engine: AsyncEngine, senders: set[str]) -> set[str]
         return {str(r.sender_id) for r in rows}
 
 
-async def store(engine: AsyncEngine, found: list[Candidate]) -> int:
-    """Merge candidates into their groups (exact key, else a near-duplicate among open groups)."""
-    if not found:
+async def _advance(conn: AsyncConnection, start: int, end: int) -> bool:
+    """Move the cursor from `start` to `end` in the caller's transaction; False when another desk
+    process moved it first (then it has stored these events and this transaction must not)."""
+    cur = db.broker_cursor
+    moved = await conn.execute(
+        cur.update().where(cur.c.name == CURSOR, cur.c.position == start).values(position=end)
+    )
+    if moved.rowcount == 1:
+        return True
+    exists = await conn.scalar(sa.select(sa.func.count()).select_from(cur).where(cur.c.name == CURSOR))
+    if exists or start != 0:
+        return False
+    await conn.execute(cur.insert().values(name=CURSOR, position=end))
+    return True
+
+
+async def store(engine: AsyncEngine, found: list[Candidate], start: int = 0, end: int | None = None) -> int:
+    """Merge candidates into their groups (exact key, else a near-duplicate among open groups), and
+    move the cursor from `start` to `end` in the same transaction, so that two desk processes reading
+    the same events never count them twice."""
+    try:
+        async with engine.begin() as conn:
+            if end is not None and not await _advance(conn, start, end):
+                return 0
+            return await _merge(conn, found)
+    except IntegrityError:  # the other process created the cursor or a group first: it has these
+        log.info("training inbox: events already collected by another desk process")
         return 0
-    async with engine.begin() as conn:
+
+
+async def _merge(conn: AsyncConnection, found: list[Candidate]) -> int:
+    if found:
         for c in found:
             row = (await conn.execute(sa.select(inbox).where(inbox.c.group_key == c.key))).first()
             words = word_set(c.key)
@@ -299,17 +348,21 @@ async def store(engine: AsyncEngine, found: list[Candidate]) -> int:
 _collect_lock = asyncio.Lock()
 
 
+def collecting() -> bool:
+    return _collect_lock.locked()
+
+
 async def collect(engine: AsyncEngine, source: str, settings: TrainerSettings, max_batches: int = 20) -> int:
     """Read the events written since the last call; returns how many messages were added."""
     async with _collect_lock:
-        cursor = CursorStore(engine, CURSOR)
-        position = await cursor.load() or 0
+        position = await CursorStore(engine, CURSOR).load() or 0
         known: set[str] | None = None
         added = 0
         for _ in range(max_batches):
             events, last = await asyncio.to_thread(_read_batch, source, position, BATCH)
             if last == position:
                 break
+            found: list[Candidate] = []
             if events:
                 if known is None:
                     known = await asyncio.to_thread(known_keys, settings)
@@ -318,9 +371,8 @@ async def collect(engine: AsyncEngine, source: str, settings: TrainerSettings, m
                 found = candidates(
                     events, settings.review_max_confidence, settings.handoff_actions, known, corrected
                 )
-                added += await store(engine, found)
-            position = last
-            await cursor.save(position)
+            added += await store(engine, found, position, last)
+            position = await CursorStore(engine, CURSOR).load() or last
         if added:
             log.info("training inbox: %d poorly understood messages collected", added)
         return added

@@ -33,12 +33,19 @@ def events_source(request: web.Request) -> str:
 async def refresh(request: web.Request) -> str | None:
     """Collect what Rasa wrote since the last visit; a Vietnamese note if the events cannot be read."""
     settings = request.app[SETTINGS]
+    if inbox.collecting():  # another page load is reading: show what is stored, do not queue up
+        return "Đang cập nhật tin nhắn mới; tải lại trang sau ít giây để thấy đủ."
     try:
         trainer_settings = nlu_edit.load_settings(settings.training.project_dir)
-        await asyncio.wait_for(
-            inbox.collect(request.app[ENGINE], events_source(request), trainer_settings), COLLECT_TIMEOUT_S
+        # Shielded: a slow read goes on in the background (the page does not wait past the timeout,
+        # and the next page load skips instead of starting a second read).
+        task = asyncio.ensure_future(
+            inbox.collect(request.app[ENGINE], events_source(request), trainer_settings)
         )
-    except (ReviewError, nlu_edit.EditRefused, asyncio.TimeoutError) as exc:
+        await asyncio.wait_for(asyncio.shield(task), COLLECT_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        return "Đang cập nhật tin nhắn mới; tải lại trang sau ít giây để thấy đủ."
+    except (ReviewError, nlu_edit.EditRefused) as exc:
         log.warning("training inbox: events not collected (%s)", exc.__class__.__name__)
         return (
             "Chưa đọc được tin nhắn mới (kho sự kiện của bot không truy cập được): danh sách có thể chưa đủ."

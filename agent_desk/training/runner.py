@@ -42,7 +42,33 @@ HEARTBEAT_EVERY = 5.0
 KILL_GRACE = 5.0
 EPOCHS_RE = re.compile(r"Epochs:\s*(\d+)%\|[^|]*\|\s*(\d+)/(\d+)\s*\[([0-9:]+)<([0-9:?]+)")
 COMPONENT_RE = re.compile(r"Starting to train component '([^']+)'")
-NOT_FINETUNABLE = ("Cannot finetune", "InvalidConfigException", "finetun")
+# What Rasa prints when it will not continue from a model (rasa/graph_components/validators/
+# finetuning_validator.py, rasa/model.py); looked for in the attempt's own output only.
+NOT_FINETUNABLE = (
+    "Cannot finetune",
+    "InvalidConfigException",
+    "Finetuning is enabled but",
+    "No model for finetuning found",
+    "No valid model for finetuning",
+)
+# Only what a training needs from the desk's environment: the desk's secrets (tokens, keys, database
+# URLs) stay out of the subprocesses.
+ENV_ALLOWED = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "TZ",
+    "XDG_CACHE_HOME",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "PYTHONHASHSEED",
+    "PYTHONDONTWRITEBYTECODE",
+    "CSKH_CACHE_DIR",
+)
+ENV_PREFIXES = ("TF_", "OMP_", "MKL_", "CUDA_", "LD_", "CSKH_TRAIN_")  # CSKH_TRAIN_*: for the commands
 
 PHASES = {
     "queued": "Đang chờ bắt đầu",
@@ -146,7 +172,9 @@ def eval_cmd(settings: TrainingSettings, pairs: list[tuple[Path, Path]]) -> list
 def subprocess_env() -> dict[str, str]:
     from devstack.model import train_env
 
-    env = train_env(ROOT)  # telemetry off; this repository (agent_desk, trainer, bot) importable
+    full = train_env(ROOT)  # telemetry off; this repository (agent_desk, trainer, bot) importable
+    env = {k: v for k, v in full.items() if k in ENV_ALLOWED or k.startswith(ENV_PREFIXES)}
+    env["RASA_TELEMETRY_ENABLED"] = full["RASA_TELEMETRY_ENABLED"]
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
@@ -286,10 +314,12 @@ class Runner:
 
     def _refused_finetune(self, run_id: int) -> bool:
         try:
-            tail = log_file(self.settings, run_id).read_text(encoding="utf-8", errors="replace")[-20000:]
+            text = log_file(self.settings, run_id).read_text(encoding="utf-8", errors="replace")
         except OSError:
             return False
-        return any(marker in tail for marker in NOT_FINETUNABLE)
+        # The output of the last attempt, without its command line (which says --finetune).
+        attempt = text.rsplit("\n$ ", 1)[-1].partition("\n")[2][-20000:]
+        return any(marker in attempt for marker in NOT_FINETUNABLE)
 
     def _remove_partial(self, run_id: int) -> None:
         for p in (model_file(self.settings, run_id), self._report_file(run_id)):

@@ -206,6 +206,7 @@ async def conversation(client, backends: Backends, sender: str, *files: dict[str
 def assert_safe_headers(resp) -> None:
     assert resp.headers["Cache-Control"] == "no-store"
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["Content-Security-Policy"].startswith("sandbox")
 
 
 async def test_a_telegram_photo_is_fetched_with_getfile_and_shown_as_an_image(setup, caplog):

@@ -3,12 +3,16 @@ counted per day; roles, CSRF and bounded inputs."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
 from agent_desk import db, presence
 from agent_desk.keys import DESK, ENGINE, SETTINGS
-from tests.desk.conftest import DeskFactory, queue
+from tests.desk.conftest import DeskFactory, desk_settings, queue
 from tests.desk.training_helpers import (
     DAY,
     NOW,
@@ -23,6 +27,9 @@ from tests.desk.training_helpers import (
 PHONE = "0905123456"
 EMAIL = "tran.bich@example.com"
 NAME = "Trần Thị Bích"
+CODE = "pc05-tk 0000123"
+ACCOUNT = "1903-5678-9012-34"
+BIRTH = "12/05/1990"
 KNOWN = "chào buổi sáng"  # a greet example of bot/data/nlu/general.yml
 
 
@@ -31,7 +38,8 @@ def conversations() -> dict[str, list[dict]]:
         "zalo-1": [
             # FallbackClassifier with a phone, an e-mail and a full name in it, then the fallback action.
             user_event(
-                f"sdt của tôi là {PHONE} mail {EMAIL}, tôi là {NAME} hỏi tiền điện",
+                f"sdt của tôi là {PHONE} mail {EMAIL}, tôi là {NAME} hỏi tiền điện, mã {CODE}"
+                f" stk {ACCOUNT} sinh {BIRTH}",
                 "nlu_fallback",
                 0.4,
                 NOW - 60,
@@ -60,8 +68,21 @@ async def test_inbox_groups_masks_and_counts(desk_factory: DeskFactory, tmp_path
     resp = await client.get("/training")
     assert resp.status == 200
     page = await resp.text()
-    for secret in (PHONE, EMAIL, "Bích", "Trần Thị", "tran.bich"):
+    # Trainers are not agents: not even the part of a phone an agent sees, nor codes, accounts, dates.
+    for secret in (
+        PHONE,
+        EMAIL,
+        "Bích",
+        "Trần Thị",
+        "tran.bich",
+        "123456",
+        "0905",
+        "0000123",
+        "5678",
+        "1990",
+    ):
         assert secret not in page
+    assert "PC00XX0000000" in page and "0900000000" in page and "01/01/2000" in page
     groups = await groups_on_page(client)
     texts = list(groups)
     assert len(groups) == 3, texts
@@ -204,3 +225,30 @@ async def test_handoff_answered_by_an_agent_is_corrected(desk_factory: DeskFacto
     assert list(groups) == ["công tơ nhà tôi quay nhanh bất thường"]
     page = await (await client.get("/training?reason=corrected")).text()
     assert "Nhân viên đã xử lý thay" in page
+
+
+@pytest.mark.postgres
+async def test_two_desks_storing_the_same_events_count_them_once(
+    postgres_url, desk_factory, tmp_path
+) -> None:
+    """Two desk processes on one database read the same batch: the cursor moves once, in the same
+    transaction as the groups, so the messages are counted once."""
+    from agent_desk.training import inbox
+
+    settings = desk_settings(tmp_path, env={"DESK_DATABASE_URL": postgres_url})
+    one = (await desk_factory(settings, background=False)).app[ENGINE]
+    two = (await desk_factory(settings, background=False)).app[ENGINE]
+    words = ["mưa", "nắng", "gió", "bão", "sấm", "chớp", "mây", "sương", "tuyết", "lũ"]
+    texts = [f"trời {a} rồi {b} quá" for a in words[:5] for b in words[5:9]]
+    found = [inbox.Candidate(t, inbox.group_key(t), ("fallback",), "nlu_fallback", 0.3, NOW) for t in texts]
+    for start, end in ((0, 50), (50, 90)):
+        stored = await asyncio.gather(
+            inbox.store(one, found, start, end), inbox.store(two, found, start, end)
+        )
+        assert sorted(stored) == [0, 20]
+    async with one.connect() as conn:
+        counts = (await conn.execute(sa.select(inbox.inbox.c.count))).scalars().all()
+        position = await conn.scalar(
+            sa.select(db.broker_cursor.c.position).where(db.broker_cursor.c.name == inbox.CURSOR)
+        )
+    assert sorted(counts) == [2] * 20 and position == 90

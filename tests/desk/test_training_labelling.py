@@ -162,6 +162,28 @@ async def test_conflict_is_shown_and_refused(desk_factory: DeskFactory, tmp_path
     assert any("đã có trong ý định 'greet'" in m for m in (await resp.json())["errors"])
 
 
+async def test_a_test_sentence_is_refused_without_saying_which_set(
+    desk_factory: DeskFactory, tmp_path: Path
+) -> None:
+    """Held-out sentences must not become training data, and the page must not tell a trainer which
+    hidden set (or which line) a tried sentence is in."""
+    import yaml as _yaml
+
+    from agent_desk.training.nlu_edit import LEAK_MESSAGE
+
+    project = project_copy(tmp_path)
+    client, token, _group = await _setup(desk_factory, tmp_path, project)
+    hidden = _yaml.safe_load((project / "tests" / "nlu" / "report_only.yml").read_text(encoding="utf-8"))
+    block = next(b for b in hidden["nlu"] if b.get("intent") == "greet")
+    sentence = block["examples"].splitlines()[0].lstrip("- ").strip()
+    data = {"csrf_token": token, "intent": "greet", "text": sentence}
+    body = await (
+        await client.post("/training/check", data=data, headers={"Accept": "application/json"})
+    ).json()
+    assert not body["ok"] and body["errors"] == [LEAK_MESSAGE]
+    assert "report_only" not in str(body) and "heldout" not in str(body)
+
+
 async def test_warning_needs_confirmation(desk_factory: DeskFactory, tmp_path: Path) -> None:
     project = project_copy(tmp_path)
     client, token, group = await _setup(desk_factory, tmp_path, project)

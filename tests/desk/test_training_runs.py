@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from agent_desk import accounts
 from agent_desk.config import ROOT, Settings
 from agent_desk.keys import ENGINE
-from agent_desk.training import activation, runs
+from agent_desk.training import activation, runner, runs
 from agent_desk.training.runner import Progress, eta_seconds
 from tests.desk.conftest import add_account, csrf_of, desk_settings, login, wait_for
 
@@ -32,15 +32,15 @@ import json, os, sys, time
 args = sys.argv[1:]
 def opt(name):
     return args[args.index(name) + 1] if name in args else None
-pid_file = os.environ.get("FAKE_PID_FILE")
+pid_file = os.environ.get("CSKH_TRAIN_FAKE_PID_FILE")
 if pid_file:
     open(pid_file, "a").write(f"{os.getpid()}\n")
 if args and args[0] == "train":
-    if opt("--finetune") and os.environ.get("FAKE_REFUSE_FINETUNE"):
+    if opt("--finetune") and os.environ.get("CSKH_TRAIN_FAKE_REFUSE_FINETUNE"):
         print("InvalidConfigException: Cannot finetune because NLU training data contains new labels")
         sys.exit(1)
-    epochs = int(os.environ.get("FAKE_EPOCHS", "5"))
-    delay = float(os.environ.get("FAKE_DELAY", "0.05"))
+    epochs = int(os.environ.get("CSKH_TRAIN_FAKE_EPOCHS", "5"))
+    delay = float(os.environ.get("CSKH_TRAIN_FAKE_DELAY", "0.05"))
     print("INFO rasa.engine.training.hooks - Starting to train component 'DIETClassifier'.", flush=True)
     for i in range(epochs + 1):
         pct, left = int(100 * i / epochs), int((epochs - i) * delay)
@@ -50,12 +50,12 @@ if args and args[0] == "train":
     out = os.path.join(opt("--out"), opt("--fixed-model-name") + ".tar.gz")
     open(out, "wb").write(b"fake model " + (opt("--finetune") or "full").encode())
     print(f"Your Rasa model is trained and saved at '{out}'.", flush=True)
-    sys.exit(int(os.environ.get("FAKE_TRAIN_RC", "0")))
+    sys.exit(int(os.environ.get("CSKH_TRAIN_FAKE_TRAIN_RC", "0")))
 models = [args[i + 1] for i, a in enumerate(args) if a == "--model"]
 outs = [args[i + 1] for i, a in enumerate(args) if a == "--out"]
 for model, out in zip(models, outs):
     new = "workbench-" in model
-    acc = float(os.environ.get("FAKE_ACCURACY", "0.97")) if new else 0.95
+    acc = float(os.environ.get("CSKH_TRAIN_FAKE_ACCURACY", "0.97")) if new else 0.95
     thank = {"precision": 1, "recall": 1, "f1": 0.9 if new else 1.0, "support": 2}
     sets = []
     for stem, only in (("heldout", False), ("report_only", True)):
@@ -165,7 +165,7 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script = tmp_path / "fake_rasa.py"
     script.write_text(FAKE, encoding="utf-8")
     pid_file = tmp_path / "pids.txt"
-    monkeypatch.setenv("FAKE_PID_FILE", str(pid_file))
+    monkeypatch.setenv("CSKH_TRAIN_FAKE_PID_FILE", str(pid_file))
     return script
 
 
@@ -235,8 +235,8 @@ async def test_training_progress_report_and_one_at_a_time(
     desk_factory, tmp_path: Path, project: Path, fake_env: Path, fake_rasas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _known(monkeypatch, tmp_path)
-    monkeypatch.setenv("FAKE_EPOCHS", "20")
-    monkeypatch.setenv("FAKE_DELAY", "0.15")
+    monkeypatch.setenv("CSKH_TRAIN_FAKE_EPOCHS", "20")
+    monkeypatch.setenv("CSKH_TRAIN_FAKE_DELAY", "0.15")
     fakes, urls = await fake_rasas(1)
     client, csrf = await start_desk(desk_factory, training_settings(tmp_path, project, fake_env, urls))
     page = await client.get("/training/runs")
@@ -287,7 +287,7 @@ async def test_full_training_when_rasa_refuses_finetune(
     desk_factory, tmp_path: Path, project: Path, fake_env: Path, fake_rasas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _known(monkeypatch, tmp_path)
-    monkeypatch.setenv("FAKE_REFUSE_FINETUNE", "1")
+    monkeypatch.setenv("CSKH_TRAIN_FAKE_REFUSE_FINETUNE", "1")
     _, urls = await fake_rasas(1)
     client, csrf = await start_desk(desk_factory, training_settings(tmp_path, project, fake_env, urls))
     await client.post("/training/runs", data={"csrf_token": csrf}, allow_redirects=False)
@@ -301,7 +301,7 @@ async def test_full_training_when_rasa_refuses_finetune(
 async def test_failed_training_shows_vietnamese_error(
     desk_factory, tmp_path: Path, project: Path, fake_env: Path, fake_rasas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FAKE_TRAIN_RC", "3")
+    monkeypatch.setenv("CSKH_TRAIN_FAKE_TRAIN_RC", "3")
     _, urls = await fake_rasas(1)
     client, csrf = await start_desk(desk_factory, training_settings(tmp_path, project, fake_env, urls))
     await client.post("/training/runs", data={"csrf_token": csrf}, allow_redirects=False)
@@ -317,8 +317,8 @@ async def test_cancel_kills_the_training_and_removes_partial_files(
     desk_factory, tmp_path: Path, project: Path, fake_env: Path, fake_rasas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _known(monkeypatch, tmp_path)
-    monkeypatch.setenv("FAKE_EPOCHS", "400")
-    monkeypatch.setenv("FAKE_DELAY", "0.1")
+    monkeypatch.setenv("CSKH_TRAIN_FAKE_EPOCHS", "400")
+    monkeypatch.setenv("CSKH_TRAIN_FAKE_DELAY", "0.1")
     _, urls = await fake_rasas(1)
     client, csrf = await start_desk(desk_factory, training_settings(tmp_path, project, fake_env, urls))
     await client.post("/training/runs", data={"csrf_token": csrf}, allow_redirects=False)
@@ -354,7 +354,7 @@ async def test_below_threshold_cannot_be_activated(
     desk_factory, tmp_path: Path, project: Path, fake_env: Path, fake_rasas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _known(monkeypatch, tmp_path)
-    monkeypatch.setenv("FAKE_ACCURACY", "0.80")  # nlu_thresholds.yml: 0.93
+    monkeypatch.setenv("CSKH_TRAIN_FAKE_ACCURACY", "0.80")  # nlu_thresholds.yml: 0.93
     fakes, urls = await fake_rasas(1)
     client, csrf = await start_desk(desk_factory, training_settings(tmp_path, project, fake_env, urls))
     await _succeeded_run(client, csrf)
@@ -480,8 +480,8 @@ async def test_one_training_across_two_desks(
     desk_factory, tmp_path: Path, project: Path, fake_env: Path, fake_rasas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _known(monkeypatch, tmp_path)
-    monkeypatch.setenv("FAKE_EPOCHS", "100")
-    monkeypatch.setenv("FAKE_DELAY", "0.05")
+    monkeypatch.setenv("CSKH_TRAIN_FAKE_EPOCHS", "100")
+    monkeypatch.setenv("CSKH_TRAIN_FAKE_DELAY", "0.05")
     _, urls = await fake_rasas(1)
     settings = training_settings(tmp_path, project, fake_env, urls)
     a, csrf_a = await start_desk(desk_factory, settings)
@@ -553,3 +553,34 @@ async def test_restart_marks_running_runs_failed(tmp_path: Path, desk_factory) -
     failed = [r for r in await runs.recent(engine) if r.status == "failed"]
     assert len(failed) == 2 and all(r.error == runs.RESTARTED for r in failed)
     assert await runs.open_run_id(engine) is None
+
+
+async def test_a_failed_finetune_is_not_retried_as_a_full_training(
+    desk_factory, tmp_path: Path, project: Path, fake_env: Path, fake_rasas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only Rasa's own refusal to continue from a model starts a full training; the command line
+    (which says --finetune) written into the log is not taken for one."""
+    _known(monkeypatch, tmp_path)
+    monkeypatch.setenv("CSKH_TRAIN_FAKE_TRAIN_RC", "3")
+    _, urls = await fake_rasas(1)
+    settings = training_settings(tmp_path, project, fake_env, urls)
+    client, csrf = await start_desk(desk_factory, settings)
+    await client.post("/training/runs", data={"csrf_token": csrf}, allow_redirects=False)
+    final = await wait_done(client, 1)
+    assert final["status"] == "failed" and final["progress"]["mode"] == "finetune"
+    log_text = runner.log_file(settings.training, 1).read_text(encoding="utf-8")
+    assert log_text.count("\n$ ") == 1 and "--finetune" in log_text
+
+
+def test_training_subprocesses_get_none_of_the_desks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "DESK_SECRET_KEY",
+        "RASA_AUTH_TOKEN",
+        "DESK_API_TOKEN",
+        "TELEGRAM_BOT_TOKEN",
+        "DESK_DATABASE_URL",
+    ):
+        monkeypatch.setenv(name, "secret-value")
+    env = runner.subprocess_env()
+    assert "secret-value" not in env.values()
+    assert env["RASA_TELEMETRY_ENABLED"] == "false" and env["PATH"] and env["PYTHONUNBUFFERED"] == "1"
