@@ -64,9 +64,13 @@ def load(project_dir: Path) -> Project:
 
 
 def labels(project: Project) -> list[str]:
-    """Intents a trainer may pick (retrieval groups as their sub-intents)."""
-    subs = {e.name for e in project.train_examples() if "/" in e.name}
-    return project.domain.valid_labels(subs)
+    """Intents a trainer may pick (retrieval groups as their sub-intents): those that already have
+    examples. An intent without any is reached by buttons only, by design (`csat`: a typed text is
+    never a satisfaction score; `share_contact`: sent by the connectors); a new intent needs a
+    developer (domain.yml, rules)."""
+    named = {e.name for e in project.train_examples()}
+    subs = {n for n in named if "/" in n}
+    return [n for n in project.domain.valid_labels(subs) if n in named]
 
 
 def clean_text(raw: str) -> str:
@@ -260,7 +264,10 @@ def _nfc_finding(raw: str) -> list[Finding]:
 
 def _check_intent(project: Project, intent: str) -> None:
     if intent not in labels(project):
-        raise EditRefused(f"Ý định '{intent}' không có trong domain.yml: hãy chọn trong danh sách.")
+        raise EditRefused(
+            f"Không gán được vào ý định '{intent}' (không có trong domain.yml, hoặc chỉ dùng cho nút bấm): "
+            "hãy chọn trong danh sách."
+        )
 
 
 def plan_add(project: Project, intent: str, annotated: str, raw: str = "") -> Plan:

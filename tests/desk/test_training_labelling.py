@@ -238,3 +238,16 @@ async def test_wrong_branch_and_not_a_repo(desk_factory: DeskFactory, tmp_path: 
         f"/training/groups/{group}/label", data={**data, "text": "em muốn hỏi tiến độ hồ sơ cấp điện"}
     )
     assert resp.status == 409 and "không phải kho git" in await resp.text()
+
+
+async def test_button_only_intents_cannot_be_picked(desk_factory: DeskFactory, tmp_path: Path) -> None:
+    """`csat` (a typed text is never a satisfaction score) and `share_contact` have no examples by
+    design: not offered, and refused if posted."""
+    project = project_copy(tmp_path)
+    client, token, group = await _setup(desk_factory, tmp_path, project)
+    page = await (await client.get(f"/training/groups/{group}")).text()
+    assert 'value="csat"' not in page and 'value="share_contact"' not in page
+    assert 'value="goodbye"' in page
+    data = {"csrf_token": token, "intent": "csat", "text": "5 sao nha"}
+    resp = await client.post("/training/check", data=data, headers={"X-Requested-With": "fetch"})
+    assert resp.status == 400 and "'csat'" in (await resp.json())["message"]
