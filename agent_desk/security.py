@@ -313,12 +313,12 @@ def roles_required(*roles: str) -> Callable[[Handler], Handler]:
     allowed = frozenset(roles)
 
     def decorator(handler: Handler) -> Handler:
+        @login_required()
         @functools.wraps(handler)
         async def wrapper(request: web.Request) -> web.StreamResponse:
-            agent: Agent | None = request["agent"]
-            if agent is not None and agent.role not in allowed:
+            if request["agent"].role not in allowed:
                 return forbidden(request, "Chức năng này chỉ dành cho nhân viên huấn luyện và giám sát viên.")
-            return await login_required()(handler)(request) if agent is None else await handler(request)
+            return await handler(request)
 
         return wrapper
 

@@ -73,7 +73,10 @@ class GitStore:
     def __init__(self, project_dir: Path, branch: str = "") -> None:
         self.project_dir = project_dir
         self.branch = branch
-        self._file_lock: FileLock | None = None
+        lock_path = project_dir / ".git" / LOCK_NAME
+        if not lock_path.parent.is_dir():  # a worktree or submodule: lock beside the data instead
+            lock_path = project_dir / f".{LOCK_NAME}"
+        self._file_lock = FileLock(lock_path, LOCK_WAIT_S)
 
     async def _check_repo(self) -> None:
         code, out = await git(self.project_dir, "rev-parse", "--show-toplevel")
@@ -110,11 +113,6 @@ class GitStore:
 
     @contextlib.asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:
-        lock_path = self.project_dir / ".git" / LOCK_NAME
-        if not lock_path.parent.is_dir():  # a worktree or submodule: lock beside the data instead
-            lock_path = self.project_dir / f".{LOCK_NAME}"
-        if self._file_lock is None or self._file_lock.path != lock_path:
-            self._file_lock = FileLock(lock_path, LOCK_WAIT_S)
         try:
             async with self._file_lock.held():
                 yield

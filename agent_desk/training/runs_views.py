@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,37 +25,19 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from agent_desk.keys import ENGINE, SETTINGS
-from agent_desk.security import forbidden, login_required
 from agent_desk.training import activation, comparison, runs
 from agent_desk.training.runner import Runner
+from agent_desk.training.web import workbench_required
+from agent_desk.views import wants_json
 
 log = logging.getLogger(__name__)
 RUNNER = web.AppKey("training_runner", Runner)
-ROLES = {"trainer", "supervisor"}
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def trainer_required(handler: Handler) -> Handler:
-    @login_required()
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        if request["agent"].role not in ROLES:
-            return forbidden(request, "Chức năng này chỉ dành cho nhân viên huấn luyện và giám sát viên.")
-        return await handler(request)
-
-    return wrapper
-
-
-def _wants_json(request: web.Request) -> bool:
-    return request.headers.get("X-Requested-With") == "fetch" or "application/json" in request.headers.get(
-        "Accept", ""
-    )
 
 
 def _refuse(
     request: web.Request, message: str, status: int, back: str = "/training/runs"
 ) -> web.StreamResponse:
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response({"error": "refused", "message": message}, status=status)
     return aiohttp_jinja2.render_template(
         "error.html", request, {"message": message, "back": back}, status=status
@@ -100,7 +81,7 @@ async def _production(request: web.Request) -> tuple[str | None, str | None]:
 
 
 # ---------------------------------------------------------------------- pages
-@trainer_required
+@workbench_required
 async def runs_page(request: web.Request) -> web.StreamResponse:
     engine = request.app[ENGINE]
     production, production_error = await _production(request)
@@ -118,7 +99,7 @@ async def runs_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-@trainer_required
+@workbench_required
 async def start_run(request: web.Request) -> web.StreamResponse:
     agent = request["agent"]
     try:
@@ -130,12 +111,12 @@ async def start_run(request: web.Request) -> web.StreamResponse:
         back = f"/training/runs/{busy.run_id}" if busy.run_id else "/training/runs"
         return _refuse(request, message, 409, back)
     log.info("training run %s started by agent %s", run_id, agent.id)
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response({"id": run_id}, status=201)
     raise web.HTTPSeeOther(f"/training/runs/{run_id}")
 
 
-@trainer_required
+@workbench_required
 async def run_page(request: web.Request) -> web.StreamResponse:
     run = await _run_or_404(request)
     settings = request.app[SETTINGS].training
@@ -168,13 +149,13 @@ def _load_json(path: object) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-@trainer_required
+@workbench_required
 async def run_progress(request: web.Request) -> web.StreamResponse:
     run = await _run_or_404(request)
     return web.json_response(_progress_json(run), headers={"Cache-Control": "no-store"})
 
 
-@trainer_required
+@workbench_required
 async def cancel_run(request: web.Request) -> web.StreamResponse:
     run = await _run_or_404(request)
     if not run.open:
@@ -183,12 +164,12 @@ async def cancel_run(request: web.Request) -> web.StreamResponse:
         )
     await request.app[RUNNER].cancel(run.id)
     log.info("training run %s cancelled by agent %s", run.id, request["agent"].id)
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response({"id": run.id, "cancel_requested": True})
     raise web.HTTPSeeOther(f"/training/runs/{run.id}")
 
 
-@trainer_required
+@workbench_required
 async def activate_run(request: web.Request) -> web.StreamResponse:
     run = await _run_or_404(request)
     back = f"/training/runs/{run.id}"
@@ -220,12 +201,12 @@ async def activate_run(request: web.Request) -> web.StreamResponse:
         )
     except activation.ActivationError as exc:
         return _refuse(request, exc.message, exc.status, back)
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response({"activated": run.id})
     raise web.HTTPSeeOther("/training/runs")
 
 
-@trainer_required
+@workbench_required
 async def rollback(request: web.Request) -> web.StreamResponse:
     runner = request.app[RUNNER]
     agent = request["agent"]
@@ -235,7 +216,7 @@ async def rollback(request: web.Request) -> web.StreamResponse:
         )
     except activation.ActivationError as exc:
         return _refuse(request, exc.message, exc.status)
-    if _wants_json(request):
+    if wants_json(request):
         return web.json_response({"model": Path(done.model).name})
     raise web.HTTPSeeOther("/training/runs")
 

@@ -15,23 +15,21 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.desk_api import DeskUnavailable, get_desk_api
+from bot.actions.desk_api import DeskUnavailable, QueuePlace, get_desk_api
 
 
 async def tell_queue_place(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     """Says where the customer stands; `utter_handoff_still_waiting` when the desk cannot tell."""
     waiting = bool(tracker.get_slot("handoff_requested"))
     try:
-        place = await get_desk_api().queue_place(tracker.sender_id)
+        place: QueuePlace | None = await get_desk_api().queue_place(tracker.sender_id)
     except DeskUnavailable:
-        dispatcher.utter_message(
-            response="utter_handoff_still_waiting" if waiting else "utter_queue_not_waiting"
-        )
-        return
-    if place["status"] == "active":
+        place = None
+    if place is not None and place["status"] == "active":
         dispatcher.utter_message(response="utter_queue_with_agent")
         return
-    if place["status"] == "none" or place["position"] is None:
+    if place is None or place["status"] == "none" or place["position"] is None:
+        # The desk cannot tell (down, or not yet seen a request queued a moment ago): the bot's own view.
         dispatcher.utter_message(
             response="utter_handoff_still_waiting" if waiting else "utter_queue_not_waiting"
         )

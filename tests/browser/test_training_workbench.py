@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -32,6 +31,7 @@ import yaml
 
 from devstack import processes
 from tests.browser.support import PASSWORD, add_desk_accounts
+from tests.desk.training_helpers import git, project_copy
 
 ROOT = processes.ROOT
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -46,35 +46,6 @@ EPOCH_FRACTION = os.environ.get("TRAINING_EPOCH_FRACTION", "0.1")
 TRAINER, TRAINER_NAME = "thu", "Thu Trang"
 # action_nlu_fallback's first answer: "which of these did you mean" or "please say it differently".
 FALLBACK = re.compile(r"^(Em chưa chắc đã hiểu đúng|Xin lỗi, em chưa hiểu ý anh/chị)")
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Dev",
-    "GIT_AUTHOR_EMAIL": "dev@example.com",
-    "GIT_COMMITTER_NAME": "Dev",
-    "GIT_COMMITTER_EMAIL": "dev@example.com",
-    "GIT_TERMINAL_PROMPT": "0",
-}
-PROJECT_FILES = ("domain.yml", "config.yml", "nlu_thresholds.yml", "credentials.yml", "endpoints.yml")
-
-
-def git(project: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=project, env=GIT_ENV, check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-
-
-def project_copy(target: Path) -> Path:
-    """What the workbench edits and trains: the project's data, in a new git repository."""
-    shutil.copytree(ROOT / "bot" / "data", target / "bot" / "data")
-    ignore = shutil.ignore_patterns("*.py", "__pycache__", "*.pyc")
-    shutil.copytree(ROOT / "bot" / "components", target / "bot" / "components", ignore=ignore)
-    shutil.copytree(ROOT / "tests" / "nlu", target / "tests" / "nlu", ignore=ignore)
-    for name in PROJECT_FILES:
-        shutil.copy2(ROOT / name, target / name)
-    git(target, "init", "-q", "-b", "main")
-    git(target, "add", "-A")
-    git(target, "commit", "-q", "-m", "initial")
-    return target
 
 
 def response_text(name: str) -> str:
@@ -113,7 +84,7 @@ def workbench(request: pytest.FixtureRequest, stack, tmp_path_factory) -> Iterat
     override = os.environ.get("DESK_TEST_RASA_MODEL")
     base_model = Path(override) if override else request.getfixturevalue("trained_model")
     root = tmp_path_factory.mktemp("workbench")
-    project = project_copy(root / "project")
+    project = project_copy(root)
     models = root / "models"
     ports = processes.Ports(
         rasa=processes.free_port(),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,11 +18,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from agent_desk import accounts
-from agent_desk.config import ROOT, Settings
+from agent_desk.config import Settings
 from agent_desk.keys import ENGINE
 from agent_desk.training import activation, runner, runs
 from agent_desk.training.runner import Progress, eta_seconds
 from tests.desk.conftest import add_account, csrf_of, desk_settings, login, wait_for
+from tests.desk.training_helpers import project_copy
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -77,15 +77,6 @@ for model, out in zip(models, outs):
               "predictions": predictions, "thresholds": thresholds}
     json.dump(report, open(out, "w"))
 """
-
-
-def copy_project(dest: Path) -> Path:
-    """The project's training data and tests, copied (the repository's data never changes)."""
-    for rel in ("bot/data", "tests/nlu", "bot/components"):
-        shutil.copytree(ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for rel in ("domain.yml", "config.yml", "nlu_thresholds.yml"):
-        shutil.copy2(ROOT / rel, dest / rel)
-    return dest
 
 
 class FakeRasa:
@@ -157,7 +148,7 @@ async def fake_rasas(tmp_path: Path):
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    return copy_project(tmp_path / "project")
+    return project_copy(tmp_path)
 
 
 @pytest.fixture

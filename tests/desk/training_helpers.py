@@ -33,20 +33,22 @@ DAY = 86400.0
 
 def git(project: Path, *args: str) -> str:
     return subprocess.run(
-        ["git", *args], cwd=project, env=GIT_ENV, check=True, capture_output=True, text=True
+        ["git", *args], cwd=project, env=GIT_ENV, check=True, capture_output=True, text=True, timeout=60
     ).stdout
 
 
+PROJECT_DIRS = ("bot/data", "bot/components", "tests/nlu")
+PROJECT_FILES = ("domain.yml", "config.yml", "nlu_thresholds.yml", "credentials.yml", "endpoints.yml")
+
+
 def project_copy(tmp_path: Path, thresholds: str | None = None) -> Path:
-    """bot/data, domain.yml, config.yml, nlu_thresholds.yml and tests/nlu copied, in a new git repo."""
+    """What the workbench edits and trains, as `<tmp_path>/project`: the project's data, components,
+    NLU test sets and Rasa files, in a new git repository (the repository's own data never changes)."""
     project = tmp_path / "project"
-    shutil.copytree(ROOT / "bot" / "data", project / "bot" / "data")
-    shutil.copytree(
-        ROOT / "tests" / "nlu",
-        project / "tests" / "nlu",
-        ignore=shutil.ignore_patterns("*.py", "__pycache__"),
-    )
-    for name in ("domain.yml", "config.yml", "nlu_thresholds.yml"):
+    ignore = shutil.ignore_patterns("*.py", "__pycache__", "*.pyc")
+    for rel in PROJECT_DIRS:
+        shutil.copytree(ROOT / rel, project / rel, ignore=ignore)
+    for name in PROJECT_FILES:
         shutil.copy2(ROOT / name, project / name)
     if thresholds is not None:
         (project / "nlu_thresholds.yml").write_text(thresholds, encoding="utf-8")
