@@ -1,5 +1,9 @@
-# cskh-assistant: every target bootstraps the environment first (cached outside the clone).
+# cskh-assistant: every target bootstraps the environments first (cached outside the clone).
+# Two environments (docs/deploy.md, "Supported runtimes"): .venv (Python 3.10: Rasa, action server,
+# trainer) and .venv-svc (Python 3.13/3.12: signing service, desk, notifier; devstack starts each
+# process with its own environment's interpreter).
 PY := .venv/bin/python
+SVC_PY := $(CURDIR)/.venv-svc/bin/python
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: setup run test train shell lint format types validate nlu-report journeys crossval review import-nlu export-nlu telegram-poll run-scaled bench clean
@@ -10,9 +14,8 @@ setup:
 run: setup  ## run the whole assistant on embedded defaults (SQLite, in-memory stores)
 	$(PY) -m devstack.run
 
-test: setup  ## run every test (starts the servers the tests need)
-	$(PY) -m devstack.model
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: setup  ## run every test: parallel groups (scripts/test_groups.py), the service group on .venv-svc; PYTEST_ARGS go to each
+	$(PY) -m scripts.test_groups --python service=$(SVC_PY) -- $(PYTEST_ARGS)
 
 train: setup  ## train the Rasa model if its data changed (FORCE=1 to retrain, FINETUNE=1 to fine-tune)
 	$(PY) -m devstack.model $(if $(FORCE),--force) $(if $(FINETUNE),--finetune)

@@ -10,6 +10,8 @@ from aiohttp import web
 
 from agent_desk.app import create_app
 from agent_desk.config import ConfigError, Settings
+from agent_desk.text_files import TextFileError
+from common import log_setup, metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,10 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="listen port (default: DESK_PORT or 8900)")
     parser.add_argument("--host", help="listen address (default: DESK_HOST or 127.0.0.1)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        log_setup.configure(logging.INFO)  # LOG_FORMAT=text|json; every line carries the request id
         settings = Settings.from_env()
-    except ConfigError as exc:
+        metrics.token_from_env()  # METRICS_TOKEN is required in production
+    except (ConfigError, log_setup.LogConfigError, metrics.MetricsConfigError) as exc:
         print(f"agent desk: configuration error: {exc}", file=sys.stderr)
         return 2
     port = args.port or settings.port
@@ -32,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         settings.rasa_url,
         settings.rabbitmq_url and "rabbitmq" or settings.rasa_events_db,
     )
-    web.run_app(create_app(settings), host=host, port=port, access_log=None, print=None)
+    try:
+        app = create_app(settings)
+    except TextFileError as exc:  # agent_desk/texts/*.yml
+        print(f"agent desk: texts error: {exc}", file=sys.stderr)
+        return 2
+    web.run_app(app, host=host, port=port, access_log=None, print=None)
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,16 +14,28 @@ import jinja2
 import sqlalchemy as sa
 from aiohttp import web
 
-from agent_desk import accounts, assignment, bot_failures, broker, channel_window, db, search_schema
+from agent_desk import (
+    accounts,
+    assignment,
+    assignment_views,
+    bot_failures,
+    broker,
+    canned_replies,
+    db,
+    routes,
+    search_schema,
+    ux,
+)
 from agent_desk.config import Settings
 from agent_desk.customer_index import CustomerIndexer
 from agent_desk.desk import Desk
 from agent_desk.filters import FILTERS
 from agent_desk.hub import Hub
-from agent_desk.keys import DESK, ENGINE, SETTINGS
+from agent_desk.keys import BACKGROUND, DESK, ENGINE, SETTINGS, STOP
 from agent_desk.peers import Peers
 from agent_desk.responses import DomainResponses
 from agent_desk.security import (
+    THROTTLE,
     LoginThrottle,
     csrf_middleware,
     csrf_token,
@@ -32,35 +43,17 @@ from agent_desk.security import (
     session_middleware,
 )
 from agent_desk.signing_client import SigningClient
+from common.http_observability import observe
+from common.metrics import HANDOFFS_WAITING
 from common.rasa_client import RasaClient
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
-THROTTLE = web.AppKey("throttle", LoginThrottle)
 SOURCE = web.AppKey("source", broker.EventSource)  # type: ignore[type-abstract]
 TASKS = web.AppKey("tasks", list)
-BACKGROUND = web.AppKey("background", bool)
-STOP = web.AppKey("stop", asyncio.Event)
 FAILURES = web.AppKey("bot_failures", bot_failures.FailureSource)  # messages the bot failed on
 
-DEFAULT_CANNED = [
-    ("Chào hỏi", "Dạ, em chào anh/chị. Em có thể hỗ trợ gì cho anh/chị ạ?"),
-    ("Xin chờ", "Anh/chị vui lòng chờ em một chút để em kiểm tra thông tin ạ."),
-    ("Xin mã yêu cầu", "Anh/chị vui lòng cho em xin mã yêu cầu (ví dụ PC05TK0000123) để em tra cứu ạ."),
-    ("Hotline", "Anh/chị có thể gọi tổng đài 19001909 (miễn phí) để được hỗ trợ 24/7 ạ."),
-    ("Kết thúc", "Cảm ơn anh/chị đã liên hệ. Chúc anh/chị một ngày tốt lành ạ."),
-]
-
-
-async def _seed_canned(app: web.Application) -> None:
-    engine = app[ENGINE]
-    async with engine.begin() as conn:
-        count = await conn.scalar(sa.select(sa.func.count()).select_from(db.canned))
-        if not count:
-            now = time.time()
-            await conn.execute(
-                db.canned.insert(), [{"title": t, "text": x, "updated_at": now} for t, x in DEFAULT_CANNED]
-            )
+CANNED_SEED = web.AppKey("canned_seed", list)  # texts/canned_seed.yml, read and checked at creation
 
 
 async def _follow_events(app: web.Application) -> None:
@@ -105,7 +98,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await db.create_schema(engine)
     await search_schema.ensure_name_index(engine)
     app[ENGINE] = engine
-    await _seed_canned(app)
+    await canned_replies.seed_if_empty(engine, app[CANNED_SEED])
     session = aiohttp.ClientSession()
     responses = DomainResponses(settings.domain_path)
     missing = responses.missing()
@@ -167,23 +160,22 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, background: bool = True) -> web.Application:
-    from agent_desk import assignment_views, views
-
     app = web.Application(
-        # not_found_page twice: inside, the handlers' 403/404/405; outside the CSRF check, its 403 and
+        # error_pages twice: inside, the handlers' 403/404/405; outside the CSRF check, its 403 and
         # a body too large (413, read by that check) also get the desk's own page (agent_desk/ux.py).
         middlewares=[
             security_headers_middleware,
             session_middleware,
-            views.not_found_page,
+            ux.error_pages,
             csrf_middleware,
-            views.not_found_page,
+            ux.error_pages,
         ],
         client_max_size=64 * 1024,  # forms and chat messages are small
     )
     app[SETTINGS] = settings
     app[THROTTLE] = LoginThrottle()
     app[BACKGROUND] = background
+    app[CANNED_SEED] = canned_replies.load_seed()
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
@@ -192,30 +184,20 @@ def create_app(settings: Settings, background: bool = True) -> web.Application:
     )
     env.filters.update(FILTERS)
     app.cleanup_ctx.append(_lifecycle)
-    views.setup_routes(app)
-    from agent_desk import report_views  # supervisors' reports (/reports, /reports.csv)
-
-    report_views.setup_routes(app)
-    channel_window.setup_routes(app)  # "Gửi SMS" after Zalo's window
-    from agent_desk import attachments  # files agents send (issue 18)
-
-    attachments.setup_routes(app)
-    from agent_desk.training import runs_views  # trainers: training, report, activation (issue 19)
-
-    runs_views.setup_routes(app)  # its runner starts and stops with the app (cleanup_ctx)
-    from agent_desk.training import examples_views, inbox_views, labelling  # trainers' workbench (issue 19)
-
-    inbox_views.setup_routes(app)
-    labelling.setup_routes(app)
-    examples_views.setup_routes(app)
-    from agent_desk import customer_file_views  # customers' images and files, for staff
-
-    customer_file_views.setup_routes(app)
-    from agent_desk import service_api  # for the action server: a customer's place in the queue
-
-    service_api.setup_routes(app)
+    routes.setup_routes(app)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
+    # Request ids, route latency, GET /metrics with the queue's length and the database pool.
+    observe(app, "desk", lambda: app[ENGINE].sync_engine.pool, refresh=_queue_gauges)
     return app
+
+
+async def _queue_gauges(app: web.Application) -> None:
+    """Conversations waiting for an agent, counted in the database (all desk processes share it)."""
+    async with app[ENGINE].connect() as conn:
+        waiting = await conn.scalar(
+            sa.select(sa.func.count()).select_from(db.handoffs).where(db.handoffs.c.status == "waiting")
+        )
+    HANDOFFS_WAITING.set(waiting or 0)
 
 
 async def _context(request: web.Request) -> dict[str, object]:

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent_desk import db, presence, transfer
 from agent_desk.accounts import Agent
-from agent_desk.desk import ClaimGuard, Desk, DeskError
+from agent_desk.desk import Desk
+from agent_desk.handoffs import ClaimGuard, DeskError
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,19 @@ from aiohttp import web
 
 from agent_desk import presence, transfer
 from agent_desk.accounts import Agent
-from agent_desk.desk import Desk, DeskError, Handoff
+from agent_desk.desk import Desk
+from agent_desk.desk_texts import TEXTS
+from agent_desk.handoffs import DeskError, Handoff
 from agent_desk.keys import DESK, ENGINE, SETTINGS
+from agent_desk.request_helpers import (
+    ascii_number,
+    error_response,
+    handoff_id_of,
+    read_form,
+    safe_next,
+    wants_json,
+)
 from agent_desk.security import login_required
-
-# views imports this module only inside functions (routes, page contexts): no import cycle.
-from agent_desk.views import _form, _handoff_id, _safe_next, ascii_number, error_response, wants_json
 
 
 async def header_context(request: web.Request) -> dict[str, Any]:
@@ -52,30 +59,30 @@ def _agent_id(raw: str) -> int | None:
         return None
     value = ascii_number(raw, 10)
     if value is None or not 0 < value < 2**31:
-        raise DeskError("Hãy chọn người nhận hoặc hàng chờ.", 400)
+        raise DeskError(TEXTS.get("transfer_target"), 400)
     return value
 
 
 @login_required()
 async def set_status(request: web.Request) -> web.StreamResponse:
     agent: Agent = request["agent"]
-    form = await _form(request)
+    form = await read_form(request)
     status = form.get("status", "")
     if status not in presence.STATUSES:
-        return error_response(request, DeskError("Trạng thái không hợp lệ.", 400), back="/")
+        return error_response(request, DeskError(TEXTS.get("bad_status"), 400), back="/")
     await presence.set_status(request.app[ENGINE], agent, status)
     request.app[DESK].hub.publish("presence", {"agent_id": agent.id, "status": status})
     if wants_json(request):
         return web.json_response({"status": status})
-    raise web.HTTPSeeOther(_safe_next(form.get("next")))
+    raise web.HTTPSeeOther(safe_next(form.get("next")))
 
 
 @login_required()
 async def transfer_conversation(request: web.Request) -> web.StreamResponse:
-    handoff_id = _handoff_id(request)
+    handoff_id = handoff_id_of(request)
     back = f"/conversations/{handoff_id}"
     try:
-        form = await _form(request)
+        form = await read_form(request)
         kind = await transfer.transfer(
             request.app[DESK],
             handoff_id,
@@ -94,10 +101,10 @@ async def transfer_conversation(request: web.Request) -> web.StreamResponse:
 
 @login_required(role="supervisor")
 async def take_over(request: web.Request) -> web.StreamResponse:
-    handoff_id = _handoff_id(request)
+    handoff_id = handoff_id_of(request)
     back = f"/conversations/{handoff_id}"
     try:
-        form = await _form(request)
+        form = await read_form(request)
         await transfer.take_over(request.app[DESK], handoff_id, request["agent"], form.get("note", ""))
     except DeskError as exc:
         return error_response(request, exc, back=back)

@@ -27,8 +27,10 @@ from urllib.parse import unquote
 import sqlalchemy as sa
 from aiohttp import web
 
-from agent_desk import db
+from agent_desk import channel_window, db
+from agent_desk.handoffs import DeskError
 from agent_desk.keys import DESK, SETTINGS
+from agent_desk.request_helpers import error_response, handoff_id_of
 from agent_desk.security import login_required
 from common.rasa_client import RasaError
 
@@ -104,8 +106,6 @@ def signed_url(settings: Settings, sha256: str, now: float | None = None) -> str
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes:
-    from agent_desk.desk import DeskError
-
     if (request.content_length or 0) > limit:
         raise DeskError(_too_large(limit), 413)
     data = bytearray()
@@ -151,15 +151,11 @@ async def store(desk: Desk, data: bytes, mime: str) -> str:
 
 @login_required()
 async def upload(request: web.Request) -> web.StreamResponse:
-    from agent_desk import channel_window
-    from agent_desk.desk import DeskError
-    from agent_desk.views import _handoff_id, error_response
-
     desk: Desk = request.app[DESK]
     agent = request["agent"]
-    handoff_id = _handoff_id(request)
+    handoff_id = handoff_id_of(request)
     try:
-        handoff = await desk._owned(handoff_id, agent)
+        handoff = await desk.owned(handoff_id, agent)
         refusal = await channel_window.reply_refusal(desk, handoff)
         if refusal:
             raise DeskError(refusal, 409)

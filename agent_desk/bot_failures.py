@@ -29,16 +29,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from agent_desk import db, transcript
 from agent_desk.responses import MissingResponse
+from common.chat_identity import DEFAULT_CHAT_CHANNEL
 from connectors.common import bot_failures as store
 from connectors.common import canned
 
 if TYPE_CHECKING:
-    from agent_desk.desk import Desk
+    from agent_desk.handoff_store import HandoffStore
 
 log = logging.getLogger(__name__)
 CURSOR = "bot_failures"
 BATCH = 100
 MAX_TEXT = 4000
+REST = DEFAULT_CHAT_CHANNEL  # the web chat talks to Rasa's REST channel
 
 failures = sa.Table(
     "desk_bot_failures",
@@ -95,7 +97,7 @@ def _preview_line(text: str) -> dict[str, str]:
     return {"kind": "user", "text": (text[:157] + "…") if len(text) > 160 else text}
 
 
-async def take(desk: Desk, failure: Failure) -> int | None:
+async def take(desk: HandoffStore, failure: Failure) -> int | None:
     """Queue (or flag) the conversation of one failure; the handoff id, or None when already taken."""
     h = db.handoffs
     sender = failure.sender_id[:255]
@@ -136,7 +138,7 @@ async def take(desk: Desk, failure: Failure) -> int | None:
                     result = await conn.execute(
                         h.insert().values(
                             sender_id=sender,
-                            channel=failure.channel or "rest",
+                            channel=failure.channel or DEFAULT_CHAT_CHANNEL,
                             status="waiting",
                             request_code=desk._codes.get(sender),
                             requested_at=failure.at,
@@ -188,7 +190,7 @@ async def take(desk: Desk, failure: Failure) -> int | None:
     return handoff_id
 
 
-def customer_text(desk: Desk) -> str:
+def customer_text(desk: HandoffStore) -> str:
     """What the customer is told: the domain's `utter_bot_failure` if it has one, else the
     connectors' default (connectors/common/canned.py)."""
     try:
@@ -197,17 +199,18 @@ def customer_text(desk: Desk) -> str:
         return canned.BOT_FAILURE_TEXT
 
 
-async def from_web_chat(desk: Desk, sender: str, text: str, detail: str) -> dict[str, Any]:
+async def from_web_chat(desk: HandoffStore, sender: str, text: str, detail: str) -> dict[str, Any]:
     """The /demo proxy got no answer from Rasa (down, 5xx, timeout): queue the visitor's message
     and return the message the page shows instead (it is not in the tracker)."""
     now = time.time()
     await take(
-        desk, Failure(f"rest:desk-{secrets.token_hex(8)}", now, "rest", sender, "desk_proxy", detail, text)
+        desk,
+        Failure(f"{REST}:desk-{secrets.token_hex(8)}", now, REST, sender, "desk_proxy", detail, text),
     )
     return {"kind": "bot", "text": customer_text(desk), "ts": now, "buttons": [], "bot_failure": "desk_proxy"}
 
 
-async def of_handoff(desk: Desk, handoff_id: int) -> list[dict[str, Any]]:
+async def of_handoff(desk: HandoffStore, handoff_id: int) -> list[dict[str, Any]]:
     """The messages the bot failed on during this handoff, oldest first, for the conversation page."""
     async with desk.engine.connect() as conn:
         rows = (
@@ -284,7 +287,7 @@ class FailureSource:
             if done.rowcount == 0:
                 await conn.execute(c.insert().values(name=CURSOR, position=position))
 
-    async def poll_once(self, desk: Desk) -> int:
+    async def poll_once(self, desk: HandoffStore) -> int:
         """Take the failures recorded since the last call; how many were new to the desk."""
         engine = await self._store()
         if engine is None:
@@ -311,7 +314,7 @@ class FailureSource:
             await self._save(int(row["id"]))
         return taken
 
-    async def run(self, desk: Desk, stop: asyncio.Event) -> None:
+    async def run(self, desk: HandoffStore, stop: asyncio.Event) -> None:
         delay = self.poll_interval
         while not stop.is_set():
             try:

@@ -15,7 +15,8 @@ from urllib.parse import quote, urlparse, urlsplit
 
 from agent_desk.training.settings import TrainingConfigError, TrainingSettings
 from common.env_numbers import env_number
-from common.production import refuse_development_defaults
+from common.production import AppEnvError, refuse_development_defaults
+from common.production import app_env as read_app_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -199,7 +200,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
         env = dict(os.environ if env is None else env)
-        app_env = env.get("APP_ENV", "development").strip() or "development"
+        try:
+            app_env = read_app_env(env)  # the one reading every process shares (common/production.py)
+        except AppEnvError as exc:
+            raise ConfigError(str(exc)) from None
         database_url = env.get("DESK_DATABASE_URL", "").strip() or cls.database_url
         values: dict[str, object] = {
             "app_env": app_env,

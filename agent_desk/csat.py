@@ -42,7 +42,7 @@ from common.rasa_client import RasaError
 if TYPE_CHECKING:
     from agent_desk.accounts import Agent
     from agent_desk.config import Settings
-    from agent_desk.desk import Desk
+    from agent_desk.handoff_store import HandoffStore
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def clean_comment(text: str) -> str:
 
 
 class Surveys:
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: HandoffStore) -> None:
         self.desk = desk  # its rasa client, responses, engine, settings and open handoffs
         self._pending: dict[str, Pending] = {}  # conversation -> its latest survey still open
         self._loaded = False

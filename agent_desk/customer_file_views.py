@@ -44,8 +44,9 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from agent_desk.desk import DeskError
+from agent_desk.handoffs import DeskError
 from agent_desk.keys import DESK, SETTINGS
+from agent_desk.request_helpers import error_response, handoff_id_of
 from agent_desk.security import login_required
 from agent_desk.transcript import _customer_file
 from common.rasa_client import RasaError
@@ -324,11 +325,9 @@ async def _fetch(settings: Settings, raw: dict[str, Any]) -> bytes:
 @login_required()
 async def customer_file(request: web.Request) -> web.StreamResponse:
     """A customer's image or file of a conversation (staff, as the conversation page)."""
-    from agent_desk.views import _handoff_id, error_response
-
     desk: Desk = request.app[DESK]
     settings: Settings = request.app[SETTINGS]
-    handoff_id = _handoff_id(request)
+    handoff_id = handoff_id_of(request)
     ref = request.match_info["ref"]
     back = f"/conversations/{handoff_id}"
     handoff = await desk.get(handoff_id)

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_desk import db
-from agent_desk.folding import fold
 from agent_desk.signing_client import SigningClient, SigningError
+from common.folding import fold
 
 log = logging.getLogger(__name__)
 

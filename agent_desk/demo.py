@@ -20,15 +20,28 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from agent_desk import bot_failures
-from agent_desk.desk import Desk
+from agent_desk.handoff_store import HandoffStore
 from agent_desk.keys import DESK, SETTINGS
 from agent_desk.security import set_cookie
+from agent_desk.text_files import TEXTS_DIR, Texts, load_texts
 from agent_desk.transcript import message_from_event
 from common.rasa_client import RasaError
 
 DEMO_COOKIE = "desk_demo"
 MAX_MESSAGE = 500
 RATE_LIMIT = 20  # messages per minute per visitor
+# The visitor's messages when their message cannot go through, with the placeholders each fills in.
+TEXTS_FILE = TEXTS_DIR / "web_chat.yml"
+REQUIRED_TEXTS: dict[str, tuple[str, ...]] = {
+    "reload_page": (),
+    "invalid_data": (),
+    "empty_message": (),
+    "message_too_long": ("limit",),
+    "too_fast": (),
+    "bot_unavailable_retry": (),
+    "bot_unavailable": (),
+    "bad_cursor": (),
+}
 
 
 def _sender(request: web.Request) -> str | None:
@@ -91,6 +104,7 @@ class RateLimiter:
 
 
 LIMITER = web.AppKey("demo_limiter", RateLimiter)
+TEXTS = web.AppKey("demo_texts", Texts)
 
 
 async def demo_page(request: web.Request) -> web.StreamResponse:
@@ -100,36 +114,37 @@ async def demo_page(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _messages(desk: Desk, sender: str, after: int) -> dict[str, Any]:
+async def _messages(desk: HandoffStore, sender: str, after: int) -> dict[str, Any]:
     version = desk.version(sender)  # read before the tracker: a later event then forces a re-read
     tracker = await desk.rasa.tracker(sender)
     msgs, cursor = bot_messages(tracker.get("events") or [], after)
     return {"messages": msgs, "cursor": cursor, "version": version}
 
 
-def _error(message: str, status: int) -> web.Response:
+def _error(request: web.Request, text: str, status: int, **values: object) -> web.Response:
+    message = request.app[TEXTS].get(text, **values)
     return web.json_response({"error": "demo", "message": message}, status=status)
 
 
 async def send(request: web.Request) -> web.StreamResponse:
     sender = _sender(request)
     if sender is None:
-        return _error("Hãy tải lại trang để bắt đầu trò chuyện.", 400)
+        return _error(request, "reload_page", 400)
     try:
         data = await request.json()
     except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
-        return _error("Dữ liệu không hợp lệ.", 400)
+        return _error(request, "invalid_data", 400)
     text = str(data.get("message", "") if isinstance(data, dict) else "").strip()
     after = data.get("cursor", 0) if isinstance(data, dict) else 0
     if not text:
-        return _error("Tin nhắn trống.", 400)
+        return _error(request, "empty_message", 400)
     if len(text) > MAX_MESSAGE:
-        return _error(f"Tin nhắn dài quá {MAX_MESSAGE} ký tự.", 400)
+        return _error(request, "message_too_long", 400, limit=MAX_MESSAGE)
     if not isinstance(after, int) or after < 0:
         after = 0
     if not request.app[LIMITER].allow(sender):
-        return _error("Anh/chị gửi nhanh quá, vui lòng chờ một chút.", 429)
-    desk: Desk = request.app[DESK]
+        return _error(request, "too_fast", 429)
+    desk: HandoffStore = request.app[DESK]
     try:
         await desk.rasa.rest_message(sender, text)
     except RasaError as exc:
@@ -139,25 +154,25 @@ async def send(request: web.Request) -> web.StreamResponse:
     try:
         return web.json_response(await _messages(desk, sender, after))
     except RasaError:
-        return _error("Trợ lý tạm thời không phản hồi, vui lòng thử lại sau.", 502)
+        return _error(request, "bot_unavailable_retry", 502)
 
 
 async def poll(request: web.Request) -> web.StreamResponse:
     sender = _sender(request)
     if sender is None:
         return web.json_response({"messages": [], "cursor": 0, "version": ""})
-    desk: Desk = request.app[DESK]
+    desk: HandoffStore = request.app[DESK]
     raw = request.query.get("after", "0")
     # ASCII digits only: int() also reads "٣" or "３" (and "1_0", " 3").
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
-        return _error("Tham số after không hợp lệ.", 400)
+        return _error(request, "bad_cursor", 400)
     after = int(raw)
     if request.query.get("history") == "1":
         # A (re)loaded page: the conversation from the start, then polls from the returned cursor.
         try:
             tracker = await desk.rasa.tracker(sender)
         except RasaError:
-            return _error("Trợ lý tạm thời không phản hồi.", 502)
+            return _error(request, "bot_unavailable", 502)
         msgs, cursor = history(tracker.get("events") or [])
         return web.json_response({"messages": msgs, "cursor": cursor, "version": desk.version(sender)})
     if request.query.get("version") == desk.version(sender):
@@ -165,7 +180,7 @@ async def poll(request: web.Request) -> web.StreamResponse:
     try:
         return web.json_response(await _messages(desk, sender, after))
     except RasaError:
-        return _error("Trợ lý tạm thời không phản hồi.", 502)
+        return _error(request, "bot_unavailable", 502)
 
 
 async def reset(request: web.Request) -> web.StreamResponse:
@@ -178,6 +193,7 @@ def setup_routes(app: web.Application) -> None:
     if not app[SETTINGS].demo_enabled:
         return  # off (the production default unless DESK_DEMO_ENABLED=1): every /demo path is a 404
     app[LIMITER] = RateLimiter(RATE_LIMIT)
+    app[TEXTS] = load_texts(TEXTS_FILE, REQUIRED_TEXTS)
     app.router.add_get("/demo", demo_page)
     app.router.add_post("/demo/api/send", send)
     app.router.add_get("/demo/api/messages", poll)

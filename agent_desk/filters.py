@@ -7,7 +7,7 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
-from agent_desk.desk import VN_TZ
+from agent_desk.vn_time import VN_TZ
 
 URL_RE = re.compile(r"https?://[^\s<>\"']+")
 

@@ -1,15 +1,7 @@
-"""Vietnamese text folded for matching: "Nguyễn Văn Đức" and "nguyen van duc" are the same words."""
+"""Kept for bench/bench_desk_search.py only: the one definition is common/folding.py."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from common.folding import fold
 
-_SPACES = re.compile(r"\s+")
-
-
-def fold(text: str) -> str:
-    """Lower case, no diacritics, single spaces. "đ" has no decomposition, so it is mapped by hand."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-    return _SPACES.sub(" ", stripped.lower()).strip()
+__all__ = ["fold"]

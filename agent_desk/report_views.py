@@ -6,10 +6,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from agent_desk import reports
-from agent_desk.desk import DeskError
+from agent_desk.handoffs import DeskError
 from agent_desk.keys import ENGINE
+from agent_desk.request_helpers import error_response
 from agent_desk.security import login_required
-from agent_desk.views import error_response
 
 
 def _period(request: web.Request) -> reports.Period:

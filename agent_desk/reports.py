@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_desk import db, transcript
-from agent_desk.desk import VN_TZ
+from agent_desk.vn_time import VN_TZ
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from agent_desk.customer_index import mask_phone
-from agent_desk.desk import CLOSE_TAGS, VN_TZ
-from agent_desk.folding import fold
+from agent_desk.desk_texts import CLOSE_TAGS
+from agent_desk.vn_time import VN_TZ
 from common.chat_identity import CHAT_CHANNELS
+from common.folding import fold
 from common.request_code import REQUEST_CODE_IN_TEXT, normalize_request_code
 
 MAX_QUERY = 200  # characters of the box

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from agent_desk.desk import CLOSE_TAGS, Handoff
+from agent_desk.handoffs import CLOSE_TAGS, Handoff
 from agent_desk.keys import ENGINE
 from agent_desk.search import PAGE_SIZE, earlier, search
 from agent_desk.search_query import MAX_QUERY, TAG_KEYS, SearchError, parse, parse_page

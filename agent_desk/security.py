@@ -445,5 +445,8 @@ class LoginThrottle:
         return {"pairs": len(self._pairs), "users": len(self._users), "addresses": len(self._addresses)}
 
 
+THROTTLE = web.AppKey("throttle", LoginThrottle)
+
+
 def client_ip(request: web.Request) -> str:
     return request.remote or "?"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
+from common.request_code import normalize_request_code
+
 log = logging.getLogger(__name__)
-CODE_RE = re.compile(r"^PC\d{2}[A-Z]{2}\d{7}$")
 
 
 class SigningError(RuntimeError):
@@ -25,11 +25,6 @@ class SigningRefused(SigningError):
         self.status = status
         self.code = code
         self.message = message
-
-
-def normalise_code(code: str) -> str | None:
-    cleaned = re.sub(r"[\s-]", "", code or "").upper()
-    return cleaned if CODE_RE.match(cleaned) else None
 
 
 class SigningClient:
@@ -61,14 +56,14 @@ class SigningClient:
 
     async def request_status(self, code: str) -> dict[str, Any] | None:
         """The request as staff see it (customer name and phone masked), without its documents."""
-        normalised = normalise_code(code)
+        normalised = normalize_request_code(code)
         if normalised is None:
             return None
         return await self._get(f"/v1/requests/{quote(normalised)}")
 
     async def request_info(self, code: str) -> dict[str, Any] | None:
         """The request and its documents, or None when the code is unknown."""
-        normalised = normalise_code(code)
+        normalised = normalize_request_code(code)
         if normalised is None:
             return None
         request = await self._get(f"/v1/requests/{quote(normalised)}")
@@ -83,7 +78,7 @@ class SigningClient:
     ) -> dict[str, Any]:
         """A staff SMS to the request's registered phone (agent_desk/channel_window.py); the
         service checks that the conversation is verified for the request and audits it."""
-        normalised = normalise_code(code)
+        normalised = normalize_request_code(code)
         if normalised is None:
             raise SigningRefused(400, "invalid_request_code", "mã yêu cầu không hợp lệ")
         path = f"/v1/requests/{quote(normalised)}/staff-sms"

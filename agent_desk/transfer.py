@@ -19,7 +19,9 @@ import sqlalchemy as sa
 
 from agent_desk import channel_window, db, presence
 from agent_desk.accounts import Agent
-from agent_desk.desk import CONTROL_RE, Desk, DeskError, Handoff
+from agent_desk.desk import Desk
+from agent_desk.handoff_events import joined_events
+from agent_desk.handoffs import CONTROL_RE, DeskError, Handoff
 from common.rasa_client import RasaError
 
 MAX_TRANSFER_NOTE = 500
@@ -56,7 +58,7 @@ async def target_agent(desk: Desk, agent_id: int) -> Agent:
 
 
 async def _move(desk: Desk, handoff: Handoff, owner_id: int, target: Agent) -> None:
-    events = desk.joined_events(target)  # before the UPDATE: a missing domain text changes nothing
+    events = joined_events(desk.responses, target)  # before the UPDATE: a missing domain text changes nothing
     h = db.handoffs
     async with desk.engine.begin() as conn:
         result = await conn.execute(

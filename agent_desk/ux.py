@@ -14,9 +14,11 @@ from aiohttp import web
 
 from agent_desk import db
 from agent_desk.accounts import Agent
-from agent_desk.desk import VN_TZ, Desk
+from agent_desk.desk import Desk
 from agent_desk.keys import DESK
+from agent_desk.request_helpers import handoff_id_of, wants_json
 from agent_desk.security import is_api, login_required
+from agent_desk.vn_time import VN_TZ
 
 # One row per timed-out handoff an agent called back (a new table: create_all makes it everywhere).
 callbacks = sa.Table(
@@ -96,9 +98,7 @@ async def queue_context(request: web.Request) -> dict[str, Any]:
 
 @login_required()
 async def callback(request: web.Request) -> web.StreamResponse:
-    from agent_desk.views import _handoff_id, wants_json
-
-    handoff_id = _handoff_id(request)
+    handoff_id = handoff_id_of(request)
     if not await mark_called_back(request.app[DESK], handoff_id, request["agent"]):
         raise web.HTTPNotFound()
     if wants_json(request):
@@ -107,16 +107,16 @@ async def callback(request: web.Request) -> web.StreamResponse:
 
 
 def _is_page(request: web.Request) -> bool:
-    from agent_desk.views import wants_json
-
     return not (is_api(request) or wants_json(request))
 
 
+@web.middleware
 async def error_pages(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """403/404/405/413 as the desk's own Vietnamese page in the layout for browsers; a handler's own
-    message (HTTPNotFound(text=...), forbidden(...)) is kept. JSON callers get JSON."""
+    """Middleware: 403/404/405/413 as the desk's own Vietnamese page in the layout for browsers (no
+    route, bad id, /demo switched off); a handler's own message (HTTPNotFound(text=...),
+    forbidden(...)) is kept. JSON callers get JSON."""
     try:
         response = await handler(request)
     except web.HTTPException as exc:

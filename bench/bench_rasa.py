@@ -32,7 +32,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import loadgen, starter
+from bench import loadgen, process_memory, starter
 from devstack import model, processes
 
 # 8 turns each. The starter bot gets its own domain (moods); the assistant a request lookup
@@ -66,6 +66,7 @@ class System:
     rest_url: str
     pids: list[int]
     script: list[str]
+    rasa_pids: list[int] | None = None  # the Rasa server(s) alone, for their memory (default: pids)
 
 
 @contextmanager
@@ -81,6 +82,7 @@ def run_starter(tmp: Path) -> Iterator[System]:
         endpoints=str(bot / "endpoints.yml"),
         credentials=str(bot / "credentials.yml"),
         workers=1,  # `rasa run` as installed: in-memory lock store, one process
+        launcher="rasa",  # none of this project's patches (deploy/rasa_main.py)
     )
     proc.name = "starter-rasa"
     try:
@@ -132,6 +134,7 @@ def run_assistant(tmp: Path, endpoints: str = "endpoints.yml") -> Iterator[Syste
             f"http://127.0.0.1:{ports.rasa}/webhooks/rest/webhook",
             [p.popen.pid for p in procs if p.popen],
             ASSISTANT_SCRIPT,
+            [p.popen.pid for p in procs if p.popen and p.name == "rasa"],
         )
     finally:
         for p in reversed(procs):
@@ -167,14 +170,18 @@ class SystemReport:
     results: list[loadgen.Result]
     turn5_ms: float
     turn100_ms: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # every process of the system (Rasa, action server, signing service...)
+    peak_pss_mb: float | None = None
+    rasa_rss_mb: float | None = None  # the Rasa process tree alone (Sanic parent and workers)
+    rasa_pss_mb: float | None = None
 
 
 async def measure(
     system: System, duration: float, long_turns: int, levels: bool = True, long_runs: int = 5
 ) -> SystemReport:
     results = []
-    async with loadgen.PeakRss(system.pids) as rss:
+    rasa_mem = process_memory.PeakMemory(system.rasa_pids or system.pids)
+    async with process_memory.PeakMemory(system.pids) as mem, rasa_mem:
         # Warm every code path once (first calls load lazily imported modules, JIT-ish caches).
         await loadgen.long_conversation(system.rest_url, system.script, len(system.script))
         for customers, think in LEVELS if levels else []:
@@ -203,10 +210,13 @@ async def measure(
     print(
         f"   {system.name:18} {len(longs)} long conversations: turn 5 {t5:.1f} ms, turn 100 {t100:.1f} ms "
         f"({t100 / t5:.2f}x; per conversation {', '.join(f'{x:.2f}' for x in per_run)}); "
-        f"peak RSS {rss.peak_mb:.0f} MiB",
+        f"peak {process_memory.describe(mem.rss_mb, mem.pss_mb)}; "
+        f"Rasa alone {process_memory.describe(rasa_mem.rss_mb, rasa_mem.pss_mb)}",
         flush=True,
     )
-    return SystemReport(system.name, results, t5, t100, rss.peak_mb)
+    return SystemReport(
+        system.name, results, t5, t100, mem.rss_mb, mem.pss_mb, rasa_mem.rss_mb, rasa_mem.pss_mb
+    )
 
 
 def print_level(name: str, r: loadgen.Result) -> None:
@@ -279,12 +289,16 @@ def print_table(reports: Sequence[SystemReport], paired: Sequence[PairedReport] 
                 f"| {rep.name} | {r.label} | {r.rate:.1f} | {r.pct(50):.0f} | {r.pct(95):.0f} | "
                 f"{r.pct(99):.0f} | {cpu} | {r.errors} | {ratio} |"
             )
-    print("\n| system | turn 5 ms | turn 100 ms | ratio | peak RSS MiB |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print(
+        "\n| system | turn 5 ms | turn 100 ms | ratio | peak RSS MiB | peak PSS MiB | "
+        "Rasa alone: peak RSS MiB | Rasa alone: peak PSS MiB |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for rep in reports:
         print(
             f"| {rep.name} | {rep.turn5_ms:.0f} | {rep.turn100_ms:.0f} | "
-            f"{rep.turn100_ms / rep.turn5_ms:.2f} | {rep.peak_rss_mb:.0f} |"
+            f"{rep.turn100_ms / rep.turn5_ms:.2f} | {rep.peak_rss_mb:.0f} | {_mib(rep.peak_pss_mb)} | "
+            f"{_mib(rep.rasa_rss_mb)} | {_mib(rep.rasa_pss_mb)} |"
         )
     if base:
         print(
@@ -306,6 +320,10 @@ def print_table(reports: Sequence[SystemReport], paired: Sequence[PairedReport] 
                 f"turn 100/turn 5 {rep.turn100_ms / rep.turn5_ms:.2f} "
                 f"[{'ok' if rep.turn100_ms <= 1.2 * rep.turn5_ms else 'MISSED'}]"
             )
+
+
+def _mib(x: float | None) -> str:
+    return "—" if x is None else f"{x:.0f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -375,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in reports:
             print(
                 f"| {r.name} | turn 5 {r.turn5_ms:.0f} ms | turn 100 {r.turn100_ms:.0f} ms | "
-                f"{r.turn100_ms / r.turn5_ms:.2f}x | peak RSS {r.peak_rss_mb:.0f} MiB |"
+                f"{r.turn100_ms / r.turn5_ms:.2f}x | "
+                f"peak {process_memory.describe(r.peak_rss_mb, r.peak_pss_mb)} | "
+                f"Rasa alone {process_memory.describe(r.rasa_rss_mb or 0, r.rasa_pss_mb)} |"
             )
         return 0
     print_table(reports, paired)
@@ -389,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
                         "turn5_ms": r.turn5_ms,
                         "turn100_ms": r.turn100_ms,
                         "peak_rss_mb": r.peak_rss_mb,
+                        "peak_pss_mb": r.peak_pss_mb,
+                        "rasa_peak_rss_mb": r.rasa_rss_mb,
+                        "rasa_peak_pss_mb": r.rasa_pss_mb,
                         "paired_ratios": next((p.ratios for p in paired if p.name == r.name), None),
                         "levels": [
                             {

@@ -26,9 +26,9 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from signing_service.app import create_app  # noqa: E402
-from signing_service.context import CTX  # noqa: E402
-from signing_service.demo_data import NewRequest, add_request  # noqa: E402
+from signing_service.demo.data import NewRequest, add_request  # noqa: E402
+from signing_service.http.app import create_app  # noqa: E402
+from signing_service.http.keys import CTX  # noqa: E402
 from signing_service.models import Document  # noqa: E402
 from signing_service.pades import SealRequest  # noqa: E402
 from signing_service.settings import load_settings  # noqa: E402

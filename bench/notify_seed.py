@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from signing_service import events
 from signing_service.db import Database
-from signing_service.demo_data import NewRequest, add_request, ensure_units
+from signing_service.demo.data import NewRequest, add_request, ensure_units
 from signing_service.models import ChatVerification, NotificationSubscription, Request
 
 FIRST_CHAT_ID = 880_000_000

@@ -11,6 +11,7 @@ A header, not Rasa's `token:` query parameter: query strings end up in access lo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hmac
 import logging
 import os
@@ -20,15 +21,17 @@ from dataclasses import dataclass
 
 from sanic import Sanic, response
 from sanic.request import Request
-from sanic.response import HTTPResponse
+from sanic.response import BaseHTTPResponse, HTTPResponse
 
-from common.production import refuse_development_defaults
+from common.chat_identity import CHAT_CHANNELS
+from common.production import AppEnvError, is_production, refuse_development_defaults
 
 logger = logging.getLogger("bot.action_server")  # not __main__ under `python -m`
 
 DEV_ACTION_TOKEN = "dev-action-token"  # noqa: S105 - development default, refused in production
 TOKEN_ENV = "ACTION_SERVER_TOKEN"  # noqa: S105 - the variable's name, not a secret
-OPEN_PATHS = frozenset({"/health"})  # health checks (devstack, nginx, orchestrators) carry no secret
+# Health checks (devstack, nginx, orchestrators) carry no secret; /metrics checks METRICS_TOKEN itself.
+OPEN_PATHS = frozenset({"/health", "/metrics"})
 
 
 class ConfigError(RuntimeError):
@@ -42,7 +45,10 @@ class ActionServerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ActionServerSettings:
         env = os.environ if env is None else env
-        production = env.get("APP_ENV", "development").lower() == "production"
+        try:
+            production = is_production(env)
+        except AppEnvError as exc:
+            raise ConfigError(str(exc)) from None
         token = env.get(TOKEN_ENV, DEV_ACTION_TOKEN)
         if not token.strip():
             raise ConfigError(f"{TOKEN_ENV} must not be empty")
@@ -95,12 +101,60 @@ def require_token(app: Sanic, token: str) -> None:
     app.register_listener(check_token_first, "before_server_start")
 
 
-def create_app(actions: str, settings: ActionServerSettings, cors: list[str] | None = None) -> Sanic:
+KNOWN_CHANNELS = CHAT_CHANNELS | {"cmdline"}  # metric labels stay bounded
+
+
+def follow_requests(app: Sanic, metrics_token: str | None) -> None:
+    """Bind the customer message's request id (tracker metadata, set by the channel) for the call, so
+    the action's log lines and its calls to the signing service and the desk carry it; count calls
+    and NLU fallbacks; serve GET /metrics (METRICS_TOKEN, not the action token)."""
+    from common import metrics, request_id
+
+    async def bind_request_id(request: Request) -> None:
+        if request.path != "/webhook":
+            return
+        try:
+            body = request.json if request.method == "POST" else None
+        except Exception:  # not JSON: rasa_sdk's handler answers that call; it just gets a new id
+            body = None
+        tracker = body.get("tracker") if isinstance(body, dict) else None
+        request.ctx.request_id = request_id.bind(request_id.from_tracker(tracker) or request_id.new_id())
+        action = body.get("next_action") if isinstance(body, dict) else None
+        logger.info("action %s", action if isinstance(action, str) else "?")
+        if action == "action_nlu_fallback" and isinstance(tracker, dict):
+            channel = tracker.get("latest_input_channel")
+            metrics.NLU_FALLBACKS.labels(channel if channel in KNOWN_CHANNELS else "other").inc()
+
+    async def count_call(request: Request, resp: BaseHTTPResponse) -> None:
+        if request.path == "/webhook":
+            metrics.ACTION_CALLS.labels(str(resp.status)).inc()
+        token = getattr(request.ctx, "request_id", None)
+        if token is not None:  # a keep-alive connection serves its next calls in the same task
+            with contextlib.suppress(ValueError):  # bound in another context: nothing to undo here
+                request_id.unbind(token)
+
+    async def metrics_endpoint(request: Request) -> HTTPResponse:
+        if not metrics.token_ok(request.headers.get("authorization"), metrics_token):
+            return response.json({"error": "unauthorized"}, status=401)
+        return response.raw(metrics.exposition(), content_type=metrics.CONTENT_TYPE_LATEST)
+
+    app.register_middleware(bind_request_id, "request")
+    app.register_middleware(count_call, "response")
+    app.add_route(metrics_endpoint, metrics.PATH, methods=["GET"])
+
+
+def create_app(
+    actions: str,
+    settings: ActionServerSettings,
+    cors: list[str] | None = None,
+    metrics_token: str | None = None,
+) -> Sanic:
     from rasa_sdk.endpoint import create_app as sdk_create_app
 
     # rasa_sdk's create_app defaults to CORS "*"; its CLI passes None (no browser origin): so do we.
     app = sdk_create_app(actions, cors_origins=cors or None)
     require_token(app, settings.token)
+    follow_requests(app, metrics_token)
     return app
 
 
@@ -126,13 +180,17 @@ def main(argv: list[str] | None = None) -> int:
         args.logging_config_file,
     )
     utils.update_sanic_log_level()
+    from common import log_setup, metrics
+
     try:
         settings = ActionServerSettings.from_env()
-    except ConfigError as e:
+        log_setup.apply_to_root_handlers()  # request ids in every line; LOG_FORMAT=json
+        metrics_token = metrics.token_from_env()
+    except (ConfigError, ValueError) as e:
         print(f"action server: configuration error: {e}", file=sys.stderr)
         return 2
 
-    app = create_app(args.actions, settings, args.cors)
+    app = create_app(args.actions, settings, args.cors, metrics_token)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)  # as rasa_sdk.endpoint.run does
     ssl_context = create_ssl_context(args.ssl_certificate, args.ssl_keyfile, args.ssl_password)
     logger.info(

@@ -7,11 +7,33 @@ A call without them is a staff call (the desk), made with the service token.
 
 from __future__ import annotations
 
-CHAT_CHANNEL_HEADER = "X-Chat-Channel"
-CHAT_USER_HEADER = "X-Chat-User"
-# The chat channels a customer can reach the bot on (Rasa input channel names), plus the desk's web chat.
-CHAT_CHANNELS = frozenset({"rest", "zalo", "telegram", "web"})
-MAX_CHAT_USER = 128
+from typing import Final
+
+CHAT_CHANNEL_HEADER: Final = "X-Chat-Channel"
+CHAT_USER_HEADER: Final = "X-Chat-User"
+# The conversation (Rasa sender id) a call is made for, recorded with what the call changes.
+CONVERSATION_HEADER: Final = "X-Conversation-Id"
+MAX_CONVERSATION_ID: Final = 200  # longer values are cut, not refused (it is a log label)
+
+# The chat channels a customer can reach the bot on (Rasa input channel names): the REST channel, the
+# connectors, and the desk's web chat.
+CHAT_CHANNELS: Final = frozenset({"rest", "zalo", "telegram", "web"})
+# An agent acting for the customer on the desk: may be recorded on a signing session or an amendment,
+# never sent by the bot as a chat channel.
+DESK_CHANNEL: Final = "desk"
+SESSION_CHANNELS: Final = CHAT_CHANNELS | {DESK_CHANNEL}
+# Rasa input channels that are not customer channels, and what the bot reports them as. Rasa's own
+# channels (socketio web widget, cmdline `rasa shell`, callback) all reach the bot from a web page or
+# a terminal, so the service sees them as the REST web demo; anything unknown is also "rest".
+DEFAULT_CHAT_CHANNEL: Final = "rest"
+MAX_CHAT_USER: Final = 128
+
+
+def chat_channel_of(input_channel: str | None) -> str:
+    """The chat channel the signing service accepts for a Rasa input channel name (the one place a
+    non-customer channel such as `socketio` or `cmdline` is mapped): one of CHAT_CHANNELS."""
+    name = (input_channel or "").strip().lower()
+    return name if name in CHAT_CHANNELS else DEFAULT_CHAT_CHANNEL
 
 
 def valid_chat_user(value: str) -> bool:

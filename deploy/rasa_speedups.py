@@ -43,8 +43,9 @@
    after 2 s idle, well before the action server's 5 s keep-alive (Sanic's default), so a
    request is not sent on a connection the server is closing.
 
-`install()` is idempotent and does nothing on another Rasa minor version (verified on 3.6 only).
-It is called by deploy/windowed_tracker_store.py, which Rasa imports at start-up.
+`PATCHES` are installed by deploy/rasa_main.py when Rasa starts (`install()` here: the same, for tests
+and tools). Each pins the functions it replaces or reproduces (deploy/source_pins.py): on another
+version of them it is refused, not applied blind.
 """
 
 from __future__ import annotations
@@ -55,32 +56,17 @@ import os
 import random
 from typing import Any
 
-import rasa
-
 from common.env_numbers import env_number
+from deploy import rasa_patches
+from deploy.rasa_patches import Patch
+from deploy.source_pins import SourcePin, replace
 
 logger = logging.getLogger(__name__)
-_installed = False
 
 
 def install() -> bool:
-    global _installed
-    if _installed:
-        return True
-    if not rasa.__version__.startswith("3.6."):
-        logger.warning("rasa_speedups not installed: verified on Rasa 3.6 only, found %s", rasa.__version__)
-        return False
-    _cache_event_types()
-    _prebuild_action_validator()
-    _cache_domain_is_empty()
-    _tune_gc()
-    _close_connections_now_and_then()
-    _run_graph_in_order()
-    _call_concrete_predict_function()
-    _join_sparse_features_directly()
-    _pool_endpoint_connections()
-    _installed = True
-    return True
+    """Install every speed-up (idempotent); False when one was refused (warned about)."""
+    return not rasa_patches.install(PATCHES)
 
 
 def _cache_event_types() -> None:
@@ -97,7 +83,7 @@ def _cache_event_types() -> None:
                 cache[type_name] = cls  # only real matches; defaults and unknown names are not cached
         return cls
 
-    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[method-assign]
+    replace(Event, "resolve_by_type", resolve_by_type)
 
 
 def _prebuild_action_validator() -> None:
@@ -121,7 +107,7 @@ def _prebuild_action_validator() -> None:
             raise error
         return True
 
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    replace(RemoteAction, "_validate_action_result", _validate_action_result)
 
 
 def _cache_domain_is_empty() -> None:
@@ -136,7 +122,7 @@ def _cache_domain_is_empty() -> None:
             self.__dict__["_cskh_is_empty"] = cached
         return cached
 
-    Domain.is_empty = is_empty  # type: ignore[method-assign]
+    replace(Domain, "is_empty", is_empty)
 
 
 def _tune_gc() -> None:
@@ -165,6 +151,7 @@ def _close_connections_now_and_then() -> None:
         return
     import sanic
     from sanic.http import Http
+    from sanic.touchup.service import TouchUp
 
     if not sanic.__version__.startswith("21.12."):
         logger.warning(
@@ -172,16 +159,28 @@ def _close_connections_now_and_then() -> None:
             sanic.__version__,
         )
         return
-    original = Http.http1_request_header
     close_below = 1.0 / per_connection
 
-    async def http1_request_header(self: Http) -> None:
-        await original(self)
+    def close_now() -> bool:
         # Random, not counted: Sanic's Http keeps no per-connection state we can add to (slots).
-        if random.random() < close_below:
+        return random.random() < close_below
+
+    # When an app starts, Sanic recompiles Http.http1_request_header from its source in sanic.http's
+    # namespace (TouchUp: it drops the dispatch of unused signals), where a closure's variables do
+    # not exist. So the replacement names nothing but `self`, and the original is registered for
+    # the same recompilation under another name: it must be the recompiled one, as an unused signal
+    # dispatched inline raises NotFound.
+    Http._cskh_request_header = Http.http1_request_header  # type: ignore[attr-defined]
+    Http._cskh_close_now = staticmethod(close_now)  # type: ignore[attr-defined]
+    if not getattr(Http, "__touched__", False):
+        TouchUp.register(Http, "_cskh_request_header")
+
+    async def http1_request_header(self: Http) -> None:
+        await self._cskh_request_header()  # type: ignore[attr-defined]
+        if self._cskh_close_now():  # type: ignore[attr-defined]
             self.keep_alive = False  # answered with "connection: close"
 
-    Http.http1_request_header = http1_request_header  # type: ignore[method-assign]
+    replace(Http, "http1_request_header", http1_request_header)
 
 
 def _run_graph_in_order() -> None:
@@ -229,7 +228,7 @@ def _run_graph_in_order() -> None:
         return dict(values[t] for t in run_targets)
 
     DaskGraphRunner._cskh_dask_run = DaskGraphRunner.run  # type: ignore[attr-defined]
-    DaskGraphRunner.run = run  # type: ignore[method-assign]
+    replace(DaskGraphRunner, "run", run)
 
 
 def _call_concrete_predict_function() -> None:
@@ -276,7 +275,7 @@ def _call_concrete_predict_function() -> None:
         return outputs
 
     models.RasaModel._cskh_original_predict = original  # type: ignore[attr-defined]
-    models.RasaModel._rasa_predict = _rasa_predict  # type: ignore[method-assign]
+    replace(models.RasaModel, "_rasa_predict", _rasa_predict)
 
 
 def hstack_coo(a: Any, b: Any) -> Any:
@@ -306,7 +305,7 @@ def _join_sparse_features_directly() -> None:
         self.features = hstack_coo(self.features, additional_features.features)
         self._cached_fingerprint = None
 
-    Features._combine_sparse_features = _combine_sparse_features  # type: ignore[method-assign]
+    replace(Features, "_combine_sparse_features", _combine_sparse_features)
 
 
 POOLED_IDLE_S = 2.0
@@ -338,4 +337,111 @@ def _pool_endpoint_connections() -> None:
             connector_owner=False,
         )
 
-    EndpointConfig.session = session  # type: ignore[method-assign]
+    replace(EndpointConfig, "session", session)
+
+
+def _pins(*pins: tuple[str, str]) -> tuple[SourcePin, ...]:
+    return tuple(SourcePin(where, sha256) for where, sha256 in pins)
+
+
+# The functions each speed-up replaces, or whose behaviour it reproduces, as written for Rasa 3.6.21
+# and Sanic 21.12.2 (tests/deploy/test_rasa_patches.py).
+PATCHES = (
+    Patch(
+        "rasa_speedups.cache_event_types",
+        _cache_event_types,
+        _pins(
+            (
+                "rasa.shared.core.events:Event.resolve_by_type",
+                "b5cf570fa7f286c7059ec73d8880528d03a78b28cf4e80285a46079c0fa65968",
+            )
+        ),
+    ),
+    Patch(
+        "rasa_speedups.prebuild_action_validator",
+        _prebuild_action_validator,
+        _pins(
+            (
+                "rasa.core.actions.action:RemoteAction._validate_action_result",
+                "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42",
+            ),
+            (
+                "rasa.core.actions.action:RemoteAction.action_response_format_spec",
+                "091b74aa3738d1262cf3c028386aaf9dd4f0d5c1374b62392411d70a79104a46",
+            ),
+        ),
+    ),
+    Patch(
+        "rasa_speedups.cache_domain_is_empty",
+        _cache_domain_is_empty,
+        _pins(
+            (
+                "rasa.shared.core.domain:Domain.is_empty",
+                "884be90ef485f1d2c0f140657a47f106a7d2785b63b03e46cd699b4072e95369",
+            )
+        ),
+    ),
+    Patch("rasa_speedups.tune_gc", _tune_gc),
+    Patch(
+        "rasa_speedups.close_connections_now_and_then",
+        _close_connections_now_and_then,
+        _pins(
+            (
+                "sanic.http:Http.http1_request_header",
+                "e52905046f155b2956747e86de2aa1011a021f597b9216fb122fa6d490e8f31a",
+            ),
+            (
+                "sanic.touchup.service:TouchUp.run",
+                "10de338b5a27f53aefd98e72d077eff53526313d52007fe6d0a40708ce626630",
+            ),
+        ),
+    ),
+    Patch(
+        "rasa_speedups.run_graph_in_order",
+        _run_graph_in_order,
+        _pins(
+            (
+                "rasa.engine.runner.dask:DaskGraphRunner.run",
+                "45f0f52f574f3aa9546a552bf671183e171092c18b66e97f5771a7fa295de37e",
+            ),
+            (
+                "rasa.engine.runner.dask:DaskGraphRunner.__init__",
+                "29f069a010bd16a54bce609b8a31f757b2af90f2cb9c1c85b62ffbd27f104284",
+            ),
+        ),
+    ),
+    Patch(
+        "rasa_speedups.call_concrete_predict_function",
+        _call_concrete_predict_function,
+        _pins(
+            (
+                "rasa.utils.tensorflow.models:RasaModel._rasa_predict",
+                "7f745b0f9cb647c9df9e5b04b318a7b93709daf9460bad4373970c6cf9f04d8f",
+            )
+        ),
+    ),
+    Patch(
+        "rasa_speedups.join_sparse_features_directly",
+        _join_sparse_features_directly,
+        _pins(
+            (
+                "rasa.shared.nlu.training_data.features:Features._combine_sparse_features",
+                "9837d864e5983243704cf14616ef9abe181c6f141cc0f9b324c4310629cc133d",
+            )
+        ),
+    ),
+    Patch(
+        "rasa_speedups.pool_endpoint_connections",
+        _pool_endpoint_connections,
+        _pins(
+            (
+                "rasa.utils.endpoints:EndpointConfig.session",
+                "e55aa13d9d4fb4bc440ac33b870a97ee162b76dda7ccb6bf68433567475fdffb",
+            ),
+            (
+                "rasa.utils.endpoints:EndpointConfig.request",
+                "ccdb778aed8208e23cde3c3f47eac7fbbbb735dac8f7ef7254d54451c64ad608",
+            ),
+        ),
+    ),
+)

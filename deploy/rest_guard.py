@@ -1,7 +1,7 @@
 """What Rasa's REST channel (`POST /webhooks/rest/webhook`) accepts, and from whom.
 
-Rasa 3.6's `RestInput` trusts its caller completely. This module patches it (`install()`, idempotent;
-deploy/windowed_tracker_store.py calls it, as Rasa imports that module at start-up):
+Rasa 3.6's `RestInput` trusts its caller completely. `GuardedRestInput`, named in credentials.yml
+instead of Rasa's `rest:`, is the same channel (name "rest", same URL, same answers) except:
 
 - The body must be a JSON object whose `sender` and `message` are text, else 400. Rasa read
   `request.json.get("sender")`, so `null`, `[]`, `123` or `"text"` raised AttributeError and Sanic
@@ -9,8 +9,8 @@ deploy/windowed_tracker_store.py calls it, as Rasa imports that module at start-
 - A `sender` that starts with a connector's prefix (`zalo:`, `telegram:`; connectors/common/senders.py)
   → 403: nobody may write into a Zalo or Telegram customer's conversation through REST.
 - With `REST_CHANNEL_TOKEN` set, every call must carry it (`Authorization: Bearer <token>` or
-  `?token=`; compared in constant time), else 401. With `APP_ENV=production` and no token the
-  channel answers 403: it is then off.
+  `?token=`; compared in constant time), else 401. With `APP_ENV=production` and no token Rasa does
+  not start: the channel would be open to anyone on the network. The token is read once, at start-up.
 - Client-supplied `metadata` is dropped and `input_channel` is always `rest`. Stock Rasa passes
   both through to the tracker, and the bot trusts `metadata.shared_contact` (common/shared_contact.py)
   as set by a connector, and the desk pushes agents' replies to the conversation's latest
@@ -18,7 +18,8 @@ deploy/windowed_tracker_store.py calls it, as Rasa imports that module at start-
 
 The channel is internal all the same (nginx does not expose it, deploy/nginx.conf.j2); the desk's
 web chat (agent_desk/rasa_client.py `rest_message`, which sends `REST_CHANNEL_TOKEN` when set) and
-the tests call it.
+the tests call it. It overrides methods that Rasa's `receive` handler calls: `PINS` are the Rasa
+functions it relies on (checked at start-up by deploy/rasa_main.py and by tests/deploy).
 """
 
 from __future__ import annotations
@@ -28,25 +29,62 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from rasa.core.channels.rest import RestInput
+from rasa.shared.exceptions import RasaException
+from sanic.request import Request
+
+from common.production import AppEnvError, is_production
 from connectors.common.senders import CHAT_SENDER_PREFIXES
+from deploy.source_pins import SourcePin
 
 TOKEN_ENV = "REST_CHANNEL_TOKEN"  # noqa: S105 (a variable name)
-_installed = False
-ORIGINAL: dict[str, Any] = {}  # Rasa's own methods, before install() (tests compare with them)
+
+PINS = (
+    SourcePin(
+        "rasa.core.channels.rest:RestInput.blueprint",
+        "886a9338e4c2505a0d2e70242c27887311d1529a18037dbd6d1dbfe77f699d0f",
+    ),
+    SourcePin(
+        "rasa.core.channels.rest:RestInput._extract_sender",
+        "1a9567a3062f0ab8b5dd5c670bd21dbd5d67b7bf260345295c562f6aabbd7177",
+    ),
+    SourcePin(
+        "rasa.core.channels.rest:RestInput.get_metadata",
+        "26d23d28acfa89db9d1afcd6b7511ecc7b1c676e560aa7585bc9fbadc4ddd1cd",
+    ),
+    SourcePin(
+        "rasa.core.channels.rest:RestInput._extract_input_channel",
+        "ca08e7f6dc2980a5013d4cf1aa8fb80e619e9cf1903b0accdb4e20e46f76f06c",
+    ),
+)
 
 
-def _production(env: Mapping[str, str]) -> bool:
-    return env.get("APP_ENV", "development").strip().lower() == "production"
+class RestChannelConfigError(RasaException):
+    """The channel cannot start as configured (Rasa prints the message and exits)."""
 
 
-def check_access(headers: Mapping[str, str], args: Mapping[str, Any], env: Mapping[str, str]) -> None:
-    """Raise Sanic's 403 when the channel is off (production without a token), 401 without the token."""
-    from sanic.exceptions import Forbidden, Unauthorized
+def channel_token(env: Mapping[str, str], token_env: str = TOKEN_ENV) -> str | None:
+    """The token every call must carry; None when calls need none (not production, no token set).
 
-    token = env.get(TOKEN_ENV, "").strip()
-    if not token:
-        if _production(env):
-            raise Forbidden("The REST channel is disabled in production without REST_CHANNEL_TOKEN.")
+    Raises RestChannelConfigError in production without a token, AppEnvError for an unknown APP_ENV.
+    """
+    production = is_production(env)  # first: an unknown APP_ENV is refused with or without a token
+    token = env.get(token_env, "").strip()
+    if token:
+        return token
+    if production:
+        raise RestChannelConfigError(
+            f"APP_ENV=production needs {token_env}: without it Rasa's REST channel would accept anyone's "
+            f"messages. Set {token_env} for Rasa and the agent desk (docs/deploy.md)."
+        )
+    return None
+
+
+def check_access(headers: Mapping[str, str], args: Mapping[str, Any], token: str | None) -> None:
+    """Raise Sanic's 401 unless the call carries `token` (no token: every call is let through)."""
+    from sanic.exceptions import Unauthorized
+
+    if token is None:
         return
     auth = str(headers.get("authorization") or "")
     scheme, _, given = auth.partition(" ")
@@ -71,33 +109,32 @@ def check_body(body: Any) -> None:
         raise Forbidden("This sender id belongs to a chat channel; the REST channel may not use it.")
 
 
-def install() -> None:
-    global _installed
-    if _installed:
-        return
-    from rasa.core.channels.rest import RestInput
-    from sanic.request import Request
+class GuardedRestInput(RestInput):
+    """Rasa's REST channel with the checks above; credentials.yml may name the token's variable:
 
-    original = RestInput._extract_sender
-    ORIGINAL.update(
-        _extract_sender=original,
-        get_metadata=RestInput.get_metadata,
-        _extract_input_channel=RestInput._extract_input_channel,
-    )
+    deploy.rest_guard.GuardedRestInput:
+      token_env: REST_CHANNEL_TOKEN
+    """
 
-    async def _extract_sender(self: RestInput, req: Request) -> str | None:
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> GuardedRestInput:
+        token_env = str((credentials or {}).get("token_env") or TOKEN_ENV)
+        try:
+            return cls(channel_token(os.environ, token_env))
+        except AppEnvError as e:  # Rasa shows a RasaException's message and exits, no traceback
+            raise RestChannelConfigError(str(e)) from e
+
+    async def _extract_sender(self, req: Request) -> str | None:
         # The first thing `receive` does with a request: refuse it here, before the bot runs.
-        check_access(req.headers, req.args, os.environ)
+        check_access(req.headers, req.args, self.token)
         check_body(req.json)
-        return await original(self, req)
+        return await super()._extract_sender(req)
 
-    def get_metadata(self: RestInput, request: Request) -> dict[str, Any] | None:
+    def get_metadata(self, request: Request) -> dict[str, Any] | None:
         return None  # only connectors set metadata (common/shared_contact.py)
 
-    def _extract_input_channel(self: RestInput, req: Request) -> str:
+    def _extract_input_channel(self, req: Request) -> str:
         return self.name()
-
-    RestInput._extract_sender = _extract_sender  # type: ignore[method-assign]
-    RestInput.get_metadata = get_metadata  # type: ignore[method-assign]
-    RestInput._extract_input_channel = _extract_input_channel  # type: ignore[method-assign]
-    _installed = True

@@ -35,11 +35,8 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from common.erasure import FORGET_SLOT
-from deploy import rasa_speedups, rest_guard
 
 logger = logging.getLogger(__name__)
-rasa_speedups.install()  # this module is what Rasa imports at start-up in the scaled topology
-rest_guard.install()
 
 # Event types whose data the window's starting state depends on (or that reset/revert it).
 STATE_TYPES = ("slot", "reset_slots", "active_loop", "pause", "resume")

@@ -12,7 +12,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -61,8 +60,10 @@ def ensure_model(root: Path = ROOT, force: bool = False, finetune: bool = False)
         return target
     print(f">> training model {target.name} (a few minutes on 2 cores)", flush=True)
     started = time.monotonic()
+    from devstack.processes import rasa_python  # Rasa's environment, also when called from .venv-svc
+
     cmd = [
-        sys.executable,
+        rasa_python(),
         "-m",
         "rasa",
         "train",

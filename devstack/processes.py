@@ -89,6 +89,41 @@ def check_settings(env: dict[str, str]) -> None:
     cors_origins(env)
 
 
+# Two environments (docs/deploy.md, "Supported runtimes"): Rasa 3.6 and the action server need
+# Python 3.10 (.venv); the signing service, desk, notifier and dev TSA run on a supported Python
+# (.venv-svc). Each process is started with its own environment's interpreter, whichever of the
+# two runs this code (make run, or a test in either environment).
+RASA_VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+SVC_VENV_PYTHON = ROOT / ".venv-svc" / "bin" / "python"
+_warned: set[str] = set()
+
+
+def _interpreter(ours: bool, venv_python: Path, what: str) -> str:
+    if ours:  # this interpreter is already of the right environment (e.g. its own venv, not .venv*)
+        return sys.executable
+    if venv_python.exists():
+        return str(venv_python)
+    if what not in _warned:
+        _warned.add(what)
+        print(
+            f"WARNING: {venv_python.relative_to(ROOT)} is missing (run scripts/bootstrap.sh): starting "
+            f"the {what} with {sys.executable}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return sys.executable
+
+
+def svc_python() -> str:
+    """Interpreter of the signing service, desk, notifier and dev TSA (Python 3.12+)."""
+    return _interpreter(sys.version_info >= (3, 12), SVC_VENV_PYTHON, "service processes")
+
+
+def rasa_python() -> str:
+    """Interpreter of Rasa and the action server (Python 3.10, Rasa's environment)."""
+    return _interpreter(sys.version_info[:2] == (3, 10), RASA_VENV_PYTHON, "Rasa processes")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -227,7 +262,7 @@ class Proc:
 def signing_service(ports: Ports, env: dict[str, str], log_dir: Path | None) -> Proc:
     return Proc(
         "signing-service",
-        [sys.executable, "-m", "signing_service", "--host", bind_host(env), "--port", str(ports.signing)],
+        [svc_python(), "-m", "signing_service", "--host", bind_host(env), "--port", str(ports.signing)],
         f"http://{client_host(env)}:{ports.signing}/health",
         env,
         log_dir / "signing-service.log" if log_dir else None,
@@ -239,7 +274,7 @@ def action_server(ports: Ports, env: dict[str, str], log_dir: Path | None) -> Pr
     return Proc(
         "action-server",
         [
-            sys.executable,
+            rasa_python(),
             "-m",
             "bot.action_server",
             "--actions",
@@ -263,8 +298,13 @@ def rasa_server(
     endpoints: str = "endpoints.yml",
     credentials: str = "credentials.yml",
     workers: int | None = None,
+    launcher: str = "deploy.rasa_main",
 ) -> Proc:
     """`rasa run`; `workers` Sanic worker processes (default RASA_WORKERS, else one per core, at most 2).
+
+    Started through `launcher`: deploy/rasa_main.py installs the project's Rasa patches (checked
+    against the Rasa version of requirements.lock); "rasa" runs Rasa as installed (the starter bot's
+    benchmark).
 
     Several workers need a shared lock store (endpoints.yml: the SQLite one) and each loads the
     model (about 600 MiB more memory per worker).
@@ -288,9 +328,9 @@ def rasa_server(
     return Proc(
         "rasa",
         [
-            sys.executable,
+            rasa_python(),
             "-m",
-            "rasa",
+            launcher,
             "run",
             "--model",
             str(model),
@@ -318,7 +358,7 @@ def tsa(ports: Ports, env: dict[str, str], log_dir: Path | None, keys: Path) -> 
     return Proc(
         "tsa",
         [
-            sys.executable,
+            svc_python(),
             "-m",
             "devstack.tsa",
             "--host",
@@ -353,7 +393,7 @@ def notifier(ports: Ports, env: dict[str, str], log_dir: Path | None, name: str 
     """Sends notification events to subscribed customers; several may share one PostgreSQL database."""
     return Proc(
         name,
-        [sys.executable, "-m", "notifier", "--host", bind_host(env), "--port", str(ports.notifier)],
+        [svc_python(), "-m", "notifier", "--host", bind_host(env), "--port", str(ports.notifier)],
         f"http://{client_host(env)}:{ports.notifier}/health",
         env,
         log_dir / f"{name}.log" if log_dir else None,
@@ -361,9 +401,11 @@ def notifier(ports: Ports, env: dict[str, str], log_dir: Path | None, name: str 
 
 
 def agent_desk(ports: Ports, env: dict[str, str], log_dir: Path | None) -> Proc:
+    # The workbench trains and evaluates in subprocesses that need Rasa: not the desk's interpreter.
+    env = {"TRAINING_PYTHON": rasa_python(), **env}
     return Proc(
         "agent-desk",
-        [sys.executable, "-m", "agent_desk", "--host", bind_host(env), "--port", str(ports.desk)],
+        [svc_python(), "-m", "agent_desk", "--host", bind_host(env), "--port", str(ports.desk)],
         f"http://{client_host(env)}:{ports.desk}/health",
         env,
         log_dir / "agent-desk.log" if log_dir else None,

@@ -18,6 +18,8 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import select
 
+from common import log_setup, metrics
+from common.http_observability import observe
 from common.rasa_client import RasaClient
 from connectors.common.ratelimit import RateLimiter
 from connectors.common.settings import ConfigError as ChannelConfigError
@@ -28,8 +30,7 @@ from connectors.zalo.zns import ZnsApi
 from signing_service.clock import SystemClock
 from signing_service.context import Context
 from signing_service.db import Database
-from signing_service.demo_data import ANCHOR_KEY
-from signing_service.models import Meta
+from signing_service.models import ANCHOR_KEY, Meta
 from signing_service.outbox import FileOutbox
 from signing_service.settings import ConfigError, Settings, load_settings
 
@@ -83,6 +84,7 @@ async def serve(settings: Settings, ns: NotifierSettings, host: str, port: int) 
 
     app = web.Application()
     app.router.add_get("/health", health)
+    observe(app, "notifier", lambda: c.db.engine.sync_engine.pool)  # GET /metrics, request ids
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
@@ -120,9 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8810)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    try:
+        log_setup.configure(args.log_level)  # LOG_FORMAT=text|json, request ids
+    except log_setup.LogConfigError as e:
+        print(f"notifier: configuration error: {e}", file=sys.stderr)
+        return 2
     # PTB and httpx log each request URL at INFO, and a Telegram URL contains the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
@@ -131,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         TelegramSettings.from_env()
         ZaloSettings.from_env()
         Messages.from_domain()
+        metrics.token_from_env()  # METRICS_TOKEN: required in production
     except (ConfigError, ChannelConfigError, ValueError) as e:
         print(f"notifier: configuration error: {e}", file=sys.stderr)
         return 2

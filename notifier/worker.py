@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from common.metrics import NOTIFICATIONS
 from signing_service import deliveries, notice_scan, notifications
 from signing_service.context import Context
 from signing_service.deliveries import Job
@@ -91,6 +92,8 @@ class Worker:
         self._count(job, outcome, state)
 
     def _count(self, job: Job, outcome: Outcome, state: str) -> None:
+        # Label by the channel that carried it (bounded: the router's few channels).
+        NOTIFICATIONS.labels(outcome.via or "none", {"pending": "retried"}.get(state, state)).inc()
         if state == "sent":
             self.counters.sent += 1
             via = outcome.via or "?"

@@ -8,6 +8,8 @@ import sys
 
 from aiohttp import web
 
+from common import log_setup, metrics
+
 from .settings import ConfigError, load_settings
 
 
@@ -17,18 +19,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8800, help="TCP port (default 8800)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    try:
+        log_setup.configure(args.log_level)  # LOG_FORMAT=text|json; every line carries the request id
+    except log_setup.LogConfigError as e:
+        print(f"signing service: configuration error: {e}", file=sys.stderr)
+        return 2
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # font subsetting is chatty at INFO
     # aiohttp's access log would print query strings, i.e. link signatures: keep it off.
     try:
         settings = load_settings(port=args.port)
+        metrics.token_from_env()  # METRICS_TOKEN is required in production
         from . import services  # noqa: F401 (reads and checks the time limits file: SERVICE_LIMITS_PATH)
     except (ConfigError, ValueError) as e:
         print(f"signing service: configuration error: {e}", file=sys.stderr)
         return 2
-    from .app import create_app  # heavy imports (pyHanko, fpdf2) only once the configuration is valid
+    from .http.app import create_app  # heavy imports (pyHanko, fpdf2) only once the configuration is valid
 
     web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None, print=None)
     return 0

@@ -1,4 +1,9 @@
-"""Audit trail: one row per state change (who, what, when, channel, document hash)."""
+"""Audit trail: one row per state change (who, what, when, channel, document hash).
+
+Who (`actor`) has one format, made only by the functions below: `system` (the service itself),
+`staff:<login>` (a staff login, or `staff` when the caller gave none), `customer:<chat channel>:<chat
+user>` (`-` for a call without a chat user). Readers (the `/audit` answer, docs/api.md) split on ":".
+"""
 
 from __future__ import annotations
 
@@ -35,6 +40,14 @@ def record(
             details=details,
         )
     )
+
+
+SYSTEM = "system"
+DEFAULT_STAFF_LOGIN = "staff"  # what staff calls record when they name no login
+
+
+def staff_actor(login: str | None) -> str:
+    return f"staff:{login or DEFAULT_STAFF_LOGIN}"
 
 
 def customer_actor(chat_channel: str, chat_user: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Everything a handler needs, built once per application."""
+"""Everything the domain needs (settings, database, clock, outbox, sealer), built once per process."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
-
-from aiohttp import web
 
 from .clock import Clock
 from .db import Database
@@ -24,10 +22,3 @@ class Context:
     anchor: date | None = None
     fonts: dict[str, Path] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-CTX: web.AppKey[Context] = web.AppKey("ctx", Context)
-
-
-def ctx(request: web.Request) -> Context:
-    return request.app[CTX]

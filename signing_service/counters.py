@@ -12,6 +12,7 @@ from collections import Counter
 NAMES = {
     "otp_sessions_started_total": "OTP sessions started (verification and signing)",
     "otp_sends_refused_total": "OTP sessions or resends refused by a cap, a cooldown or a freeze",
+    "otp_send_failures_total": "OTP messages the SMS or e-mail gateway did not accept",
     "otp_wrong_codes_total": "Wrong OTP codes typed",
     "otp_requests_frozen_total": "Requests whose OTPs were frozen after too many wrong codes",
     "verifications_total": "Chat users verified for a request",

@@ -1,16 +1,8 @@
-"""JSON errors with stable codes, and the middleware that guarantees JSON (never a raw 500)."""
+"""Errors with stable codes and their Vietnamese messages (the HTTP layer turns them into JSON)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 from typing import Any
-
-from aiohttp import web
-from sqlalchemy import exc as sa_exc
-
-log = logging.getLogger(__name__)
 
 MESSAGES: dict[str, str] = {
     "unauthorized": "Thiếu hoặc sai mã xác thực dịch vụ.",
@@ -70,41 +62,3 @@ class ApiError(Exception):
         self.code = code
         self.message = message or MESSAGES.get(code, code)
         self.extra = extra
-
-
-def error_response(status: int, code: str, message: str | None = None, **extra: Any) -> web.Response:
-    body = {"error": code, "message": message or MESSAGES.get(code, code), **extra}
-    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
-    return web.json_response(
-        body, status=status, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False)
-    )
-
-
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "invalid_field"}
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as e:
-        return error_response(e.status, e.code, e.message, **e.extra)
-    except web.HTTPException as e:
-        if e.status < 400:
-            raise
-        return error_response(e.status, _HTTP_CODES.get(e.status, "invalid_field"))
-    except (ConnectionError, asyncio.TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError) as e:
-        # The database is unreachable (restart, failover, network): a temporary condition, so 503,
-        # which also lets the reverse proxy try another replica. Transactions were rolled back.
-        log.error("database unavailable on %s %s: %s", request.method, _route(request), type(e).__name__)
-        return error_response(503, "database_unavailable", retry_after=5)
-    except Exception:
-        # Operators get the traceback in the log; the caller gets no internals.
-        log.exception("unexpected error on %s %s", request.method, _route(request))
-        return error_response(500, "internal_error")
-
-
-def _route(request: web.Request) -> str:
-    """The route pattern ("/v1/requests/{code}/advance"), never the path: it holds request codes."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else f"<unrouted {len(request.path)} chars>"

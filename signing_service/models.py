@@ -41,6 +41,10 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value is not None else None
 
 
+# The Meta row holding the day the demo data were anchored: dates shift by the working days since then.
+ANCHOR_KEY = "demo_anchor"
+
+
 class Meta(Base):
     __tablename__ = "meta"
     key = Column(String(64), primary_key=True)

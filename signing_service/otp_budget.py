@@ -116,7 +116,7 @@ async def record_wrong(c: Context, s: AsyncSession, request_id: int, key: str, n
     if count < c.settings.otp_freeze_after_wrong_per_day or await frozen(s, request_id):
         return False
     s.add(OtpFreeze(request_id=request_id, frozen_at=now, reason="wrong_codes"))
-    audit.record(s, at=now, request_id=request_id, actor="system", action="otp_frozen", wrong_codes=count)
+    audit.record(s, at=now, request_id=request_id, actor=audit.SYSTEM, action="otp_frozen", wrong_codes=count)
     COUNTERS.inc("otp_requests_frozen_total")
     log.warning(
         "OTP FROZEN for request id %d after %d wrong codes in a day; staff must unfreeze it",
@@ -137,5 +137,5 @@ async def unfreeze(s: AsyncSession, request_id: int, by: str, now: datetime) -> 
     for row in rows:
         row.unfrozen_at, row.unfrozen_by = now, by
     if rows:
-        audit.record(s, at=now, request_id=request_id, actor=f"staff:{by}", action="otp_unfrozen")
+        audit.record(s, at=now, request_id=request_id, actor=audit.staff_actor(by), action="otp_unfrozen")
     return len(rows)

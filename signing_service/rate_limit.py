@@ -14,8 +14,6 @@ import math
 from collections import OrderedDict, deque
 from datetime import datetime
 
-from aiohttp import web
-
 from .counters import COUNTERS
 from .errors import ApiError
 
@@ -113,9 +111,6 @@ class NameLookupLimiter:
             self.conversations.add(conv, t)
 
 
-NAME_LOOKUPS: web.AppKey[NameLookupLimiter] = web.AppKey("name_lookups", NameLookupLimiter)
-
-
 class CodeLookupLimiter:
     """Code lookups per conversation: all of them, and a tighter count of the ones that found nothing
     (a sweep of random codes misses almost always; a customer mistypes a few times)."""
@@ -148,4 +143,3 @@ class CodeLookupLimiter:
 TOO_MANY_CODE_LOOKUPS = (
     "Có quá nhiều lượt tra cứu mã yêu cầu. Vui lòng thử lại sau hoặc gọi tổng đài 1900 1909."
 )
-CODE_LOOKUPS: web.AppKey[CodeLookupLimiter] = web.AppKey("code_lookups", CodeLookupLimiter)

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from common.env_numbers import env_number
-from common.production import refuse_development_defaults
+from common.production import AppEnvError, app_env, refuse_development_defaults
 
 from .quiet_hours import DEFAULT as DEFAULT_QUIET_HOURS
 from .quiet_hours import QuietHours
@@ -87,10 +87,11 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
 def load_settings(env: Mapping[str, str] | None = None, port: int | None = None) -> Settings:
     """Read and check the configuration; raise ConfigError naming the variable that is wrong."""
     env = os.environ if env is None else env
-    app_env = env.get("APP_ENV", "development").strip() or "development"
-    if app_env not in {"development", "test", "production"}:
-        raise ConfigError(f"APP_ENV must be development, test or production, got {app_env!r}")
-    production = app_env == "production"
+    try:
+        environment = app_env(env)
+    except AppEnvError as e:
+        raise ConfigError(str(e)) from None
+    production = environment == "production"
     var_dir = Path(env.get("SIGNING_VAR_DIR", "").strip() or "var").resolve()
 
     database_url = env.get("DATABASE_URL", "").strip() or f"sqlite:///{var_dir / 'signing.db'}"
@@ -147,7 +148,7 @@ def load_settings(env: Mapping[str, str] | None = None, port: int | None = None)
 
     keys = var_dir / "keys"
     return Settings(
-        app_env=app_env,
+        app_env=environment,
         var_dir=var_dir,
         database_url=database_url,
         outbox_path=outbox.resolve(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from . import audit, certificate, events, otp, otp_budget, verification
-from .api_documents import request_documents
 from .context import Context
+from .counters import COUNTERS
 from .doc_kinds import DOC_KINDS
 from .drafts import sha256
 from .errors import ApiError
@@ -29,13 +30,42 @@ from .masking import mask_destination, mask_name
 from .models import Document, OtpSend, Request, SigningSession
 from .outbox import Attachment, otp_message, signed_files_email, signed_notice
 from .pades import SealRequest
-from .requests_query import contacts_of, load_request
+from .requests_query import contacts_of, load_request, request_documents
 from .timeline import iso
 from .workdays import VN_TZ
 
 log = logging.getLogger(__name__)
 
 CHANNEL_LABELS = {"sms": "SMS", "email": "email"}
+CONSENT_STATEMENT = "Tôi đã đọc, hiểu và đồng ý với dự thảo"
+
+
+@dataclass(frozen=True)
+class SigningOrder:
+    """What a customer consents to sign, as the HTTP layer read it: the drafts of one request, where the
+    code goes (`sms` | `email`), the chat it is signed in; `reuse_verification`: sign with the code of
+    a verification made minutes ago in that chat instead of sending a new one."""
+
+    request_code: str
+    document_ids: tuple[int, ...]
+    channel: str
+    chat_channel: str
+    chat_user: str | None
+    reuse_verification: bool = False
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A session claimed for signing (committed): what sealing its drafts needs."""
+
+    session_id: str
+    request_id: int
+    docs: list[Document]
+    bound: dict[int, str]  # document id -> SHA-256 of the draft consented to
+    signer: str
+    channel: str  # where the code went: sms | email
+    chat_channel: str
+    chat_user: str
 
 
 def _sid(session_id: str) -> str:
@@ -74,6 +104,7 @@ async def _deliver(c: Context, sess: SigningSession, code: str, customer: str, t
         await c.outbox.send(message)
     except Exception:
         log.exception("OTP delivery failed for session %s via %s", _sid(sess.id), sess.channel)
+        COUNTERS.inc("otp_send_failures_total")
         async with c.db.write() as s:
             # Let the customer ask again at once: the code never reached them.
             await s.execute(
@@ -83,7 +114,7 @@ async def _deliver(c: Context, sess: SigningSession, code: str, customer: str, t
                 s,
                 at=c.clock.now(),
                 request_id=sess.request_id,
-                actor="system",
+                actor=audit.SYSTEM,
                 action="otp_send_failed",
                 channel=sess.channel,
                 session_id=sess.id,
@@ -98,23 +129,23 @@ async def _deliver(c: Context, sess: SigningSession, code: str, customer: str, t
 
 
 async def create_session(
-    c: Context, body: dict[str, Any], parsed: dict[str, Any], who: verification.ChatUser | None = None
+    c: Context, order: SigningOrder, who: verification.ChatUser | None = None
 ) -> dict[str, Any]:
-    """Consent to drafts and send a code; with `auth: "verification"`, sign at once with the code of a
+    """Consent to drafts and send a code; with `reuse_verification`, sign at once with the code of a
     verification made minutes ago (409 `verification_not_recent` when there is none)."""
-    if body.get("auth") == "verification":
+    if order.reuse_verification:
         if who is None:
             raise ApiError(400, "chat_user_required")
-        return await sign_with_verification(c, parsed, who)
+        return await sign_with_verification(c, order, who)
     now = c.clock.now()
-    actor = audit.customer_actor(parsed["chat_channel"], parsed["chat_user"])
-    key = otp_budget.chat_key(c.settings.secret_key, parsed["chat_channel"], parsed["chat_user"])
+    actor = audit.customer_actor(order.chat_channel, order.chat_user)
+    key = otp_budget.chat_key(c.settings.secret_key, order.chat_channel, order.chat_user)
     async with c.db.write() as s:
-        req = await load_request(s, parsed["request_code"])
+        req = await load_request(s, order.request_code)
         await verification.require(c, s, req, who)
         # Serialises sessions and sends of one request across replicas.
         await s.execute(select(Request.id).where(Request.id == req.id).with_for_update())
-        wanted: list[int] = parsed["document_ids"]
+        wanted = order.document_ids
         docs = {d.id: d for d in await request_documents(c, s, req)}
         missing = [i for i in wanted if i not in docs]
         if missing:
@@ -123,9 +154,9 @@ async def create_session(
             if docs[i].status != "awaiting_signature":
                 raise ApiError(409, "document_not_awaiting", document_id=i, document_status=docs[i].status)
         contacts = await contacts_of(s, req.id)
-        destination = contacts.get(parsed["channel"])
+        destination = contacts.get(order.channel)
         if not destination:
-            raise ApiError(400, "no_contact", channel=parsed["channel"])
+            raise ApiError(400, "no_contact", channel=order.channel)
         await otp_budget.check_can_start(c, s, req.id, key, now)
         otp_budget.record_session(s, req.id, key, now)
         # A new session revokes the request's earlier pending sessions and their codes.
@@ -142,7 +173,7 @@ async def create_session(
                 s,
                 at=now,
                 request_id=req.id,
-                actor="system",
+                actor=audit.SYSTEM,
                 action="otp_revoked",
                 session_id=old.id,
                 reason="new_session",
@@ -151,12 +182,12 @@ async def create_session(
             id=otp.new_session_id(),
             request_id=req.id,
             state="pending",
-            channel=parsed["channel"],
+            channel=order.channel,
             destination=destination,
             documents=[{"id": i, "sha256": docs[i].sha256} for i in wanted],
             attempts=0,
-            chat_channel=parsed["chat_channel"],
-            chat_user=parsed["chat_user"],
+            chat_channel=order.chat_channel,
+            chat_user=order.chat_user,
             created_at=now,
         )
         s.add(sess)
@@ -168,17 +199,17 @@ async def create_session(
                 request_id=req.id,
                 actor=actor,
                 action="consent_given",
-                channel=parsed["chat_channel"],
+                channel=order.chat_channel,
                 document_id=i,
                 document_sha256=docs[i].sha256,
                 session_id=sess.id,
-                statement="Tôi đã đọc, hiểu và đồng ý với dự thảo",
+                statement=CONSENT_STATEMENT,
             )
         audit.record(
             s,
             at=now,
             request_id=req.id,
-            actor="system",
+            actor=audit.SYSTEM,
             action="otp_sent",
             channel=sess.channel,
             session_id=sess.id,
@@ -225,7 +256,7 @@ async def resend(c: Context, session_id: str) -> dict[str, Any]:
             s,
             at=now,
             request_id=sess.request_id,
-            actor="system",
+            actor=audit.SYSTEM,
             action="otp_resent",
             channel=sess.channel,
             session_id=sess.id,
@@ -244,109 +275,128 @@ async def verify(c: Context, session_id: str, raw_code: object) -> dict[str, Any
     if candidate is None:
         raise ApiError(400, "invalid_otp_format")
     now = c.clock.now()
-    failure: ApiError | None = None
-    problem: tuple[str, int] | None = None
+    outcome = await _check_and_claim(c, session_id, candidate, now)
+    if isinstance(outcome, ApiError):
+        raise outcome  # raised after the commit: the wrong try or the refusal stays recorded
+    return await _seal_all(c, outcome, now)
+
+
+async def _check_and_claim(c: Context, session_id: str, candidate: str, now: datetime) -> _Batch | ApiError:
+    """Check the code and claim the session for signing, in one transaction. A refusal that must be
+    recorded (a wrong try counted, a draft changed since the consent) is returned so that the
+    transaction commits; the others are raised and leave nothing behind."""
     async with c.db.write() as s:
         sess = await _locked_session(s, session_id)
-        request_id = sess.request_id
-        await otp_budget.check_not_frozen(s, request_id)
+        await otp_budget.check_not_frozen(s, sess.request_id)
         if sess.code_hash is None or sess.code_expires_at is None or now >= sess.code_expires_at:
             raise ApiError(410, "otp_expired")
         if otp.matches(c.settings.secret_key, sess.id, candidate, sess.replaced_code_hash):
             raise ApiError(400, "otp_replaced")
         if not otp.matches(c.settings.secret_key, sess.id, candidate, sess.code_hash):
-            # Counted in this transaction; the error is raised after the commit so the count sticks.
-            sess.attempts += 1
-            left = otp.MAX_WRONG_ATTEMPTS - sess.attempts
-            audit.record(
-                s,
-                at=now,
-                request_id=request_id,
-                actor="system",
-                action="otp_failed",
-                channel=sess.channel,
-                session_id=sess.id,
-                attempts=sess.attempts,
+            return await _count_wrong_code(c, s, sess, now)
+        return await _claim(s, sess, now)
+
+
+async def _count_wrong_code(c: Context, s: AsyncSession, sess: SigningSession, now: datetime) -> ApiError:
+    """One wrong try: counted on the session and the chat user's daily budget; the session locks on the
+    last try, the request's codes freeze past the daily budget. Returns the error to answer with."""
+    sess.attempts += 1
+    left = otp.MAX_WRONG_ATTEMPTS - sess.attempts
+    audit.record(
+        s,
+        at=now,
+        request_id=sess.request_id,
+        actor=audit.SYSTEM,
+        action="otp_failed",
+        channel=sess.channel,
+        session_id=sess.id,
+        attempts=sess.attempts,
+    )
+    log.info("wrong OTP for session %s (%d tries left)", _sid(sess.id), max(left, 0))
+    key = otp_budget.chat_key(c.settings.secret_key, sess.chat_channel, sess.chat_user)
+    if await otp_budget.record_wrong(c, s, sess.request_id, key, now):
+        sess.state, sess.code_hash, sess.finished_at = "locked", None, now
+        return ApiError(423, "otp_frozen")
+    if left <= 0:
+        sess.state, sess.code_hash, sess.finished_at = "locked", None, now
+        audit.record(
+            s,
+            at=now,
+            request_id=sess.request_id,
+            actor=audit.SYSTEM,
+            action="session_locked",
+            session_id=sess.id,
+        )
+        return ApiError(423, "session_locked")
+    return ApiError(400, "wrong_otp", attempts_left=left)
+
+
+async def _claim(s: AsyncSession, sess: SigningSession, now: datetime) -> _Batch | ApiError:
+    """The right code: claim the session, then check the drafts are still the ones consented to
+    (returns the 409 to answer with, the session cancelled, when one changed)."""
+    session_id, request_id = sess.id, sess.request_id
+    # Single use: only the caller whose UPDATE still sees the pending state and this code proceeds.
+    claimed = await s.execute(
+        update(SigningSession)
+        .where(
+            SigningSession.id == session_id,
+            SigningSession.state == "pending",
+            SigningSession.code_hash == sess.code_hash,
+        )
+        .values(state="signing", code_hash=None)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        raise ApiError(409, "session_finished", state="signing")
+    bound = {d["id"]: d["sha256"] for d in sess.documents}
+    docs = list(
+        (
+            await s.execute(
+                select(Document)
+                .options(undefer(Document.pdf))
+                .where(Document.id.in_(list(bound)))
+                .order_by(Document.id)
             )
-            key = otp_budget.chat_key(c.settings.secret_key, sess.chat_channel, sess.chat_user)
-            if await otp_budget.record_wrong(c, s, request_id, key, now):
-                sess.state, sess.code_hash, sess.finished_at = "locked", None, now
-                failure = ApiError(423, "otp_frozen")
-            elif left <= 0:
-                sess.state, sess.code_hash, sess.finished_at = "locked", None, now
-                audit.record(
-                    s,
-                    at=now,
-                    request_id=request_id,
-                    actor="system",
-                    action="session_locked",
-                    session_id=sess.id,
-                )
-                failure = ApiError(423, "session_locked")
-            else:
-                failure = ApiError(400, "wrong_otp", attempts_left=left)
-            log.info("wrong OTP for session %s (%d tries left)", _sid(sess.id), max(left, 0))
-        else:
-            # Single use: only the caller whose UPDATE still sees the pending state and this code proceeds.
-            claimed = await s.execute(
-                update(SigningSession)
-                .where(
-                    SigningSession.id == session_id,
-                    SigningSession.state == "pending",
-                    SigningSession.code_hash == sess.code_hash,
-                )
-                .values(state="signing", code_hash=None)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed.rowcount != 1:
-                raise ApiError(409, "session_finished", state="signing")
-            bound = {d["id"]: d["sha256"] for d in sess.documents}
-            docs = list(
-                (
-                    await s.execute(
-                        select(Document)
-                        .options(undefer(Document.pdf))
-                        .where(Document.id.in_(list(bound)))
-                        .order_by(Document.id)
-                    )
-                ).scalars()
-            )
-            req = await s.get(Request, request_id)
-            assert req is not None
-            signer, chat_channel, channel = req.customer.name, sess.chat_channel, sess.channel
-            signer_chat = str(sess.chat_user or "")
-            audit.record(
-                s,
-                at=now,
-                request_id=request_id,
-                actor=audit.customer_actor(chat_channel, sess.chat_user),
-                action="otp_verified",
-                channel=channel,
-                session_id=session_id,
-            )
-            problem = _binding_problem(docs, bound)
-            if problem:
-                await s.execute(
-                    update(SigningSession)
-                    .where(SigningSession.id == session_id)
-                    .values(state="cancelled", finished_at=now)
-                )
-                audit.record(
-                    s,
-                    at=now,
-                    request_id=request_id,
-                    actor="system",
-                    action="signing_refused",
-                    session_id=session_id,
-                    reason=problem[0],
-                    document_id=problem[1],
-                )
-    if failure:
-        raise failure
+        ).scalars()
+    )
+    req = await s.get(Request, request_id)
+    assert req is not None
+    audit.record(
+        s,
+        at=now,
+        request_id=request_id,
+        actor=audit.customer_actor(sess.chat_channel, sess.chat_user),
+        action="otp_verified",
+        channel=sess.channel,
+        session_id=session_id,
+    )
+    problem = _binding_problem(docs, bound)
     if problem:
-        raise ApiError(409, problem[0], document_id=problem[1])
-    return await _seal_all(
-        c, session_id, request_id, docs, bound, signer, channel, (chat_channel, signer_chat), now
+        await s.execute(
+            update(SigningSession)
+            .where(SigningSession.id == session_id)
+            .values(state="cancelled", finished_at=now)
+        )
+        audit.record(
+            s,
+            at=now,
+            request_id=request_id,
+            actor=audit.SYSTEM,
+            action="signing_refused",
+            session_id=session_id,
+            reason=problem[0],
+            document_id=problem[1],
+        )
+        return ApiError(409, problem[0], document_id=problem[1])
+    return _Batch(
+        session_id=session_id,
+        request_id=request_id,
+        docs=docs,
+        bound=bound,
+        signer=req.customer.name,
+        channel=sess.channel,
+        chat_channel=sess.chat_channel,
+        chat_user=str(sess.chat_user or ""),
     )
 
 
@@ -362,19 +412,10 @@ def _binding_problem(docs: list[Document], bound: dict[int, str]) -> tuple[str, 
     return None
 
 
-async def _seal_all(
-    c: Context,
-    session_id: str,
-    request_id: int,
-    docs: list[Document],
-    bound: dict[int, str],
-    signer: str,
-    channel: str,
-    chat: tuple[str, str],
-    now: datetime,
-) -> dict[str, Any]:
+async def _seal_all(c: Context, batch: _Batch, now: datetime) -> dict[str, Any]:
     signed_at = c.clock.now()
-    chat_channel = chat[0]
+    session_id, request_id, docs, bound = batch.session_id, batch.request_id, batch.docs, batch.bound
+    signer, channel, chat_channel = batch.signer, batch.channel, batch.chat_channel
 
     def reason_for(d: Document) -> str:
         return (
@@ -414,7 +455,7 @@ async def _seal_all(
                     s,
                     at=signed_at,
                     request_id=request_id,
-                    actor=f"customer:{signer}",
+                    actor=audit.customer_actor(chat_channel, batch.chat_user),
                     action="document_signed",
                     channel=channel,
                     document_id=d.id,
@@ -438,7 +479,7 @@ async def _seal_all(
                 at=signed_at,
                 documents=len(docs),
                 skip_channel=chat_channel,
-                skip_user=chat[1],
+                skip_user=batch.chat_user,
             )
     except Exception:
         log.exception("signing failed for session %s; nothing was signed", _sid(session_id))
@@ -452,7 +493,7 @@ async def _seal_all(
                 s,
                 at=c.clock.now(),
                 request_id=request_id,
-                actor="system",
+                actor=audit.SYSTEM,
                 action="signing_failed",
                 session_id=session_id,
             )
@@ -481,7 +522,7 @@ async def _seal_all(
 
 
 async def sign_with_verification(
-    c: Context, parsed: dict[str, Any], who: verification.ChatUser
+    c: Context, order: SigningOrder, who: verification.ChatUser
 ) -> dict[str, Any]:
     """Sign consented drafts with the code the customer typed to verify, minutes ago, in this chat.
 
@@ -493,9 +534,9 @@ async def sign_with_verification(
     also confirms a signature consented to right after it.
     """
     now = c.clock.now()
-    wanted: list[int] = parsed["document_ids"]
+    wanted = order.document_ids
     async with c.db.write() as s:
-        req = await load_request(s, parsed["request_code"])
+        req = await load_request(s, order.request_code)
         await s.execute(select(Request.id).where(Request.id == req.id).with_for_update())
         await otp_budget.check_not_frozen(s, req.id)
         current = {d.id: d for d in await request_documents(c, s, req)}
@@ -533,8 +574,8 @@ async def sign_with_verification(
                 destination=credit.otp_destination or "",
                 documents=[{"id": i, "sha256": bound[i]} for i in wanted],
                 attempts=0,
-                chat_channel=parsed["chat_channel"],
-                chat_user=parsed["chat_user"],
+                chat_channel=order.chat_channel,
+                chat_user=order.chat_user,
                 created_at=now,
             )
         )
@@ -545,17 +586,17 @@ async def sign_with_verification(
                 request_id=req.id,
                 actor=who.actor,
                 action="consent_given",
-                channel=parsed["chat_channel"],
+                channel=order.chat_channel,
                 document_id=i,
                 document_sha256=bound[i],
                 session_id=session_id,
-                statement="Tôi đã đọc, hiểu và đồng ý với dự thảo",
+                statement=CONSENT_STATEMENT,
             )
         audit.record(
             s,
             at=now,
             request_id=req.id,
-            actor="system",
+            actor=audit.SYSTEM,
             action="otp_reused_from_verification",
             channel=credit.otp_channel,
             session_id=session_id,
@@ -563,11 +604,18 @@ async def sign_with_verification(
             verified_at=iso(credit.verified_at),
             destination=mask_destination(str(credit.otp_channel), credit.otp_destination or ""),
         )
-        signer, request_id, channel = req.customer.name, req.id, str(credit.otp_channel)
+        batch = _Batch(
+            session_id=session_id,
+            request_id=req.id,
+            docs=docs,
+            bound=bound,
+            signer=req.customer.name,
+            channel=str(credit.otp_channel),
+            chat_channel=order.chat_channel,
+            chat_user=who.user,
+        )
     log.info("session %s signs with the code of a verification made in this chat", _sid(session_id))
-    return await _seal_all(
-        c, session_id, request_id, docs, bound, signer, channel, (parsed["chat_channel"], who.user), now
-    )
+    return await _seal_all(c, batch, now)
 
 
 async def _notify_signed(

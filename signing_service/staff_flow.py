@@ -44,7 +44,7 @@ async def advance(c: Context, code: str, by: str) -> dict[str, Any]:
             s,
             at=now,
             request_id=req.id,
-            actor=f"staff:{by}",
+            actor=audit.staff_actor(by),
             action="request_advanced",
             step_from=previous,
             step_to=nxt.key,

@@ -184,6 +184,7 @@ async def _deliver(
         await c.outbox.send(message)
     except Exception:
         log.exception("verification code delivery failed for challenge %s via %s", _cid(ch.id), ch.channel)
+        COUNTERS.inc("otp_send_failures_total")
         async with c.db.write() as s:
             await s.execute(
                 update(VerificationChallenge)
@@ -319,7 +320,7 @@ async def check(c: Context, challenge_id: str, who: ChatUser, raw_code: object) 
                 s,
                 at=now,
                 request_id=ch.request_id,
-                actor="system",
+                actor=audit.SYSTEM,
                 action="verification_failed",
                 channel=ch.channel,
                 session_id=ch.id,
@@ -409,7 +410,7 @@ async def revoke(c: Context, code: str, who: ChatUser | None, by: str) -> int:
             s,
             at=now,
             request_id=req.id,
-            actor=who.actor if who else f"staff:{by}",
+            actor=who.actor if who else audit.staff_actor(by),
             action="verification_revoked",
             count=len(rows),
         )

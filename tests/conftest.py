@@ -10,8 +10,16 @@ from pathlib import Path
 import pytest
 
 from devstack import model, processes
+from tests import ports
 
 ROOT = processes.ROOT
+if os.environ.get(ports.ENV):
+    # Before any test module imports free_port by name: every server of this session gets a port of
+    # the range scripts/test_groups.py reserved for this pytest process.
+    try:
+        processes.free_port = ports.range_allocator(*ports.parse(os.environ[ports.ENV]))
+    except ports.PortRangeError as e:
+        raise pytest.UsageError(str(e)) from None
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -13,11 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.components.normalizer import fold_text
+from common.request_code import REQUEST_CODE_SAMPLE, normalize_request_code
 from trainer import nludata, textnorm
 from trainer.project import Project
 
-REQUEST_CODE_RE = re.compile(r"^PC\d{2}[A-Z]{2}\d{7}$")
-REQUEST_CODE_SAMPLE = "PC05TK0000123"
 REQUEST_CODE_ENTITY = "request_code"
 MAX_EXAMPLE_CHARS = 500
 
@@ -41,11 +40,6 @@ class Issue:
     def key(self) -> tuple[str, str, str]:
         """Identity that survives line shifts (used to tell new errors from old ones)."""
         return (self.code, self.file, self.message)
-
-
-def normalise_request_code(value: str) -> str:
-    """What the bot does with a typed code: upper case, spaces and dashes removed."""
-    return re.sub(r"[\s\-_.]", "", value).upper()
 
 
 def run_all(project: Project) -> list[Issue]:
@@ -153,7 +147,7 @@ def _check_entities(project: Project, examples: list[nludata.Example], add: Adde
             labels_by_text[textnorm.compare_key(surface)].setdefault(name, e)
             if name == REQUEST_CODE_ENTITY:
                 value = str(ent.get("value", surface))
-                if not REQUEST_CODE_RE.match(normalise_request_code(value)):
+                if normalize_request_code(value) is None:  # what the bot does with a typed code
                     add(
                         "error",
                         "E-CODE",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.request_code import normalize_request_code
+from common.request_code import is_request_code
 from trainer import nludata, textnorm
 
 FALLBACK_INTENT = "nlu_fallback"
@@ -164,7 +164,7 @@ def _value_ok(entity: dict[str, Any]) -> bool:
     if entity.get("entity") != "request_code":
         return True
     value = entity.get("value")
-    return isinstance(value, str) and normalize_request_code(value) == value
+    return is_request_code(value)
 
 
 def _entity_scores(cases: list[Case]) -> dict[str, dict[str, float]]:

@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.request_code import REQUEST_CODE_SAMPLE, normalize_request_code
 from trainer import checks, csvio, nludata, textnorm, validate
 from trainer.project import Project
 from trainer.settings import Settings
@@ -141,12 +142,9 @@ def _check_entities(project: Project, text: str, rownum: int, problems: list[str
     for ent in ents:
         if project.domain.entities and ent["entity"] not in project.domain.entities:
             problems.append(f"dòng {rownum}: thực thể '{ent['entity']}' không có trong domain.yml")
-        if ent["entity"] == checks.REQUEST_CODE_ENTITY and not checks.REQUEST_CODE_RE.match(
-            checks.normalise_request_code(str(ent["value"]))
-        ):
+        if ent["entity"] == checks.REQUEST_CODE_ENTITY and normalize_request_code(str(ent["value"])) is None:
             problems.append(
-                f"dòng {rownum}: mã yêu cầu '{ent['value']}' sai "
-                f"định dạng (ví dụ {checks.REQUEST_CODE_SAMPLE})"
+                f"dòng {rownum}: mã yêu cầu '{ent['value']}' sai định dạng (ví dụ {REQUEST_CODE_SAMPLE})"
             )
 
 

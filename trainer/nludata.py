@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from rasa.shared.nlu.training_data import entities_parser
+
+from trainer import entity_markup as entities_parser  # no Rasa: the desk imports it on Python 3.12+
 
 BLOCK_KINDS = ("intent", "regex", "lookup", "synonym")
 DEFAULT_HEADER = 'version: "3.1"\n\nnlu:\n'

@@ -1,8 +1,8 @@
 """Text forms used to compare training examples.
 
-The project's normalizer (bot/components/normalizer.py) is the single source of truth for NFC, tone
-placement and folding, so that the trainer compares examples the way the model will see them. The
-fallbacks keep the trainer usable (and its tests runnable) if that module is ever moved.
+The project's normalizer (bot/components/normalizer.py) is the single source of truth for NFC and tone
+placement, and common.folding for folding, so that the trainer compares examples the way the model will
+see them. The tone fallback keeps the trainer usable (and its tests runnable) if that module is moved.
 """
 
 from __future__ import annotations
@@ -10,15 +10,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-try:  # the pipeline's own normalizer: same rules for training data and live input
-    from bot.components.normalizer import fold as _fold
+from common.folding import strip_diacritics as _fold
+
+try:  # the pipeline's own normalizer: same tone placement for training data and live input
     from bot.components.normalizer import tone_style as _tone_style
 except ImportError:  # pragma: no cover - only when bot/components is absent
-
-    def _fold(text: str) -> str:
-        text = text.replace("đ", "d").replace("Đ", "D")
-        decomposed = unicodedata.normalize("NFD", text)
-        return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
     def _tone_style(text: str) -> str:
         return text

@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agent_desk import db
 from agent_desk.broker import CursorStore
-from agent_desk.folding import fold
 from bot.components.vietnamese_names import find_names
+from common.folding import fold
 from common.request_code import REQUEST_CODE_IN_TEXT
 from trainer import review, textnorm
 from trainer.project import Project

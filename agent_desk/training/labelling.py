@@ -17,6 +17,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from agent_desk.keys import ENGINE, SETTINGS
+from agent_desk.request_helpers import wants_json
 from agent_desk.training import inbox, nlu_edit
 from agent_desk.training.git_store import GitError
 from agent_desk.training.inbox_views import group_id
@@ -29,7 +30,6 @@ from agent_desk.training.web import (
     text_param,
     workbench_required,
 )
-from agent_desk.views import wants_json
 from trainer.project import Project
 
 log = logging.getLogger(__name__)

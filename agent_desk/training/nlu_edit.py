@@ -325,7 +325,7 @@ def examples_of(project: Project, intent: str) -> list[nludata.Example]:
 
 def search(project: Project, intent: str, query: str, limit: int) -> list[nludata.Example]:
     """Examples of `intent` (all when empty) whose text contains `query`, diacritics and case ignored."""
-    from agent_desk.folding import fold
+    from common.folding import fold
 
     q = fold(query)
     out = []

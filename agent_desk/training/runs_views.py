@@ -24,11 +24,11 @@ import aiohttp
 import aiohttp_jinja2
 from aiohttp import web
 
-from agent_desk.keys import ENGINE, SETTINGS
+from agent_desk.keys import BACKGROUND, ENGINE, SETTINGS, STOP
+from agent_desk.request_helpers import wants_json
 from agent_desk.training import activation, comparison, runs
 from agent_desk.training.runner import Runner
 from agent_desk.training.web import workbench_required
-from agent_desk.views import wants_json
 
 log = logging.getLogger(__name__)
 RUNNER = web.AppKey("training_runner", Runner)
@@ -224,8 +224,6 @@ async def rollback(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------------- lifecycle
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """The runner of this desk process; runs left open by a dead desk are marked failed."""
-    from agent_desk.app import BACKGROUND, STOP
-
     settings = app[SETTINGS]
     session = aiohttp.ClientSession()
     runner = Runner(app[ENGINE], settings.training, session, settings.rasa_token)

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from agent_desk.keys import SETTINGS
+from agent_desk.request_helpers import wants_json
 from agent_desk.security import roles_required
 from agent_desk.training.git_store import Author, GitStore
 
@@ -72,8 +73,6 @@ def error_page(
 ) -> web.Response:
     """A refused request: the desk's error page for browsers, JSON for fetch() callers."""
     import aiohttp_jinja2
-
-    from agent_desk.views import wants_json
 
     if wants_json(request):
         return web.json_response({"error": "bad_request", "message": message}, status=status)

@@ -10,15 +10,16 @@ from rasa_sdk import Tracker
 
 from bot.actions.signing_api import ChatUser
 from bot.components.normalizer import fold_text
-from common.chat_identity import CHAT_CHANNELS
+from common.chat_identity import chat_channel_of
 from common.request_code import (  # noqa: F401  (the actions import them from here)
     REQUEST_CODE_IN_TEXT,
     REQUEST_CODE_RE,
+    UNIT_CODE_RE,
     find_request_code,
     normalize_request_code,
+    normalize_unit_code,
 )
 
-UNIT_CODE_RE = re.compile(r"^PC\d{2}[A-Z]{2}$")
 ALL_WORDS = frozenset(
     {"tat ca", "ca hai", "ca 2", "all", "het", "tat", "ky het", "ky tat ca", "toan bo", "ca"}
 )
@@ -136,9 +137,8 @@ def parse_choices(text: str | None, titles: list[str], allow_many: bool) -> list
 
 
 def chat_channel(tracker: Tracker) -> str:
-    """The customer's channel name as the signing service expects it."""
-    name = (tracker.get_latest_input_channel() or "rest").lower()
-    return name if name in CHAT_CHANNELS else "rest"
+    """The customer's channel name as the signing service expects it (socketio, cmdline → rest)."""
+    return chat_channel_of(tracker.get_latest_input_channel())
 
 
 def chat_user(tracker: Tracker) -> ChatUser:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.actions.settings import Settings
+from common import request_id
 from common.chat_identity import CHAT_USER_HEADER
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class DeskApi:
         try:
             async with aiohttp.ClientSession(headers=self._headers, timeout=self._timeout) as session:
                 # In a header, not the query string: proxies log query strings.
-                headers = {CHAT_USER_HEADER: quote(sender_id[:255], safe="")}
+                headers = {CHAT_USER_HEADER: quote(sender_id[:255], safe=""), **request_id.headers()}
                 async with session.get(url, headers=headers) as resp:
                     payload = await resp.json(content_type=None) if resp.status == 200 else None
                     if resp.status == 401:

@@ -13,16 +13,16 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions.common import (
     REQUEST_CODE_IN_TEXT,
-    UNIT_CODE_RE,
     choice_button,
     find_request_code,
     fmt_date,
     mask_code,
     normalize_request_code,
+    normalize_unit_code,
     parse_choices,
     step_lines,
 )
-from bot.actions.documents import show_documents
+from bot.actions.document_list import show_documents
 from bot.actions.forms import CustomerFormValidation
 from bot.actions.person_names import trim_to_name
 from bot.actions.signing_api import (
@@ -105,8 +105,8 @@ async def resolve_unit(text: str) -> list[Unit]:
     """Units matching what the customer typed: code, full name, or the name without filler words."""
     api = get_api()
     query = text.strip()[:100]
-    if UNIT_CODE_RE.match(query.upper().replace(" ", "")):
-        code = query.upper().replace(" ", "")
+    code = normalize_unit_code(query)  # "pc05 tk", full-width or other scripts' digits: one rule
+    if code:
         return [u for u in await api.units(code) if u["code"] == code]
     units = await api.units(query)
     if not units:

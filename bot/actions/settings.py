@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from common.production import AppEnvError, is_production
+
 DEV_SIGNING_URL = "http://127.0.0.1:8800"
 DEV_SIGNING_TOKEN = "dev-signing-token"  # noqa: S105 - development default, refused in production
 DEV_DESK_URL = "http://127.0.0.1:8900"
@@ -28,7 +30,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        production = env.get("APP_ENV", "development").lower() == "production"
+        try:
+            production = is_production(env)
+        except AppEnvError as exc:
+            raise ConfigError(str(exc)) from None
         url = env.get("SIGNING_SERVICE_URL", DEV_SIGNING_URL).rstrip("/")
         token = env.get("SIGNING_SERVICE_TOKEN", DEV_SIGNING_TOKEN)
         parsed = urlparse(url)

@@ -10,12 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions.common import chat_user, choice_button, link_button, numbered, parse_choices
-from bot.actions.documents import (
-    CERTIFICATE_TITLE,
-    SIGNED_MARK,
-    certificate_buttons,
-    documents_of_current_request,
-)
+from bot.actions.document_list import CERTIFICATE_TITLE, SIGNED_MARK, certificate_buttons
+from bot.actions.documents import documents_of_current_request
 from bot.actions.forms import CustomerFormValidation
 from bot.actions.notify_offer import offer_notifications
 from bot.actions.otp_input import (

@@ -19,7 +19,14 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.actions.settings import Settings
-from common.chat_identity import CHAT_CHANNEL_HEADER, CHAT_USER_HEADER, valid_chat_user
+from common import request_id
+from common.chat_identity import (
+    CHAT_CHANNEL_HEADER,
+    CHAT_USER_HEADER,
+    CONVERSATION_HEADER,
+    MAX_CONVERSATION_ID,
+    valid_chat_user,
+)
 
 log = logging.getLogger(__name__)
 
@@ -199,12 +206,15 @@ _TYPED_ERRORS: dict[str, type[ApiError]] = {
     "not_verified": NotVerified,
     "otp_frozen": OtpFrozen,
 }
-CONVERSATION_HEADER = "X-Conversation-Id"
 
 
 def conversation_header(conversation_id: str) -> str:
     """The conversation id as a safe header value: as is when short printable ASCII, else its hash."""
-    if conversation_id.isascii() and conversation_id.isprintable() and 0 < len(conversation_id) <= 200:
+    if (
+        conversation_id.isascii()
+        and conversation_id.isprintable()
+        and 0 < len(conversation_id) <= MAX_CONVERSATION_ID
+    ):
         return conversation_id
     return hashlib.sha256(conversation_id.encode()).hexdigest()
 
@@ -245,6 +255,7 @@ class SigningApi:
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         url = f"{self._base}{path}"
+        headers = {**request_id.headers(), **(headers or {})}  # the customer message's id, for its logs
         try:
             async with self._client().request(method, url, params=params, json=body, headers=headers) as resp:
                 try:

@@ -17,6 +17,8 @@ import re
 import unicodedata
 from typing import Final
 
+from common.folding import strip_diacritics
+
 # Whole-token teencode. Reviewed: only forms that are unambiguous in a power-company chat.
 # Deliberately absent: "ok" (an affirmation, keep it), "r" alone is kept for "rồi" only as a token,
 # "k" is expanded only as a whole token (so "50k" is untouched).
@@ -124,10 +126,10 @@ def tone_style(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Remove diacritics and map đ → d (Đ → D); the result is plain ASCII letters for Vietnamese."""
-    text = text.replace("đ", "d").replace("Đ", "D")
-    decomposed = unicodedata.normalize("NFD", text)
-    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    """Remove diacritics and map đ → d (Đ → D); the result is plain ASCII letters for Vietnamese.
+
+    Case and spaces are kept (common.folding.strip_diacritics, the one definition)."""
+    return strip_diacritics(text)
 
 
 def expand_teencode(token: str) -> str:

@@ -47,6 +47,7 @@ from sqlalchemy.pool import NullPool
 
 from common.env_numbers import env_number
 from connectors.common import canned
+from connectors.common.failures import record_failure
 from connectors.common.masking import mask_id
 from connectors.common.settings import ConfigError, get_float
 
@@ -166,8 +167,6 @@ async def record(failure: BotFailure) -> bool:
     try:
         new = await asyncio.to_thread(store().add, failure)
     except Exception as exc:  # the database itself is down: staff still get the message
-        from connectors.common.failures import record_failure
-
         logger.error(
             "bot failures store unavailable (%s); message kept in the failures file", type(exc).__name__
         )
@@ -449,3 +448,18 @@ def install() -> None:
     MessageProcessor._run_action = _run_action  # type: ignore[method-assign]
     MessageProcessor.__init__ = __init__  # type: ignore[method-assign]
     _installed = True
+
+
+async def hand_to_bot(
+    on_new_message: Callable[[Any], Awaitable[Any]],
+    message: Any,
+    channel: str,
+    text: str,
+    app: Any = None,
+    turns: BotTurns | None = None,
+) -> None:
+    """Run the bot on an already acknowledged message. The platform will not redeliver it, so if
+    the turn fails or hangs, the message goes to the agent desk and the customer is told
+    (connectors/common/bot_failures.py); `app` is Rasa's Sanic app (the domain's canned text),
+    `turns` the channel's own runner (its circuit breaker)."""
+    await (turns or turns_for(channel)).run(on_new_message, message, text, app)

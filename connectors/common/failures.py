@@ -12,12 +12,10 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from connectors.common.bot_failures import BotTurns, turns_for
 from connectors.common.masking import mask_id
 
 logger = logging.getLogger(__name__)
@@ -67,18 +65,3 @@ def record_failure(
         error_code,
         target,
     )
-
-
-async def hand_to_bot(
-    on_new_message: Callable[[Any], Awaitable[Any]],
-    message: Any,
-    channel: str,
-    text: str,
-    app: Any = None,
-    turns: BotTurns | None = None,
-) -> None:
-    """Run the bot on an already acknowledged message. The platform will not redeliver it, so if
-    the turn fails or hangs, the message goes to the agent desk and the customer is told
-    (connectors/common/bot_failures.py); `app` is Rasa's Sanic app (the domain's canned text),
-    `turns` the channel's own runner (its circuit breaker)."""
-    await (turns or turns_for(channel)).run(on_new_message, message, text, app)

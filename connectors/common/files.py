@@ -9,6 +9,8 @@ import unicodedata
 
 import aiohttp
 
+from common.folding import strip_diacritics
+
 CHUNK = 64 * 1024
 
 
@@ -23,7 +25,7 @@ class FetchError(Exception):
 def pdf_filename(title: str) -> str:
     """An ASCII file name for a document title ("Hợp đồng mua bán điện" → "Hop-dong-mua-ban-dien.pdf")."""
     title = re.sub(r"\.pdf$", "", title.strip(), flags=re.IGNORECASE)  # a file name already ends so
-    folded = unicodedata.normalize("NFKD", title.replace("đ", "d").replace("Đ", "D"))
+    folded = unicodedata.normalize("NFKD", strip_diacritics(title))
     ascii_only = folded.encode("ascii", "ignore").decode()
     slug = re.sub(r"[^A-Za-z0-9]+", "-", ascii_only).strip("-")[:80].rstrip("-")
     return f"{slug or 'tai-lieu'}.pdf"

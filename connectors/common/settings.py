@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+
+from common import production
 
 
 class ConfigError(ValueError):
@@ -11,8 +12,11 @@ class ConfigError(ValueError):
 
 
 def is_production(env: Mapping[str, str] | None = None) -> bool:
-    value = (env if env is not None else os.environ).get("APP_ENV", "development")
-    return value.strip().lower() == "production"
+    """APP_ENV read as every process reads it (common.production); an unknown value is a ConfigError."""
+    try:
+        return production.is_production(env)
+    except production.AppEnvError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def get(env: Mapping[str, str], name: str) -> str | None:

@@ -13,9 +13,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from telegram.error import TelegramError
 
+from common import metrics, request_id
 from common.shared_contact import SHARE_CONTACT_TEXT, shared_contact
 from connectors.common import canned, customer_files
-from connectors.common.failures import hand_to_bot
+from connectors.common.bot_failures import hand_to_bot
 from connectors.common.masking import mask_id
 from connectors.common.webhook import WebhookInput
 from connectors.telegram import updates
@@ -85,13 +86,14 @@ class TelegramInput(WebhookInput[TelegramSettings]):
                 "Telegram group update",
                 lambda app: self._answer_group(event.chat_id, app),
             )
-        return self.accept(
-            request,
-            sender,
-            str(event.update_id),
-            "Telegram update",
-            lambda app: self._process(event, sender, on_new_message, app),
-        )
+        with request_id.bound(request_id.accept(request.headers.get(request_id.HEADER))):
+            return self.accept(  # the background task copies the bound id
+                request,
+                sender,
+                str(event.update_id),
+                "Telegram update",
+                lambda app: self._process(event, sender, on_new_message, app),
+            )
 
     async def _process(
         self,
@@ -102,7 +104,11 @@ class TelegramInput(WebhookInput[TelegramSettings]):
     ) -> None:
         assert self.sender is not None
         output = TelegramOutput(self.sender)
-        metadata: dict[str, Any] = {"telegram": {"update_id": event.update_id, "kind": event.kind}}
+        metadata: dict[str, Any] = {
+            "telegram": {"update_id": event.update_id, "kind": event.kind},
+            # Bound by handle_webhook (this task copied it): Rasa hands it on to the action server.
+            request_id.METADATA_KEY: request_id.current() or request_id.new_id(),
+        }
         text: str | None = event.text
         if event.kind == "callback":
             await self._answer_callback(event)
@@ -131,7 +137,8 @@ class TelegramInput(WebhookInput[TelegramSettings]):
             message_id=str(event.update_id),
             metadata=metadata,
         )
-        await hand_to_bot(on_new_message, message, CHANNEL, text or "", app, self.turns)
+        with metrics.bot_turn(CHANNEL):
+            await hand_to_bot(on_new_message, message, CHANNEL, text or "", app, self.turns)
 
     async def _answer_group(self, chat_id: int, app: Any) -> None:
         assert self.sender is not None

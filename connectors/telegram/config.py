@@ -43,6 +43,7 @@ class TelegramSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> TelegramSettings | None:
         """Settings, or None when TELEGRAM_BOT_TOKEN is unset (channel disabled)."""
         env = os.environ if env is None else env
+        production = s.is_production(env)  # read first: an unknown APP_ENV is refused even with no channel
         token = s.get(env, "TELEGRAM_BOT_TOKEN")
         secret = s.get(env, "TELEGRAM_SECRET_TOKEN")
         if token is None:
@@ -52,7 +53,7 @@ class TelegramSettings:
         if not _TOKEN.match(token):
             raise s.ConfigError("TELEGRAM_BOT_TOKEN does not look like a bot token (<digits>:<secret>)")
         if secret is None:
-            if s.is_production(env):
+            if production:
                 raise s.ConfigError("TELEGRAM_SECRET_TOKEN is required when APP_ENV=production")
             secret = derived_secret(token)
         if not _SECRET.match(secret):

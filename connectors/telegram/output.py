@@ -23,6 +23,7 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from common import metrics
 from connectors.common import outgoing
 from connectors.common.failures import record_failure
 from connectors.common.files import FetchError, FileFetcher, pdf_filename
@@ -210,6 +211,7 @@ class TelegramOutput(OutputChannel):
             }
             reason = "blocked" if isinstance(exc, Forbidden) else "rejected"
             record_failure(CHANNEL, recipient_id, reason, kept, type(exc).__name__, str(exc)[:200])
+            metrics.CHANNEL_SEND_ERRORS.labels(CHANNEL).inc()
 
     def _messages(self, chat_id: int, reply: outgoing.Reply) -> list[tuple[str, Markup | None]]:
         """The text messages of a reply and the keyboard each one carries.

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from common.request_code import normalize_request_code
 from connectors.common.customer_files import telegram_file
 
 MAX_TEXT = 4096
-REQUEST_CODE = re.compile(r"^PC\d{2}[A-Z]{2}\d{7}$")
 UNSUPPORTED = (
     "photo",
     "sticker",
@@ -47,8 +46,7 @@ class TelegramEvent:
 def start_text(argument: str) -> str:
     """``/start`` opens the chat: a deep-link argument that is a request code pre-fills the lookup
     (the code becomes the customer's first message); otherwise the bot greets."""
-    code = argument.strip().upper()
-    return code if REQUEST_CODE.match(code) else "/greet"
+    return normalize_request_code(argument) or "/greet"
 
 
 def _command_text(text: str) -> str:

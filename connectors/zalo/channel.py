@@ -13,9 +13,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from common import metrics, request_id
 from common.shared_contact import SHARE_CONTACT_TEXT, shared_contact
 from connectors.common import canned, customer_files, outgoing
-from connectors.common.failures import hand_to_bot, record_failure
+from connectors.common.bot_failures import hand_to_bot
+from connectors.common.failures import record_failure
 from connectors.common.files import FetchError, FileFetcher, pdf_filename
 from connectors.common.masking import mask_id
 from connectors.common.senders import ZALO_SENDER_PREFIX
@@ -138,6 +140,7 @@ class ZaloOutput(OutputChannel):
             try:
                 await self._api.send_message(user_id, body)
             except ZaloSendError as exc:
+                metrics.CHANNEL_SEND_ERRORS.labels(CHANNEL).inc()
                 # Keep the whole reply (not only the failing part) so staff can resend it.
                 kept = {
                     k: v
@@ -245,13 +248,14 @@ class ZaloInput(WebhookInput[ZaloSettings]):
         if event.kind == "ignore":
             return response.json({"status": "ignored"})
         sender = sender_id_for(event.user_id)
-        return self.accept(
-            request,
-            sender,
-            event.dedupe_key,
-            f"Zalo delivery {event.event_name}",
-            lambda app: self._process(event, sender, on_new_message, app),
-        )
+        with request_id.bound(request_id.accept(request.headers.get(request_id.HEADER))):
+            return self.accept(  # the background task copies the bound id
+                request,
+                sender,
+                event.dedupe_key,
+                f"Zalo delivery {event.event_name}",
+                lambda app: self._process(event, sender, on_new_message, app),
+            )
 
     async def _process(
         self,
@@ -262,7 +266,11 @@ class ZaloInput(WebhookInput[ZaloSettings]):
     ) -> None:
         assert self.api is not None
         output = ZaloOutput(self.api, self.files)
-        metadata: dict[str, Any] = {"zalo": {"event": event.event_name}}
+        metadata: dict[str, Any] = {
+            "zalo": {"event": event.event_name},
+            # Bound by handle_webhook (this task copied it): Rasa hands it on to the action server.
+            request_id.METADATA_KEY: request_id.current() or request_id.new_id(),
+        }
         if event.kind == "text":
             text = event.text
         elif event.kind == "follow":
@@ -289,4 +297,5 @@ class ZaloInput(WebhookInput[ZaloSettings]):
             message_id=event.dedupe_key if event.kind in ("text", "contact") else None,
             metadata=metadata,
         )
-        await hand_to_bot(on_new_message, message, CHANNEL, text, app, self.turns)
+        with metrics.bot_turn(CHANNEL):
+            await hand_to_bot(on_new_message, message, CHANNEL, text, app, self.turns)

@@ -44,6 +44,7 @@ class ZaloSettings:
         Raises ConfigError when it is half configured, so a typo does not silently disable it.
         """
         env = os.environ if env is None else env
+        production = s.is_production(env)  # read first: an unknown APP_ENV is refused even with no channel
         present = {name: s.get(env, name) for name in REQUIRED + OPTIONAL}
         if not any(present.values()):
             return None
@@ -56,7 +57,7 @@ class ZaloSettings:
             raise s.ConfigError(
                 "ZALO_REFRESH_TOKEN and ZALO_APP_SECRET go together (token refresh needs both)"
             )
-        if s.is_production(env) and not present["ZALO_REFRESH_TOKEN"]:
+        if production and not present["ZALO_REFRESH_TOKEN"]:
             raise s.ConfigError("ZALO_REFRESH_TOKEN and ZALO_APP_SECRET are required when APP_ENV=production")
         api = (s.get(env, "ZALO_API_BASE_URL") or cls.api_base_url).rstrip("/")
         oauth = (s.get(env, "ZALO_OAUTH_BASE_URL") or cls.oauth_base_url).rstrip("/")

@@ -17,17 +17,18 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .db import Database
-from .models import Contact, Customer, Document, Meta, PowerUnit, Request, RequestStep
-from .services import SERVICE_TYPES
-from .text import fold, nfc
-from .units import PLACES, UNITS
-from .workdays import VN_TZ, add_working_days, from_work_minutes, is_working_day, to_work_minutes
+from common.folding import fold
+
+from ..db import Database
+from ..models import ANCHOR_KEY, Contact, Customer, Document, Meta, PowerUnit, Request, RequestStep
+from ..services import SERVICE_TYPES
+from ..text import nfc
+from ..units import PLACES, UNITS
+from ..workdays import VN_TZ, add_working_days, from_work_minutes, is_working_day, to_work_minutes
 
 log = logging.getLogger(__name__)
 
 DEMO_VERSION = "1"
-ANCHOR_KEY = "demo_anchor"
 SEED = 20261125
 
 

@@ -5,21 +5,22 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from . import audit, verification
-from .api_verification import chat_user as chat_identity
-from .context import ctx
-from .doc_kinds import DOC_KINDS
-from .drafts import ensure_draft
-from .errors import ApiError
+from common.chat_identity import DEFAULT_CHAT_CHANNEL, SESSION_CHANNELS
+
+from .. import audit, verification
+from ..doc_kinds import DOC_KINDS
+from ..drafts import ensure_draft
+from ..errors import ApiError
+from ..models import Amendment, Document, Request
+from ..requests_query import contacts_of, load_request
+from ..text import clean_free_text
+from ..timeline import iso
+from ..workdays import VN_TZ
+from .chat_headers import chat_user as chat_identity
 from .inputs import choice, json_body, opt_str, req_int, request_code
-from .models import Amendment, Document, Request
-from .requests_query import contacts_of, load_request
-from .text import clean_free_text
-from .timeline import iso
-from .workdays import VN_TZ
+from .keys import ctx
 
 routes = web.RouteTableDef()
-CHAT_CHANNELS = {"rest", "zalo", "telegram", "web", "desk"}
 MIN_TEXT, MAX_TEXT = 5, 1000
 
 
@@ -30,7 +31,7 @@ async def create_amendment(request: web.Request) -> web.Response:
     body = await json_body(request)
     doc_id = req_int(body, "document_id")
     raw = opt_str(body, "text", 4000, "") or ""
-    chat_channel = choice(body, "chat_channel", CHAT_CHANNELS, "rest")
+    chat_channel = choice(body, "chat_channel", SESSION_CHANNELS, DEFAULT_CHAT_CHANNEL)
     chat_user = opt_str(body, "chat_user", 128)
     text = clean_free_text(raw)
     if len(text) < MIN_TEXT:

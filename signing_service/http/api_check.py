@@ -16,18 +16,18 @@ import jinja2
 from aiohttp import BodyPartReader, web
 from sqlalchemy import select
 
-from .context import ctx
-from .doc_kinds import DOC_KINDS
-from .drafts import sha256
-from .models import Document, Request, SigningCertificate, SigningSession
-from .workdays import VN_TZ
+from ..doc_kinds import DOC_KINDS
+from ..drafts import sha256
+from ..models import Document, Request, SigningCertificate, SigningSession
+from ..workdays import VN_TZ
+from .keys import ctx
 
 routes = web.RouteTableDef()
 CERTIFICATE_KIND = "signing_certificate"
 CERTIFICATE_TITLE = "Biên bản xác nhận ký số"
 MAX_BYTES = 10 * 1024 * 1024
 _ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),  # check.html.j2
     autoescape=True,
 )
 

@@ -8,23 +8,23 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from . import audit, events
-from . import verification as chat_verification
-from .api_verification import chat_user
-from .context import Context, ctx
-from .doc_kinds import DOC_KINDS, STATUS_LABELS
-from .drafts import ensure_draft, sha256
-from .errors import ApiError
+from .. import audit, events
+from .. import verification as chat_verification
+from ..context import Context
+from ..doc_kinds import DOC_KINDS, STATUS_LABELS
+from ..drafts import ensure_draft, sha256
+from ..errors import ApiError
+from ..links import check_link, make_certificate_link, make_link
+from ..models import Amendment, AuditEvent, Document, Request
+from ..requests_query import contacts_of, load_request, request_documents
+from ..timeline import iso
+from .chat_headers import chat_user, staff_only
 from .inputs import path_int, request_code
+from .keys import ctx
 from .link_pages import LINK_PAGES, link_page
-from .links import check_link, make_certificate_link, make_link
-from .models import Amendment, AuditEvent, Document, Request
 from .pdf_response import pdf_response
-from .requests_query import contacts_of, load_request
-from .timeline import iso
 
 routes = web.RouteTableDef()
 
@@ -57,19 +57,6 @@ def document_json(c: Context, doc: Document) -> dict[str, Any]:
         "signed_at": iso(doc.signed_at),
         "links_expire_at": iso(now + timedelta(seconds=c.settings.link_ttl_seconds)),
     }
-
-
-async def request_documents(c: Context, s: AsyncSession, req: Request) -> list[Document]:
-    docs = list(
-        (
-            await s.execute(select(Document).where(Document.request_id == req.id).order_by(Document.id))
-        ).scalars()
-    )
-    if any(d.sha256 is None for d in docs):
-        contacts = await contacts_of(s, req.id)
-        for d in docs:
-            await ensure_draft(s, req, d, contacts, c.fonts)
-    return docs
 
 
 @routes.get("/v1/requests/{code}/documents")
@@ -133,8 +120,7 @@ async def document_file(request: web.Request) -> web.StreamResponse:
 @routes.post("/v1/documents/{id}/revise")
 async def revise_document(request: web.Request) -> web.Response:
     """Staff re-issue a draft (e.g. after an amendment): new version, new hash, awaiting signature again."""
-    if chat_user(request) is not None:
-        raise ApiError(403, "staff_only")
+    staff_only(request)
     c = ctx(request)
     doc_id = path_int(request, "id", "document_not_found")
     now = c.clock.now()
@@ -166,7 +152,7 @@ async def revise_document(request: web.Request) -> web.Response:
             s,
             at=now,
             request_id=req.id,
-            actor="staff",
+            actor=audit.staff_actor(None),
             action="document_revised",
             document_id=doc_id,
             document_sha256=doc.sha256,
@@ -236,8 +222,7 @@ async def verification(request: web.Request) -> web.Response:
 @routes.get("/v1/requests/{code}/audit")
 async def audit_trail(request: web.Request) -> web.Response:
     """Staff only: the trail names staff logins and the chat ids of every chat user of the request."""
-    if chat_user(request) is not None:
-        raise ApiError(403, "staff_only")
+    staff_only(request)
     code = request_code(request.match_info["code"])
     async with ctx(request).db.read() as s:
         req = await load_request(s, code)

@@ -6,11 +6,11 @@ from aiohttp import web
 
 from common.chat_identity import CHAT_CHANNELS, valid_chat_user
 
-from . import deliveries, notifications
-from .api_verification import chat_user, required_chat_user
-from .context import ctx
-from .errors import ApiError
+from .. import deliveries, notifications
+from ..errors import ApiError
+from .chat_headers import required_chat_user, staff_only
 from .inputs import request_code
+from .keys import ctx
 
 routes = web.RouteTableDef()
 PATH = "/v1/requests/{code}/notifications"
@@ -40,8 +40,7 @@ async def stop(request: web.Request) -> web.Response:
 @routes.get("/v1/notifications")
 async def of_chat_user(request: web.Request) -> web.Response:
     """Staff (the desk): the notices of one conversation and how each went."""
-    if chat_user(request) is not None:
-        raise ApiError(403, "staff_only")
+    staff_only(request)
     channel = request.query.get("chat_channel", "")
     user = request.query.get("chat_user", "")
     if channel not in CHAT_CHANNELS:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .context import ctx
-from .pades import CA_CERT_PATH, CRL_PATH
+from ..pades import CA_CERT_PATH, CRL_PATH
+from .keys import ctx
 
 routes = web.RouteTableDef()
 # Validators may cache for a few minutes; a new CRL is issued every hour and valid for days.

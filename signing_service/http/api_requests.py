@@ -12,18 +12,21 @@ from aiohttp import web
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import verification
-from .api_verification import chat_user
-from .context import Context, ctx
-from .errors import ApiError
+from common.chat_identity import CONVERSATION_HEADER, MAX_CONVERSATION_ID
+from common.folding import fold
+from common.request_code import normalize_unit_code
+
+from .. import verification
+from ..context import Context
+from ..errors import ApiError
+from ..masking import mask_address, mask_email, mask_name, mask_phone
+from ..models import Customer, Document, LookupCandidate, PowerUnit, Request
+from ..requests_query import contacts_of, load_request
+from ..services import SERVICE_TYPES
+from ..timeline import Timeline, iso, request_status, shift_days
+from .chat_headers import chat_user
 from .inputs import request_code
-from .masking import mask_address, mask_email, mask_name, mask_phone
-from .models import Customer, Document, LookupCandidate, PowerUnit, Request
-from .rate_limit import CODE_LOOKUPS, NAME_LOOKUPS
-from .requests_query import contacts_of, load_request
-from .services import SERVICE_TYPES
-from .text import UNIT_RE, fold
-from .timeline import Timeline, iso, request_status, shift_days
+from .keys import CODE_LOOKUPS, NAME_LOOKUPS, ctx
 
 routes = web.RouteTableDef()
 MAX_QUERY = 100
@@ -32,8 +35,6 @@ CANDIDATE_TTL = timedelta(minutes=30)
 # Family name + given name: one common word ("an", "nguyen") would list a unit's customers.
 MIN_NAME_WORDS = 2
 NAME_TOO_SHORT = "Vui lòng cho biết họ và tên đầy đủ của khách hàng (ví dụ: Nguyễn Văn An)."
-# The bot sends its conversation (Rasa sender) id here; name lookups are limited per conversation.
-CONVERSATION_HEADER = "X-Conversation-Id"
 _REF = re.compile(r"^[A-Za-z0-9_-]+$")
 _UNIT_PREFIX = re.compile(
     r"^(cong ty dien luc|dien luc|tong cong ty dien luc|d\.?l\.?|tinh|thanh pho|tp\.?)\s+"
@@ -98,7 +99,8 @@ async def _status_json(c: Context, s: AsyncSession, req: Request) -> dict[str, A
 
 
 def _conversation(request: web.Request) -> str | None:
-    return request.headers.get(CONVERSATION_HEADER, "").strip()[:200] or None
+    """The bot's conversation (Rasa sender) id: lookups are limited per conversation."""
+    return request.headers.get(CONVERSATION_HEADER, "").strip()[:MAX_CONVERSATION_ID] or None
 
 
 @routes.get("/v1/requests/{code}")
@@ -129,11 +131,12 @@ async def find_requests(request: web.Request) -> web.Response:
     conversation for 30 minutes, and masked fields only; never the request code.
     """
     c = ctx(request)
-    unit_code = request.query.get("unit", "").strip().upper()
+    raw_unit = request.query.get("unit", "")
     name = request.query.get("name", "")
-    if len(name) > MAX_QUERY or len(unit_code) > 20:
+    if len(name) > MAX_QUERY or len(raw_unit.strip()) > 20:
         raise ApiError(400, "query_too_long")
-    if not UNIT_RE.match(unit_code):
+    unit_code = normalize_unit_code(raw_unit)
+    if unit_code is None:
         raise ApiError(400, "invalid_unit")
     wanted = fold(name)
     if len(wanted) < 2:

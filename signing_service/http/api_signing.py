@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import certificate, signing_flow, verification
-from .api_verification import chat_user
-from .context import ctx
-from .errors import ApiError
+from common.chat_identity import DEFAULT_CHAT_CHANNEL, SESSION_CHANNELS
+
+from .. import certificate, signing_flow, verification
+from ..errors import ApiError
+from ..links import check_certificate_link
+from ..models import Request, SigningSession
+from .chat_headers import chat_user
 from .inputs import choice, int_list, json_body, opt_str, request_code
+from .keys import ctx
 from .link_pages import LINK_PAGES, link_page
-from .links import check_certificate_link
-from .models import Request, SigningSession
 from .pdf_response import pdf_response
 
 routes = web.RouteTableDef()
-CHAT_CHANNELS = {"rest", "zalo", "telegram", "web", "desk"}
 MAX_DOCUMENTS = 10
 
 
@@ -32,19 +33,20 @@ async def create(request: web.Request) -> web.Response:
     raw_code = opt_str(body, "request_code", 40)
     if not raw_code:
         raise ApiError(400, "invalid_request_code")
-    parsed = {
-        "request_code": request_code(raw_code),
-        "document_ids": int_list(body, "document_ids", MAX_DOCUMENTS) if "document_ids" in body else [],
-        "channel": choice(body, "channel", {"sms", "email"}),
-        "chat_channel": choice(body, "chat_channel", CHAT_CHANNELS, "rest"),
-        "chat_user": opt_str(body, "chat_user", 128),
-    }
+    order = signing_flow.SigningOrder(
+        request_code=request_code(raw_code),
+        document_ids=tuple(int_list(body, "document_ids", MAX_DOCUMENTS) if "document_ids" in body else []),
+        channel=choice(body, "channel", {"sms", "email"}),
+        chat_channel=choice(body, "chat_channel", SESSION_CHANNELS, DEFAULT_CHAT_CHANNEL),
+        chat_user=opt_str(body, "chat_user", 128),
+        reuse_verification=body.get("auth") == "verification",
+    )
     if body.get("consent") is not True:
         raise ApiError(400, "consent_required")
-    if not parsed["document_ids"]:
+    if not order.document_ids:
         raise ApiError(400, "no_documents")
     who = chat_user(request)
-    result = await signing_flow.create_session(ctx(request), body, parsed, who)
+    result = await signing_flow.create_session(ctx(request), order, who)
     return web.json_response(result, status=200 if result.get("status") == "signed" else 201)
 
 

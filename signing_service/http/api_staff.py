@@ -6,11 +6,11 @@ import re
 
 from aiohttp import web
 
-from . import staff_flow
-from .api_verification import chat_user
-from .context import ctx
-from .errors import ApiError
+from .. import staff_flow
+from ..errors import ApiError
+from .chat_headers import staff_only
 from .inputs import json_body, opt_str, request_code
+from .keys import ctx
 
 routes = web.RouteTableDef()
 # A staff login as it goes into the audit trail: no control characters, no spaces.
@@ -20,8 +20,7 @@ STAFF_LOGIN = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 @routes.post("/v1/requests/{code}/advance")
 async def advance(request: web.Request) -> web.Response:
     """Move the request to its next step: `{"current_step": "<step name>", ...}`."""
-    if chat_user(request) is not None:
-        raise ApiError(403, "staff_only")
+    staff_only(request)
     code = request_code(request.match_info["code"])
     body = await json_body(request)
     by = opt_str(body, "by", 64) or "staff"

@@ -20,16 +20,16 @@ from sqlalchemy import func, select
 
 from common.chat_identity import CHAT_CHANNELS, valid_chat_user
 
-from . import audit, verification
+from .. import audit, verification
+from ..errors import ApiError
+from ..masking import mask_phone
+from ..models import AuditEvent
+from ..outbox import Message
+from ..requests_query import contacts_of, load_request
 from .api_staff import STAFF_LOGIN
-from .api_verification import chat_user
-from .context import ctx
-from .errors import ApiError
+from .chat_headers import staff_only
 from .inputs import choice, json_body, opt_str, request_code
-from .masking import mask_phone
-from .models import AuditEvent
-from .outbox import Message
-from .requests_query import contacts_of, load_request
+from .keys import ctx
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -42,8 +42,7 @@ ACTION = "staff_sms"
 
 @routes.post("/v1/requests/{code}/staff-sms")
 async def staff_sms(request: web.Request) -> web.Response:
-    if chat_user(request) is not None:
-        raise ApiError(403, "staff_only")
+    staff_only(request)
     code = request_code(request.match_info["code"])
     body = await json_body(request)
     text = CONTROL.sub("", opt_str(body, "text", 2 * MAX_TEXT) or "").strip()
@@ -52,7 +51,7 @@ async def staff_sms(request: web.Request) -> web.Response:
     by = opt_str(body, "by", 64) or ""
     if not STAFF_LOGIN.match(by):
         raise ApiError(400, "invalid_field", field="by")
-    channel = choice(body, "chat_channel", set(CHAT_CHANNELS))
+    channel = choice(body, "chat_channel", CHAT_CHANNELS)
     user = opt_str(body, "chat_user", 128) or ""
     if not valid_chat_user(user):
         raise ApiError(400, "invalid_field", field="chat_user")
@@ -89,7 +88,7 @@ async def staff_sms(request: web.Request) -> web.Response:
             s,
             at=now,
             request_id=req.id,
-            actor=f"staff:{by}",
+            actor=audit.staff_actor(by),
             action=ACTION,
             channel="sms",
             chat_channel=channel,

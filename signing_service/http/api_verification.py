@@ -4,35 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from common.chat_identity import CHAT_CHANNEL_HEADER, CHAT_CHANNELS, CHAT_USER_HEADER, valid_chat_user
+from common.chat_identity import CONVERSATION_HEADER, MAX_CONVERSATION_ID
 
-from . import otp_budget, verification
-from .context import ctx
-from .errors import ApiError
+from .. import otp_budget, verification
+from ..errors import ApiError
+from ..requests_query import load_request
+from .chat_headers import chat_user, required_chat_user, staff_only
 from .inputs import choice, json_body, opt_str, request_code
-from .rate_limit import NAME_LOOKUPS
-from .requests_query import load_request
-from .verification import ChatUser
+from .keys import NAME_LOOKUPS, ctx
 
 routes = web.RouteTableDef()
-
-
-def chat_user(request: web.Request) -> ChatUser | None:
-    """The chat user the bot calls for, or None for a staff call (neither header)."""
-    channel = request.headers.get(CHAT_CHANNEL_HEADER)
-    user = request.headers.get(CHAT_USER_HEADER)
-    if channel is None and user is None:
-        return None
-    if channel not in CHAT_CHANNELS or user is None or not valid_chat_user(user):
-        raise ApiError(400, "invalid_chat_user")
-    return ChatUser(channel, user)
-
-
-def required_chat_user(request: web.Request) -> ChatUser:
-    who = chat_user(request)
-    if who is None:
-        raise ApiError(400, "chat_user_required")
-    return who
 
 
 def _challenge_id(request: web.Request) -> str:
@@ -99,8 +80,7 @@ async def contact(request: web.Request) -> web.Response:
 @routes.post("/v1/requests/{code}/otp-unfreeze")
 async def unfreeze(request: web.Request) -> web.Response:
     """Staff only (no chat headers): lift the freeze after too many wrong codes."""
-    if chat_user(request) is not None:
-        raise ApiError(403, "staff_only")
+    staff_only(request)
     c = ctx(request)
     code = request_code(request.match_info["code"])
     body = await json_body(request)
@@ -115,6 +95,6 @@ async def unfreeze(request: web.Request) -> web.Response:
 async def forget(request: web.Request) -> web.Response:
     """The customer's erasure request from the chat (chat headers, and the conversation id)."""
     who = required_chat_user(request)
-    conversation = request.headers.get("X-Conversation-Id", "").strip()[:200]
+    conversation = request.headers.get(CONVERSATION_HEADER, "").strip()[:MAX_CONVERSATION_ID]
     key = request.app[NAME_LOOKUPS].conversation_key(conversation) if conversation else None
     return web.json_response({"revoked": await verification.forget_chat_user(ctx(request), who, key)})

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from aiohttp import web
 
-from .errors import ApiError
-from .text import normalize_request_code
+from common.request_code import normalize_request_code
+
+from ..errors import ApiError
 
 MAX_BODY = 16 * 1024
 
@@ -61,7 +63,7 @@ def int_list(body: dict[str, Any], name: str, max_items: int) -> list[int]:
     return out
 
 
-def choice(body: dict[str, Any], name: str, allowed: set[str], default: str | None = None) -> str:
+def choice(body: dict[str, Any], name: str, allowed: AbstractSet[str], default: str | None = None) -> str:
     value = body.get(name, default)
     if value not in allowed:
         raise field_error(name, " | ".join(sorted(allowed)))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from connectors.telegram.config import TelegramSettings
 from connectors.zalo.config import ZaloSettings
 from tests.connectors.fakes import FakeTelegramApi, FakeZaloApi
+
+if TYPE_CHECKING:
+    from tests.connectors.e2e_support import ChannelStack
 
 ZALO_APP_ID = "2553000111"
 ZALO_OA_SECRET = "oa-secret-KEY-for-tests"
@@ -70,3 +75,20 @@ def telegram_settings(fake_telegram: FakeTelegramApi) -> TelegramSettings:
         chat_rate=1000,
         chat_burst=1000,
     )
+
+
+@pytest.fixture(scope="package")  # stopped after tests/connectors: ~2.5 GB of Rasa workers freed
+def shared_channel_stack(
+    tmp_path_factory: pytest.TempPathFactory, trained_model: Path
+) -> Iterator[ChannelStack]:
+    """One Rasa server (with its action server and signing service) whose Zalo and Telegram channels
+    point at fake platform APIs, for every end-to-end channel module: each module asks for
+    `fresh_signing()` (its own database and outbox) instead of starting a Rasa server of its own."""
+    from tests.connectors.e2e_support import ChannelStack  # noqa: PLC0415 (e2e modules only)
+
+    cs = ChannelStack(tmp_path_factory.mktemp("channels"), trained_model)
+    cs.start(float(os.environ.get("RASA_START_TIMEOUT", "900")))  # a busy machine: minutes
+    try:
+        yield cs
+    finally:
+        cs.stop()

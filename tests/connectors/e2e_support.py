@@ -21,9 +21,12 @@ from tests.connectors.fakes import FakeTelegramApi, FakeZaloApi
 from tests.connectors.tg_helpers import callback_update, contact_update, next_update_id, text_update
 from tests.connectors.zalo_helpers import event, signed
 
+SHARED_PROCS = ("signing-service", "action-server", "rasa")
+
 
 class ChannelStack:
-    """Fakes + a private Stack (its own database and outbox: the journey signs documents)."""
+    """Fakes + a Stack of its own; one is shared by the channel modules (tests/connectors/conftest.py),
+    each of which gets its own signing database and outbox from fresh_signing() (the journey signs)."""
 
     def __init__(self, root: Path, model: Path) -> None:
         self.zalo = FakeZaloApi("AT-e2e", "RT-e2e", ZALO_APP_ID, ZALO_APP_SECRET).start()
@@ -48,18 +51,46 @@ class ChannelStack:
             }
         )
         self.model = model
+        self._base_env = dict(self.stack.env)  # what fresh_signing() starts from
 
-    def start(self) -> ChannelStack:
+    def start(self, rasa_timeout: float = 600) -> ChannelStack:  # model load under load
         log = self.stack.root / "log"
         s = self.stack
         try:
             s.start(processes.signing_service(s.ports, s.env, log))
             s.start(processes.action_server(s.ports, s.env, log))
-            s.start(processes.rasa_server(s.ports, s.env, log, self.model), 600)  # model load under load
+            s.start(processes.rasa_server(s.ports, s.env, log, self.model), rasa_timeout)
         except Exception:
             self.stop()
             raise
+        self._base_env = dict(s.env)
         return self
+
+    def fresh_signing(self, root: Path, extra_env: dict[str, str] | None = None) -> ChannelStack:
+        """The signing service restarted on a new database and outbox in `root` (same port), with
+        `extra_env` for it and for what the caller starts next; Rasa and the action server keep
+        running. A module that signs the demo customer's documents gets them unsigned again without
+        paying for another Rasa start (its conversations have new sender ids anyway)."""
+        s = self.stack
+        old = s.procs.pop("signing-service", None)
+        if old is not None:
+            old.stop()
+        s.root = root
+        s.outbox = root / "outbox" / "messages.jsonl"
+        s.env = {
+            **self._base_env,
+            "DATABASE_URL": f"sqlite:///{root / 'signing.db'}",
+            "OUTBOX_PATH": str(s.outbox),
+            "SIGNING_VAR_DIR": str(root),
+            **(extra_env or {}),
+        }
+        s.start(processes.signing_service(s.ports, s.env, root / "log"))
+        return self
+
+    def stop_extra(self) -> None:
+        """Stop what a module started besides the shared signing service, action server and Rasa."""
+        for name in [n for n in self.stack.procs if n not in SHARED_PROCS]:
+            self.stack.procs.pop(name).stop()
 
     def stop(self) -> None:
         self.stack.stop()

@@ -1,6 +1,6 @@
 """Zalo and Telegram end to end: a real Rasa server (trained model), action server and signing
-service; only the platforms are fakes. Each channel gets its own stack (its own database), because
-the journey signs the demo customer's documents."""
+service; only the platforms are fakes. Each channel gets its own signing database (on the session's shared
+channel stack, tests/connectors/conftest.py), because the journey signs the demo customer's documents."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -28,14 +27,17 @@ CODE = "PC05TK0000123"
 
 @pytest.fixture(scope="module", params=["zalo", "telegram"])
 def channel_stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, trained_model: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_channel_stack: ChannelStack,
 ) -> Iterator[ChannelStack]:
-    cs = ChannelStack(tmp_path_factory.mktemp(f"channels-{request.param}"), trained_model).start()
+    # The session's Rasa, with a signing database of this channel's own (the journey signs).
+    cs = shared_channel_stack.fresh_signing(tmp_path_factory.mktemp(f"channels-{request.param}"))
     cs.channel = request.param  # type: ignore[attr-defined]
     try:
         yield cs
     finally:
-        cs.stop()
+        cs.stop_extra()
 
 
 @pytest.fixture

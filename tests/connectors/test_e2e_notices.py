@@ -9,7 +9,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,23 +22,25 @@ ZNS_TEMPLATE = "318822"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, trained_model: Path) -> Iterator[ChannelStack]:
-    cs = ChannelStack(tmp_path_factory.mktemp("notices"), trained_model)
-    cs.stack.env.update(
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, shared_channel_stack: ChannelStack
+) -> Iterator[ChannelStack]:
+    # The session's Rasa; the signing service (quiet hours) and the notifier with this module's settings.
+    cs = shared_channel_stack.fresh_signing(
+        tmp_path_factory.mktemp("notices"),
         {
             "NOTIFY_QUIET_HOURS": "",
             "NOTIFY_POLL_MS": "200",
-            "ZNS_API_BASE_URL": cs.zalo.url,
+            "ZNS_API_BASE_URL": shared_channel_stack.zalo.url,
             "ZNS_TEMPLATES": f"step_changed:{ZNS_TEMPLATE}",
-        }
+        },
     )
-    cs.start()
     try:
         s = cs.stack
         s.start(processes.notifier(s.ports, s.env, s.root / "log"), 60)
         yield cs
     finally:
-        cs.stop()
+        cs.stop_extra()
 
 
 def staff(cs: ChannelStack, method: str, path: str, body: dict | None = None, **headers: str) -> dict:

@@ -38,7 +38,7 @@ async def test_signed_text_is_acknowledged_and_reaches_the_bot_as_the_user(
     assert msg.text == "Tra cứu PC05TK0000123"
     assert msg.sender_id == "zalo:6142000000001"
     assert msg.input_channel == "zalo" and msg.message_id == "m-1"
-    assert msg.metadata == {"zalo": {"event": "user_send_text"}}
+    assert msg.metadata == {"zalo": {"event": "user_send_text"}, "request_id": msg.metadata["request_id"]}
 
 
 async def test_forged_missing_and_malformed_deliveries_are_refused(zalo_settings: ZaloSettings) -> None:

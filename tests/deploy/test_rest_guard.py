@@ -1,7 +1,7 @@
 """deploy/rest_guard.py: what Rasa's REST channel accepts, and from whom (the fuzz test sends the rest).
 
-The HTTP tests serve Rasa's own `RestInput` blueprint on a real Sanic server with the guard
-installed; the bot is a recorder that answers "ok".
+The HTTP tests serve `GuardedRestInput`'s blueprint (built as Rasa builds it from credentials.yml) on
+a real Sanic server; the bot is a recorder that answers "ok".
 """
 
 from __future__ import annotations
@@ -14,18 +14,21 @@ from unittest.mock import MagicMock
 
 import aiohttp
 import pytest
+import yaml
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
+from rasa.core.run import create_http_input_channels
 from sanic import Sanic
 from sanic.exceptions import InvalidUsage, SanicException
 
+from common.production import AppEnvError
 from common.rasa_client import RasaClient
 from common.shared_contact import SHARE_CONTACT_TEXT, shared_contact
 from connectors.telegram import output as telegram_output
 from connectors.zalo import channel as zalo_channel
 from deploy import rest_guard
-from deploy.rest_guard import CHAT_SENDER_PREFIXES, check_body
-from devstack.processes import free_port
+from deploy.rest_guard import CHAT_SENDER_PREFIXES, GuardedRestInput, RestChannelConfigError, check_body
+from devstack.processes import ROOT, free_port
 
 TOKEN = "rest-channel-token-for-tests"
 
@@ -51,15 +54,27 @@ def test_the_refused_prefixes_are_the_connectors_sender_prefixes() -> None:
 def test_stock_rasa_passes_client_metadata_and_input_channel_to_the_tracker() -> None:
     """Why the guard strips them: Rasa 3.6's RestInput hands the body's `metadata` and
     `input_channel` to the UserMessage (rasa/core/channels/rest.py, `receive`)."""
-    rest_guard.install()
     metadata = shared_contact("+84905123456", "telegram_contact", True)
     request = MagicMock(json={"sender": "x", "message": SHARE_CONTACT_TEXT, "metadata": metadata})
     request.json["input_channel"] = "telegram"
-    channel = RestInput()
-    assert rest_guard.ORIGINAL["get_metadata"](channel, request) == metadata
-    assert rest_guard.ORIGINAL["_extract_input_channel"](channel, request) == "telegram"
-    assert channel.get_metadata(request) is None
-    assert channel._extract_input_channel(request) == "rest"
+    assert RestInput().get_metadata(request) == metadata
+    assert RestInput()._extract_input_channel(request) == "telegram"
+    guarded = GuardedRestInput()
+    assert guarded.get_metadata(request) is None
+    assert guarded._extract_input_channel(request) == "rest"
+
+
+def test_credentials_yml_names_the_guarded_channel_as_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rasa builds the channel from credentials.yml; the bot, the desk and the tests still see "rest"
+    (same name, same /webhooks/rest/webhook URL, tracker input_channel "rest")."""
+    monkeypatch.setenv("REST_CHANNEL_TOKEN", TOKEN)
+    credentials = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))
+    assert "rest" not in credentials, "Rasa's unguarded REST channel must not be configured"
+    channels = create_http_input_channels(None, str(ROOT / "credentials.yml"))
+    rest = [c for c in channels if isinstance(c, RestInput)]
+    assert [type(c) for c in rest] == [GuardedRestInput]
+    assert rest[0].name() == rest[0].url_prefix() == "rest"
+    assert rest[0].token == TOKEN
 
 
 class Bot:
@@ -73,11 +88,11 @@ class Bot:
 
 @contextlib.asynccontextmanager
 async def rest_channel(bot: Bot) -> AsyncIterator[str]:
-    """Yields the Rasa base URL of a server with the guarded REST channel."""
-    rest_guard.install()
+    """Yields the Rasa base URL of a server with the guarded REST channel (token read now, as at start-up)."""
+    channel = GuardedRestInput.from_credentials({"token_env": "REST_CHANNEL_TOKEN"})
     Sanic.test_mode = True
     app = Sanic(f"rest{uuid.uuid4().hex[:10]}")
-    app.blueprint(RestInput().blueprint(bot), url_prefix="/webhooks/rest")
+    app.blueprint(channel.blueprint(bot), url_prefix="/webhooks/rest")
     port = free_port()
     server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
     assert server is not None
@@ -155,17 +170,40 @@ async def test_with_rest_channel_token_every_call_must_carry_it(monkeypatch: pyt
     assert len(bot.messages) == 2
 
 
-async def test_production_without_a_token_disables_the_rest_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_production_without_a_token_does_not_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rasa shows a RasaException's message and exits: the channel is never open to anyone."""
+    for value in ("production", " Production ", "PRODUCTION"):
+        monkeypatch.setenv("APP_ENV", value)
+        with pytest.raises(RestChannelConfigError, match="APP_ENV=production needs REST_CHANNEL_TOKEN"):
+            GuardedRestInput.from_credentials(None)
+        with pytest.raises(RestChannelConfigError, match="needs WEB_TOKEN"):
+            GuardedRestInput.from_credentials({"token_env": "WEB_TOKEN"})
+    monkeypatch.setenv("APP_ENV", "prod")
+    with pytest.raises(RestChannelConfigError, match="APP_ENV must be development, test or production"):
+        GuardedRestInput.from_credentials(None)
+
     monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("REST_CHANNEL_TOKEN", TOKEN)
     bot = Bot()
     async with rest_channel(bot) as base:
-        status, text = await post(base, {"sender": "web-1", "message": "xin chào"})
-        assert status == 403 and "disabled in production without REST_CHANNEL_TOKEN" in text
-        monkeypatch.setenv("REST_CHANNEL_TOKEN", TOKEN)
         assert (await post(base, {"sender": "web-1", "message": "x"}))[0] == 401
         assert (await post(base, {"sender": "web-1", "message": "x"}, {"Authorization": f"Bearer {TOKEN}"}))[
             0
         ] == 200
+        # Read once at start-up: unsetting it later does not open the channel.
+        monkeypatch.delenv("REST_CHANNEL_TOKEN")
+        assert (await post(base, {"sender": "web-1", "message": "x"}))[0] == 401
+    assert len(bot.messages) == 1
+
+
+def test_channel_token_is_read_the_same_way_everywhere() -> None:
+    assert rest_guard.channel_token({}) is None
+    assert rest_guard.channel_token({"APP_ENV": "test", "REST_CHANNEL_TOKEN": "  "}) is None
+    assert rest_guard.channel_token({"APP_ENV": " Production", "REST_CHANNEL_TOKEN": f" {TOKEN} "}) == TOKEN
+    with pytest.raises(RestChannelConfigError):
+        rest_guard.channel_token({"APP_ENV": "production "})
+    with pytest.raises(AppEnvError):
+        rest_guard.channel_token({"APP_ENV": "prod", "REST_CHANNEL_TOKEN": TOKEN})
 
 
 async def test_the_projects_callers_keep_working(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,8 +216,10 @@ async def test_the_projects_callers_keep_working(monkeypatch: pytest.MonkeyPatch
         assert await desk.rest_message("demo-0123456789abcdef", "xin chào") == [
             {"recipient_id": "demo-0123456789abcdef", "text": "ok"}
         ]
-        monkeypatch.setenv("APP_ENV", "production")
-        monkeypatch.setenv("REST_CHANNEL_TOKEN", TOKEN)
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("REST_CHANNEL_TOKEN", TOKEN)
+    async with rest_channel(bot) as base, aiohttp.ClientSession() as session:
+        desk = RasaClient(session, base, token="dev-rasa-token")
         assert await desk.rest_message("demo-0123456789abcdef", "còn đó không") == [
             {"recipient_id": "demo-0123456789abcdef", "text": "ok"}
         ]
@@ -187,13 +227,12 @@ async def test_the_projects_callers_keep_working(monkeypatch: pytest.MonkeyPatch
 
 
 def test_refusals_are_sanic_errors_with_their_status() -> None:
-    cases = [
-        ({"sender": "zalo:1"}, {}, {}, 403),
-        ({}, {}, {"APP_ENV": " Production "}, 403),
-        ({}, {}, {"REST_CHANNEL_TOKEN": TOKEN}, 401),
+    cases: list[tuple[dict[str, str], str | None, int]] = [
+        ({"sender": "zalo:1"}, None, 403),
+        ({}, TOKEN, 401),
     ]
-    for body, headers, env, status in cases:
+    for body, token, status in cases:
         with pytest.raises(SanicException) as e:
-            rest_guard.check_access(headers, {}, env)
+            rest_guard.check_access({}, {}, token)
             check_body(body)
         assert e.value.status_code == status

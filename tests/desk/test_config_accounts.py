@@ -26,6 +26,13 @@ def test_production_refuses_development_secrets():
     assert ok.production
 
 
+def test_app_env_is_read_like_every_other_process():
+    # common/production.py: case and spaces do not matter, so " Production" is not quietly development.
+    with pytest.raises(ConfigError, match="DESK_SECRET_KEY"):
+        Settings.from_env({"APP_ENV": " Production "})
+    assert Settings.from_env({"APP_ENV": ""}).app_env == "development"
+
+
 @pytest.mark.parametrize(
     "env, message",
     [
@@ -34,6 +41,7 @@ def test_production_refuses_development_secrets():
         ({"RASA_URL": "localhost:5005"}, "RASA_URL"),
         ({"DESK_SECRET_KEY": "short"}, "16 characters"),
         ({"RABBITMQ_URL": "http://x"}, "amqp"),
+        ({"APP_ENV": "prod"}, "APP_ENV must be development, test or production"),
     ],
 )
 def test_bad_settings_are_reported_clearly(env, message):

@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import html
 import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
 import yaml
 
 from agent_desk.config import ROOT
+from devstack import processes
 from tests.desk.conftest import DeskFactory
 from tests.desk.training_helpers import (
     NOW,
@@ -91,7 +91,7 @@ async def test_label_writes_yaml_and_one_commit(desk_factory: DeskFactory, tmp_p
     # The data still passes `make validate` (the trainer's checks and `rasa data validate`).
     proc = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "trainer", "--root", str(project), "validate"],
+        [processes.rasa_python(), "-m", "trainer", "--root", str(project), "validate"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr

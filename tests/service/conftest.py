@@ -15,9 +15,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.engine import make_url
 
-from signing_service.app import create_app
 from signing_service.clock import ManualClock
-from signing_service.context import CTX, Context
+from signing_service.context import Context
+from signing_service.http.app import create_app
+from signing_service.http.keys import CTX
 from signing_service.settings import Settings, load_settings
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -130,7 +131,7 @@ async def make_request(
 
     from sqlalchemy import select
 
-    from signing_service.demo_data import NewRequest, add_request
+    from signing_service.demo.data import NewRequest, add_request
     from signing_service.models import Document, Request
 
     rng = random.SystemRandom()

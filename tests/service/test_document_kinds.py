@@ -294,8 +294,8 @@ async def test_a_database_from_an_earlier_version_gets_the_new_named_requests(
 
     from sqlalchemy import select
 
-    from signing_service import demo_data
     from signing_service.db import Database
+    from signing_service.demo import data as demo_data
     from signing_service.models import Document, Request
 
     db = Database(f"sqlite:///{tmp_path / 'old.db'}")

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from signing_service.app import create_app
 from signing_service.clock import ManualClock
-from signing_service.rate_limit import NAME_LOOKUPS, NameLookupLimiter, SlidingWindow
+from signing_service.http.app import create_app
+from signing_service.http.keys import NAME_LOOKUPS
+from signing_service.rate_limit import NameLookupLimiter, SlidingWindow
 from signing_service.settings import ConfigError, load_settings
 
 from .conftest import TOKEN, Api, make_settings

@@ -27,7 +27,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from devstack import tsa
 from signing_service import dev_certs
-from signing_service.app import create_app
+from signing_service.http.app import create_app
 from signing_service.pades import generate_dev_seal
 from signing_service.settings import ConfigError, load_settings
 from tests.service.conftest import Api, make_settings

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from signing_service.app import create_app
 from signing_service.clock import ManualClock
+from signing_service.http.app import create_app
 from signing_service.models import NotificationDelivery, NotificationEvent, NotificationSubscription
 from signing_service.notifications import fan_out
 from signing_service.workdays import VN_TZ

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from signing_service.app import code_tag
+from signing_service.http.middleware import code_tag
 from signing_service.models import Request
 
 from .conftest import Api, make_request
@@ -206,7 +206,7 @@ async def test_demo_data_is_large_and_loaded_once(api: Api) -> None:
         late = (await s.execute(select(Request).where(Request.current_step != "done"))).scalars().all()
     assert count >= 300
     assert late
-    from signing_service.demo_data import load_demo_data
+    from signing_service.demo.data import load_demo_data
 
     assert await load_demo_data(api.ctx.db, api.ctx.clock.now()) is False
     async with api.ctx.db.read() as s:

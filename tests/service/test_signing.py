@@ -138,6 +138,9 @@ async def test_batch_signed_by_sms_otp(api: Api, tmp_path: Path, caplog: pytest.
     )
     consent = trail["events"][0]
     assert consent["actor"] == f"customer:telegram:tg-{fresh.code}"
+    # One actor format (signing_service/audit.py): the chat user who consented is the one who signed.
+    assert {e["actor"] for e in signed_events} == {consent["actor"]}
+    assert {e["actor"] for e in trail["events"]} == {consent["actor"], "system"}
     assert consent["details"]["statement"] == "Tôi đã đọc, hiểu và đồng ý với dự thảo"
     # Never in the service's logs (any level): the code, the full phone number, the token.
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("signing_service"))

@@ -3,7 +3,7 @@ only for a conversation verified for the request, bounded, capped and audited (i
 
 from __future__ import annotations
 
-from signing_service.api_staff_sms import MAX_PER_DAY, MAX_TEXT
+from signing_service.http.api_staff_sms import MAX_PER_DAY, MAX_TEXT
 from signing_service.masking import mask_phone
 
 from .conftest import Api, make_request, outbox_messages

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from signing_service.app import create_app
-from signing_service.context import CTX
+from signing_service.http.app import create_app
+from signing_service.http.keys import CTX
 from signing_service.models import Meta, PowerUnit, Request
 
 from .conftest import make_settings, new_pg_database

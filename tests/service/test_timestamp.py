@@ -15,7 +15,7 @@ from fpdf import FPDF
 
 from devstack import processes
 from devstack.tsa import ROOT_FILE
-from signing_service.app import create_app
+from signing_service.http.app import create_app
 from signing_service.pades import SealRequest
 from signing_service.settings import Settings
 from tests.service.conftest import Api, make_settings

@@ -11,9 +11,9 @@ from urllib.parse import quote
 
 import pytest
 
-from signing_service.app import create_app
 from signing_service.clock import ManualClock
 from signing_service.counters import COUNTERS
+from signing_service.http.app import create_app
 
 from .conftest import Api, Fresh, last_code, make_request, make_settings, outbox_messages, wrong_code
 
@@ -134,6 +134,8 @@ async def test_unlink_by_customer_and_by_staff_is_audited(api: Api) -> None:
     _, trail = await api.get(f"/v1/requests/{fresh.code}/audit")
     actions = [e["action"] for e in trail["events"]]
     assert actions.count("chat_verified") == 2 and actions.count("verification_revoked") == 2
+    revokers = [e["actor"] for e in trail["events"] if e["action"] == "verification_revoked"]
+    assert revokers == ["customer:telegram:tg-a", "staff:lan"]
 
 
 @pytest.mark.parametrize(

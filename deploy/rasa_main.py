@@ -1,0 +1,103 @@
+"""How Rasa is started here: `python -m deploy.rasa_main run ...` (the arguments of `rasa`).
+
+Before handing over to Rasa's own command line it
+1. compares the installed Rasa with the `rasa==` pin of requirements.lock, and every function our
+   patches replace or rely on with the source they were written for (deploy/source_pins.py);
+2. installs the patches (deploy/rasa_patches.py), whatever tracker store endpoints.yml names.
+
+A difference means the image was not built from the lock file, or Rasa was changed by hand. With
+APP_ENV=production Rasa then does not start (the message says what differs); in development and
+test it starts with a warning, without the patches whose functions changed (they would be applied
+blind), so a Rasa upgrade can be tried locally while tests/deploy/test_rasa_patches.py says which
+patches to re-read. Sanic's worker processes are forked from this one, so they inherit the patches.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from deploy import rasa_patches
+from deploy.rasa_patches import Patch
+
+LOCK_FILE = Path(__file__).resolve().parents[1] / "requirements.lock"
+_PIN = re.compile(r"^rasa==([^\s;#\\]+)", re.MULTILINE)
+
+
+def locked_version(lock_file: Path = LOCK_FILE) -> str | None:
+    """The version requirements.lock pins for Rasa, or None (no file, no pin)."""
+    try:
+        found = _PIN.search(lock_file.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    return found.group(1) if found else None
+
+
+def patches() -> tuple[Patch, ...]:
+    """Every patch installed at start-up, in order (register a new patch set here)."""
+    from deploy import rasa_fast_start, rasa_speedups
+
+    return (*rasa_speedups.PATCHES, *rasa_fast_start.PATCHES)
+
+
+def start_problems(installed: str, locked: str | None) -> list[str]:
+    """What differs from what the patches were written and tested for (empty: nothing)."""
+    from deploy import rest_guard
+
+    problems = []
+    if locked is None:
+        problems.append(f"{LOCK_FILE.name} pins no rasa== version (looked in {LOCK_FILE})")
+    elif installed != locked:
+        problems.append(f"Rasa {installed} is installed, {LOCK_FILE.name} pins rasa=={locked}")
+    for patch in patches():
+        problems += patch.drift()
+    problems += [problem for pin in rest_guard.PINS if (problem := pin.drift()) is not None]
+    return problems
+
+
+def prepare(env: Mapping[str, str]) -> None:
+    """Check, then install the patches; SystemExit with the reasons when Rasa must not start."""
+    import rasa
+
+    from common.production import AppEnvError, is_production
+
+    try:
+        production = is_production(env)
+    except AppEnvError as e:
+        raise SystemExit(f"Rasa not started: {e}") from None
+    problems = start_problems(rasa.__version__, locked_version())
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        if production:
+            raise SystemExit(
+                "Rasa not started (APP_ENV=production): it is not the Rasa the patches were written for.\n"
+                f"{listed}\nBuild the image from requirements.lock (docs/deploy.md)."
+            )
+        print(
+            f"WARNING: not the Rasa the patches were written for:\n{listed}\nRasa starts all the same, "
+            "without the patches whose functions changed (APP_ENV=production would refuse to start).",
+            file=sys.stderr,
+        )
+    refused = rasa_patches.install(patches())
+    installed = [p.name for p in patches() if p.name in rasa_patches.applied()]
+    # One line in Rasa's log that says the patches are there (the checks passed or were warned about).
+    print(
+        f"deploy.rasa_main: Rasa {rasa.__version__}, {len(installed)} patches installed, "
+        f"{len(refused)} refused",
+        file=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    prepare(os.environ)
+    sys.argv = ["rasa", *(sys.argv[1:] if argv is None else argv)]
+    from rasa.__main__ import main as rasa_cli
+
+    rasa_cli()
+
+
+if __name__ == "__main__":
+    main()

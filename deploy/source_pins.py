@@ -1,0 +1,66 @@
+"""Third-party functions our Rasa patches replace or rely on, pinned by the sha256 of their source.
+
+A patch is written against one version of a function. After an upgrade the function may do more, or
+something else, and a replacement would silently undo that. So every patch names the functions it
+touches with the sha256 of `inspect.getsource` of the version it was written for; the installer
+(deploy/rasa_patches.py) refuses a patch whose functions changed, and tests/deploy/test_rasa_patches.py
+fails on any change, which is where an upgrade is noticed and each patch re-read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+ORIGINAL_ATTR = "__cskh_original__"  # on a replacement: the function it replaced
+
+
+def source_sha256(function: Any) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+
+
+def original(function: Any) -> Any:
+    """The third-party function behind `function`, when `function` is one of our replacements."""
+    while hasattr(function, ORIGINAL_ATTR):
+        function = getattr(function, ORIGINAL_ATTR)
+    return function
+
+
+def replace(owner: Any, name: str, replacement: Any) -> None:
+    """Set `owner.name` to `replacement`, remembering what it replaced (a static or class method
+    stays one: pass the plain function)."""
+    current = inspect.getattr_static(owner, name)
+    setattr(replacement, ORIGINAL_ATTR, getattr(owner, name))
+    if isinstance(current, staticmethod | classmethod):
+        replacement = type(current)(replacement)
+    setattr(owner, name, replacement)
+
+
+@dataclass(frozen=True)
+class SourcePin:
+    """`where` is "module:Class.attribute" (or "module:function"); `sha256` of its original source."""
+
+    where: str
+    sha256: str
+
+    def resolve(self) -> Any:
+        module_name, _, path = self.where.partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in path.split("."):
+            obj = getattr(obj, part)
+        return original(obj)
+
+    def drift(self) -> str | None:
+        """Why the installed function is not the pinned one, or None when it is."""
+        try:
+            found = source_sha256(self.resolve())
+        except (ImportError, AttributeError, OSError, TypeError) as e:
+            return f"{self.where}: not found ({e.__class__.__name__}: {e})"
+        if found != self.sha256:
+            return (
+                f"{self.where}: source changed (sha256 {found[:12]}…, patch written for {self.sha256[:12]}…)"
+            )
+        return None

@@ -1,0 +1,1 @@
+"""Demo data for development and tests: the design's named requests, generated ones, sealed copies."""
