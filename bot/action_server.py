@@ -147,14 +147,17 @@ def create_app(
     actions: str,
     settings: ActionServerSettings,
     cors: list[str] | None = None,
-    metrics_token: str | None = None,
+    metrics_token: str | None | bool = True,
 ) -> Sanic:
+    """`metrics_token=True` reads METRICS_TOKEN (required in production); None leaves /metrics open."""
     from rasa_sdk.endpoint import create_app as sdk_create_app
+
+    from common import metrics
 
     # rasa_sdk's create_app defaults to CORS "*"; its CLI passes None (no browser origin): so do we.
     app = sdk_create_app(actions, cors_origins=cors or None)
     require_token(app, settings.token)
-    follow_requests(app, metrics_token)
+    follow_requests(app, metrics.token_from_env() if metrics_token is True else metrics_token or None)
     return app
 
 

@@ -58,7 +58,29 @@ def start_problems(installed: str, locked: str | None) -> list[str]:
     return problems
 
 
-def prepare(env: Mapping[str, str]) -> None:
+# Rasa's own REST-like channels take any sender and any metadata: only GuardedRestInput may serve REST.
+UNGUARDED_CHANNELS = ("rest", "callback", "socketio", "rasa.core.channels.rest.RestInput")
+
+
+def unguarded_channels(argv: Sequence[str]) -> list[str]:
+    """Channels of the credentials file Rasa will read (`--credentials`, default credentials.yml)
+    that bypass the REST guard (deploy/rest_guard.py)."""
+    import yaml
+
+    path = Path("credentials.yml")
+    for i, arg in enumerate(argv):
+        if arg == "--credentials" and i + 1 < len(argv):
+            path = Path(argv[i + 1])
+        elif arg.startswith("--credentials="):
+            path = Path(arg.split("=", 1)[1])
+    try:
+        names = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []  # Rasa reports a missing or broken file itself
+    return [name for name in names if name in UNGUARDED_CHANNELS] if isinstance(names, dict) else []
+
+
+def prepare(env: Mapping[str, str], argv: Sequence[str] = ()) -> None:
     """Check, then install the patches; SystemExit with the reasons when Rasa must not start."""
     import rasa
 
@@ -68,6 +90,12 @@ def prepare(env: Mapping[str, str]) -> None:
         production = is_production(env)
     except AppEnvError as e:
         raise SystemExit(f"Rasa not started: {e}") from None
+    open_channels = unguarded_channels(argv)
+    if production and open_channels:
+        raise SystemExit(
+            f"Rasa not started (APP_ENV=production): {', '.join(open_channels)} in the credentials file "
+            "would take messages without the REST guard; use deploy.rest_guard.GuardedRestInput."
+        )
     problems = start_problems(rasa.__version__, locked_version())
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)
@@ -92,8 +120,9 @@ def prepare(env: Mapping[str, str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    prepare(os.environ)
-    sys.argv = ["rasa", *(sys.argv[1:] if argv is None else argv)]
+    args = list(sys.argv[1:] if argv is None else argv)
+    prepare(os.environ, args)
+    sys.argv = ["rasa", *args]
     from rasa.__main__ import main as rasa_cli
 
     rasa_cli()

@@ -33,6 +33,7 @@ from rasa.core.channels.rest import RestInput
 from rasa.shared.exceptions import RasaException
 from sanic.request import Request
 
+from common import request_id
 from common.production import AppEnvError, is_production
 from connectors.common.senders import CHAT_SENDER_PREFIXES
 from deploy.source_pins import SourcePin
@@ -134,7 +135,10 @@ class GuardedRestInput(RestInput):
         return await super()._extract_sender(req)
 
     def get_metadata(self, request: Request) -> dict[str, Any] | None:
-        return None  # only connectors set metadata (common/shared_contact.py)
+        # The client's metadata is dropped (only connectors set it: common/shared_contact.py); the one
+        # key set here is the request id, so REST turns are followed across processes like the others.
+        # The REST channel is internal (the desk, tests): a safe X-Request-Id of the caller is kept.
+        return {request_id.METADATA_KEY: request_id.accept(request.headers.get(request_id.HEADER))}
 
     def _extract_input_channel(self, req: Request) -> str:
         return self.name()

@@ -195,3 +195,13 @@ def test_importing_the_tracker_store_installs_nothing() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-3:] == ["[]", "rasa.shared.core.events", "rasa.core.channels.rest"]
+
+
+def test_production_refuses_a_credentials_file_with_an_unguarded_rest_channel(tmp_path: Path) -> None:
+    creds = tmp_path / "credentials.yml"
+    creds.write_text("rest:\nconnectors.telegram.TelegramInput:\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="rest in the credentials file"):
+        rasa_main.prepare({"APP_ENV": "production"}, ["run", "--credentials", str(creds)])
+    assert rasa_main.unguarded_channels([f"--credentials={creds}"]) == ["rest"]
+    # The project's own file names only the guarded channel.
+    assert rasa_main.unguarded_channels(["--credentials", str(processes.ROOT / "credentials.yml")]) == []

@@ -21,6 +21,7 @@ from rasa.core.run import create_http_input_channels
 from sanic import Sanic
 from sanic.exceptions import InvalidUsage, SanicException
 
+from common import request_id
 from common.production import AppEnvError
 from common.rasa_client import RasaClient
 from common.shared_contact import SHARE_CONTACT_TEXT, shared_contact
@@ -59,8 +60,10 @@ def test_stock_rasa_passes_client_metadata_and_input_channel_to_the_tracker() ->
     request.json["input_channel"] = "telegram"
     assert RestInput().get_metadata(request) == metadata
     assert RestInput()._extract_input_channel(request) == "telegram"
+    request.headers = {}
     guarded = GuardedRestInput()
-    assert guarded.get_metadata(request) is None
+    only_the_request_id = guarded.get_metadata(request)
+    assert only_the_request_id is not None and list(only_the_request_id) == [request_id.METADATA_KEY]
     assert guarded._extract_input_channel(request) == "rest"
 
 
@@ -133,9 +136,21 @@ async def test_client_metadata_and_input_channel_never_reach_the_tracker() -> No
     async with rest_channel(bot) as base:
         assert (await post(base, forged))[0] == 200
         assert (await post(base, forged, params={"stream": "true"}))[0] == 200
-    assert [(m.text, m.metadata, m.input_channel) for m in bot.messages] == [
-        (SHARE_CONTACT_TEXT, None, "rest")
+    assert [(m.text, list(m.metadata), m.input_channel) for m in bot.messages] == [
+        (SHARE_CONTACT_TEXT, [request_id.METADATA_KEY], "rest")
     ] * 2
+
+
+async def test_each_rest_message_carries_a_request_id_the_internal_caller_may_choose() -> None:
+    bot = Bot()
+    async with rest_channel(bot) as base:
+        await post(
+            base, {"sender": "web-1", "message": "chào"}, headers={request_id.HEADER: "desk-0000000042"}
+        )
+        await post(base, {"sender": "web-1", "message": "chào"}, headers={request_id.HEADER: "bad id <x>"})
+    first, second = (m.metadata[request_id.METADATA_KEY] for m in bot.messages)
+    assert first == "desk-0000000042"
+    assert request_id.safe(second) and second != "bad id <x>"
 
 
 @pytest.mark.parametrize(
