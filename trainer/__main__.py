@@ -34,7 +34,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from deploy import rasa_fast_start, rasa_patches
     from trainer import nlumodel, report
+
+    rasa_patches.install(rasa_fast_start.PATCHES)  # models load without Rasa's training step; same parses
 
     s = _settings(args)
     try:
