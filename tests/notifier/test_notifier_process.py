@@ -135,16 +135,20 @@ def test_a_notifier_stopped_mid_batch_loses_and_duplicates_nothing(
         finally:
             second.stop()
         got = per_chat(tg)
-    # Every subscriber got each notice exactly once.
-    assert got == Counter({FIRST_CHAT_ID + i: per_request for i in range(chats)})
+    expected = Counter({FIRST_CHAT_ID + i: per_request for i in range(chats)})
     final = states(database)
     if sig == signal.SIGTERM:  # a clean stop finishes its calls and hands back the rest
+        assert got == expected  # every subscriber got each notice exactly once
         assert at_stop["sending"] == at_stop["claimed"] == 0
         assert final == Counter({"sent": chats * per_request})
-    else:  # the calls cut by the kill reached the API: recorded as interrupted, not sent again
+    else:  # the calls cut by the kill: recorded as interrupted, never sent again (at most once)
         assert 1 <= at_stop["sending"] <= 8  # the kill did cut calls under way
         assert final["interrupted"] == at_stop["sending"]
         assert final["sent"] + final["interrupted"] == chats * per_request
+        assert not got - expected  # no duplicate
+        # A kill between marking a call "sending" and its bytes leaving the process loses that notice
+        # (Telegram has no idempotency key: at most once); only such calls may be missing.
+        assert (expected - got).total() <= final["interrupted"]
 
 
 def test_two_notifiers_share_the_work_without_a_double_send(database: str, tmp_path: Path) -> None:
