@@ -157,10 +157,11 @@ def metrics_handler(
     return metrics
 
 
-def route_label(request: web.Request) -> str:
-    """The route's pattern (`/v1/requests/{code}`), never the path a caller typed."""
+def route_label(request: web.Request, unmatched: str = UNMATCHED) -> str:
+    """The route's pattern (`/v1/requests/{code}`), never the path a caller typed; `unmatched` when
+    no route matched."""
     resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else UNMATCHED
+    return resource.canonical if resource is not None else unmatched
 
 
 def http_middleware(service: str) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import exc as sa_exc
 
+from common import metrics
 from common.request_code import is_request_code
 
 from ..errors import MESSAGES, ApiError
@@ -48,8 +49,7 @@ def error_response(status: int, code: str, message: str | None = None, **extra: 
 
 def _route(request: web.Request) -> str:
     """The route pattern ("/v1/requests/{code}/advance"), never the path: it holds request codes."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else f"<unrouted {len(request.path)} chars>"
+    return metrics.route_label(request, f"<unrouted {len(request.path)} chars>")
 
 
 def _loggable_path(request: web.Request) -> str:
