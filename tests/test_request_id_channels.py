@@ -99,3 +99,18 @@ async def test_rasa_metrics_endpoint_with_a_token() -> None:
                 assert r.status == 401
             async with s.get(url, headers={"Authorization": "Bearer scrape-secret-2"}) as r:
                 assert r.status == 200
+
+
+async def test_rasa_worker_endpoint_says_which_worker_answered(monkeypatch) -> None:
+    """What model activation asks on each connection (agent_desk/training/activation.py): this
+    process's pid, the worker count Rasa uses, and the model (none loaded here). Same token."""
+    import os
+
+    monkeypatch.setenv("SANIC_WORKERS", "2")  # without a multi-worker lock store Rasa runs one
+    async with serve_metrics("scrape-secret-3") as url:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url + "worker") as r:
+                assert r.status == 401
+            async with s.get(url + "worker", headers={"Authorization": "Bearer scrape-secret-3"}) as r:
+                assert r.status == 200
+                assert await r.json() == {"pid": os.getpid(), "workers": 1, "model_file": None}

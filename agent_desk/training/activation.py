@@ -7,8 +7,8 @@ server can read and swaps it in without a restart (204). Both take the API token
 Activating loads the model into EVERY server of TRAINING_RASA_URLS; when one refuses, the servers
 already switched get the previous model back, so the servers never answer with two different models.
 A server with several Sanic workers swaps the model only in the worker that took the PUT: `_load`
-asks the status on fresh connections and repeats the PUT on a connection that reached a worker still
-on another model, until CONVERGE_CHECKS fresh connections in a row agree (bounded).
+asks on fresh connections which worker answered (connectors/metrics_input.py) and repeats the PUT on a
+connection that reached a worker still on another model, until every worker runs the new one (bounded).
 Each attempt is a row of `model_activations` (who, when, model, previous model, result). A model
 whose report is below nlu_thresholds.yml on a gated set (with or without diacritics) is refused.
 """
@@ -34,8 +34,9 @@ from agent_desk.training.settings import ROOT, TrainingSettings
 log = logging.getLogger(__name__)
 STATUS_TIMEOUT = 10
 LOAD_TIMEOUT = 600  # a loaded 2-core machine takes a while to load a model
-CONVERGE_CHECKS = 6  # fresh-connection status checks that must all show the new model
-CONVERGE_ROUNDS = 6  # PUTs at most, per server, until they do
+CONVERGE_CHECKS = 6  # without worker ids: fresh-connection checks that must all show the new model
+CONVERGE_ROUNDS = 6  # PUTs at most, per worker, until they do
+WORKER_PROBES = 200  # fresh connections at most, per server, to meet every worker (each takes ms)
 
 model_activations = sa.Table(
     "model_activations",
@@ -170,19 +171,85 @@ async def _put_model(session: aiohttp.ClientSession, url: str, token: str, model
         return f"không liên lạc được Rasa {_host(url)}"
 
 
-async def _load(session: aiohttp.ClientSession, url: str, token: str, model: Path) -> str | None:
-    """PUT the model, then make sure the server answers with it from every worker: a Rasa started
-    with several Sanic workers (RASA_WORKERS) swaps the model only in the worker that took the PUT.
-    The workers share the listening socket and each connection lands on one of them, so the status
-    is asked on fresh connections, and a worker still on another model gets the PUT on the very
-    connection that reached it. Best effort, bounded: None once CONVERGE_CHECKS fresh connections in
-    a row agree, else why not."""
+@dataclass(frozen=True)
+class WorkerStatus:
+    pid: int
+    workers: int
+    model_file: str | None
+
+
+async def _worker_status(
+    session: aiohttp.ClientSession, url: str, metrics_token: str | None
+) -> WorkerStatus | None:
+    """Which worker of a Rasa server answered on this connection, how many it runs and its model
+    (connectors/metrics_input.py); None when the server does not say (no metrics channel, refused)."""
+    headers = {"Authorization": f"Bearer {metrics_token}"} if metrics_token else {}
+    try:
+        async with session.get(
+            f"{url}/webhooks/metrics/worker",
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=STATUS_TIMEOUT),
+        ) as resp:
+            if resp.status != 200:
+                return None
+            data = await resp.json(content_type=None)
+        pid, workers, model_file = data["pid"], data["workers"], data["model_file"]
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(pid, int) or not isinstance(workers, int) or workers < 1:
+        return None
+    return WorkerStatus(pid, workers, model_file if isinstance(model_file, str) else None)
+
+
+async def _load(
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str,
+    model: Path,
+    metrics_token: str | None = None,
+    touched: set[str] | None = None,
+) -> str | None:
+    """PUT the model, then make sure every worker of the server runs it: a Rasa started with several
+    Sanic workers (RASA_WORKERS) swaps the model only in the worker that took the PUT. The workers
+    share the listening socket and each connection lands on one of them, so the desk opens fresh
+    connections, asks which worker answered (`/webhooks/metrics/worker`), and repeats the PUT on the
+    connection that reached a worker still on another model, until it has seen every worker on the new
+    model. The kernel may hand many connections in a row to the same worker, so counting agreeing
+    answers is not enough; a server without that endpoint gets the counting check (_converge_blind).
+    None when done, else why not. `touched` gets the URL once a worker took the model."""
     error = await _put_model(session, url, token, model)
     if error:
         return error
-    puts, agreed = 1, 0
-    while agreed < CONVERGE_CHECKS:
+    if touched is not None:
+        touched.add(url)
+    on_new: set[int] = set()
+    puts = 1
+    for _ in range(WORKER_PROBES):
         async with aiohttp.ClientSession() as fresh:  # one new connection, kept for the PUT
+            status = await _worker_status(fresh, url, metrics_token)
+            if status is None:
+                return await _converge_blind(url, token, model, puts)
+            if status.model_file != model.name:
+                if puts >= CONVERGE_ROUNDS * status.workers:
+                    break
+                puts += 1
+                error = await _put_model(fresh, url, token, model)
+                if error:
+                    return error
+                status = await _worker_status(fresh, url, metrics_token)  # same connection, same worker
+                if status is None or status.model_file != model.name:
+                    continue
+            on_new.add(status.pid)
+            if len(on_new) >= status.workers:
+                return None
+    return f"Rasa {_host(url)}: một số worker vẫn chạy mô hình khác sau {puts} lần nạp"
+
+
+async def _converge_blind(url: str, token: str, model: Path, puts: int) -> str | None:
+    """Without a worker id: until CONVERGE_CHECKS fresh connections in a row show the model (bounded)."""
+    agreed = 0
+    while agreed < CONVERGE_CHECKS:
+        async with aiohttp.ClientSession() as fresh:
             try:
                 stale = await loaded_model(fresh, url, token) != model.name
             except ActivationError:
@@ -282,18 +349,21 @@ async def _activate_locked(
 ) -> Activation:
     previous_name = await production_model(session, settings, token)
     previous = resolve_model(previous_name, settings, await _known_paths(engine))
-    done: list[str] = []
+    touched: set[str] = set()  # servers where at least one worker took the model
     error = None
     for url in settings.rasa_urls:
-        error = await _load(session, url, token, model)
+        error = await _load(session, url, token, model, settings.metrics_token, touched)
         if error:
             break
-        done.append(url)
+    done = [url for url in settings.rasa_urls if url in touched]
     detail = ""
     if error:
         restored = []
         for url in done:
-            if previous is not None and await _load(session, url, token, previous) is None:
+            if (
+                previous is not None
+                and await _load(session, url, token, previous, settings.metrics_token) is None
+            ):
                 restored.append(_host(url))
         detail = error + (f"; đã nạp lại mô hình cũ trên {', '.join(restored)}" if restored else "")
         if done and len(restored) != len(done):

@@ -11,6 +11,8 @@ TRAINING_RASA_URLS    comma-separated Rasa servers to load an activated model in
 TRAINING_EPOCH_FRACTION  fraction of the epochs used when continuing from the production model
                       (finetune); 0.1-1, default 0.3.
 TRAINING_PYTHON       the Python that runs `rasa train` and the evaluation (default: the desk's own).
+METRICS_TOKEN         also sent to Rasa's `GET /webhooks/metrics/worker` (connectors/metrics_input.py),
+                      which tells activation which worker answered.
 
 `train_command` / `eval_command` replace `<python> -m rasa` / `<python> -m agent_desk.training.evaluation`
 (the arguments are appended unchanged); they are a seam for tests, never read from the environment.
@@ -22,6 +24,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+from common.metrics import TOKEN_ENV as METRICS_TOKEN_ENV
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -38,6 +42,7 @@ class TrainingSettings:
     rasa_urls: tuple[str, ...] = field(default=("http://127.0.0.1:5005",))
     epoch_fraction: float = 0.3
     python: str = sys.executable
+    metrics_token: str | None = None
     train_command: tuple[str, ...] = ()
     eval_command: tuple[str, ...] = ()
 
@@ -75,4 +80,5 @@ class TrainingSettings:
             rasa_urls=urls or (rasa_url,),
             epoch_fraction=fraction,
             python=env.get("TRAINING_PYTHON", "").strip() or sys.executable,
+            metrics_token=(env.get(METRICS_TOKEN_ENV) or "").strip() or None,
         )

@@ -82,17 +82,25 @@ for model, out in zip(models, outs):
 class FakeRasa:
     """Rasa's /status and PUT /model, enough to see what the desk loads where. With `workers` > 1,
     like Sanic's workers sharing a socket: each connection lands on one worker (round robin), and a
-    PUT swaps the model of that worker only."""
+    PUT swaps the model of that worker only. `skew` first connections all land on worker 0 (the kernel
+    may do that under load). `/webhooks/metrics/worker` says which worker answered, like
+    connectors/metrics_input.py (`worker_ids=False`: a Rasa without that channel)."""
 
-    def __init__(self, model: str, fail_put: bool = False, workers: int = 1) -> None:
+    def __init__(
+        self, model: str, fail_put: bool = False, workers: int = 1, skew: int = 0, worker_ids: bool = True
+    ) -> None:
         self.models = [model] * workers
         self.fail_put = fail_put
+        self.skew = skew
+        self.worker_auth: list[str] = []
         self.puts: list[str] = []
         self.tokens: list[str] = []
         self.connections: dict[Any, int] = {}
         self.app = web.Application()
         self.app.router.add_get("/status", self.status)
         self.app.router.add_put("/model", self.put)
+        if worker_ids:
+            self.app.router.add_get("/webhooks/metrics/worker", self.worker)
         self.server: TestServer | None = None
 
     @property
@@ -102,8 +110,16 @@ class FakeRasa:
     def _worker(self, request: web.Request) -> int:
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if peer not in self.connections:
-            self.connections[peer] = len(self.connections) % len(self.models)
+            n = len(self.connections)
+            self.connections[peer] = 0 if n < self.skew else n % len(self.models)
         return self.connections[peer]
+
+    async def worker(self, request: web.Request) -> web.Response:
+        self.worker_auth.append(request.headers.get("Authorization", ""))
+        w = self._worker(request)
+        return web.json_response(
+            {"pid": 1000 + w, "workers": len(self.models), "model_file": Path(self.models[w]).name}
+        )
 
     async def status(self, request: web.Request) -> web.Response:
         self.tokens.append(request.query.get("token", ""))
@@ -135,9 +151,11 @@ async def fake_rasas(tmp_path: Path):
     made: list[FakeRasa] = []
 
     async def make(
-        n: int = 1, fail_second: bool = False, workers: int = 1
+        n: int = 1, fail_second: bool = False, workers: int = 1, skew: int = 0, worker_ids: bool = True
     ) -> tuple[list[FakeRasa], list[str]]:
-        fakes = [FakeRasa(str(production), fail_second and i == 1, workers) for i in range(n)]
+        fakes = [
+            FakeRasa(str(production), fail_second and i == 1, workers, skew, worker_ids) for i in range(n)
+        ]
         made.extend(fakes)
         return fakes, [await f.start() for f in fakes]
 
@@ -160,7 +178,9 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return script
 
 
-def training_settings(tmp_path: Path, project: Path, script: Path, urls: list[str]) -> Settings:
+def training_settings(
+    tmp_path: Path, project: Path, script: Path, urls: list[str], env: dict[str, str] | None = None
+) -> Settings:
     settings = desk_settings(
         tmp_path,
         env={
@@ -168,6 +188,7 @@ def training_settings(tmp_path: Path, project: Path, script: Path, urls: list[st
             "TRAINING_MODELS_DIR": str(tmp_path / "workbench"),
             "TRAINING_RASA_URLS": ",".join(urls),
             "RASA_AUTH_TOKEN": "secret-rasa-token-123",
+            **(env or {}),
         },
     )
     training = dataclasses.replace(
@@ -381,11 +402,18 @@ async def test_activate_on_two_servers_and_roll_back(
     assert rows[0].model == new and rows[0].previous_model.endswith("cskh-prod.tar.gz")
 
 
+@pytest.mark.parametrize("worker_ids", [True, False], ids=["worker-endpoint", "status-only"])
 async def test_every_worker_of_a_multi_worker_rasa_gets_the_model(
-    desk_factory, tmp_path: Path, project: Path, fake_env: Path, fake_rasas, monkeypatch: pytest.MonkeyPatch
+    desk_factory,
+    tmp_path: Path,
+    project: Path,
+    fake_env: Path,
+    fake_rasas,
+    monkeypatch: pytest.MonkeyPatch,
+    worker_ids: bool,
 ) -> None:
     _known(monkeypatch, tmp_path)
-    fakes, urls = await fake_rasas(1, workers=2)
+    fakes, urls = await fake_rasas(1, workers=2, worker_ids=worker_ids)
     client, csrf = await start_desk(desk_factory, training_settings(tmp_path, project, fake_env, urls))
     await _succeeded_run(client, csrf)
     resp = await client.post("/training/runs/1/activate", data={"csrf_token": csrf}, allow_redirects=False)
@@ -395,6 +423,47 @@ async def test_every_worker_of_a_multi_worker_rasa_gets_the_model(
     resp = await client.post("/training/rollback", data={"csrf_token": csrf}, allow_redirects=False)
     assert resp.status == 303, await resp.text()
     assert [Path(m).name for m in fakes[0].models] == ["cskh-prod.tar.gz"] * 2
+
+
+async def test_every_worker_gets_the_model_when_one_worker_takes_the_first_connections(
+    desk_factory, tmp_path: Path, project: Path, fake_env: Path, fake_rasas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CI failure of 2026-12: the kernel handed the status checks to the worker that had the
+    model, so six agreeing answers hid a worker still on the old one (rollback left it there).
+    Asking which worker answered finds the other one."""
+    _known(monkeypatch, tmp_path)
+    fakes, urls = await fake_rasas(1, workers=2, skew=12)
+    settings = training_settings(tmp_path, project, fake_env, urls, {"METRICS_TOKEN": "metrics-token-abc"})
+    client, csrf = await start_desk(desk_factory, settings)
+    await _succeeded_run(client, csrf)
+    resp = await client.post("/training/runs/1/activate", data={"csrf_token": csrf}, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    assert [Path(m).name for m in fakes[0].models] == ["workbench-1.tar.gz"] * 2
+    assert set(fakes[0].worker_auth) == {"Bearer metrics-token-abc"}
+    fakes[0].connections.clear()  # the rollback meets the same skew
+    resp = await client.post("/training/rollback", data={"csrf_token": csrf}, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    assert [Path(m).name for m in fakes[0].models] == ["cskh-prod.tar.gz"] * 2
+
+
+async def test_a_worker_that_never_answers_fails_the_activation_and_restores(
+    desk_factory, tmp_path: Path, project: Path, fake_env: Path, fake_rasas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker the desk never meets (all connections land on the other one): activation fails with a
+    message and the server gets its previous model back; nothing is left half-activated."""
+    _known(monkeypatch, tmp_path)
+    monkeypatch.setattr(activation, "WORKER_PROBES", 20)
+    fakes, urls = await fake_rasas(1, workers=2, skew=10_000)
+    client, csrf = await start_desk(desk_factory, training_settings(tmp_path, project, fake_env, urls))
+    await _succeeded_run(client, csrf)
+    resp = await client.post("/training/runs/1/activate", data={"csrf_token": csrf}, allow_redirects=False)
+    assert resp.status == 502
+    assert "Kích hoạt thất bại" in await resp.text()
+    assert [Path(m).name for m in fakes[0].models] == ["cskh-prod.tar.gz"] * 2
+    engine = client.app[ENGINE]
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(activation.model_activations))).one()
+    assert row.result == "failed" and "worker" in row.detail
 
 
 async def test_failure_on_one_server_rolls_the_other_back(

@@ -37,6 +37,20 @@ async def rasa_model(session: aiohttp.ClientSession, url: str, token: str) -> st
         return str((await resp.json())["model_file"])
 
 
+async def models_by_worker(url: str, workers: int = 2) -> dict[int, str]:
+    """Each worker's model, by pid, from fresh connections until every worker answered (bounded)."""
+    seen: dict[int, str] = {}
+    for _ in range(400):
+        async with aiohttp.ClientSession() as fresh, fresh.get(f"{url}/webhooks/metrics/worker") as resp:
+            assert resp.status == 200
+            data = await resp.json()
+        assert data["workers"] == workers
+        seen[data["pid"]] = data["model_file"]
+        if len(seen) == workers:
+            return seen
+    raise AssertionError(f"only {len(seen)} of {workers} workers answered 400 connections")
+
+
 async def test_activation_reaches_every_worker_of_a_real_rasa(desk_factory, tmp_path: Path) -> None:
     """A Rasa with 2 Sanic workers (make run's default): PUT /model swaps one worker's model; the desk
     repeats it on the connections that reach a worker still on the old one, until all agree."""
@@ -70,10 +84,12 @@ async def test_activation_reaches_every_worker_of_a_real_rasa(desk_factory, tmp_
             )
             print(f"\n>> activation on 2 workers {time.monotonic() - t0:.0f} s")
             assert done.result == "ok"
+            assert set((await models_by_worker(url)).values()) == {other.name}
             for _ in range(12):  # fresh connections land on either worker
                 async with aiohttp.ClientSession() as fresh:
                     assert await rasa_model(fresh, url, token) == other.name
             await activation.rollback(engine, session, settings.training, token, agent.id, agent.display_name)
+            assert set((await models_by_worker(url)).values()) == {production.name}
             for _ in range(12):
                 async with aiohttp.ClientSession() as fresh:
                     assert await rasa_model(fresh, url, token) == production.name
