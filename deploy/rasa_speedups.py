@@ -5,7 +5,11 @@
    The type-name -> class map never changes once Rasa is loaded, so it is cached.
 2. `RemoteAction._validate_action_result` calls `jsonschema.validate`, which re-checks the
    *schema itself* against the JSON-Schema meta-schema on every custom action call (~8 % of a
-   turn; RasaHQ/rasa#11717). The validator is built once; the validation is the same.
+   turn; RasaHQ/rasa#11717). The validator is built once; the validation is the same. Valid
+   results (all of them, from our action server) take a shorter road to the same verdict: each
+   event is checked against the one `oneOf` branch its `event` name selects, instead of all 23
+   (7 % of the worker's time under load, 2026-12-06); anything that fails it is checked again by
+   the full validator, so a bad result raises exactly the error Rasa's check raises.
 3. `Domain.is_empty` builds an empty Domain from a dict and compares both as dicts; the processor
    asks it for every message (`_check_for_unseen_features`, ~2 % of a turn). A loaded domain never
    changes, so the answer is kept on the instance.
@@ -86,6 +90,26 @@ def _cache_event_types() -> None:
     replace(Event, "resolve_by_type", resolve_by_type)
 
 
+def _event_branches(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]] | None:
+    """The action-result schema with its events only required to be an array, and one schema per
+    event name: the event schema's common part with the single `oneOf` branch of that name. None
+    when the schema is not shaped so (then only the full validator is used)."""
+    try:
+        events = spec["properties"]["events"]
+        event = events["items"]
+        branches = event["oneOf"]
+        names = [b["properties"]["event"]["const"] for b in branches]
+    except (KeyError, TypeError):
+        return None
+    # `oneOf` means exactly one branch holds; every branch pins a different `event` and the common
+    # part requires `event`, so for a known name "exactly one" is "the branch of that name holds".
+    if "event" not in event.get("required", ()) or len(set(names)) != len(names):
+        return None
+    common = {k: v for k, v in event.items() if k != "oneOf"}
+    outer = {**spec, "properties": {**spec["properties"], "events": {"type": "array"}}}
+    return outer, {name: {"allOf": [common, branch]} for name, branch in zip(names, branches, strict=True)}
+
+
 def _prebuild_action_validator() -> None:
     from jsonschema import exceptions, validators
     from rasa.core.actions.action import RemoteAction
@@ -95,8 +119,24 @@ def _prebuild_action_validator() -> None:
     cls = validators.validator_for(spec)
     cls.check_schema(spec)
     validator = cls(spec)
+    shaped = _event_branches(spec)
+    outer = cls(shaped[0]) if shaped else None
+    by_name = {name: cls(schema) for name, schema in shaped[1].items()} if shaped else {}
+
+    def surely_valid(result: Any) -> bool:
+        """True only when the full validator would find no error (False: ask it)."""
+        if outer is None or not outer.is_valid(result):
+            return False
+        for event in result.get("events") or ():
+            name = event.get("event") if isinstance(event, dict) else None
+            branch = by_name.get(name) if isinstance(name, str) else None
+            if branch is None or not branch.is_valid(event):
+                return False
+        return True
 
     def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
+        if surely_valid(result):
+            return True
         error = exceptions.best_match(validator.iter_errors(result))
         if error is not None:
             error.message += (
@@ -107,6 +147,7 @@ def _prebuild_action_validator() -> None:
             raise error
         return True
 
+    _validate_action_result.surely_valid = surely_valid  # type: ignore[attr-defined]  # for tests
     replace(RemoteAction, "_validate_action_result", _validate_action_result)
 
 

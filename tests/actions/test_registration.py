@@ -13,6 +13,40 @@ DOMAIN = yaml.safe_load((Path(__file__).parents[2] / "domain.yml").read_text("ut
 def test_every_domain_action_is_registered() -> None:
     executor = ActionExecutor()
     executor.register_package("bot.actions")  # raises if a base class is mistaken for an action
-    custom = {a for a in DOMAIN["actions"] if not a.startswith("utter_")}
+    # An entry is a name, or {name: {send_domain: true}} for an action that reads the domain.
+    names = [a if isinstance(a, str) else next(iter(a)) for a in DOMAIN["actions"]]
+    custom = {a for a in names if not a.startswith("utter_")}
     assert custom, "the domain names no custom action"
     assert custom <= set(executor.actions), custom - set(executor.actions)
+
+
+def _actions_reading_the_domain() -> set[str]:
+    """Names of the custom actions whose `run` (own or inherited) uses its `domain` argument."""
+    import ast
+    import inspect
+    import textwrap
+
+    executor = ActionExecutor()
+    executor.register_package("bot.actions")
+    found = set()
+    for name, run in executor.actions.items():
+        function = getattr(run, "__func__", run)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+        if any(isinstance(n, ast.Name) and n.id == "domain" for n in ast.walk(tree.body[0])):
+            found.add(name)
+    return found
+
+
+def test_every_action_that_reads_the_domain_gets_it() -> None:
+    """endpoints.yml sends the domain selectively: an action that reads it must be a validate_*
+    action or marked `send_domain: true`, else it silently receives {} (no buttons, no labels)."""
+    from rasa.shared.core.domain import Domain
+
+    domain = Domain.load(str(Path(__file__).parents[2] / "domain.yml"))
+    readers = _actions_reading_the_domain()
+    assert "action_nlu_fallback" in readers  # the check sees the one we know of
+    missing = {a for a in readers if not domain.does_custom_action_explicitly_need_domain(a)}
+    assert not missing, f"mark them `send_domain: true` in domain.yml: {sorted(missing)}"
+    for path in ("endpoints.yml", "deploy/endpoints.scaled.yml"):
+        endpoints = yaml.safe_load((Path(__file__).parents[2] / path).read_text("utf-8"))
+        assert endpoints["action_endpoint"]["enable_selective_domain"] is True, path

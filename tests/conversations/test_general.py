@@ -58,3 +58,39 @@ async def test_a_pasted_200k_character_message_is_answered(chat: Chat) -> None:
     assert "PC05HA0000789" in chat.text
     await chat.say("cảm ơn")
     assert chat.text, "the conversation goes on after the huge message"
+
+
+async def test_a_hesitating_model_offers_its_two_guesses_as_buttons(chat: Chat) -> None:
+    """action_nlu_fallback builds its buttons from the domain's responses, which Rasa sends only to
+    the actions marked `send_domain: true` (endpoints.yml: enable_selective_domain). A user message
+    on which the model hesitated between two intents is put on the tracker through Rasa's API, then
+    Rasa runs the action as after any fallback."""
+    await chat.say("xin chào")  # a session exists: /execute would otherwise start one, forgetting it
+    base = f"{chat.stack.rasa_url}/conversations/{chat.sender_id}"
+    params = {"token": chat.stack.rasa_token}
+    hesitation = {
+        "event": "user",
+        "text": "cái hồ sơ của tui sao rồi, ký được chưa",
+        "parse_data": {
+            "intent": {"name": "nlu_fallback", "confidence": 0.5},
+            "intent_ranking": [
+                {"name": "nlu_fallback", "confidence": 0.5},
+                {"name": "track_request", "confidence": 0.41},
+                {"name": "sign_documents", "confidence": 0.38},
+            ],
+            "entities": [],
+        },
+    }
+    async with chat.session.post(f"{base}/tracker/events", params=params, json=[hesitation]) as resp:
+        assert resp.status == 200, await resp.text()
+    async with chat.session.post(
+        f"{base}/execute", params=params, json={"name": "action_nlu_fallback"}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        messages = (await resp.json())["messages"]
+    assert [m.get("text") for m in messages] == ["Em chưa chắc đã hiểu đúng. Ý anh/chị là:"]
+    assert [(b["title"], b["payload"]) for b in messages[0]["buttons"]] == [
+        ("Tra cứu tiến độ yêu cầu", "/track_request"),
+        ("Ký hồ sơ bằng mã OTP", "/sign_documents"),
+        ("Không phải các ý trên", "/help"),
+    ]
