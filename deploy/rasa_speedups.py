@@ -46,6 +46,10 @@
    now share one connection pool per endpoint and event loop. Pooled connections are dropped
    after 2 s idle, well before the action server's 5 s keep-alive (Sanic's default), so a
    request is not sent on a connection the server is closing.
+   The domain a call carries (validate_* form actions and those marked `send_domain`, 56 KB of
+   JSON) is one dict for the life of the loaded model (`Domain.as_dict` returns `Domain._data`):
+   its JSON is encoded once per domain object and spliced into each request body; the rest of the
+   body (tracker, action name) is encoded per call. Same JSON document, key order included.
 
 `PATCHES` are installed by deploy/rasa_main.py when Rasa starts (`install()` here: the same, for tests
 and tools). Each pins the functions it replaces or reproduces (deploy/source_pins.py): on another
@@ -55,6 +59,7 @@ version of them it is refused, not applied blind.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import random
@@ -352,6 +357,23 @@ def _join_sparse_features_directly() -> None:
 POOLED_IDLE_S = 2.0
 
 
+_encoded_domain: list[tuple[Any, str]] = []  # (the domain dict, its JSON): the last one seen
+
+
+def dumps_reusing_domain(body: Any) -> str:
+    """`json.dumps(body)`, with the JSON of `body["domain"]` encoded once per domain object."""
+    domain = body.get("domain") if isinstance(body, dict) else None
+    if not isinstance(domain, dict) or next(reversed(body)) != "domain":
+        return json.dumps(body)
+    if not _encoded_domain or _encoded_domain[0][0] is not domain:
+        # Identity, not id(): holding the dict keeps its id from being reused by another object.
+        _encoded_domain[:] = [(domain, json.dumps(domain))]
+    rest = dict(body)
+    del rest["domain"]
+    head = json.dumps(rest)
+    return f'{head[:-1]}{", " if rest else ""}"domain": {_encoded_domain[0][1]}}}'
+
+
 def _pool_endpoint_connections() -> None:
     import asyncio
 
@@ -376,6 +398,7 @@ def _pool_endpoint_connections() -> None:
             timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
             connector=pooled[1],
             connector_owner=False,
+            json_serialize=dumps_reusing_domain,
         )
 
     replace(EndpointConfig, "session", session)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from aiohttp import web
 from rasa.utils.endpoints import EndpointConfig
@@ -42,3 +43,53 @@ async def test_action_calls_share_connections_and_keep_auth(aiohttp_server: obje
     # Concurrent calls each get a connection; all answered.
     many = await asyncio.gather(*(endpoint.request(json={"n": i}, method="post") for i in range(20)))
     assert sorted(a["n"] for a in many) == list(range(20))
+
+
+async def test_the_domain_is_encoded_once_and_the_body_is_rasas_own(
+    aiohttp_server: object, monkeypatch: object
+) -> None:
+    """A custom action call with the domain: the action server gets byte for byte what
+    `json.dumps` gives (key order included), and the domain's JSON is made once per domain object."""
+    import json
+
+    from rasa.shared.core.domain import Domain
+
+    assert rasa_speedups.install()
+    bodies: list[bytes] = []
+
+    async def webhook(request: web.Request) -> web.Response:
+        bodies.append(await request.read())
+        return web.json_response({"events": []})
+
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    server = await aiohttp_server(app)  # type: ignore[operator]
+    endpoint = EndpointConfig(f"http://127.0.0.1:{server.port}/webhook")
+    domain = Domain.load(str(Path(__file__).parents[2] / "domain.yml"))
+    encoded: list[object] = []
+    real_dumps = json.dumps
+
+    def counting_dumps(obj: object, *args: object, **kwargs: object) -> str:
+        encoded.append(obj)
+        return real_dumps(obj, *args, **kwargs)
+
+    monkeypatch.setattr(rasa_speedups.json, "dumps", counting_dumps)  # type: ignore[attr-defined]
+    calls = [
+        {
+            "next_action": "validate_signing_form",
+            "sender_id": f"s{i}",
+            "tracker": {"events": [i]},
+            "version": "3.6.21",
+            "domain": domain.as_dict(),
+        }
+        for i in range(3)
+    ]
+    for body in calls:
+        await endpoint.request(json=body, method="post")
+    other = Domain.from_dict({"intents": ["chào"], "responses": {"utter_x": [{"text": "Dạ"}]}})
+    await endpoint.request(json={"next_action": "a", "domain": other.as_dict()}, method="post")
+    await endpoint.request(json={"next_action": "a", "tracker": {}}, method="post")  # no domain
+    sent = [*calls, {"next_action": "a", "domain": other.as_dict()}, {"next_action": "a", "tracker": {}}]
+    assert bodies == [real_dumps(b).encode() for b in sent]
+    assert sum(obj is domain.as_dict() for obj in encoded) == 1  # three calls, one encoding
+    assert sum(obj is other.as_dict() for obj in encoded) == 1
