@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from agent_desk import channel_window, db
+from agent_desk.desk_texts import TEXTS
 from agent_desk.handoffs import DeskError
 from agent_desk.keys import DESK, SETTINGS
 from agent_desk.request_helpers import error_response, handoff_id_of
@@ -117,7 +118,7 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
 
 
 def _too_large(limit: int) -> str:
-    return f"Tệp quá lớn: tối đa {limit // (1024 * 1024)} MB."
+    return TEXTS.get("attachment_too_large", limit_mb=limit // (1024 * 1024))
 
 
 def bot_event(kind: str, name: str, url: str, sha256: str, size: int, agent: Any) -> dict[str, Any]:
@@ -162,18 +163,18 @@ async def upload(request: web.Request) -> web.StreamResponse:
         data = await _read_limited(request, max(MAX_BYTES.values()))
         found = sniff(data)
         if found is None:
-            raise DeskError("Chỉ gửi được tệp PDF hoặc ảnh JPEG, PNG (kiểm tra theo nội dung tệp).", 415)
+            raise DeskError(TEXTS.get("attachment_bad_type"), 415)
         kind, mime = found
         if len(data) > MAX_BYTES[kind]:
-            what = "Ảnh" if kind == "image" else "Tệp PDF"
-            raise DeskError(f"{what} quá lớn: tối đa {MAX_BYTES[kind] // (1024 * 1024)} MB.", 413)
+            text = "attachment_image_too_large" if kind == "image" else "attachment_pdf_too_large"
+            raise DeskError(TEXTS.get(text, limit_mb=MAX_BYTES[kind] // (1024 * 1024)), 413)
         name = safe_name(request.headers.get("X-File-Name", ""), mime)
         sha = await store(desk, data, mime)
         event = bot_event(kind, name, signed_url(desk.settings, sha), sha, len(data), agent)
         try:
             await desk.rasa.append_events(handoff.sender_id, [event])
         except RasaError as exc:
-            raise DeskError(f"Tệp chưa gửi được: {exc}.", 502) from exc
+            raise DeskError(TEXTS.get("attachment_rasa_failed", error=exc), 502) from exc
     except DeskError as exc:
         return error_response(request, exc, back=f"/conversations/{handoff_id}")
     async with desk.engine.begin() as conn:
@@ -215,13 +216,13 @@ async def public_file(request: web.Request) -> web.StreamResponse:
     if not SHA_RE.match(sha):
         raise web.HTTPNotFound()
     if not (exp_raw.isascii() and exp_raw.isdigit() and len(exp_raw) <= 12):
-        raise web.HTTPForbidden(text="Liên kết không hợp lệ.")
+        raise web.HTTPForbidden(text=TEXTS.get("file_link_invalid"))
     settings: Settings = request.app[SETTINGS]
     expected = signature(settings.secret_key, sha, int(exp_raw))
     if not hmac.compare_digest(sig, expected):
-        raise web.HTTPForbidden(text="Liên kết không hợp lệ.")
+        raise web.HTTPForbidden(text=TEXTS.get("file_link_invalid"))
     if int(exp_raw) < time.time():
-        raise web.HTTPGone(text="Liên kết đã hết hạn.")
+        raise web.HTTPGone(text=TEXTS.get("file_link_expired"))
     return await _file_response(request, sha)
 
 

@@ -44,6 +44,7 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
+from agent_desk.desk_texts import TEXTS
 from agent_desk.handoffs import DeskError
 from agent_desk.keys import DESK, SETTINGS
 from agent_desk.request_helpers import error_response, handoff_id_of
@@ -64,18 +65,13 @@ REDIRECTS = {301, 302, 303, 307, 308}
 # What Telegram's getFile gives: a relative path such as "photos/file_12.jpg".
 FILE_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:/[A-Za-z0-9_.-]+)*$")
 
-TELEGRAM_OFF = (
-    "Không mở được tệp này: bàn trực chưa được cấu hình Telegram (TELEGRAM_BOT_TOKEN) nên không tải "
-    "được ảnh hay tệp khách gửi qua Telegram. Hãy báo quản trị hệ thống."
-)
-HOST_REFUSED = (
-    "Không mở được tệp này: địa chỉ của tệp không thuộc máy chủ tệp của Zalo mà bàn trực được phép "
-    "tải (DESK_CUSTOMER_FILE_HOSTS)."
-)
-UNAVAILABLE = "Không tải được tệp khách gửi lúc này (máy chủ tệp không trả lời đúng). Hãy thử lại sau."
-TIMEOUT = "Không tải được tệp khách gửi: máy chủ tệp trả lời quá lâu. Hãy thử lại sau."
-NOT_IN_CONVERSATION = "Không tìm thấy ảnh hay tệp này trong hội thoại."
-GONE = "Không tải được tệp khách gửi: tệp không còn trên máy chủ của kênh (có thể đã hết hạn)."
+# The pages' texts, from texts/desk.yml.
+TELEGRAM_OFF = TEXTS.get("customer_file_telegram_off")
+HOST_REFUSED = TEXTS.get("customer_file_host_refused")
+UNAVAILABLE = TEXTS.get("customer_file_unavailable")
+TIMEOUT = TEXTS.get("customer_file_timeout")
+NOT_IN_CONVERSATION = TEXTS.get("customer_file_not_in_conversation")
+GONE = TEXTS.get("customer_file_gone")
 
 
 class Refused(Exception):
@@ -87,11 +83,7 @@ class Refused(Exception):
 
 
 def too_large(settings: Settings) -> Refused:
-    return Refused(
-        f"Tệp khách gửi quá lớn để mở trên bàn trực (tối đa {settings.customer_file_max_mb} MB). "
-        "Hãy đề nghị khách gửi lại tệp nhỏ hơn hoặc qua kênh khác.",
-        413,
-    )
+    return Refused(TEXTS.get("customer_file_too_large", limit_mb=settings.customer_file_max_mb), 413)
 
 
 # ---------------------------------------------------------------------- the content's type
@@ -332,16 +324,14 @@ async def customer_file(request: web.Request) -> web.StreamResponse:
     back = f"/conversations/{handoff_id}"
     handoff = await desk.get(handoff_id)
     if handoff is None:
-        raise web.HTTPNotFound(text="Không tìm thấy hội thoại.")
+        raise web.HTTPNotFound(text=TEXTS.get("not_found"))
     if not REF_RE.match(ref):
         raise web.HTTPNotFound(text=NOT_IN_CONVERSATION)
     try:
         try:
             tracker = await desk.rasa.tracker(handoff.sender_id)
         except RasaError:
-            raise Refused(
-                "Không tải được lịch sử hội thoại để tìm tệp khách gửi. Hãy thử lại sau.", 502
-            ) from None
+            raise Refused(TEXTS.get("customer_file_history_failed"), 502) from None
         raw = find_reference(tracker.get("events") or [], ref)
         if raw is None:
             raise Refused(NOT_IN_CONVERSATION, 404)

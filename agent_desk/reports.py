@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_desk import db, transcript
+from agent_desk.desk_texts import REPORT_TEXTS
 from agent_desk.vn_time import VN_TZ
 
 DEFAULT_DAYS = 7
@@ -77,21 +78,25 @@ def today_vn(now: float | None = None) -> date:
 def _parse_day(raw: str, what: str) -> date:
     raw = raw.strip()
     if not (raw.isascii() and DATE_RE.match(raw)):
-        raise ReportError(f"{what} không hợp lệ: hãy nhập ngày dạng năm-tháng-ngày, ví dụ 2026-12-01.")
+        raise ReportError(REPORT_TEXTS.get("bad_date", what=what))
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise ReportError(f"{what} không có thật: {raw}.") from None
+        raise ReportError(REPORT_TEXTS.get("no_such_date", what=what, raw=raw)) from None
 
 
 def parse_period(raw_from: str | None, raw_to: str | None, now: float | None = None) -> Period:
     """The range asked for; by default the last seven days, today included."""
-    end = _parse_day(raw_to, "Ngày kết thúc") if raw_to else today_vn(now)
-    start = _parse_day(raw_from, "Ngày bắt đầu") if raw_from else end - timedelta(days=DEFAULT_DAYS - 1)
+    end = _parse_day(raw_to, REPORT_TEXTS.get("end_date")) if raw_to else today_vn(now)
+    start = (
+        _parse_day(raw_from, REPORT_TEXTS.get("start_date"))
+        if raw_from
+        else end - timedelta(days=DEFAULT_DAYS - 1)
+    )
     if start > end:
-        raise ReportError("Ngày bắt đầu phải trước hoặc bằng ngày kết thúc.")
+        raise ReportError(REPORT_TEXTS.get("start_after_end"))
     if (end - start).days + 1 > MAX_DAYS:
-        raise ReportError(f"Mỗi báo cáo tối đa {MAX_DAYS} ngày.")
+        raise ReportError(REPORT_TEXTS.get("too_many_days", max_days=MAX_DAYS))
     return Period(start, end)
 
 
@@ -361,12 +366,16 @@ def short_duration(seconds: float | None) -> str:
         return "—"
     total = max(0, int(round(seconds)))
     if total < 60:
-        return f"{total} giây"
+        return REPORT_TEXTS.get("duration_seconds", seconds=total)
     minutes, sec = divmod(total, 60)
     if minutes < 60:
-        return f"{minutes} phút" + (f" {sec:02d} giây" if sec else "")
+        if sec:
+            return REPORT_TEXTS.get("duration_minutes_seconds", minutes=minutes, seconds=sec)
+        return REPORT_TEXTS.get("duration_minutes", minutes=minutes)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} giờ" + (f" {minutes:02d} phút" if minutes else "")
+    if minutes:
+        return REPORT_TEXTS.get("duration_hours_minutes", hours=hours, minutes=minutes)
+    return REPORT_TEXTS.get("duration_hours", hours=hours)
 
 
 def charts(report: Report) -> list[Chart]:
@@ -374,18 +383,22 @@ def charts(report: Report) -> list[Chart]:
     days = [f for _, f in report.days]
     out = [
         bar_chart(
-            "Yêu cầu gặp nhân viên theo ngày",
+            REPORT_TEXTS.get("chart_requests"),
             labels,
             [
-                ("đã xử lý", "bar-closed", [float(f.closed) for f in days]),
-                ("hết giờ chờ", "bar-timeout", [float(f.timed_out) for f in days]),
-                ("khác", "bar-other", [float(f.conversations - f.closed - f.timed_out) for f in days]),
+                (REPORT_TEXTS.get("legend_closed"), "bar-closed", [float(f.closed) for f in days]),
+                (REPORT_TEXTS.get("legend_timed_out"), "bar-timeout", [float(f.timed_out) for f in days]),
+                (
+                    REPORT_TEXTS.get("legend_other"),
+                    "bar-other",
+                    [float(f.conversations - f.closed - f.timed_out) for f in days],
+                ),
             ],
             stacked=True,
             fmt=lambda v: f"{v:.0f}",
         ),
         bar_chart(
-            "Thời gian chờ theo ngày (p50, p95)",
+            REPORT_TEXTS.get("chart_waits"),
             labels,
             [
                 ("p50", "bar-p50", [f.wait_p50 for f in days]),
@@ -398,7 +411,7 @@ def charts(report: Report) -> list[Chart]:
     if report.agents:
         out.append(
             bar_chart(
-                "Điểm hài lòng (CSAT) trung bình theo nhân viên",
+                REPORT_TEXTS.get("chart_csat"),
                 [x.name[:14] for x in report.agents],
                 [("CSAT", "bar-csat", [x.figures.csat_avg for x in report.agents])],
                 fmt=lambda v: f"{v:.1f}",
@@ -409,21 +422,23 @@ def charts(report: Report) -> list[Chart]:
 
 
 # ---------------------------------------------------------------------- CSV
-CSV_HEADER = [
-    "Phạm vi",
-    "Ngày / nhân viên",
-    "Yêu cầu",
-    "Đã xử lý",
-    "Hết giờ chờ",
-    "Khách rút",
-    "Chờ p50 (giây)",
-    "Chờ p95 (giây)",
-    "Phản hồi đầu TB (giây)",
-    "Xử lý TB (giây)",
-    "CSAT TB",
-    "Số đánh giá",
-    "Số khảo sát",
-]
+# The columns of _csv_row, in order; their headers are texts of texts/desk.yml.
+CSV_COLUMNS = (
+    "csv_scope",
+    "csv_name",
+    "csv_conversations",
+    "csv_closed",
+    "csv_timed_out",
+    "csv_cancelled",
+    "csv_wait_p50",
+    "csv_wait_p95",
+    "csv_first_response",
+    "csv_handling",
+    "csv_csat",
+    "csv_answers",
+    "csv_surveys",
+)
+CSV_HEADER = [REPORT_TEXTS.get(column) for column in CSV_COLUMNS]
 
 
 def _cell(value: Any) -> str:
@@ -461,10 +476,14 @@ def to_csv(report: Report) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for day, f in report.days:
-        writer.writerow(_csv_row("Ngày", day.isoformat(), f))
+        writer.writerow(_csv_row(REPORT_TEXTS.get("csv_scope_day"), day.isoformat(), f))
     for x in report.agents:
-        writer.writerow(_csv_row("Nhân viên", x.name, x.figures, per_agent=True))
+        writer.writerow(_csv_row(REPORT_TEXTS.get("csv_scope_agent"), x.name, x.figures, per_agent=True))
     writer.writerow(
-        _csv_row("Tổng", f"{report.period.start.isoformat()}..{report.period.end.isoformat()}", report.total)
+        _csv_row(
+            REPORT_TEXTS.get("csv_scope_total"),
+            f"{report.period.start.isoformat()}..{report.period.end.isoformat()}",
+            report.total,
+        )
     )
     return out.getvalue()

@@ -30,6 +30,7 @@ from aiohttp import web
 from agent_desk import accounts, db
 from agent_desk.accounts import Agent
 from agent_desk.config import Settings
+from agent_desk.desk_texts import TEXTS
 from agent_desk.keys import ENGINE, SETTINGS
 
 SESSION_COOKIE = "desk_session"
@@ -147,7 +148,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     # A path no route serves is a 404 (or 405) whatever the method: there is nothing to protect.
     routed = request.match_info.http_exception is None
     if routed and request.method not in SAFE_METHODS and not await _csrf_ok(request):
-        return forbidden(request, "Phiên làm việc không hợp lệ (CSRF). Hãy tải lại trang và thử lại.")
+        return forbidden(request, TEXTS.get("csrf_failed"))
     request["csrf_seed"] = seed or secrets.token_urlsafe(32)
     request["csrf_rotated"] = not seed
     response = await handler(request)
@@ -276,7 +277,7 @@ def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
             if agent is None:
                 if is_api(request) or request.method not in SAFE_METHODS:
                     return web.json_response(
-                        {"error": "unauthorized", "message": "Hãy đăng nhập lại."}, status=401
+                        {"error": "unauthorized", "message": TEXTS.get("login_again")}, status=401
                     )
                 query = {"next": request.path_qs} if request.path_qs != "/" else {}
                 if request.get("session_expired"):
@@ -286,7 +287,7 @@ def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
                     response.del_cookie(SESSION_COOKIE, path="/")
                 raise response
             if role is not None and agent.role != role:
-                return forbidden(request, "Chức năng này chỉ dành cho giám sát viên.")
+                return forbidden(request, TEXTS.get("supervisors_only"))
             # Trainers: the workbench (/training...) only, never the queue or customers' conversations.
             if agent.role == accounts.TRAINER and not _workbench_path(request.path):
                 return forbidden(request, TRAINER_ONLY_MESSAGE)
@@ -301,10 +302,7 @@ def _workbench_path(path: str) -> bool:
     return path == "/training" or path.startswith("/training/")
 
 
-TRAINER_ONLY_MESSAGE = (
-    "Tài khoản huấn luyện chỉ dùng được trang Huấn luyện (/training), "
-    "không mở được hàng chờ hay hội thoại của khách."
-)
+TRAINER_ONLY_MESSAGE = TEXTS.get("trainer_only")
 
 
 def roles_required(*roles: str) -> Callable[[Handler], Handler]:
@@ -317,7 +315,7 @@ def roles_required(*roles: str) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         async def wrapper(request: web.Request) -> web.StreamResponse:
             if request["agent"].role not in allowed:
-                return forbidden(request, "Chức năng này chỉ dành cho nhân viên huấn luyện và giám sát viên.")
+                return forbidden(request, TEXTS.get("trainers_and_supervisors_only"))
             return await handler(request)
 
         return wrapper

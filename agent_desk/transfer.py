@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from agent_desk import channel_window, db, presence
 from agent_desk.accounts import Agent
 from agent_desk.desk import Desk
+from agent_desk.desk_texts import TEXTS
 from agent_desk.handoff_events import joined_events
 from agent_desk.handoffs import CONTROL_RE, DeskError, Handoff
 from common.rasa_client import RasaError
@@ -31,18 +32,18 @@ KINDS = ("auto", "transfer", "queue", "takeover", "reassign")
 def transfer_note(text: str) -> str:
     text = CONTROL_RE.sub("", text or "").strip()
     if not text:
-        raise DeskError("Hãy ghi chú ngắn lý do chuyển (người nhận sẽ đọc).", 400)
+        raise DeskError(TEXTS.get("transfer_note_missing"), 400)
     if len(text) > MAX_TRANSFER_NOTE:
-        raise DeskError(f"Ghi chú quá dài (tối đa {MAX_TRANSFER_NOTE} ký tự).", 400)
+        raise DeskError(TEXTS.get("transfer_note_too_long", limit=MAX_TRANSFER_NOTE), 400)
     return text
 
 
 async def _open(desk: Desk, handoff_id: int) -> Handoff:
     handoff = await desk.get(handoff_id)
     if handoff is None:
-        raise DeskError("Không tìm thấy hội thoại.", 404)
+        raise DeskError(TEXTS.get("not_found"), 404)
     if handoff.status not in db.OPEN_STATUSES:
-        raise DeskError("Hội thoại này đã kết thúc.")
+        raise DeskError(TEXTS.get("ended"))
     return handoff
 
 
@@ -51,9 +52,9 @@ async def target_agent(desk: Desk, agent_id: int) -> Agent:
     a person decides, the cap of auto-assignment does not apply)."""
     found = await presence.get(desk.engine, desk.settings, agent_id)
     if found is None:
-        raise DeskError("Không tìm thấy nhân viên này.", 400)
+        raise DeskError(TEXTS.get("transfer_agent_not_found"), 400)
     if found.status == "away":
-        raise DeskError(f"{found.display_name} đang vắng, không nhận được hội thoại.")
+        raise DeskError(TEXTS.get("transfer_agent_away", agent_name=found.display_name))
     return Agent(found.agent_id, found.username, found.display_name, found.role)
 
 
@@ -68,7 +69,7 @@ async def _move(desk: Desk, handoff: Handoff, owner_id: int, target: Agent) -> N
             .values(agent_id=target.id, agent_activity_at=time.time())
         )
     if result.rowcount != 1:
-        raise DeskError("Hội thoại vừa đổi người xử lý hoặc đã kết thúc; hãy tải lại trang.")
+        raise DeskError(TEXTS.get("transfer_owner_changed"))
     push = await channel_window.can_push(desk, handoff)  # as a claim: outside Zalo's window, recorded only
     try:
         await desk.rasa.append_events(handoff.sender_id, events, push=push)
@@ -79,7 +80,7 @@ async def _move(desk: Desk, handoff: Handoff, owner_id: int, target: Agent) -> N
                 .where(h.c.id == handoff.id, h.c.status == "active", h.c.agent_id == target.id)
                 .values(agent_id=owner_id)
             )
-        raise DeskError(f"Chưa chuyển được: {exc}. Hãy thử lại.", 502) from exc
+        raise DeskError(TEXTS.get("transfer_rasa_failed", error=exc), 502) from exc
 
 
 async def _requeue(desk: Desk, handoff: Handoff, owner_id: int) -> None:
@@ -94,7 +95,7 @@ async def _requeue(desk: Desk, handoff: Handoff, owner_id: int) -> None:
             )
         )
     if result.rowcount != 1:
-        raise DeskError("Hội thoại vừa đổi người xử lý hoặc đã kết thúc; hãy tải lại trang.")
+        raise DeskError(TEXTS.get("transfer_owner_changed"))
 
 
 async def transfer(desk: Desk, handoff_id: int, actor: Agent, to_agent_id: int | None, note: str) -> str:
@@ -106,20 +107,20 @@ async def transfer(desk: Desk, handoff_id: int, actor: Agent, to_agent_id: int |
     owner = handoff.agent_id
     if handoff.status == "waiting" or owner is None:
         if not actor.is_supervisor:
-            raise DeskError("Hội thoại đang ở hàng chờ: hãy nhận xử lý trước khi chuyển.")
+            raise DeskError(TEXTS.get("transfer_from_queue"))
         if target is None:
-            raise DeskError("Hội thoại đã ở hàng chờ.")
+            raise DeskError(TEXTS.get("transfer_already_queued"))
         await desk.claim(handoff.id, target)
         kind = "reassign"
     else:
         if owner != actor.id and not actor.is_supervisor:
-            raise DeskError(f"Hội thoại đang do {handoff.agent_name} xử lý.", 403)
+            raise DeskError(TEXTS.get("owned_by_other", agent_name=handoff.agent_name), 403)
         if target is None:
             await _requeue(desk, handoff, owner)
             kind = "queue"
         else:
             if target.id == owner:
-                raise DeskError(f"{target.display_name} đang xử lý hội thoại này rồi.")
+                raise DeskError(TEXTS.get("transfer_same_agent", agent_name=target.display_name))
             await _move(desk, handoff, owner, target)
             kind = "transfer" if owner == actor.id else "reassign"
         await desk.publish_queue()
@@ -130,7 +131,7 @@ async def transfer(desk: Desk, handoff_id: int, actor: Agent, to_agent_id: int |
 async def take_over(desk: Desk, handoff_id: int, supervisor: Agent, note: str = "") -> None:
     """A supervisor becomes the owner of an open conversation (waiting: a claim)."""
     if not supervisor.is_supervisor:
-        raise DeskError("Chức năng này chỉ dành cho giám sát viên.", 403)
+        raise DeskError(TEXTS.get("supervisors_only"), 403)
     handoff = await _open(desk, handoff_id)
     text = transfer_note(note) if note.strip() else None
     owner = handoff.agent_id if handoff.status == "active" else None

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agent_desk import db
 from agent_desk.training.file_lock import FileLock, LockBusy
 from agent_desk.training.settings import ROOT, TrainingSettings
+from agent_desk.training.texts import TEXTS
 
 log = logging.getLogger(__name__)
 STATUS_TIMEOUT = 10
@@ -90,14 +91,14 @@ async def loaded_model(session: aiohttp.ClientSession, url: str, token: str) -> 
         ) as resp:
             if resp.status != 200:
                 raise ActivationError(
-                    f"Rasa {_host(url)} trả lời {resp.status} khi hỏi mô hình đang chạy.", 502
+                    TEXTS.get("rasa_status_refused", host=_host(url), status=resp.status), 502
                 )
             data = await resp.json(content_type=None)
     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-        raise ActivationError(f"Không liên lạc được Rasa {_host(url)}.", 502) from None
+        raise ActivationError(TEXTS.get("rasa_unreachable", host=_host(url)), 502) from None
     name = data.get("model_file") if isinstance(data, dict) else None
     if not isinstance(name, str) or not name:
-        raise ActivationError(f"Rasa {_host(url)} chưa nạp mô hình nào.", 502)
+        raise ActivationError(TEXTS.get("rasa_no_model", host=_host(url)), 502)
     return name
 
 
@@ -140,18 +141,20 @@ def threshold_failures(report: dict[str, Any], project_dir: Path) -> list[str]:
     try:
         t = trainer_settings.load(project_dir)
     except trainer_settings.SettingsError as exc:
-        return [f"nlu_thresholds.yml không đọc được: {exc}"]
+        return [TEXTS.get("thresholds_file_unreadable", error=exc)]
     failures = []
     sets = report.get("sets") or []
     if not sets:
-        return ["báo cáo không có bộ kiểm tra nào"]
+        return [TEXTS.get("report_no_sets")]
     for s in sets:
         if s.get("report_only"):
             continue
         limit = t.min_accuracy_no_diacritics if s.get("no_diacritics") else t.min_accuracy
         acc = float(s.get("accuracy") or 0.0)
         if acc < limit:
-            failures.append(f"{s.get('name')}: {100 * acc:.1f} % < ngưỡng {100 * limit:.1f} %")
+            failures.append(
+                TEXTS.get("below_threshold", name=s.get("name"), accuracy=100 * acc, limit=100 * limit)
+            )
     return failures
 
 
@@ -166,9 +169,9 @@ async def _put_model(session: aiohttp.ClientSession, url: str, token: str, model
         ) as resp:
             if resp.status in {200, 204}:
                 return None
-            return f"Rasa {_host(url)} từ chối nạp mô hình (mã {resp.status})"
+            return TEXTS.get("rasa_load_refused", host=_host(url), status=resp.status)
     except (aiohttp.ClientError, asyncio.TimeoutError):
-        return f"không liên lạc được Rasa {_host(url)}"
+        return TEXTS.get("rasa_load_unreachable", host=_host(url))
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,7 @@ async def _load(
             on_new.add(status.pid)
             if len(on_new) >= status.workers:
                 return None
-    return f"Rasa {_host(url)}: một số worker vẫn chạy mô hình khác sau {puts} lần nạp"
+    return TEXTS.get("workers_stale", host=_host(url), puts=puts)
 
 
 async def _converge_blind(url: str, token: str, model: Path, puts: int) -> str | None:
@@ -258,7 +261,7 @@ async def _converge_blind(url: str, token: str, model: Path, puts: int) -> str |
                 agreed += 1
                 continue
             if puts >= CONVERGE_ROUNDS:
-                return f"Rasa {_host(url)}: một số worker vẫn chạy mô hình khác sau {puts} lần nạp"
+                return TEXTS.get("workers_stale", host=_host(url), puts=puts)
             agreed = 0
             puts += 1
             error = await _put_model(fresh, url, token, model)
@@ -326,14 +329,14 @@ async def activate(
     loaded. Records the attempt either way; ActivationError when it failed."""
     model = await asyncio.to_thread(model.resolve)
     if not await asyncio.to_thread(model.is_file):
-        raise ActivationError("Không tìm thấy tệp mô hình (đã bị xóa?).", 404)
+        raise ActivationError(TEXTS.get("model_file_missing"), 404)
     try:
         async with _activation_lock(settings).held():
             return await _activate_locked(
                 engine, session, settings, token, model, agent_id, agent_name, kind, run_id
             )
     except LockBusy:
-        raise ActivationError("Đang có người kích hoạt mô hình khác: thử lại sau ít phút.", 409) from None
+        raise ActivationError(TEXTS.get("activation_busy"), 409) from None
 
 
 async def _activate_locked(
@@ -365,9 +368,9 @@ async def _activate_locked(
                 and await _load(session, url, token, previous, settings.metrics_token) is None
             ):
                 restored.append(_host(url))
-        detail = error + (f"; đã nạp lại mô hình cũ trên {', '.join(restored)}" if restored else "")
+        detail = error + (TEXTS.get("previous_restored", hosts=", ".join(restored)) if restored else "")
         if done and len(restored) != len(done):
-            detail += "; KHÔNG nạp lại được mô hình cũ trên một số máy chủ: kiểm tra ngay"
+            detail += TEXTS.get("previous_not_restored")
         log.warning("activation of %s failed: %s", model.name, detail)
     row_id = await _record(
         engine,
@@ -381,7 +384,7 @@ async def _activate_locked(
         detail=detail[:500],
     )
     if error:
-        raise ActivationError("Kích hoạt thất bại: " + detail[:400], 502)
+        raise ActivationError(TEXTS.get("activation_failed", detail=detail[:400]), 502)
     log.info("model %s activated by agent %s (%s)", model.name, agent_id, kind)
     return Activation(
         row_id,
@@ -415,8 +418,8 @@ async def rollback(
             )
         ).first()
     if row is None or not row.previous_model:
-        raise ActivationError("Chưa có lần kích hoạt nào để khôi phục.", 409)
+        raise ActivationError(TEXTS.get("nothing_to_roll_back"), 409)
     previous = resolve_model(row.previous_model, settings, await _known_paths(engine))
     if previous is None:
-        raise ActivationError(f"Không tìm thấy tệp của mô hình trước ({Path(row.previous_model).name}).", 409)
+        raise ActivationError(TEXTS.get("previous_file_missing", model=Path(row.previous_model).name), 409)
     return await activate(engine, session, settings, token, previous, agent_id, agent_name, kind="rollback")

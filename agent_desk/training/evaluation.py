@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent_desk.training.texts import TEXTS
+
 REPORT_FORMAT = 1
 
 
@@ -57,7 +59,7 @@ def _variants(project_dir: Path) -> tuple[Any, dict[str, tuple[str, str, list[An
         f"{settings.rel(f.path)}:{p.line}: {p.message}" for f in project.test for p in f.problems if p.fatal
     ]
     if broken:
-        raise ValueError("bộ kiểm tra bị lỗi: " + "; ".join(broken[:5]))
+        raise ValueError(TEXTS.get("tests_broken", problems="; ".join(broken[:5])))
     out: dict[str, tuple[str, str, list[Any]]] = {}
     for f in sorted(project.test, key=lambda f: f.path.name):
         examples = list(f.examples("intent"))
@@ -71,7 +73,7 @@ def _variants(project_dir: Path) -> tuple[Any, dict[str, tuple[str, str, list[An
             evaluate.stripped_examples(examples),
         )
     if not out:
-        raise ValueError("tests/nlu không có câu kiểm tra nào")
+        raise ValueError(TEXTS.get("tests_empty"))
     return settings, out
 
 

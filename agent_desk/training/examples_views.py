@@ -15,6 +15,7 @@ from agent_desk.keys import SETTINGS
 from agent_desk.training import nlu_edit
 from agent_desk.training.git_store import GitError
 from agent_desk.training.labelling import NeedsConfirmation, Refused, entity_types, read_example
+from agent_desk.training.texts import TEXTS
 from agent_desk.training.web import (
     MAX_QUERY,
     MAX_TEXT,
@@ -86,20 +87,20 @@ async def render(request: web.Request, status: int = 200, **extra: Any) -> web.R
 @workbench_required
 async def examples_page(request: web.Request) -> web.StreamResponse:
     try:
-        intent = text_param(request.query, "intent", 100, "Ý định").strip()
-        q = text_param(request.query, "q", MAX_QUERY, "Từ khóa tìm kiếm").strip()
+        intent = text_param(request.query, "intent", 100, TEXTS.get("field_intent")).strip()
+        q = text_param(request.query, "q", MAX_QUERY, TEXTS.get("field_search")).strip()
         project = await _project(request)
         if intent and intent not in nlu_edit.labels(project):
-            raise BadInput(f"Không có ý định '{intent}'.")
+            raise BadInput(TEXTS.get("intent_unknown", intent=intent))
     except BadInput as exc:
         return error_page(request, str(exc), back="/training/examples")
     return await render(request, intent=intent, q=q)
 
 
 def _target(form: Any, project: Project) -> nlu_edit.nludata.Example:
-    file_rel = text_param(form, "file", 300, "Tệp", required=True)
-    line = int_param(form, "line", None, 1, 1_000_000, "Dòng")
-    old = text_param(form, "old", MAX_TEXT * 2, "Câu cũ", required=True)
+    file_rel = text_param(form, "file", 300, TEXTS.get("field_file"), required=True)
+    line = int_param(form, "line", None, 1, 1_000_000, TEXTS.get("field_line"))
+    old = text_param(form, "old", MAX_TEXT * 2, TEXTS.get("field_old_sentence"), required=True)
     return nlu_edit.find_example(project, file_rel, line, old)
 
 

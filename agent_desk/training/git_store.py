@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent_desk.training.file_lock import FileLock, LockBusy
+from agent_desk.training.texts import TEXTS
 
 GIT_TIMEOUT_S = 20.0
 LOCK_WAIT_S = 30.0
@@ -63,7 +64,7 @@ async def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple
     except asyncio.TimeoutError:
         proc.kill()
         await proc.wait()
-        raise GitError("git không trả lời kịp: chưa lưu gì, hãy thử lại sau.") from None
+        raise GitError(TEXTS.get("git_timeout")) from None
     return proc.returncode or 0, out.decode("utf-8", "replace")
 
 
@@ -81,16 +82,14 @@ class GitStore:
     async def _check_repo(self) -> None:
         code, out = await git(self.project_dir, "rev-parse", "--show-toplevel")
         if code != 0:
-            raise GitError(
-                f"Thư mục dữ liệu {self.project_dir.name} không phải kho git: workbench không lưu được "
-                "thay đổi. Báo cho kỹ thuật viên (TRAINING_PROJECT_DIR)."
-            )
+            raise GitError(TEXTS.get("not_a_repository", directory=self.project_dir.name))
         if self.branch:
             code, current = await git(self.project_dir, "symbolic-ref", "--short", "-q", "HEAD")
             if code != 0 or current.strip() != self.branch:
                 raise GitError(
-                    f"Kho dữ liệu đang ở nhánh '{current.strip() or '(không có nhánh)'}', không phải nhánh "
-                    f"'{self.branch}' dành cho huấn luyện: chưa lưu gì. Báo cho kỹ thuật viên."
+                    TEXTS.get(
+                        "wrong_branch", current=current.strip() or TEXTS.get("no_branch"), branch=self.branch
+                    )
                 )
 
     async def check_clean(self, path: Path) -> None:
@@ -98,18 +97,15 @@ class GitStore:
         rel = self._rel(path)
         code, out = await git(self.project_dir, "status", "--porcelain", "--", rel)
         if code != 0:
-            raise GitError("Không đọc được trạng thái git của tệp dữ liệu: chưa lưu gì.")
+            raise GitError(TEXTS.get("git_status_failed"))
         if out.strip():
-            raise GitError(
-                f"Tệp {rel} đang có thay đổi chưa commit của người khác (ví dụ lập trình viên đang sửa): "
-                "workbench không ghi đè. Hãy chờ họ commit rồi thử lại."
-            )
+            raise GitError(TEXTS.get("file_uncommitted", file=rel))
 
     def _rel(self, path: Path) -> str:
         try:
             return str(path.resolve().relative_to(self.project_dir.resolve()))
         except ValueError:
-            raise GitError("Tệp nằm ngoài thư mục dữ liệu: không ghi.") from None
+            raise GitError(TEXTS.get("file_outside")) from None
 
     @contextlib.asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:
@@ -117,7 +113,7 @@ class GitStore:
             async with self._file_lock.held():
                 yield
         except LockBusy:
-            raise GitError("Người khác đang lưu dữ liệu: thử lại sau ít phút.") from None
+            raise GitError(TEXTS.get("git_busy")) from None
 
     async def change(self, plan: Callable[[], tuple[Path, str, str]], author: Author) -> str:
         """Under the lock: check the repository, run `plan` (in a thread; it reads the data as it is
@@ -131,7 +127,7 @@ class GitStore:
             existed = path.exists()
             before = path.read_text(encoding="utf-8") if existed else ""
             if after == before:
-                raise GitError("Không có gì thay đổi: chưa tạo commit.")
+                raise GitError(TEXTS.get("no_change"))
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.workbench.tmp")
             tmp.write_text(after, encoding="utf-8")
@@ -158,11 +154,9 @@ class GitStore:
         }
         code, _ = await git(self.project_dir, "add", "--", rel, env=env)
         if code != 0:
-            raise GitError("git add thất bại: chưa lưu gì.")
+            raise GitError(TEXTS.get("git_add_failed"))
         code, _ = await git(self.project_dir, "commit", "-q", "-m", message, "--", rel, env=env)
         if code != 0:  # the repository's own hooks run too (a secret or personal-data scanner may refuse)
-            raise GitError(
-                "git commit thất bại (có thể do kiểm tra tự động của kho dữ liệu từ chối): chưa lưu gì."
-            )
+            raise GitError(TEXTS.get("git_commit_failed"))
         code, out = await git(self.project_dir, "rev-parse", "HEAD")
         return out.strip() if code == 0 else ""

@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agent_desk import db
 from agent_desk.broker import CursorStore
+from agent_desk.text_files import load_labels
+from agent_desk.training.texts import TRAINING_TEXTS
 from bot.components.vietnamese_names import find_names
 from common.folding import fold
 from common.request_code import REQUEST_CODE_IN_TEXT
@@ -46,13 +48,8 @@ NEAR_DUPLICATE = 0.8
 NAME_SAMPLE = "Nguyễn Văn A"
 STATUSES = ("new", "labelled", "dismissed")
 REASONS = ("fallback", "low_confidence", "handoff", "corrected")
-REASON_LABELS = {
-    "fallback": "Bot không hiểu (fallback)",
-    "low_confidence": "Độ tin cậy thấp",
-    "handoff": "Chuyển nhân viên sau khi hiểu sai",
-    "corrected": "Nhân viên đã xử lý thay",
-}
-STATUS_LABELS = {"new": "Mới", "labelled": "Đã gán nhãn", "dismissed": "Đã bỏ qua"}
+REASON_LABELS = load_labels(TRAINING_TEXTS, "reasons", REASONS)
+STATUS_LABELS = load_labels(TRAINING_TEXTS, "statuses", STATUSES)
 
 inbox = sa.Table(
     "desk_training_inbox",

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from agent_desk.keys import ENGINE, SETTINGS
 from agent_desk.training import inbox, nlu_edit
+from agent_desk.training.texts import TEXTS
 from agent_desk.training.web import (
     BadInput,
     choice_param,
@@ -34,7 +35,7 @@ async def refresh(request: web.Request) -> str | None:
     """Collect what Rasa wrote since the last visit; a Vietnamese note if the events cannot be read."""
     settings = request.app[SETTINGS]
     if inbox.collecting():  # another page load is reading: show what is stored, do not queue up
-        return "Đang cập nhật tin nhắn mới; tải lại trang sau ít giây để thấy đủ."
+        return TEXTS.get("inbox_updating")
     try:
         trainer_settings = nlu_edit.load_settings(settings.training.project_dir)
         # Shielded: a slow read goes on in the background (the page does not wait past the timeout,
@@ -44,21 +45,19 @@ async def refresh(request: web.Request) -> str | None:
         )
         await asyncio.wait_for(asyncio.shield(task), COLLECT_TIMEOUT_S)
     except asyncio.TimeoutError:
-        return "Đang cập nhật tin nhắn mới; tải lại trang sau ít giây để thấy đủ."
+        return TEXTS.get("inbox_updating")
     except (ReviewError, nlu_edit.EditRefused) as exc:
         log.warning("training inbox: events not collected (%s)", exc.__class__.__name__)
-        return (
-            "Chưa đọc được tin nhắn mới (kho sự kiện của bot không truy cập được): danh sách có thể chưa đủ."
-        )
+        return TEXTS.get("inbox_unreadable")
     return None
 
 
 @workbench_required
 async def inbox_page(request: web.Request) -> web.StreamResponse:
     try:
-        reason = choice_param(request.query, "reason", inbox.REASONS, "Lý do")
-        status = choice_param(request.query, "status", inbox.STATUSES, "Trạng thái")
-        page_no = int_param(request.query, "page", 1, 1, 1000, "Số trang")
+        reason = choice_param(request.query, "reason", inbox.REASONS, TEXTS.get("field_reason"))
+        status = choice_param(request.query, "status", inbox.STATUSES, TEXTS.get("field_status"))
+        page_no = int_param(request.query, "page", 1, 1, 1000, TEXTS.get("field_page"))
     except BadInput as exc:
         return error_page(request, str(exc))
     status = status if "status" in request.query else "new"
@@ -94,14 +93,14 @@ async def dismiss(request: web.Request) -> web.StreamResponse:
     if not await inbox.set_status(
         request.app[ENGINE], group_id(request), "dismissed", request["agent"].username
     ):
-        raise web.HTTPNotFound(text="Không tìm thấy nhóm tin nhắn này.")
+        raise web.HTTPNotFound(text=TEXTS.get("group_not_found"))
     raise web.HTTPSeeOther("/training")
 
 
 @workbench_required
 async def reopen(request: web.Request) -> web.StreamResponse:
     if not await inbox.set_status(request.app[ENGINE], group_id(request), "new", request["agent"].username):
-        raise web.HTTPNotFound(text="Không tìm thấy nhóm tin nhắn này.")
+        raise web.HTTPNotFound(text=TEXTS.get("group_not_found"))
     raise web.HTTPSeeOther("/training?status=dismissed")
 
 

@@ -21,6 +21,7 @@ from agent_desk.request_helpers import wants_json
 from agent_desk.training import inbox, nlu_edit
 from agent_desk.training.git_store import GitError
 from agent_desk.training.inbox_views import group_id
+from agent_desk.training.texts import TEXTS
 from agent_desk.training.web import (
     MAX_TEXT,
     BadInput,
@@ -68,25 +69,25 @@ def intent_choices(project: Project) -> list[dict[str, Any]]:
 
 def read_example(form: Any, project: Project) -> tuple[str, str, list[dict[str, str]]]:
     """(raw text, annotated example, entity rows as typed) from the form; BadInput/EditRefused."""
-    raw = text_param(form, "text", MAX_TEXT, "Câu", required=True)
+    raw = text_param(form, "text", MAX_TEXT, TEXTS.get("field_sentence"), required=True)
     text = nlu_edit.clean_text(raw)
     spans: list[tuple[int, int, str]] = []
     rows: list[dict[str, str]] = []
     allowed = set(entity_types(project))
     for k in range(1, ENTITY_ROWS + 1):
-        entity = text_param(form, f"entity_{k}", 64, "Loại thực thể").strip()
-        value = text_param(form, f"value_{k}", MAX_VALUE, "Giá trị thực thể").strip()
+        entity = text_param(form, f"entity_{k}", 64, TEXTS.get("field_entity_type")).strip()
+        value = text_param(form, f"value_{k}", MAX_VALUE, TEXTS.get("field_entity_value")).strip()
         rows.append({"entity": entity, "value": value})
         if not entity and not value:
             continue
         if not entity or not value:
-            raise BadInput(f"Thực thể dòng {k}: cần cả loại thực thể và chữ trong câu.")
+            raise BadInput(TEXTS.get("entity_row_incomplete", row=k))
         if entity not in allowed:
-            raise BadInput(f"Loại thực thể '{entity}' không có trong danh sách.")
+            raise BadInput(TEXTS.get("entity_not_listed", entity=entity))
         value = nlu_edit.textnorm.clean_example(value)
         at = text.casefold().find(value.casefold())
         if at < 0:
-            raise nlu_edit.EditRefused(f"Không thấy '{value}' (thực thể {entity}) trong câu.")
+            raise nlu_edit.EditRefused(TEXTS.get("entity_value_not_found", value=value, entity=entity))
         spans.append((at, at + len(value), entity))
     return raw, nlu_edit.annotate(text, spans, allowed), rows
 
@@ -108,7 +109,7 @@ def findings_json(plan: nlu_edit.Plan) -> dict[str, Any]:
 async def _group_or_404(request: web.Request) -> dict[str, Any]:
     group = await inbox.get(request.app[ENGINE], group_id(request))
     if group is None:
-        raise web.HTTPNotFound(text="Không tìm thấy nhóm tin nhắn này.")
+        raise web.HTTPNotFound(text=TEXTS.get("group_not_found"))
     return group
 
 
@@ -143,10 +144,10 @@ async def label(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     project_dir = request.app[SETTINGS].training.project_dir
     try:
-        action = text_param(form, "action", 10, "Thao tác")
+        action = text_param(form, "action", 10, TEXTS.get("field_action"))
         if action not in {"check", "save"}:
-            raise BadInput("Thao tác không hợp lệ.")
-        intent = text_param(form, "intent", 100, "Ý định", required=True)
+            raise BadInput(TEXTS.get("bad_action"))
+        intent = text_param(form, "intent", 100, TEXTS.get("field_intent"), required=True)
         confirmed = form.get("confirm") == "1"
         project = await _project(request)
         raw, annotated, rows = read_example(form, project)
@@ -190,13 +191,13 @@ async def check(request: web.Request) -> web.StreamResponse:
         try:
             form = await request.json()
         except ValueError:
-            return error_page(request, "Dữ liệu gửi lên không hợp lệ.")
+            return error_page(request, TEXTS.get("bad_form"))
         if not isinstance(form, dict):
-            return error_page(request, "Dữ liệu gửi lên không hợp lệ.")
+            return error_page(request, TEXTS.get("bad_form"))
     else:
         form = await request.post()
     try:
-        intent = text_param(form, "intent", 100, "Ý định", required=True)
+        intent = text_param(form, "intent", 100, TEXTS.get("field_intent"), required=True)
         project = await _project(request)
         raw, annotated, _rows = read_example(form, project)
         plan = await asyncio.to_thread(nlu_edit.plan_add, project, intent, annotated, raw)

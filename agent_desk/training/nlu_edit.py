@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent_desk.training.texts import TEXTS
 from trainer import checks, nludata, textnorm
 from trainer import settings as trainer_settings
 from trainer.project import Project
@@ -56,7 +57,7 @@ def load_settings(project_dir: Path) -> TrainerSettings:
     try:
         return trainer_settings.load(project_dir)
     except trainer_settings.SettingsError as exc:
-        raise EditRefused(f"nlu_thresholds.yml của dự án không đọc được: {exc}") from None
+        raise EditRefused(TEXTS.get("thresholds_unreadable", error=exc)) from None
 
 
 def load(project_dir: Path) -> Project:
@@ -77,21 +78,18 @@ def clean_text(raw: str) -> str:
     """The typed sentence as stored: NFC, single spaces. Refused: empty, too long, control characters,
     line breaks, and the brackets of the annotation syntax (entities are marked with the span form)."""
     if len(raw) > MAX_TEXT * 2:
-        raise EditRefused(f"Câu quá dài: tối đa {MAX_TEXT} ký tự.")
+        raise EditRefused(TEXTS.get("text_far_too_long", limit=MAX_TEXT))
     if "\n" in raw.strip() or "\r" in raw.strip():
-        raise EditRefused("Câu có xuống dòng: mỗi lần chỉ một câu.")
+        raise EditRefused(TEXTS.get("text_line_break"))
     text = textnorm.clean_example(raw)
     if not text:
-        raise EditRefused("Câu trống: hãy nhập nội dung.")
+        raise EditRefused(TEXTS.get("text_empty"))
     if len(text) > MAX_TEXT:
-        raise EditRefused(f"Câu dài {len(text)} ký tự: tối đa {MAX_TEXT} ký tự.")
+        raise EditRefused(TEXTS.get("text_too_long", length=len(text), limit=MAX_TEXT))
     if any(c in _CONTROL or unicodedata.category(c) == "Cf" for c in text):
-        raise EditRefused("Câu có ký tự điều khiển hoặc ký tự vô hình: hãy gõ lại câu.")
+        raise EditRefused(TEXTS.get("text_invisible_chars"))
     if any(c in text for c in "[](){}"):
-        raise EditRefused(
-            "Câu có dấu ngoặc [ ] ( ) { }: dấu này dành cho chú thích thực thể, hãy bỏ đi "
-            "(đánh dấu thực thể bằng ô bên dưới)."
-        )
+        raise EditRefused(TEXTS.get("text_brackets"))
     return text
 
 
@@ -100,13 +98,13 @@ def annotate(text: str, spans: list[tuple[int, int, str]], entities: set[str]) -
     ordered = sorted(spans)
     for k, (start, end, entity) in enumerate(ordered):
         if entity not in entities:
-            raise EditRefused(f"Loại thực thể '{entity}' không có trong domain.yml.")
+            raise EditRefused(TEXTS.get("entity_unknown", entity=entity))
         if not 0 <= start < end <= len(text):
-            raise EditRefused(f"Vị trí thực thể {start}–{end} nằm ngoài câu (câu dài {len(text)} ký tự).")
+            raise EditRefused(TEXTS.get("entity_outside", start=start, end=end, length=len(text)))
         if k and start < ordered[k - 1][1]:
-            raise EditRefused("Hai thực thể chồng lên nhau: mỗi chữ chỉ thuộc một thực thể.")
+            raise EditRefused(TEXTS.get("entity_overlap"))
         if text[start:end] != text[start:end].strip():
-            raise EditRefused("Thực thể không được bắt đầu hay kết thúc bằng dấu cách.")
+            raise EditRefused(TEXTS.get("entity_spaces"))
     for start, end, entity in reversed(ordered):
         text = f"{text[:start]}[{text[start:end]}]({entity}){text[end:]}"
     return text
@@ -123,9 +121,7 @@ def _file(project: Project, path: Path) -> nludata.NluFile:
     for f in project.train:
         if f.path.resolve() == path.resolve():
             if not f.ok:
-                raise EditRefused(
-                    f"Tệp {project.settings.rel(path)} đang bị lỗi định dạng: báo kỹ thuật viên sửa trước."
-                )
+                raise EditRefused(TEXTS.get("file_broken", file=project.settings.rel(path)))
             return f
     return nludata.parse_text(path, "")
 
@@ -135,12 +131,11 @@ def _rewrite(project: Project, nf: nludata.NluFile, intent: str, texts: list[str
         text = nludata.rewrite(nf, {intent: texts})
     except ValueError:
         raise EditRefused(
-            f"Khối '{intent}' trong {project.settings.rel(nf.path)} không sửa tự động được: "
-            "báo kỹ thuật viên."
+            TEXTS.get("block_not_rewritable", intent=intent, file=project.settings.rel(nf.path))
         ) from None
     back = nludata.parse_text(nf.path, text)
     if not back.ok or [e.text for e in back.examples("intent") if e.name == intent] != texts:
-        raise EditRefused("Lỗi nội bộ khi ghi tệp (đọc lại không khớp): chưa lưu gì.")
+        raise EditRefused(TEXTS.get("write_mismatch"))
     return text
 
 
@@ -173,10 +168,7 @@ def _issues_before(project: Project) -> frozenset[tuple[str, str, str]]:
     return cached
 
 
-LEAK_MESSAGE = (
-    "Câu này trùng (hoặc gần như trùng) một câu của các bộ kiểm tra, là những câu mô hình không được "
-    "học để còn đo được độ hiểu thật: hãy viết câu khác."
-)
+LEAK_MESSAGE = TEXTS.get("leak")
 
 
 def _findings(project: Project, after: Project, example: str | None, intent: str) -> tuple[Finding, ...]:
@@ -199,14 +191,7 @@ def _findings(project: Project, after: Project, example: str | None, intent: str
     if example is not None:
         plain = nludata.entities_parser.replace_entities(example)
         if "*" in plain:
-            out.append(
-                Finding(
-                    "warning",
-                    "W-MASKED",
-                    "Câu còn dấu * (thông tin cá nhân đã che): nên thay bằng giá trị mẫu, "
-                    "ví dụ số 0900000000, mã PC05TK0000123.",
-                )
-            )
+            out.append(Finding("warning", "W-MASKED", TEXTS.get("masked")))
     return tuple(sorted(out, key=lambda f: (f.level != "error", f.code)))
 
 
@@ -226,17 +211,14 @@ def _same_sentence(
                 Finding(
                     "error",
                     "E-DUPLICATE",
-                    f"Câu này đã có trong ý định '{intent}' ('{e.plain}', {rel(e.file)}:{e.line}): "
-                    "không cần thêm lần nữa.",
+                    TEXTS.get("duplicate", intent=intent, plain=e.plain, file=rel(e.file), line=e.line),
                 )
             ]
         return [
             Finding(
                 "error",
                 "E-CONFLICT",
-                f"Xung đột: câu này đã là câu ví dụ của ý định khác '{e.name}' ('{e.plain}', "
-                f"{rel(e.file)}:{e.line}). Một câu chỉ được thuộc một ý định: chọn đúng ý định, "
-                "hoặc sửa câu cũ trong trang Câu ví dụ.",
+                TEXTS.get("conflict", intent=e.name, plain=e.plain, file=rel(e.file), line=e.line),
             )
         ]
     return []
@@ -253,21 +235,12 @@ def _merge(first: list[Finding], rest: tuple[Finding, ...]) -> tuple[Finding, ..
 def _nfc_finding(raw: str) -> list[Finding]:
     if textnorm.is_nfc(raw):
         return []
-    return [
-        Finding(
-            "warning",
-            "W-NFC",
-            "Câu gõ chưa ở dạng Unicode NFC (dấu gõ tách rời): sẽ được chuẩn hóa khi lưu.",
-        )
-    ]
+    return [Finding("warning", "W-NFC", TEXTS.get("not_nfc"))]
 
 
 def _check_intent(project: Project, intent: str) -> None:
     if intent not in labels(project):
-        raise EditRefused(
-            f"Không gán được vào ý định '{intent}' (không có trong domain.yml, hoặc chỉ dùng cho nút bấm): "
-            "hãy chọn trong danh sách."
-        )
+        raise EditRefused(TEXTS.get("intent_not_allowed", intent=intent))
 
 
 def plan_add(project: Project, intent: str, annotated: str, raw: str = "") -> Plan:
@@ -286,7 +259,7 @@ def find_example(project: Project, file_rel: str, line: int, old_text: str) -> n
     for e in project.train_examples():
         if project.settings.rel(e.file) == file_rel and e.line == line and e.text == old_text:
             return e
-    raise EditRefused("Câu này đã bị sửa hoặc xóa (có thể bởi người khác): hãy tải lại trang.")
+    raise EditRefused(TEXTS.get("example_gone"))
 
 
 def plan_edit(project: Project, example: nludata.Example, annotated: str, raw: str = "") -> Plan:
@@ -306,10 +279,7 @@ def plan_delete(project: Project, example: nludata.Example) -> Plan:
     minimum = project.settings.min_examples_per_intent
     count = sum(1 for e in project.train_examples() if e.name == example.name)
     if count <= minimum:
-        raise EditRefused(
-            f"Không xóa được: ý định '{example.name}' chỉ còn {count} câu ví dụ, cần ít nhất {minimum} "
-            "(nlu_thresholds.yml). Hãy thêm câu khác trước, hoặc sửa câu này thay vì xóa."
-        )
+        raise EditRefused(TEXTS.get("too_few_examples", intent=example.name, count=count, minimum=minimum))
     nf = _file(project, example.file)
     texts = [e.text for e in nf.examples("intent") if e.name == example.name and e.line != example.line]
     new_text = _rewrite(project, nf, example.name, texts)
@@ -341,5 +311,5 @@ def search(project: Project, intent: str, query: str, limit: int) -> list[nludat
 
 
 def commit_message(intent: str, action: str, username: str) -> str:
-    what = {"add": "thêm 1 câu vào", "edit": "sửa 1 câu của", "delete": "xóa 1 câu khỏi"}[action]
-    return f"Huấn luyện: {what} ý định {intent} ({username})"
+    key = {"add": "commit_add", "edit": "commit_edit", "delete": "commit_delete"}[action]
+    return TEXTS.get(key, intent=intent, username=username)

@@ -33,8 +33,10 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agent_desk.text_files import load_labels
 from agent_desk.training import activation, evaluation, runs
 from agent_desk.training.settings import ROOT, TrainingSettings
+from agent_desk.training.texts import TEXTS, TRAINING_TEXTS
 
 log = logging.getLogger(__name__)
 WRITE_EVERY = 1.0  # seconds between progress writes (and cancel checks)
@@ -70,12 +72,7 @@ ENV_ALLOWED = (
 )
 ENV_PREFIXES = ("TF_", "OMP_", "MKL_", "CUDA_", "LD_", "CSKH_TRAIN_")  # CSKH_TRAIN_*: for the commands
 
-PHASES = {
-    "queued": "Đang chờ bắt đầu",
-    "training": "Đang huấn luyện",
-    "evaluating": "Đang chấm điểm trên các bộ kiểm tra",
-    "done": "Xong",
-}
+PHASES = load_labels(TRAINING_TEXTS, "phases", ("queued", "training", "evaluating", "done"))
 
 
 def eta_seconds(text: str) -> int | None:
@@ -224,7 +221,7 @@ class Runner:
         else:
             run = await runs.get(self.engine, run_id)
             if run is not None and run.open and run.owner == self.owner:
-                await runs.finish(self.engine, run_id, "cancelled", "Đã hủy.")
+                await runs.finish(self.engine, run_id, "cancelled", TEXTS.get("cancelled"))
         return ok
 
     async def close(self) -> None:
@@ -252,7 +249,7 @@ class Runner:
     async def _run(self, run_id: int, base: Path | None) -> None:
         progress = Progress(phase="training", mode="finetune" if base is not None else "full")
         if base is None:
-            progress.note = "Không xác định được mô hình đang chạy: huấn luyện từ đầu."
+            progress.note = TEXTS.get("base_unknown")
         target = model_file(self.settings, run_id)
         try:
             self.settings.models_dir.mkdir(parents=True, exist_ok=True)
@@ -263,16 +260,12 @@ class Runner:
             rc = await self._exec(run_id, train_cmd(self.settings, run_id, base), progress)
             if rc != 0 and base is not None and self._refused_finetune(run_id):
                 progress = Progress(phase="training", mode="full")
-                progress.note = (
-                    "Rasa không cho học tiếp (ý định/thực thể mới hoặc cấu hình đổi): học lại từ đầu."
-                )
+                progress.note = TEXTS.get("finetune_refused")
                 await runs.update(self.engine, run_id, mode="full", progress=progress.as_dict())
                 rc = await self._exec(run_id, train_cmd(self.settings, run_id, None), progress)
             if rc != 0 or not target.is_file():
                 name = log_file(self.settings, run_id).name
-                raise RunFailed(
-                    f"Huấn luyện thất bại (rasa train trả mã {rc}). Xem nhật ký {name} trên máy chủ."
-                )
+                raise RunFailed(TEXTS.get("train_failed", code=rc, log=name))
             progress.phase, progress.component, progress.epoch, progress.epochs, progress.eta = (
                 "evaluating",
                 "",
@@ -293,7 +286,7 @@ class Runner:
             )
         except Cancelled:
             self._remove_partial(run_id)
-            await runs.finish(self.engine, run_id, "cancelled", "Đã hủy theo yêu cầu.")
+            await runs.finish(self.engine, run_id, "cancelled", TEXTS.get("cancelled_on_request"))
         except RunFailed as exc:
             self._remove_partial(run_id)
             await runs.finish(self.engine, run_id, "failed", str(exc))
@@ -305,9 +298,7 @@ class Runner:
         except Exception:
             log.exception("training run %s failed", run_id)
             self._remove_partial(run_id)
-            await runs.finish(
-                self.engine, run_id, "failed", "Lỗi không mong đợi khi huấn luyện; xem nhật ký của bàn trực."
-            )
+            await runs.finish(self.engine, run_id, "failed", TEXTS.get("unexpected_error"))
         finally:
             self.tasks.pop(run_id, None)
             self._cancel.pop(run_id, None)
@@ -343,13 +334,13 @@ class Runner:
                 pairs.append((base, base_cache))
         rc = await self._exec(run_id, eval_cmd(self.settings, pairs), progress)
         if rc != 0 or not out.is_file():
-            raise RunFailed("Chấm điểm mô hình mới thất bại; xem nhật ký trên máy chủ.")
+            raise RunFailed(TEXTS.get("evaluation_failed"))
         try:
             report = json.loads(out.read_text(encoding="utf-8"))
         except ValueError:
-            raise RunFailed("Báo cáo chấm điểm hỏng.") from None
+            raise RunFailed(TEXTS.get("report_broken")) from None
         if not isinstance(report, dict):
-            raise RunFailed("Báo cáo chấm điểm hỏng.")
+            raise RunFailed(TEXTS.get("report_broken"))
         # Kept under the model's hash too: once activated, the next run's baseline is ready.
         with contextlib.suppress(OSError):
             mine = await asyncio.to_thread(
@@ -376,7 +367,7 @@ class Runner:
             )
         except OSError:
             logf.close()
-            raise RunFailed("Không chạy được lệnh huấn luyện (kiểm tra TRAINING_PYTHON).") from None
+            raise RunFailed(TEXTS.get("train_command_failed")) from None
         changed = asyncio.Event()
 
         async def read() -> None:

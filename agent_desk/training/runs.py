@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_desk import db
+from agent_desk.training.texts import TEXTS
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 OPEN = ("queued", "running")
@@ -35,7 +36,7 @@ def new_owner() -> str:
 
 
 MAX_ERROR = 500
-RESTARTED = "Bàn trực đã khởi động lại (hoặc dừng) khi đang huấn luyện: lần huấn luyện này bị hủy."
+RESTARTED = TEXTS.get("desk_restarted")
 
 training_runs = sa.Table(
     "training_runs",

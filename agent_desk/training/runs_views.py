@@ -28,6 +28,7 @@ from agent_desk.keys import BACKGROUND, ENGINE, SETTINGS, STOP
 from agent_desk.request_helpers import wants_json
 from agent_desk.training import activation, comparison, runs
 from agent_desk.training.runner import Runner
+from agent_desk.training.texts import TEXTS
 from agent_desk.training.web import workbench_required
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,14 @@ def _refuse(
 def _run_id(request: web.Request) -> int:
     raw = request.match_info["id"]
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) == 0:
-        raise web.HTTPNotFound(text="Không có lần huấn luyện này.")
+        raise web.HTTPNotFound(text=TEXTS.get("run_not_found"))
     return int(raw)
 
 
 async def _run_or_404(request: web.Request) -> runs.Run:
     run = await runs.get(request.app[ENGINE], _run_id(request))
     if run is None:
-        raise web.HTTPNotFound(text="Không có lần huấn luyện này.")
+        raise web.HTTPNotFound(text=TEXTS.get("run_not_found"))
     return run
 
 
@@ -105,9 +106,7 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     try:
         run_id = await request.app[RUNNER].start(agent.id, agent.display_name)
     except runs.RunBusy as busy:
-        message = "Đang có một lần huấn luyện khác chạy"
-        message += f" (lần #{busy.run_id})" if busy.run_id else ""
-        message += ": mỗi lúc chỉ huấn luyện một mô hình. Hãy đợi nó xong hoặc hủy nó."
+        message = TEXTS.get("run_busy_numbered", run_id=busy.run_id) if busy.run_id else TEXTS.get("run_busy")
         back = f"/training/runs/{busy.run_id}" if busy.run_id else "/training/runs"
         return _refuse(request, message, 409, back)
     log.info("training run %s started by agent %s", run_id, agent.id)
@@ -159,9 +158,7 @@ async def run_progress(request: web.Request) -> web.StreamResponse:
 async def cancel_run(request: web.Request) -> web.StreamResponse:
     run = await _run_or_404(request)
     if not run.open:
-        return _refuse(
-            request, "Lần huấn luyện này đã kết thúc, không còn gì để hủy.", 409, f"/training/runs/{run.id}"
-        )
+        return _refuse(request, TEXTS.get("run_ended"), 409, f"/training/runs/{run.id}")
     await request.app[RUNNER].cancel(run.id)
     log.info("training run %s cancelled by agent %s", run.id, request["agent"].id)
     if wants_json(request):
@@ -174,19 +171,12 @@ async def activate_run(request: web.Request) -> web.StreamResponse:
     run = await _run_or_404(request)
     back = f"/training/runs/{run.id}"
     if run.status != "succeeded" or not run.model_path:
-        return _refuse(request, "Chỉ kích hoạt được một lần huấn luyện đã xong.", 409, back)
+        return _refuse(request, TEXTS.get("run_unfinished"), 409, back)
     report = await runs.report(request.app[ENGINE], run.id)
     runner = request.app[RUNNER]
     failures = activation.threshold_failures(report or {}, runner.settings.project_dir)
     if failures:
-        return _refuse(
-            request,
-            "Không thể kích hoạt: mô hình này dưới ngưỡng độ chính xác của nlu_thresholds.yml ("
-            + "; ".join(failures[:6])
-            + ").",
-            409,
-            back,
-        )
+        return _refuse(request, TEXTS.get("below_thresholds", failures="; ".join(failures[:6])), 409, back)
     agent = request["agent"]
     try:
         await activation.activate(

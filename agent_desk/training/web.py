@@ -10,6 +10,7 @@ from agent_desk.keys import SETTINGS
 from agent_desk.request_helpers import wants_json
 from agent_desk.security import roles_required
 from agent_desk.training.git_store import Author, GitStore
+from agent_desk.training.texts import TEXTS
 
 WORKBENCH_ROLES = ("trainer", "supervisor")
 workbench_required = roles_required(*WORKBENCH_ROLES)
@@ -39,23 +40,23 @@ def author(request: web.Request) -> Author:
 def text_param(values: Any, name: str, limit: int, what: str, required: bool = False) -> str:
     raw = values.get(name, "")
     if not isinstance(raw, str):
-        raise BadInput(f"{what}: dữ liệu không hợp lệ.")
+        raise BadInput(TEXTS.get("param_invalid", what=what))
     if len(raw) > limit:
-        raise BadInput(f"{what} quá dài: tối đa {limit} ký tự.")
+        raise BadInput(TEXTS.get("param_too_long", what=what, limit=limit))
     if required and not raw.strip():
-        raise BadInput(f"Thiếu {what.lower()}.")
+        raise BadInput(TEXTS.get("param_missing", what=what.lower()))
     return raw
 
 
 def int_param(values: Any, name: str, default: int | None, low: int, high: int, what: str) -> int:
     raw = values.get(name, "")
     if not isinstance(raw, str):
-        raise BadInput(f"{what}: dữ liệu không hợp lệ.")
+        raise BadInput(TEXTS.get("param_invalid", what=what))
     raw = raw.strip()
     if not raw and default is not None:
         return default
     if not raw or len(raw) > 9 or not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise BadInput(f"{what} không hợp lệ (từ {low} đến {high}).")
+        raise BadInput(TEXTS.get("param_out_of_range", what=what, low=low, high=high))
     return int(raw)
 
 
@@ -64,7 +65,7 @@ def choice_param(values: Any, name: str, allowed: tuple[str, ...], what: str) ->
     if raw == "":
         return ""
     if not isinstance(raw, str) or raw not in allowed:
-        raise BadInput(f"{what} không hợp lệ.")
+        raise BadInput(TEXTS.get("param_not_allowed", what=what))
     return raw
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_desk import canned_replies, demo, desk_texts
+from agent_desk import canned_replies, demo, desk_texts, reports
 from agent_desk.keys import DESK
 from agent_desk.text_files import TextFileError, load_labels, load_texts
 from tests.desk.conftest import csrf_of
@@ -19,6 +19,31 @@ def test_the_shipped_texts_load():
     assert web_chat.get("message_too_long", limit=500) == "Tin nhắn dài quá 500 ký tự."
     seed = canned_replies.load_seed()
     assert ("Xin chờ", "Anh/chị vui lòng chờ em một chút để em kiểm tra thông tin ạ.") in seed
+
+
+def test_the_texts_moved_out_of_python_load():
+    texts, report = desk_texts.TEXTS, desk_texts.REPORT_TEXTS
+    assert all(name in texts for name in desk_texts.REQUIRED)
+    assert all(name in report for name in desk_texts.REQUIRED_REPORTS)
+    assert texts.get("transfer_agent_away", agent_name="Lan") == "Lan đang vắng, không nhận được hội thoại."
+    assert texts.get("attachment_pdf_too_large", limit_mb=5) == "Tệp PDF quá lớn: tối đa 5 MB."
+    assert texts.get("customer_file_too_large", limit_mb=20).startswith(
+        "Tệp khách gửi quá lớn để mở trên bàn trực (tối đa 20 MB). "
+    )
+    assert texts.get("supervisors_only") == "Chức năng này chỉ dành cho giám sát viên."
+    assert (
+        report.get("no_such_date", what="Ngày bắt đầu", raw="2026-02-30")
+        == "Ngày bắt đầu không có thật: 2026-02-30."
+    )
+    assert [reports.short_duration(s) for s in (45, 240, 250, 3600, 3900)] == [
+        "45 giây",
+        "4 phút",
+        "4 phút 10 giây",
+        "1 giờ",
+        "1 giờ 05 phút",
+    ]
+    assert reports.CSV_HEADER[0] == "Phạm vi" and reports.CSV_HEADER[-1] == "Số khảo sát"
+    assert len(reports.CSV_HEADER) == len(reports.CSV_COLUMNS) == 13
 
 
 def _write(tmp_path: Path, text: str) -> Path:
