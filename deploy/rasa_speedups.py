@@ -49,7 +49,10 @@
    The domain a call carries (validate_* form actions and those marked `send_domain`, 56 KB of
    JSON) is one dict for the life of the loaded model (`Domain.as_dict` returns `Domain._data`):
    its JSON is encoded once per domain object and spliced into each request body; the rest of the
-   body (tracker, action name) is encoded per call. Same JSON document, key order included.
+   body (tracker, action name) is encoded per call. Same JSON document, key order included, except
+   for the validate_* form actions: Rasa sends them the domain by name, rasa_sdk's form validation
+   reads only its `slots` and `forms`, and ours nothing else (tests/actions/test_registration.py),
+   so they get it without the 48 KB of `responses` (unless marked `send_domain: true`).
 
 `PATCHES` are installed by deploy/rasa_main.py when Rasa starts (`install()` here: the same, for tests
 and tools). Each pins the functions it replaces or reproduces (deploy/source_pins.py): on another
@@ -63,6 +66,7 @@ import json
 import logging
 import os
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from common.env_numbers import env_number
@@ -357,21 +361,46 @@ def _join_sparse_features_directly() -> None:
 POOLED_IDLE_S = 2.0
 
 
-_encoded_domain: list[tuple[Any, str]] = []  # (the domain dict, its JSON): the last one seen
+@dataclass(frozen=True)
+class _DomainJson:
+    domain: dict[str, Any]  # held, so its id cannot be reused by another dict while cached
+    whole: str
+    lean: str  # without the responses: what the validate_* form actions get
+    whole_for: frozenset[str]  # validate_* actions marked `send_domain: true`: they get it whole
+
+
+_domain_json: list[_DomainJson] = []  # the last domain seen (one per loaded model)
+LEAN_DROPS = ("responses",)
+
+
+def _encoded(domain: dict[str, Any]) -> _DomainJson:
+    if _domain_json and _domain_json[0].domain is domain:
+        return _domain_json[0]
+    marked = {
+        name
+        for entry in domain.get("actions") or ()
+        if isinstance(entry, dict)
+        for name, config in entry.items()
+        if isinstance(config, dict) and config.get("send_domain")
+    }
+    lean = {k: v for k, v in domain.items() if k not in LEAN_DROPS}
+    _domain_json[:] = [_DomainJson(domain, json.dumps(domain), json.dumps(lean), frozenset(marked))]
+    return _domain_json[0]
 
 
 def dumps_reusing_domain(body: Any) -> str:
-    """`json.dumps(body)`, with the JSON of `body["domain"]` encoded once per domain object."""
+    """`json.dumps(body)`, with the JSON of `body["domain"]` encoded once per domain object, and
+    without its responses for a validate_* form action not marked `send_domain: true`."""
     domain = body.get("domain") if isinstance(body, dict) else None
     if not isinstance(domain, dict) or next(reversed(body)) != "domain":
         return json.dumps(body)
-    if not _encoded_domain or _encoded_domain[0][0] is not domain:
-        # Identity, not id(): holding the dict keeps its id from being reused by another object.
-        _encoded_domain[:] = [(domain, json.dumps(domain))]
+    encoded = _encoded(domain)
+    action = body.get("next_action")
+    lean = isinstance(action, str) and action.startswith("validate_") and action not in encoded.whole_for
     rest = dict(body)
     del rest["domain"]
     head = json.dumps(rest)
-    return f'{head[:-1]}{", " if rest else ""}"domain": {_encoded_domain[0][1]}}}'
+    return f'{head[:-1]}{", " if rest else ""}"domain": {encoded.lean if lean else encoded.whole}}}'
 
 
 def _pool_endpoint_connections() -> None:

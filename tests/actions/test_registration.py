@@ -50,3 +50,21 @@ def test_every_action_that_reads_the_domain_gets_it() -> None:
     for path in ("endpoints.yml", "deploy/endpoints.scaled.yml"):
         endpoints = yaml.safe_load((Path(__file__).parents[2] / path).read_text("utf-8"))
         assert endpoints["action_endpoint"]["enable_selective_domain"] is True, path
+
+
+def test_the_form_validations_read_no_responses_from_the_domain() -> None:
+    """deploy/rasa_speedups.py sends the validate_* form actions the domain without its responses
+    (rasa_sdk's form validation reads `slots` and `forms`): none of ours may read them."""
+    import inspect
+
+    executor = ActionExecutor()
+    executor.register_package("bot.actions")
+    checked = 0
+    for name, run in executor.actions.items():
+        if not name.startswith("validate_"):
+            continue
+        for cls in type(getattr(run, "__self__", None)).__mro__:
+            if cls.__module__.startswith("bot."):
+                assert '"responses"' not in inspect.getsource(cls), (name, cls)
+                checked += 1
+    assert checked >= 4

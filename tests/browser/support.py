@@ -69,3 +69,18 @@ def add_desk_accounts(env: dict[str, str], *accounts: tuple[str, str, str]) -> N
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
+
+
+def wait_until_true(page: Any, expression: str, timeout: float = 30.0) -> None:
+    """Poll a JavaScript expression or function from Python until it is truthy.
+
+    Not `page.wait_for_function`: when its first try is false it polls inside the page with eval,
+    which the desk's Content-Security-Policy (script-src 'self') refuses ("EvalError ... unsafe-eval");
+    `page.evaluate` runs through the DevTools protocol, which the CSP does not govern."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout:.0f} s: {expression}")
+        time.sleep(0.1)

@@ -22,7 +22,14 @@ import pytest
 from aiohttp import web
 
 from devstack import processes
-from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, add_desk_accounts, login, screenshots_dir
+from tests.browser.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    add_desk_accounts,
+    login,
+    screenshots_dir,
+    wait_until_true,
+)
 from tests.connectors.fakes import _ThreadedServer
 
 ROOT = processes.ROOT
@@ -147,7 +154,7 @@ def test_status_selector_and_a_transfer_with_a_note(desk) -> None:
 
             # Minh is on the queue page when it comes, its event stream connected.
             minh.goto(base + "/")
-            minh.wait_for_function("window.deskEvents && window.deskEvents.readyState === 1")
+            wait_until_true(minh, "window.deskEvents && window.deskEvents.readyState === 1")
             minh.wait_for_timeout(500)
             card.locator("#transfer-button").click()
             lan.wait_for_url(base + "/")

@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 
 from devstack import processes
-from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, add_desk_accounts, login
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, add_desk_accounts, login, wait_until_true
 from tests.connectors.fakes import _ThreadedServer
 
 SENDER = "zalo:6142000000950"
@@ -174,10 +174,11 @@ def test_a_customers_photo_shows_as_an_image_also_when_it_arrives_live(world) ->
 
             thumbs = page.locator("#transcript img.customer-thumb")
             expect(thumbs).to_have_count(1)
-            page.wait_for_function(
+            wait_until_true(
+                page,
                 "() => { const i = document.querySelector('#transcript img.customer-thumb');"
                 " return i && i.complete && i.naturalWidth > 0; }",
-                timeout=15_000,
+                timeout=15,
             )
             assert thumbs.first.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [16, 12]
             assert re.search(
@@ -192,10 +193,11 @@ def test_a_customers_photo_shows_as_an_image_also_when_it_arrives_live(world) ->
                 fake.events.append(live)
             publish(events_db, [live])
             expect(thumbs).to_have_count(2, timeout=15_000)
-            page.wait_for_function(
+            wait_until_true(
+                page,
                 "() => { const l = document.querySelectorAll('#transcript img.customer-thumb');"
                 " return l.length === 2 && l[1].complete && l[1].naturalWidth > 0; }",
-                timeout=15_000,
+                timeout=15,
             )
             assert thumbs.nth(1).evaluate("i => [i.naturalWidth, i.naturalHeight]") == [24, 10]
             assert not blocked, blocked

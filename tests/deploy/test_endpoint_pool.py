@@ -48,8 +48,9 @@ async def test_action_calls_share_connections_and_keep_auth(aiohttp_server: obje
 async def test_the_domain_is_encoded_once_and_the_body_is_rasas_own(
     aiohttp_server: object, monkeypatch: object
 ) -> None:
-    """A custom action call with the domain: the action server gets byte for byte what
-    `json.dumps` gives (key order included), and the domain's JSON is made once per domain object."""
+    """A custom action call with the domain: the action server gets byte for byte what `json.dumps`
+    gives (key order included), the domain's JSON is made once per domain object, and a validate_*
+    form action gets it without the responses unless it is marked `send_domain: true`."""
     import json
 
     from rasa.shared.core.domain import Domain
@@ -74,22 +75,36 @@ async def test_the_domain_is_encoded_once_and_the_body_is_rasas_own(
         return real_dumps(obj, *args, **kwargs)
 
     monkeypatch.setattr(rasa_speedups.json, "dumps", counting_dumps)  # type: ignore[attr-defined]
-    calls = [
-        {
-            "next_action": "validate_signing_form",
+
+    def call(action: str, i: int, d: Domain) -> dict[str, object]:
+        return {
+            "next_action": action,
             "sender_id": f"s{i}",
             "tracker": {"events": [i]},
             "version": "3.6.21",
-            "domain": domain.as_dict(),
+            "domain": d.as_dict(),
         }
-        for i in range(3)
-    ]
-    for body in calls:
+
+    whole = [call("action_nlu_fallback", i, domain) for i in range(3)]
+    forms = [call("validate_signing_form", i, domain) for i in range(2)]
+    other = Domain.from_dict(
+        {
+            "intents": ["chào"],
+            "responses": {"utter_x": [{"text": "Dạ"}]},
+            "actions": ["validate_a_form", {"validate_b_form": {"send_domain": True}}],
+        }
+    )
+    marked = [call("validate_a_form", 9, other), call("validate_b_form", 9, other)]
+    plain = {"next_action": "a", "tracker": {}}  # no domain
+    for body in [*whole, *forms, *marked, plain]:
         await endpoint.request(json=body, method="post")
-    other = Domain.from_dict({"intents": ["chào"], "responses": {"utter_x": [{"text": "Dạ"}]}})
-    await endpoint.request(json={"next_action": "a", "domain": other.as_dict()}, method="post")
-    await endpoint.request(json={"next_action": "a", "tracker": {}}, method="post")  # no domain
-    sent = [*calls, {"next_action": "a", "domain": other.as_dict()}, {"next_action": "a", "tracker": {}}]
-    assert bodies == [real_dumps(b).encode() for b in sent]
-    assert sum(obj is domain.as_dict() for obj in encoded) == 1  # three calls, one encoding
+
+    def lean(body: dict[str, object]) -> dict[str, object]:
+        domain_dict = body["domain"]
+        assert isinstance(domain_dict, dict) and "responses" in domain_dict
+        return {**body, "domain": {k: v for k, v in domain_dict.items() if k != "responses"}}
+
+    expected = [*whole, *(lean(b) for b in forms), lean(marked[0]), marked[1], plain]
+    assert bodies == [real_dumps(b).encode() for b in expected]
+    assert sum(obj is domain.as_dict() for obj in encoded) == 1  # five calls, one encoding
     assert sum(obj is other.as_dict() for obj in encoded) == 1
