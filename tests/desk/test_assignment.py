@@ -218,7 +218,13 @@ async def test_the_sweep_assigns_and_an_idle_agent_becomes_away(desk_factory, tm
         return h.agent_id == minh.id and h.requeue_count == 1
 
     await wait_for(minh_has_it, 15, "requeued conversation given to the other agent")
-    assert fake.joined((await desk.get(handoff_id)).sender_id) == ["lan", "minh"]
+    sender = (await desk.get(handoff_id)).sender_id
+
+    # The customer hears of Minh once the assignment is stored (the sweep tells Rasa after its commit).
+    async def both_joined() -> bool:
+        return fake.joined(sender) == ["lan", "minh"]
+
+    await wait_for(both_joined, 10, "Rasa told that Minh joined")
 
 
 # ---------------------------------------------------------------------- transfer
