@@ -148,7 +148,7 @@ def window_median(lat: Sequence[float], turn: int, half: int = 2) -> float:
     return statistics.median(lat[lo:hi])
 
 
-# -- memory -----------------------------------------------------------------------------------
+# -- process trees (CPU here; memory in bench/process_memory.py) ----------------------------
 
 
 def _stat(pid: int | str) -> list[str] | None:
@@ -198,47 +198,6 @@ def tree_cpu_s(pids: Sequence[int]) -> float:
         if fields := _stat(pid):
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / _TICK
-
-
-def tree_rss_mb(pids: Sequence[int]) -> float:
-    """Resident memory of the given processes and all their descendants, in MiB."""
-    total_kb = 0
-    for pid in _tree(pids):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return total_kb / 1024
-
-
-class PeakRss:
-    """Samples the RSS of a process tree in the background; `.peak_mb` is the maximum seen."""
-
-    def __init__(self, pids: Sequence[int], every_s: float = 0.5) -> None:
-        self.pids = list(pids)
-        self.every_s = every_s
-        self.peak_mb = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        while True:
-            self.peak_mb = max(self.peak_mb, await asyncio.to_thread(tree_rss_mb, self.pids))
-            await asyncio.sleep(self.every_s)
-
-    async def __aenter__(self) -> PeakRss:
-        self.peak_mb = tree_rss_mb(self.pids)
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
 
 
 def cpu_count() -> int:
