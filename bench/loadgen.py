@@ -19,6 +19,8 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.process_memory import process_tree
+
 
 @dataclass
 class Result:
@@ -172,29 +174,13 @@ def _children(pid: int) -> list[int]:
     return [child for child, parent in _parents().items() if parent == pid]
 
 
-def _tree(pids: Sequence[int]) -> list[int]:
-    """The given processes and all their descendants (one /proc pass, not one per process: the
-    memory sampler walks the tree every 0.5 s while the benchmark runs)."""
-    kids: dict[int, list[int]] = {}
-    for child, parent in _parents().items():
-        kids.setdefault(parent, []).append(child)
-    seen: dict[int, None] = {}
-    todo = list(pids)
-    while todo:
-        pid = todo.pop()
-        if pid not in seen:
-            seen[pid] = None
-            todo.extend(kids.get(pid, []))
-    return list(seen)
-
-
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu_s(pids: Sequence[int]) -> float:
     """User + system CPU seconds of the given processes and their living descendants."""
     total = 0
-    for pid in _tree(pids):
+    for pid in process_tree(pids):
         if fields := _stat(pid):
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / _TICK
