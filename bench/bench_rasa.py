@@ -99,10 +99,9 @@ def run_starter(tmp: Path) -> Iterator[System]:
         proc.stop()
 
 
-@contextmanager
-def run_assistant(tmp: Path, endpoints: str = "endpoints.yml") -> Iterator[System]:
-    model_file = model.ensure_model()
-    root = tmp / "assistant"
+def assistant_env(root: Path) -> tuple[processes.Ports, dict[str, str]]:
+    """Free ports and the environment of the assistant as `make run` starts it, on SQLite files in
+    `root` (bench_startup.py starts its signing service and action server the same way)."""
     ports = processes.Ports.free()
     env = processes.stack_env(
         ports,
@@ -115,9 +114,16 @@ def run_assistant(tmp: Path, endpoints: str = "endpoints.yml") -> Iterator[Syste
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{ports.actions}/webhook",
             "RASA_URL": f"http://127.0.0.1:{ports.rasa}",
             "RASA_EVENTS_DB": str(root / "rasa_events.db"),
-            "RASA_TELEMETRY_ENABLED": "false",
         },
     )
+    return ports, env
+
+
+@contextmanager
+def run_assistant(tmp: Path, endpoints: str = "endpoints.yml") -> Iterator[System]:
+    model_file = model.ensure_model()
+    root = tmp / "assistant"
+    ports, env = assistant_env(root)  # stack_env turns Rasa's telemetry off in every process
     log = root / "log"
     procs = [
         processes.signing_service(ports, env, log),

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import loadgen, process_memory
-from bench.bench_rasa import ASSISTANT_SCRIPT
+from bench.bench_rasa import ASSISTANT_SCRIPT, assistant_env
 from devstack import model, processes, rasa_ready
 
 MARK_SERVING = "Starting Rasa server"
@@ -89,20 +89,7 @@ class LogMarks:
 @contextmanager
 def backing_services(root: Path) -> Iterator[tuple[processes.Ports, dict[str, str]]]:
     """Signing service and action server, as bench_rasa's assistant runs them (SQLite in `root`)."""
-    ports = processes.Ports.free()
-    env = processes.stack_env(
-        ports,
-        {
-            "DATABASE_URL": f"sqlite:///{root / 'signing.db'}",
-            "OUTBOX_PATH": str(root / "outbox" / "messages.jsonl"),
-            "SIGNING_VAR_DIR": str(root),
-            "SIGNING_SERVICE_URL": f"http://127.0.0.1:{ports.signing}",
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.signing}",
-            "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{ports.actions}/webhook",
-            "RASA_URL": f"http://127.0.0.1:{ports.rasa}",
-            "RASA_EVENTS_DB": str(root / "rasa_events.db"),
-        },
-    )
+    ports, env = assistant_env(root)
     procs = [
         processes.signing_service(ports, env, root / "log"),
         processes.action_server(ports, env, root / "log"),
