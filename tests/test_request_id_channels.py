@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
-from sanic import Sanic
 
 from common import metrics, request_id
 from connectors.metrics_input import MetricsInput
@@ -18,7 +16,6 @@ from connectors.telegram.callbacks import CallbackPayloads
 from connectors.telegram.channel import TelegramInput
 from connectors.telegram.config import TelegramSettings, make_bot
 from connectors.telegram.output import TelegramSender
-from devstack.processes import free_port
 from tests.connectors.harness import Recorder, serve
 from tests.connectors.tg_helpers import text_update
 
@@ -44,21 +41,8 @@ async def post(url: str, update: dict, headers: dict[str, str]) -> int:
 @contextlib.asynccontextmanager
 async def serve_metrics(token: str | None) -> AsyncIterator[str]:
     """Rasa's Sanic app with only the metrics "channel" mounted, as Rasa mounts input channels."""
-    Sanic.test_mode = True
-    app = Sanic(f"m{uuid.uuid4().hex[:10]}")
-    app.blueprint(MetricsInput(token).blueprint(None), url_prefix="/webhooks/metrics")
-    port = free_port()
-    server = await app.create_server(
-        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
-    )
-    assert server is not None
-    await server.startup()
-    await server.start_serving()
-    try:
-        yield f"http://127.0.0.1:{port}/webhooks/metrics/"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with serve(MetricsInput(token), Recorder()) as base:
+        yield base + "/"
 
 
 def turns(channel: str) -> float:

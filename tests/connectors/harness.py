@@ -64,6 +64,8 @@ async def serve(
     try:
         yield f"http://127.0.0.1:{port}{prefix}"
     finally:
-        await channel.runner.drain()
+        runner = getattr(channel, "runner", None)  # the metrics channel has none
+        if runner is not None:
+            await runner.drain()
         server.close()
         await server.wait_closed()
