@@ -48,9 +48,10 @@ async def test_action_calls_share_connections_and_keep_auth(aiohttp_server: obje
 async def test_the_domain_is_encoded_once_and_the_body_is_rasas_own(
     aiohttp_server: object, monkeypatch: object
 ) -> None:
-    """A custom action call with the domain: the action server gets byte for byte what `json.dumps`
-    gives (key order included), the domain's JSON is made once per domain object, and a validate_*
-    form action gets it without the responses unless it is marked `send_domain: true`."""
+    """A custom action call with the domain: the action server gets the JSON document `json.dumps`
+    gives (values and key order; compact, ASCII like it), the domain's JSON is made once per domain
+    object, and a validate_* form action gets it without the responses unless it is marked
+    `send_domain: true`."""
     import json
 
     from rasa.shared.core.domain import Domain
@@ -68,13 +69,13 @@ async def test_the_domain_is_encoded_once_and_the_body_is_rasas_own(
     endpoint = EndpointConfig(f"http://127.0.0.1:{server.port}/webhook")
     domain = Domain.load(str(Path(__file__).parents[2] / "domain.yml"))
     encoded: list[object] = []
-    real_dumps = json.dumps
+    real_dumps = rasa_speedups.dumps
 
-    def counting_dumps(obj: object, *args: object, **kwargs: object) -> str:
+    def counting_dumps(obj: object) -> str:
         encoded.append(obj)
-        return real_dumps(obj, *args, **kwargs)
+        return real_dumps(obj)
 
-    monkeypatch.setattr(rasa_speedups.json, "dumps", counting_dumps)  # type: ignore[attr-defined]
+    monkeypatch.setattr(rasa_speedups, "dumps", counting_dumps)  # type: ignore[attr-defined]
 
     def call(action: str, i: int, d: Domain) -> dict[str, object]:
         return {
@@ -105,6 +106,46 @@ async def test_the_domain_is_encoded_once_and_the_body_is_rasas_own(
         return {**body, "domain": {k: v for k, v in domain_dict.items() if k != "responses"}}
 
     expected = [*whole, *(lean(b) for b in forms), lean(marked[0]), marked[1], plain]
-    assert bodies == [real_dumps(b).encode() for b in expected]
+
+    def document(raw: str | bytes) -> object:  # nested (key, value) lists: key order counts
+        return json.loads(raw, object_pairs_hook=list)
+
+    assert [document(b) for b in bodies] == [document(json.dumps(b)) for b in expected]
+    assert all(b.isascii() and b", " not in b[:200] for b in bodies)
     assert sum(obj is domain.as_dict() for obj in encoded) == 1  # five calls, one encoding
     assert sum(obj is other.as_dict() for obj in encoded) == 1
+
+
+def test_the_json_of_a_call_is_what_json_dumps_means_for_every_value() -> None:
+    """ujson where it agrees with `json.dumps`; the values it writes differently or refuses go to
+    `json.dumps` (same document, or the TypeError stock Rasa raises)."""
+    import json
+
+    import numpy as np
+    import pytest
+
+    values: list[object] = [
+        float("nan"),
+        float("inf"),
+        -0.0,
+        1e-7,
+        0.1 + 0.2,
+        5e-324,
+        1e22,
+        2**70,
+        -(2**64),
+        "\ud800 lone surrogate",
+        "Điện lực Tam Kỳ 😀",
+        "\u2028\x00</script>a/b",
+        {1: 2, None: 3, 2.5: 4},
+        (1, [2, {"k": ()}]),
+        np.float64(0.5),
+    ]
+    for value in values:
+        out = rasa_speedups.dumps(value)
+        assert out.isascii()
+        got, want = json.loads(out), json.loads(json.dumps(value))
+        assert got == want or (got != got and want != want), (value, out)  # NaN != NaN
+    for bad in (object(), {1, 2}, b"x", np.float32(0.5)):
+        with pytest.raises(TypeError):
+            rasa_speedups.dumps(bad)

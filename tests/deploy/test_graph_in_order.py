@@ -120,3 +120,90 @@ def test_hstack_coo_equals_scipy_hstack() -> None:
         assert np.array_equal(got.toarray(), want.toarray())
     empty = sparse.coo_matrix((2, 4), dtype=np.float32)
     assert np.array_equal(hstack_coo(empty, empty).toarray(), np.zeros((2, 8)))
+
+
+def _heldout_texts() -> list[str]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(str(Path(__file__).parents[1] / "nlu" / "heldout.yml"))
+    return [m.get("text") for m in data.training_examples]
+
+
+def test_count_vectors_built_directly_equal_scikit_learns(agent: Agent) -> None:
+    """deploy/rasa_speedups.count_matrix against CountVectorizer.transform + sort_indices + tocoo,
+    matrix for matrix, on the model's own vectorizers (words and character n-grams) and the
+    held-out messages; then whole parses with Rasa's own `_create_features`."""
+    import numpy as np
+    from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
+        CountVectorsFeaturizer,
+    )
+    from sklearn.exceptions import NotFittedError
+
+    from deploy.source_pins import original
+
+    processor = agent.processor
+    assert processor is not None
+    runner, nlu = processor.graph_runner, processor.model_metadata.nlu_target
+    featurizers = [
+        node._component
+        for node in runner._instantiated_nodes.values()
+        if isinstance(node._component, CountVectorsFeaturizer)
+    ]
+    assert len(featurizers) == 2
+    texts = _heldout_texts()
+    assert len(texts) > 150
+    compared = 0
+    for featurizer in featurizers:
+        for vectorizer in featurizer.vectorizers.values():
+            if not hasattr(vectorizer, "vocabulary_"):  # an attribute without training data
+                with pytest.raises(NotFittedError):
+                    rasa_speedups.count_matrix(vectorizer, ["x"])
+                continue
+            for text in texts + ["", "   ", "PC05TK0000123", "zzzzqqq xyzzy"]:
+                tokens = text.lower().split()
+                for docs in (tokens or ["x"], [" ".join(tokens)]):
+                    want = vectorizer.transform(docs)
+                    want.sort_indices()
+                    want = want.tocoo()
+                    got = rasa_speedups.count_matrix(vectorizer, docs)
+                    assert got.format == "coo" and got.shape == want.shape, text
+                    for field in ("row", "col", "data"):
+                        a, b = getattr(got, field), getattr(want, field)
+                        assert a.dtype == b.dtype and np.array_equal(a, b), (text, field)
+                    compared += 1
+
+    fast = CountVectorsFeaturizer._create_features
+    stock = original(fast)
+    assert stock is not fast
+    got_parses = [_nlu(runner, DaskGraphRunner.run, nlu, t) for t in texts]
+    CountVectorsFeaturizer._create_features = stock  # type: ignore[method-assign]
+    try:
+        want_parses = [_nlu(runner, DaskGraphRunner.run, nlu, t) for t in texts]
+    finally:
+        CountVectorsFeaturizer._create_features = fast  # type: ignore[method-assign]
+    assert got_parses == want_parses
+    print(f"\n[cv] {compared} count matrices and {len(texts)} parses equal to scikit-learn's")
+
+
+def test_features_copied_shallowly_give_the_same_parses(agent: Agent) -> None:
+    """Message._combine_features without the deep copy: same parses as Rasa's, and the features a
+    message keeps are not changed by combining them (a second parse of each text is the same)."""
+    from rasa.shared.nlu.training_data.message import Message
+
+    from deploy.source_pins import original
+
+    processor = agent.processor
+    assert processor is not None
+    runner, nlu = processor.graph_runner, processor.model_metadata.nlu_target
+    fast = Message.__dict__["_combine_features"]
+    stock = staticmethod(original(fast.__func__))
+    assert stock.__func__ is not fast.__func__
+    texts = _heldout_texts()
+    got = [_nlu(runner, DaskGraphRunner.run, nlu, t) for t in texts]
+    assert got == [_nlu(runner, DaskGraphRunner.run, nlu, t) for t in texts]
+    Message._combine_features = stock  # type: ignore[method-assign]
+    try:
+        want = [_nlu(runner, DaskGraphRunner.run, nlu, t) for t in texts]
+    finally:
+        Message._combine_features = fast  # type: ignore[method-assign]
+    assert got == want
