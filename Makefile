@@ -31,8 +31,12 @@ format: setup
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# mypy twice, each side against the environment it runs on (pyproject.toml [tool.mypy]): the Rasa side
+# (its `files`) on .venv, then the services and what runs with them (dev TSA) on .venv-svc.
+SVC_TYPES := signing_service agent_desk notifier common devstack/tsa.py
 types: setup
 	$(PY) -m mypy
+	$(SVC_PY) -m mypy --python-version 3.13 $(SVC_TYPES)
 
 clean:
 	rm -rf var models .pytest_cache .mypy_cache .ruff_cache

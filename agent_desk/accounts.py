@@ -76,7 +76,7 @@ async def create(engine: AsyncEngine, username: str, password: str, role: str, d
                 created_at=time.time(),
             )
         )
-        return Agent(int(result.inserted_primary_key[0]), username, display_name, role)
+        return Agent(db.inserted_id(result), username, display_name, role)
 
 
 async def set_password(engine: AsyncEngine, username: str, password: str) -> None:

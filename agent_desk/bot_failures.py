@@ -149,7 +149,7 @@ async def take(desk: HandoffStore, failure: Failure) -> int | None:
                             bot_error=failure.reason,
                         )
                     )
-                    handoff_id = int(result.inserted_primary_key[0])
+                    handoff_id = db.inserted_id(result)
                 await conn.execute(
                     failures.insert().values(
                         source_key=failure.key[:200],

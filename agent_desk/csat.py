@@ -136,7 +136,7 @@ class Surveys:
                 )
             )
         await self._load()
-        self._pending[sender] = Pending(int(result.inserted_primary_key[0]), at, None, None)
+        self._pending[sender] = Pending(db.inserted_id(result), at, None, None)
 
     # ------------------------------------------------------------------ state
     async def _load(self) -> None:

@@ -53,6 +53,8 @@ from agent_desk.transcript import _customer_file
 from common.rasa_client import RasaError
 
 if TYPE_CHECKING:
+    from aiohttp.abc import ResolveResult  # aiohttp 3.10+ (the services' environment)
+
     from agent_desk.config import Settings
     from agent_desk.desk import Desk
 
@@ -183,7 +185,9 @@ class _CheckedResolver(AbstractResolver):
         self._settings = settings
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         found = await self._inner.resolve(host, port, family)
         if not found or not all(_address_allowed(str(i["host"]), self._settings) for i in found):
             raise Refused(HOST_REFUSED, 403)

@@ -6,6 +6,8 @@ Rasa's event timestamps.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -158,6 +160,15 @@ csat = sa.Table(
     sa.Column("comment_until", sa.Float),
     sa.CheckConstraint("score IS NULL OR (score >= 1 AND score <= 5)", name="ck_desk_csat_score"),
 )
+
+
+def inserted_id(result: sa.engine.CursorResult[Any]) -> int:
+    """The integer primary key of the row a single-row INSERT added (SQLAlchemy types
+    `inserted_primary_key` as optional: it is None only when the INSERT returned no key at all)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT returned no primary key")
+    return int(key[0])
 
 
 def make_engine(url: str) -> AsyncEngine:

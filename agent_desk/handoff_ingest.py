@@ -149,7 +149,7 @@ class HandoffIngest:
         except sa.exc.IntegrityError:
             await store.load_open()  # another desk process queued it first
             return
-        store._open[sender] = int(result.inserted_primary_key[0])
+        store._open[sender] = db.inserted_id(result)
         log.info("handoff %s queued (channel %s)", store._open[sender], channel)
         await store.publish_queue()
 

@@ -169,7 +169,7 @@ async def record(
                     created_at=now,
                 )
             )
-            note_id = int(inserted.inserted_primary_key[0])
+            note_id = db.inserted_id(inserted)
         await conn.execute(
             db.transfers.insert().values(
                 handoff_id=handoff.id,

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool
@@ -26,6 +26,15 @@ from .models import Base
 
 log = logging.getLogger(__name__)
 _INIT_LOCK_KEY = 72_700_101  # arbitrary, constant: the advisory lock of start-up work
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE (without RETURNING) matched. AsyncSession.execute types its result as a plain
+    Result, since a session cannot promise a cursor in every case; for these statements it is the
+    CursorResult that has the count."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"no row count on a {type(result).__name__}")
+    return result.rowcount
 
 
 def async_url(url: str) -> str:
@@ -59,7 +68,11 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self._sessions = sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False, future=True)
+        # SQLAlchemy 1.4's form (Rasa's environment runs this service in tests and bench; it has no
+        # async_sessionmaker), which 2.0 still supports but its stubs type for sync sessions only.
+        self._sessions: Callable[[], AsyncSession] = sessionmaker(  # type: ignore[call-overload]
+            self.engine, class_=AsyncSession, expire_on_commit=False, future=True
+        )
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import notices
 from .context import Context
+from .db import rowcount
 from .models import (
     ChatVerification,
     NotificationDelivery,
@@ -193,7 +194,7 @@ async def start(c: Context, job: Job) -> bool:
             .values(state="sending", lease_until=now + SENDING_LEASE_FACTOR * _lease(c))
             .execution_options(synchronize_session=False)
         )
-    return done.rowcount == 1
+    return rowcount(done) == 1
 
 
 async def finish(c: Context, job: Job, outcome: str, via: str | None, error: str | None = None) -> str:
@@ -255,13 +256,14 @@ async def recover(c: Context) -> tuple[int, int]:
             .values(state="interrupted", lease_until=None, last_error="notifier_stopped_during_call")
             .execution_options(synchronize_session=False)
         )
-    if back.rowcount or lost.rowcount:
+    pending, interrupted = rowcount(back), rowcount(lost)
+    if pending or interrupted:
         log.warning(
             "recovered expired leases: %d back to pending, %d interrupted during their call",
-            back.rowcount,
-            lost.rowcount,
+            pending,
+            interrupted,
         )
-    return back.rowcount, lost.rowcount
+    return pending, interrupted
 
 
 async def for_chat_user(c: Context, channel: str, user: str, limit: int = 50) -> list[dict[str, Any]]:

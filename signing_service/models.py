@@ -1,4 +1,9 @@
-"""Database tables (SQLAlchemy 1.4, 2.0-style usage). Timestamps are stored in UTC."""
+"""Database tables (SQLAlchemy 2.0 in the services' environment; SQLAlchemy 1.4 in Rasa's, whose tests,
+bench and devstack import them too). Timestamps are stored in UTC.
+
+The schema must be the same on both: 1.4's `Column` is nullable unless told `nullable=False`, 2.0's
+`mapped_column` infers it from the annotation when not told. So NOT NULL columns say `nullable=False`
+(or are primary keys) and are annotated `Mapped[X]`; nullable ones are annotated `Mapped[X | None]`."""
 
 from __future__ import annotations
 
@@ -18,8 +23,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import declarative_base, deferred, relationship
+from sqlalchemy.orm import Mapped, declarative_base, deferred, relationship
 from sqlalchemy.types import TypeDecorator
+
+try:
+    from sqlalchemy.orm import mapped_column
+except ImportError:  # SQLAlchemy 1.4 (the Rasa environment's tests import these models)
+    mapped_column = Column  # type: ignore[assignment,misc]
 
 Base: Any = declarative_base()
 
@@ -47,118 +57,125 @@ ANCHOR_KEY = "demo_anchor"
 
 class Meta(Base):
     __tablename__ = "meta"
-    key = Column(String(64), primary_key=True)
-    value = Column(String(255), nullable=False)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), nullable=False)
 
 
 class PowerUnit(Base):
     __tablename__ = "power_units"
-    code = Column(String(6), primary_key=True)
-    name = Column(String(120), nullable=False)
-    name_folded = Column(String(120), nullable=False)
-    company = Column(String(120), nullable=False)
-    area = Column(String(8), nullable=False)  # town | rural: decides the committed time
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    name_folded: Mapped[str] = mapped_column(String(120), nullable=False)
+    company: Mapped[str] = mapped_column(String(120), nullable=False)
+    area: Mapped[str] = mapped_column(String(8), nullable=False)  # town | rural: decides the committed time
 
 
 class Customer(Base):
     __tablename__ = "customers"
-    id = Column(Integer, primary_key=True)
-    name = Column(String(120), nullable=False)
-    name_folded = Column(String(120), nullable=False, index=True)
-    address = Column(String(255), nullable=False)
-    id_number = Column(String(20))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    name_folded: Mapped[str] = mapped_column(String(120), nullable=False, index=True)
+    address: Mapped[str] = mapped_column(String(255), nullable=False)
+    id_number: Mapped[str | None] = mapped_column(String(20))
 
 
 class Request(Base):
     __tablename__ = "requests"
-    id = Column(Integer, primary_key=True)
-    code = Column(String(13), nullable=False, unique=True)
-    unit_code = Column(String(6), ForeignKey("power_units.code"), nullable=False, index=True)
-    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
-    service_type = Column(String(32), nullable=False)
-    supply_address = Column(String(255), nullable=False)
-    received_at = Column(UTCDateTime, nullable=False)
-    committed_working_days = Column(Integer, nullable=False)
-    current_step = Column(String(32), nullable=False)
-    completed_at = Column(UTCDateTime)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(13), nullable=False, unique=True)
+    unit_code: Mapped[str] = mapped_column(
+        String(6), ForeignKey("power_units.code"), nullable=False, index=True
+    )
+    customer_id: Mapped[int] = mapped_column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
+    service_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    supply_address: Mapped[str] = mapped_column(String(255), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    committed_working_days: Mapped[int] = mapped_column(Integer, nullable=False)
+    current_step: Mapped[str] = mapped_column(String(32), nullable=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Demo/generated rows keep their story (late or not) whatever today's date: their timestamps are
     # shifted at read time by the working days elapsed since the demo data were anchored.
-    relative_dates = Column(Boolean, nullable=False, default=False)
-    unit = relationship("PowerUnit", lazy="joined")
-    customer = relationship("Customer", lazy="joined")
-    steps = relationship("RequestStep", order_by="RequestStep.seq", lazy="selectin")
+    relative_dates: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    unit: Mapped[PowerUnit] = relationship("PowerUnit", lazy="joined")
+    customer: Mapped[Customer] = relationship("Customer", lazy="joined")
+    steps: Mapped[list[RequestStep]] = relationship(
+        "RequestStep", order_by="RequestStep.seq", lazy="selectin"
+    )
 
 
 class RequestStep(Base):
     __tablename__ = "request_steps"
-    id = Column(Integer, primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
-    seq = Column(Integer, nullable=False)
-    key = Column(String(32), nullable=False)
-    started_at = Column(UTCDateTime)
-    finished_at = Column(UTCDateTime)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    key: Mapped[str] = mapped_column(String(32), nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Contact(Base):
     """Contacts registered with the request; OTPs only ever go to these."""
 
     __tablename__ = "contacts"
-    id = Column(Integer, primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
-    channel = Column(String(8), nullable=False)  # sms | email
-    value = Column(String(255), nullable=False)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    channel: Mapped[str] = mapped_column(String(8), nullable=False)  # sms | email
+    value: Mapped[str] = mapped_column(String(255), nullable=False)
     __table_args__ = (UniqueConstraint("request_id", "channel"),)
 
 
 class Document(Base):
     __tablename__ = "documents"
-    id = Column(Integer, primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
-    kind = Column(String(40), nullable=False)
-    status = Column(String(24), nullable=False)  # awaiting_signature | amendment_requested | signed
-    version = Column(Integer, nullable=False, default=1)
-    created_at = Column(UTCDateTime, nullable=False)
-    sha256 = Column(String(64))  # of the draft PDF; set when the draft is rendered
-    pdf = deferred(Column(LargeBinary))
-    signed_pdf = deferred(Column(LargeBinary))
-    signed_sha256 = Column(String(64))
-    signed_at = Column(UTCDateTime)
-    signer_name = Column(String(120))
-    signing_session_id = Column(String(64))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)
+    # awaiting_signature | amendment_requested | signed
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    sha256: Mapped[str | None] = mapped_column(String(64))  # of the draft PDF; set when the draft is rendered
+    # deferred(Column(...)): 1.4's Column has no `deferred=`. Nullable, but the stubs type the column of a
+    # Column(LargeBinary) as bytes (mapped_column would take its type from the annotation).
+    pdf: Mapped[bytes | None] = deferred(Column(LargeBinary))  # type: ignore[arg-type]
+    signed_pdf: Mapped[bytes | None] = deferred(Column(LargeBinary))  # type: ignore[arg-type]
+    signed_sha256: Mapped[str | None] = mapped_column(String(64))
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signer_name: Mapped[str | None] = mapped_column(String(120))
+    signing_session_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Amendment(Base):
     __tablename__ = "amendments"
-    id = Column(Integer, primary_key=True)
-    reference = Column(String(32), unique=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
-    document_id = Column(Integer, ForeignKey("documents.id"), nullable=False)
-    text = Column(Text, nullable=False)
-    chat_channel = Column(String(16), nullable=False)
-    status = Column(String(16), nullable=False, default="open")
-    created_at = Column(UTCDateTime, nullable=False)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(32), unique=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    document_id: Mapped[int] = mapped_column(Integer, ForeignKey("documents.id"), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    chat_channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class SigningSession(Base):
     __tablename__ = "signing_sessions"
-    id = Column(String(64), primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
     # pending -> signing -> signed; or locked / cancelled (revoked by a newer session) / failed
-    state = Column(String(12), nullable=False)
-    channel = Column(String(8), nullable=False)
-    destination = Column(String(255), nullable=False)
+    state: Mapped[str] = mapped_column(String(12), nullable=False)
+    channel: Mapped[str] = mapped_column(String(8), nullable=False)
+    destination: Mapped[str] = mapped_column(String(255), nullable=False)
     # [{"id": 12, "sha256": "..."}]: exactly the drafts the customer consented to.
-    documents = Column(JSON, nullable=False)
-    code_hash = Column(String(64))
+    documents: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    code_hash: Mapped[str | None] = mapped_column(String(64))
     # The code a resend replaced: typed back, it is answered "replaced", not counted as a wrong guess.
-    replaced_code_hash = Column(String(64))
-    code_expires_at = Column(UTCDateTime)
-    attempts = Column(Integer, nullable=False, default=0)
-    last_sent_at = Column(UTCDateTime)
-    chat_channel = Column(String(16), nullable=False)
-    chat_user = Column(String(128))
-    created_at = Column(UTCDateTime, nullable=False)
-    finished_at = Column(UTCDateTime)
+    replaced_code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    chat_channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    chat_user: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SigningCertificate(Base):
@@ -166,34 +183,34 @@ class SigningCertificate(Base):
     copy a customer keeps is byte-for-byte the one the check page recognises."""
 
     __tablename__ = "signing_certificates"
-    session_id = Column(String(64), ForeignKey("signing_sessions.id"), primary_key=True)
-    sha256 = Column(String(64), nullable=False, index=True)
-    pdf = deferred(Column(LargeBinary, nullable=False))
-    created_at = Column(UTCDateTime, nullable=False)
+    session_id: Mapped[str] = mapped_column(String(64), ForeignKey("signing_sessions.id"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    pdf: Mapped[bytes] = deferred(Column(LargeBinary, nullable=False))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class OtpSend(Base):
     """One row per code sent, for the per-request hourly cap."""
 
     __tablename__ = "otp_sends"
-    id = Column(Integer, primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False)
-    session_id = Column(String(64), nullable=False)
-    sent_at = Column(UTCDateTime, nullable=False)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False)
+    session_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     __table_args__ = (Index("ix_otp_sends_request_time", "request_id", "sent_at"),)
 
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
-    id = Column(Integer, primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), index=True)
-    at = Column(UTCDateTime, nullable=False)
-    actor = Column(String(160), nullable=False)
-    action = Column(String(40), nullable=False)
-    channel = Column(String(16))
-    document_id = Column(Integer)
-    document_sha256 = Column(String(64))
-    details = Column(JSON, nullable=False, default=dict)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("requests.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    actor: Mapped[str] = mapped_column(String(160), nullable=False)
+    action: Mapped[str] = mapped_column(String(40), nullable=False)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    document_id: Mapped[int | None] = mapped_column(Integer)
+    document_sha256: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
 
 
 class ChatVerification(Base):
@@ -205,18 +222,18 @@ class ChatVerification(Base):
     """
 
     __tablename__ = "chat_verifications"
-    id = Column(Integer, primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
-    chat_channel = Column(String(16), nullable=False)
-    chat_user = Column(String(128), nullable=False)
-    method = Column(String(24), nullable=False)  # otp_sms | otp_email | telegram_contact
-    verified_at = Column(UTCDateTime, nullable=False)
-    expires_at = Column(UTCDateTime, nullable=False)
-    revoked_at = Column(UTCDateTime)
-    revoked_by = Column(String(64))
-    otp_channel = Column(String(8))
-    otp_destination = Column(String(255))
-    sign_credit_until = Column(UTCDateTime)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    chat_channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    chat_user: Mapped[str] = mapped_column(String(128), nullable=False)
+    method: Mapped[str] = mapped_column(String(24), nullable=False)  # otp_sms | otp_email | telegram_contact
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    otp_channel: Mapped[str | None] = mapped_column(String(8))
+    otp_destination: Mapped[str | None] = mapped_column(String(255))
+    sign_credit_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (Index("ix_chat_verifications_user", "chat_channel", "chat_user", "request_id"),)
 
 
@@ -224,34 +241,34 @@ class VerificationChallenge(Base):
     """A one-time code sent to prove a chat user holds the request's registered phone or e-mail."""
 
     __tablename__ = "verification_challenges"
-    id = Column(String(64), primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
-    chat_channel = Column(String(16), nullable=False)
-    chat_user = Column(String(128), nullable=False)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    chat_channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    chat_user: Mapped[str] = mapped_column(String(128), nullable=False)
     # pending -> verified; or locked (5 wrong codes) / cancelled (a newer challenge)
-    state = Column(String(12), nullable=False)
-    channel = Column(String(8), nullable=False)
-    destination = Column(String(255), nullable=False)
+    state: Mapped[str] = mapped_column(String(12), nullable=False)
+    channel: Mapped[str] = mapped_column(String(8), nullable=False)
+    destination: Mapped[str] = mapped_column(String(255), nullable=False)
     # view | sign: only a code sent to sign (its message names the drafts) may confirm a signing.
-    purpose = Column(String(8), nullable=False, default="view", server_default="view")
-    code_hash = Column(String(64))
-    replaced_code_hash = Column(String(64))
-    code_expires_at = Column(UTCDateTime)
-    attempts = Column(Integer, nullable=False, default=0)
-    last_sent_at = Column(UTCDateTime)
-    created_at = Column(UTCDateTime, nullable=False)
-    finished_at = Column(UTCDateTime)
+    purpose: Mapped[str] = mapped_column(String(8), nullable=False, default="view", server_default="view")
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    replaced_code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OtpUsage(Base):
     """One row per OTP session started or wrong code typed, for the per-attacker daily caps."""
 
     __tablename__ = "otp_usage"
-    id = Column(Integer, primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False)
-    chat_key = Column(String(64), nullable=False)  # keyed hash of chat channel + user id
-    kind = Column(String(8), nullable=False)  # session | wrong
-    at = Column(UTCDateTime, nullable=False)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False)
+    chat_key: Mapped[str] = mapped_column(String(64), nullable=False)  # keyed hash of chat channel + user id
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)  # session | wrong
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     __table_args__ = (
         Index("ix_otp_usage_chat", "chat_key", "kind", "at"),
         Index("ix_otp_usage_request", "request_id", "kind", "at"),
@@ -262,22 +279,22 @@ class OtpFreeze(Base):
     """Too many wrong codes for a request in a day: its OTPs are refused until staff unfreeze it."""
 
     __tablename__ = "otp_freezes"
-    id = Column(Integer, primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
-    frozen_at = Column(UTCDateTime, nullable=False)
-    reason = Column(String(64), nullable=False)
-    unfrozen_at = Column(UTCDateTime)
-    unfrozen_by = Column(String(64))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    frozen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    reason: Mapped[str] = mapped_column(String(64), nullable=False)
+    unfrozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unfrozen_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class LookupCandidate(Base):
     """A name-lookup result kept on the server: the chat only ever sees `token` and masked fields."""
 
     __tablename__ = "lookup_candidates"
-    token = Column(String(64), primary_key=True)
-    conversation_key = Column(String(64), nullable=False)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False)
-    expires_at = Column(UTCDateTime, nullable=False, index=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    conversation_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
 
 
 class NotificationEvent(Base):
@@ -286,12 +303,12 @@ class NotificationEvent(Base):
     subscribers and sets `dispatched_at`."""
 
     __tablename__ = "notification_events"
-    id = Column(Integer, primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
-    kind = Column(String(32), nullable=False)
-    payload = Column(JSON, nullable=False)
-    created_at = Column(UTCDateTime, nullable=False)
-    dispatched_at = Column(UTCDateTime)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (Index("ix_notification_events_pending", "dispatched_at", "id"),)
 
 
@@ -299,12 +316,12 @@ class NotificationSubscription(Base):
     """A verified chat user who said yes to "Nhận thông báo" for a request (stopped: said stop)."""
 
     __tablename__ = "notification_subscriptions"
-    id = Column(Integer, primary_key=True)
-    request_id = Column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
-    chat_channel = Column(String(16), nullable=False)
-    chat_user = Column(String(128), nullable=False)
-    created_at = Column(UTCDateTime, nullable=False)
-    stopped_at = Column(UTCDateTime)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("requests.id"), nullable=False, index=True)
+    chat_channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    chat_user: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (UniqueConstraint("request_id", "chat_channel", "chat_user"),)
 
 
@@ -313,23 +330,23 @@ class NotificationDelivery(Base):
     whatever the number of fan-out workers or restarts."""
 
     __tablename__ = "notification_deliveries"
-    id = Column(Integer, primary_key=True)
-    event_id = Column(Integer, ForeignKey("notification_events.id"), nullable=False)
-    subscription_id = Column(
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer, ForeignKey("notification_events.id"), nullable=False)
+    subscription_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("notification_subscriptions.id", ondelete="CASCADE"), nullable=False, index=True
     )
     # pending (not before `not_before`: quiet hours, the daily cap, a retry's backoff) -> claimed (a
     # notifier holds it until `lease_until`) -> sending (the API call is under way) -> sent | failed;
     # cancelled (the customer stopped); interrupted (a notifier died during the call: it may have
     # arrived, so it is not sent again; the desk shows it).
-    state = Column(String(12), nullable=False, default="pending")
-    not_before = Column(UTCDateTime, nullable=False)
-    attempts = Column(Integer, nullable=False, default=0)
-    last_error = Column(String(64))
-    created_at = Column(UTCDateTime, nullable=False)
-    sent_at = Column(UTCDateTime)
-    lease_until = Column(UTCDateTime)
-    via = Column(String(16))  # telegram | zalo | zns | sms: what carried it
+    state: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    via: Mapped[str | None] = mapped_column(String(16))  # telegram | zalo | zns | sms: what carried it
     __table_args__ = (
         UniqueConstraint("event_id", "subscription_id"),
         Index("ix_notification_deliveries_due", "state", "not_before"),

@@ -22,6 +22,7 @@ from sqlalchemy.orm import undefer
 from . import audit, certificate, events, otp, otp_budget, verification
 from .context import Context
 from .counters import COUNTERS
+from .db import rowcount
 from .doc_kinds import DOC_KINDS
 from .drafts import sha256
 from .errors import ApiError
@@ -346,7 +347,7 @@ async def _claim(s: AsyncSession, sess: SigningSession, now: datetime) -> _Batch
         .values(state="signing", code_hash=None)
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:
+    if rowcount(claimed) != 1:
         raise ApiError(409, "session_finished", state="signing")
     bound = {d["id"]: d["sha256"] for d in sess.documents}
     docs = list(
@@ -449,7 +450,7 @@ async def _seal_all(c: Context, batch: _Batch, now: datetime) -> dict[str, Any]:
                     )
                     .execution_options(synchronize_session=False)
                 )
-                if done.rowcount != 1:
+                if rowcount(done) != 1:
                     raise RuntimeError(f"document {d.id} changed during signing")
                 audit.record(
                     s,

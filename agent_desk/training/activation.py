@@ -273,7 +273,7 @@ async def _converge_blind(url: str, token: str, model: Path, puts: int) -> str |
 async def _record(engine: AsyncEngine, **values: Any) -> int:
     async with engine.begin() as conn:
         result = await conn.execute(model_activations.insert().values(at=time.time(), **values))
-        return int(result.inserted_primary_key[0])
+        return db.inserted_id(result)
 
 
 async def history(engine: AsyncEngine, limit: int = 20) -> list[Activation]:

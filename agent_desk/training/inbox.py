@@ -323,7 +323,8 @@ async def _merge(conn: AsyncConnection, found: list[Candidate]) -> int:
                     inbox.update()
                     .where(inbox.c.id == row.id)
                     .values(
-                        count=row.count + 1,
+                        # by key: a Row's `.count` is the column at run time, but typed as Sequence.count
+                        count=row._mapping["count"] + 1,
                         reasons=",".join(reasons),
                         confidence=min(row.confidence, c.confidence),
                         first_seen=min(row.first_seen, c.at),
@@ -424,5 +425,5 @@ async def per_day(engine: AsyncEngine, days: int = 14, now: float | None = None)
         rows = (await conn.execute(sa.select(inbox_days).where(inbox_days.c.day.in_(wanted)))).all()
     counts: dict[str, dict[str, int]] = {d: {} for d in wanted}
     for r in rows:
-        counts[r.day][r.reason] = int(r.count)
+        counts[r.day][r.reason] = int(r._mapping["count"])  # the column (`r.count` types as Sequence.count)
     return [{"day": d, "by_reason": counts[d], "total": counts[d].get("all", 0)} for d in wanted]

@@ -139,7 +139,7 @@ async def create(
                     base_model=base_model,
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return db.inserted_id(result)
     except sa.exc.IntegrityError:
         raise RunBusy(await open_run_id(engine)) from None
 

@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 from aiohttp import BodyPartReader, web
@@ -22,10 +23,15 @@ from ..models import Document, Request, SigningCertificate, SigningSession
 from ..workdays import VN_TZ
 from .keys import ctx
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+
 routes = web.RouteTableDef()
 CERTIFICATE_KIND = "signing_certificate"
 CERTIFICATE_TITLE = "Biên bản xác nhận ký số"
 MAX_BYTES = 10 * 1024 * 1024
+# The signed copy a checked file matched: (document kind, version, signed at, request code).
+_Found = tuple[str, int, datetime | None, str]
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),  # check.html.j2
     autoescape=True,
@@ -167,7 +173,7 @@ async def check(request: web.Request) -> web.Response:
         return _page(400, error="Tệp PDF bị hỏng hoặc không đọc được. Vui lòng chọn lại tệp gốc đã tải về.")
     digest = sha256(pdf)
     async with c.db.read() as s:
-        row = (
+        row: Row[_Found] | _Found | None = (
             await s.execute(
                 select(Document.kind, Document.version, Document.signed_at, Request.code)
                 .join(Request, Request.id == Document.request_id)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import undefer
 from .. import audit, events
 from .. import verification as chat_verification
 from ..context import Context
+from ..db import rowcount
 from ..doc_kinds import DOC_KINDS, STATUS_LABELS
 from ..drafts import ensure_draft, sha256
 from ..errors import ApiError
@@ -163,7 +164,7 @@ async def revise_document(request: web.Request) -> web.Response:
             s,
             request_id=req.id,
             # The customer asked for this change: tell them it was answered (the draft to sign again).
-            kind=events.AMENDMENT_ANSWERED if answered.rowcount else events.DOCUMENTS_READY,
+            kind=events.AMENDMENT_ANSWERED if rowcount(answered) else events.DOCUMENTS_READY,
             at=now,
             document_id=doc_id,
             version=doc.version,
