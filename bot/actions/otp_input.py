@@ -17,8 +17,13 @@ from bot.components.normalizer import fold_text
 # Six digits, optionally typed in groups ("123 456", "12-34-56"), not part of a longer number.
 OTP_IN_TEXT = re.compile(r"(?<![\d])\d(?:[\s.\-]?\d){5}(?![\d])")
 OTP_VERIFIED = "verified"  # what the slot keeps instead of the code
-_SMS_WORDS = re.compile(r"\b(sms|tin nhan|nhan tin|dien thoai|so dien thoai|sdt|phone|so)\b")
-_EMAIL_WORDS = re.compile(r"\b(e ?mail|gmail|mail|thu dien tu|thu)\b")
+_SMS_WORDS = re.compile(r"\b(sms|tin nhan|nhan tin|dien thoai|so dien thoai|sdt|phone)\b")
+_EMAIL_WORDS = re.compile(r"\b(e ?mail|gmail|mail|thu dien tu)\b")
+# "số" / "thư" alone answer the question ("qua số", "thư nhé"), but in a longer message they are just
+# common words ("số hotline là gì" is a question, not a choice of SMS): short replies only.
+_SHORT_REPLY_WORDS = 3
+_SMS_SHORT = re.compile(r"\bso\b")
+_EMAIL_SHORT = re.compile(r"\bthu\b")
 # The customer wants the code somewhere other than the registered contact.
 _ELSEWHERE = re.compile(
     r"\b(khac|moi|zalo|doi so|doi email|so cua (vo|chong|con|em|anh|chi)|nguoi khac)\b|@|\d{9,}"
@@ -38,9 +43,10 @@ def parse_channel(text: str) -> str | None:
     folded = fold_text(" ".join(w for w in text.split() if "*" not in w))
     if _ELSEWHERE.search(folded):
         return "elsewhere"
-    if _EMAIL_WORDS.search(folded):
+    short = len(folded.split()) <= _SHORT_REPLY_WORDS
+    if _EMAIL_WORDS.search(folded) or (short and _EMAIL_SHORT.search(folded)):
         return "email"
-    if _SMS_WORDS.search(folded):
+    if _SMS_WORDS.search(folded) or (short and _SMS_SHORT.search(folded)):
         return "sms"
     return None
 

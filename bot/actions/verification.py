@@ -182,6 +182,18 @@ async def use_shared_contact(
     return {"verify_channel": None, "verification_id": None}
 
 
+def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """A frequent question asked instead of the answer ("số hotline là gì?" while the form asks how
+    to send the code): answer it, and the form asks its question again. The FAQ intent stays in the
+    verification slots' mappings because real answers are often classified as FAQ ("sđt", "gmail")."""
+    intent = tracker.latest_message.get("intent") or {}
+    key = intent.get("full_retrieval_intent_name")
+    if intent.get("name") != "faq" or not isinstance(key, str) or not key.startswith("faq/"):
+        return False
+    dispatcher.utter_message(response=f"utter_{key}")
+    return True
+
+
 class ActionAskVerifyChannel(Action):
     """How to verify: share the phone (one tap) or a code by SMS / e-mail, contacts masked."""
 
@@ -224,6 +236,8 @@ class ValidateVerificationForm(CustomerFormValidation):
             dispatcher.utter_message(response="utter_contact_not_received")
             return {"verify_channel": None}
         choice = parse_channel(text)
+        if choice is None and answer_question(dispatcher, tracker):
+            return {"verify_channel": None}
         if choice == "elsewhere":
             dispatcher.utter_message(response="utter_contact_change_needed")
             dispatcher.utter_message(response="utter_faq/change_contact")
@@ -243,7 +257,8 @@ class ValidateVerificationForm(CustomerFormValidation):
             return {"verify_otp": OTP_VERIFIED}
         otp = extract_otp(str(value or "")[:200])
         if not otp:
-            dispatcher.utter_message(response="utter_otp_format")
+            if not answer_question(dispatcher, tracker):
+                dispatcher.utter_message(response="utter_otp_format")
             return {"verify_otp": None}
         challenge_id = tracker.get_slot("verification_id")
         if not challenge_id:

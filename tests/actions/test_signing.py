@@ -71,6 +71,11 @@ def test_no_otp_in_other_numbers(typed: str) -> None:
         ("gửi qua zalo", "elsewhere"),
         ("số của vợ tôi 0912345678", "elsewhere"),
         ("hmm", None),
+        ("qua số nhé", "sms"),
+        ("thư", "email"),
+        # A question or a longer message that merely contains "số" / "thư" is not a choice.
+        ("số hotline là gì", None),
+        ("cho tôi thử lại lần nữa nha", None),
     ],
 )
 def test_channel_answers(typed: str, channel: str | None) -> None:

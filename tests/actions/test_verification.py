@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from typing import Any
 
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -233,3 +234,39 @@ async def test_another_code_typed_instead_of_a_channel_looks_that_request_up() -
     finished = make_tracker({"verification_result": "aborted", "lookup_code": "PC04HC0004567"})
     events = await ActionFinishVerification().run(CollectingDispatcher(), finished, {})
     assert events[-1] == {"event": "followup", "name": "action_find_request", "timestamp": None}
+
+
+async def test_a_question_instead_of_an_answer_is_answered_and_sends_no_code() -> None:
+    """ "số hotline là gì" while the form asks how to send the code used to send an SMS code (the bare
+    word "số"); now the FAQ is answered, no code goes out, and the form asks again. Same while it
+    waits for the code. Real answers classified as FAQ ("sđt") still choose."""
+
+    def asking(slot: str, text: str, faq: str | None) -> Any:
+        tracker = make_tracker(
+            {"request_code": "PC05TK0000123", "verify_task": "documents", "verification_id": "v-1"},
+            text=text,
+            intent="faq" if faq else "inform",
+            active_loop="verification_form",
+            requested_slot=slot,
+        )
+        if faq:
+            tracker.latest_message["intent"]["full_retrieval_intent_name"] = faq
+        return tracker
+
+    form = ValidateVerificationForm()
+    dispatcher = CollectingDispatcher()
+    tracker = asking("verify_channel", "số hotline là gì", "faq/hotline")
+    result = await form.validate_verify_channel("số hotline là gì", dispatcher, tracker, {})
+    assert result == {"verify_channel": None}
+    assert responses(dispatcher) == ["utter_faq/hotline"]
+
+    dispatcher = CollectingDispatcher()
+    tracker = asking("verify_otp", "thủ tục cần giấy tờ gì", "faq/required_papers")
+    result = await form.validate_verify_otp("thủ tục cần giấy tờ gì", dispatcher, tracker, {})
+    assert result == {"verify_otp": None}
+    assert responses(dispatcher) == ["utter_faq/required_papers"]
+
+    dispatcher = CollectingDispatcher()
+    tracker = asking("verify_otp", "12345", None)  # not a question: the format reminder as before
+    assert await form.validate_verify_otp("12345", dispatcher, tracker, {}) == {"verify_otp": None}
+    assert responses(dispatcher) == ["utter_otp_format"]

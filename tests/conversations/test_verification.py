@@ -129,3 +129,43 @@ async def test_delete_my_data_erases_the_conversation(chat: Chat) -> None:
     assert "PC05TK0000123" not in str(stored) and "0905" not in str(stored)
     await chat.say("xem giấy tờ")  # a new conversation: no request, no verification
     assert "mã yêu cầu" in chat.text and leaks(chat) == []
+
+
+def sent_to(chat: Chat, phone: str) -> int:
+    """How many messages the outbox holds for `phone` (codes sent by SMS)."""
+    import json
+
+    outbox = chat.stack.outbox
+    lines = outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []
+    return sum(1 for line in lines if line.strip() and json.loads(line).get("to") == phone)
+
+
+async def test_questions_and_small_talk_during_verification_are_answered_not_taken_as_answers(
+    chat: Chat,
+) -> None:
+    """A customer asked how to receive the code asks the hotline, thanks, asks whether this is a bot:
+    each gets its answer and the question again; no code is sent until they choose (before: "số
+    hotline là gì" chose SMS and sent a code, and while the code was awaited every other message got
+    "the code has 6 digits")."""
+    code = codes_awaiting(chat.stack, 1)[0]
+    phone = request_contact(chat.stack, code)
+    await chat.say(code)
+    await chat.say("xem giấy tờ")
+    assert any(b["title"].startswith("SMS:") for b in chat.buttons)
+    for text, expected in [
+        ("số hotline là gì", "1900 1909"),
+        ("cảm ơn", ""),
+        ("bạn là người hay máy", "trợ lý ảo"),
+    ]:
+        await chat.say(text)
+        assert expected in chat.text, (text, chat.text)
+        assert "chọn cách xác minh" in chat.text, (text, chat.text)  # asked again
+        assert "Mã OTP gồm đúng 6 chữ số" not in chat.text and "chưa rõ" not in chat.text, text
+    assert sent_to(chat, phone) == 0
+    await chat.say("sms")
+    assert sent_to(chat, phone) == 1
+    await chat.say("số hotline là gì")
+    assert "1900 1909" in chat.text and "nhập mã xác minh" in chat.text
+    assert "6 chữ số, anh/chị kiểm tra" not in chat.text
+    await chat.say(last_otp(chat.stack, phone))
+    assert "Xác minh thành công" in chat.text
