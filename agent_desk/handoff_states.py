@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -23,6 +24,25 @@ from common.metrics import HANDOFF_WAIT
 from common.rasa_client import RasaError
 
 log = logging.getLogger(__name__)
+
+
+async def tell_rasa_or_undo(
+    store: HandoffStore,
+    handoff: Handoff,
+    events: list[dict[str, Any]],
+    failure: str,
+    undo_where: list[Any],
+    undo_values: dict[str, Any],
+) -> None:
+    """Append a transition's events to the conversation in Rasa, after its UPDATE won; if Rasa fails,
+    put the row back (`undo_where` guards that nothing else changed it since) and refuse with the
+    desk text `failure`. Claims, hand-backs and transfers."""
+    push = await channel_window.can_push(store, handoff)  # outside Zalo's window: recorded only
+    try:
+        await store.rasa.append_events(handoff.sender_id, events, push=push)
+    except RasaError as exc:
+        await store.transition(handoff.id, undo_where, undo_values)
+        raise DeskError(TEXTS.get(failure, error=exc), 502) from exc
 
 
 class HandoffStates:
@@ -56,16 +76,14 @@ class HandoffStates:
             raise DeskError(TEXTS.get("no_longer_queued"))
         handoff = await store.get(handoff_id)
         assert handoff is not None
-        push = await channel_window.can_push(store, handoff)  # outside Zalo's window: recorded only
-        try:
-            await store.rasa.append_events(handoff.sender_id, events, push=push)
-        except RasaError as exc:
-            await store.transition(
-                handoff_id,
-                [db.handoffs.c.status == "active", db.handoffs.c.agent_id == agent.id],
-                {"status": "waiting", "agent_id": None, "claimed_at": None},
-            )
-            raise DeskError(TEXTS.get("claim_rasa_failed", error=exc), 502) from exc
+        await tell_rasa_or_undo(
+            store,
+            handoff,
+            events,
+            "claim_rasa_failed",
+            [db.handoffs.c.status == "active", db.handoffs.c.agent_id == agent.id],
+            {"status": "waiting", "agent_id": None, "claimed_at": None},
+        )
         log.info("handoff %s claimed by %s", handoff_id, agent.username)
         HANDOFF_WAIT.observe(max(now - handoff.queued_at, 0.0))  # the queue-wait alert reads this
         await store.publish_queue()
@@ -111,16 +129,14 @@ class HandoffStates:
         )
         if not won:
             raise DeskError(TEXTS.get("state_changed"))
-        push = await channel_window.can_push(store, handoff)  # outside Zalo's window: recorded only
-        try:
-            await store.rasa.append_events(handoff.sender_id, events, push=push)
-        except RasaError as exc:
-            await store.transition(
-                handoff_id,
-                [db.handoffs.c.status == "closed"],
-                {"status": "active", "closed_at": None, "close_tag": None},
-            )
-            raise DeskError(TEXTS.get("handback_rasa_failed", error=exc), 502) from exc
+        await tell_rasa_or_undo(
+            store,
+            handoff,
+            events,
+            "handback_rasa_failed",
+            [db.handoffs.c.status == "closed"],
+            {"status": "active", "closed_at": None, "close_tag": None},
+        )
         store._open.pop(handoff.sender_id, None)
         log.info("handoff %s handed back by %s (%s)", handoff_id, agent.username, tag)
         if survey:

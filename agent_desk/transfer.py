@@ -17,13 +17,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from agent_desk import channel_window, db, presence
+from agent_desk import db, presence
 from agent_desk.accounts import Agent
 from agent_desk.desk import Desk
 from agent_desk.desk_texts import TEXTS
 from agent_desk.handoff_events import joined_events
+from agent_desk.handoff_states import tell_rasa_or_undo
 from agent_desk.handoffs import CONTROL_RE, DeskError, Handoff
-from common.rasa_client import RasaError
 
 MAX_TRANSFER_NOTE = 500
 KINDS = ("auto", "transfer", "queue", "takeover", "reassign")
@@ -70,17 +70,14 @@ async def _move(desk: Desk, handoff: Handoff, owner_id: int, target: Agent) -> N
         )
     if result.rowcount != 1:
         raise DeskError(TEXTS.get("transfer_owner_changed"))
-    push = await channel_window.can_push(desk, handoff)  # as a claim: outside Zalo's window, recorded only
-    try:
-        await desk.rasa.append_events(handoff.sender_id, events, push=push)
-    except RasaError as exc:
-        async with desk.engine.begin() as conn:
-            await conn.execute(
-                h.update()
-                .where(h.c.id == handoff.id, h.c.status == "active", h.c.agent_id == target.id)
-                .values(agent_id=owner_id)
-            )
-        raise DeskError(TEXTS.get("transfer_rasa_failed", error=exc), 502) from exc
+    await tell_rasa_or_undo(
+        desk,
+        handoff,
+        events,
+        "transfer_rasa_failed",
+        [h.c.status == "active", h.c.agent_id == target.id],
+        {"agent_id": owner_id},
+    )
 
 
 async def _requeue(desk: Desk, handoff: Handoff, owner_id: int) -> None:

@@ -409,6 +409,27 @@ async def test_a_transfer_is_undone_when_rasa_refuses(desk_factory, tmp_path, ra
         assert (await conn.scalar(sa_count(db.transfers))) == 0
 
 
+
+async def test_a_hand_back_is_undone_when_rasa_refuses(desk_factory, tmp_path, rasa):
+    """The conversation stays the agent's (not closed, no tag) when Rasa cannot resume the bot, and
+    the agent can hand it back once Rasa answers again."""
+    fake, url = rasa
+    client = await start(desk_factory, tmp_path, url)
+    desk = client.app[DESK]
+    lan = await make_agent(desk, "lan")
+    handoff_id = await queue(desk)
+    await desk.claim(handoff_id, lan)
+    fake.fail = True
+    with pytest.raises(DeskError) as refused:
+        await desk.hand_back(handoff_id, lan, "resolved")
+    assert refused.value.status == 502
+    kept = await desk.get(handoff_id)
+    assert (kept.status, kept.agent_id, kept.close_tag) == ("active", lan.id, None)
+    fake.fail = False
+    await desk.hand_back(handoff_id, lan, "resolved")
+    closed = await desk.get(handoff_id)
+    assert (closed.status, closed.close_tag) == ("closed", "resolved")
+
 def sa_count(table):
     import sqlalchemy as sa
 
