@@ -294,3 +294,48 @@ def test_main_turns_onednn_off_unless_the_environment_says(monkeypatch: pytest.M
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
     rasa_main.main(["run"])
     assert seen == ["0", "1"]
+
+
+async def test_rules_matched_from_parsed_keys_answer_as_rasas_own(agent: Agent) -> None:
+    """RulePolicy._is_rule_applicable with the rule keys parsed once: the same verdict as Rasa's for
+    every rule of the model against every state of every rule (as conversation states) at every
+    turn index, and the same predictions on a conversation."""
+    from rasa.core.policies.rule_policy import RULES, RulePolicy
+
+    from deploy.source_pins import original
+
+    processor = agent.processor
+    assert processor is not None
+    runner = processor.graph_runner
+    [policy] = [
+        node._component
+        for node in runner._instantiated_nodes.values()
+        if isinstance(node._component, RulePolicy)
+    ]
+    fast = RulePolicy._is_rule_applicable
+    stock = original(fast)
+    assert stock is not fast
+    keys = list(policy.lookup[RULES])
+    states = [s for key in keys for s in RulePolicy._rule_key_to_state(key)]
+    states += [{}, {"prev_action": {"action_name": "action_listen"}}]
+    longest = max(len(RulePolicy._rule_key_to_state(k)) for k in keys)
+    checked = 0
+    for key in keys:
+        for state in states[::3]:
+            for turn in range(longest + 1):
+                assert fast(policy, key, turn, state) == stock(policy, key, turn, state), (key, turn, state)
+                checked += 1
+
+    core = processor.model_metadata.core_target
+    sender = f"rules-{uuid.uuid4().hex[:8]}"
+    for text in TEXTS[:4]:
+        await processor.log_message(UserMessage(text, sender_id=sender))
+        tracker = await processor.get_tracker(sender)
+        got = runner.run({PLACEHOLDER_TRACKER: tracker}, [core])[core]
+        RulePolicy._is_rule_applicable = stock  # type: ignore[method-assign]
+        try:
+            want = runner.run({PLACEHOLDER_TRACKER: tracker}, [core])[core]
+        finally:
+            RulePolicy._is_rule_applicable = fast  # type: ignore[method-assign]
+        assert (got.policy_name, got.probabilities) == (want.policy_name, want.probabilities), text
+    print(f"\n[rules] {len(keys)} rules, {checked} checks equal to Rasa's")
