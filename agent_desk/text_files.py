@@ -50,7 +50,8 @@ class Texts:
 
 def load_texts(path: Path, required: Mapping[str, Iterable[str]], section: str | None = None) -> Texts:
     """The texts of `path` (or of its mapping `section`), each key of `required` present as a
-    non-empty string using no placeholder other than the ones listed for it."""
+    non-empty string using exactly the placeholders listed for it: an unknown one would fail when
+    filled, a dropped one would hide what the code fills in (an agent's name, an error)."""
     data = read_yaml(path)
     if section is not None:
         data = data.get(section) if isinstance(data, dict) else None
@@ -62,9 +63,13 @@ def load_texts(path: Path, required: Mapping[str, Iterable[str]], section: str |
         value = data.get(key)
         if not isinstance(value, str) or not value.strip():
             raise TextFileError(f"{where}: text {key!r} is missing or empty")
-        unknown = _fields(value) - set(allowed)
+        used = _fields(value)
+        unknown = used - set(allowed)
         if unknown:
             raise TextFileError(f"{where}: text {key!r} uses unknown placeholders {sorted(unknown)}")
+        dropped = set(allowed) - used
+        if dropped:
+            raise TextFileError(f"{where}: text {key!r} does not use its placeholders {sorted(dropped)}")
         texts[key] = value.strip()
     extra = sorted(set(data) - set(required))
     if extra:

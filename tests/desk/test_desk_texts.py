@@ -55,10 +55,11 @@ def _write(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     "content, problem",
     [
-        ("a: 'x'\n", "text 'b' is missing"),
-        ("a: 'x'\nb: '  '\n", "text 'b' is missing or empty"),
+        ("a: 'x {n}'\n", "text 'b' is missing"),
+        ("a: 'x {n}'\nb: '  '\n", "text 'b' is missing or empty"),
         ("a: 'x {who}'\nb: 'y'\n", "unknown placeholders ['who']"),
-        ("a: 'x'\nb: 'y'\nc: 'z'\n", "unknown texts ['c']"),
+        ("a: 'x'\nb: 'y'\n", "text 'a' does not use its placeholders ['n']"),
+        ("a: 'x {n}'\nb: 'y'\nc: 'z'\n", "unknown texts ['c']"),
         ("- a\n", "expected a mapping"),
         ("a: [\n", "not valid YAML"),
     ],

@@ -31,7 +31,7 @@ def test_the_shipped_workbench_texts_load():
 
 
 def test_each_shipped_text_uses_exactly_its_placeholders():
-    # load_texts refuses an unknown placeholder; this also catches one the code fills in that a text dropped.
+    # load_texts checks this at start-up (both ways); here each is also filled once.
     messages = _shipped()["messages"]
     for key, allowed in texts.REQUIRED.items():
         used = {name for _, name, _, _ in string.Formatter().parse(messages[key]) if name}
@@ -49,6 +49,15 @@ def test_an_unknown_placeholder_is_refused(tmp_path):
     messages = dict(_shipped()["messages"])
     messages["text_too_long"] = "Câu dài {size} ký tự: tối đa {limit} ký tự."
     with pytest.raises(TextFileError, match=r"text 'text_too_long' uses unknown placeholders \['size'\]"):
+        load_texts(_write(tmp_path, messages), texts.REQUIRED, section="messages")
+
+
+def test_a_dropped_placeholder_is_refused(tmp_path):
+    messages = dict(_shipped()["messages"])
+    messages["text_too_long"] = "Câu dài {length} ký tự, quá dài."
+    with pytest.raises(
+        TextFileError, match=r"text 'text_too_long' does not use its placeholders \['limit'\]"
+    ):
         load_texts(_write(tmp_path, messages), texts.REQUIRED, section="messages")
 
 
