@@ -409,7 +409,6 @@ async def test_a_transfer_is_undone_when_rasa_refuses(desk_factory, tmp_path, ra
         assert (await conn.scalar(sa_count(db.transfers))) == 0
 
 
-
 async def test_a_hand_back_is_undone_when_rasa_refuses(desk_factory, tmp_path, rasa):
     """The conversation stays the agent's (not closed, no tag) when Rasa cannot resume the bot, and
     the agent can hand it back once Rasa answers again."""
@@ -429,6 +428,7 @@ async def test_a_hand_back_is_undone_when_rasa_refuses(desk_factory, tmp_path, r
     await desk.hand_back(handoff_id, lan, "resolved")
     closed = await desk.get(handoff_id)
     assert (closed.status, closed.close_tag) == ("closed", "resolved")
+
 
 def sa_count(table):
     import sqlalchemy as sa
