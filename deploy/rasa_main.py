@@ -3,11 +3,7 @@
 Before handing over to Rasa's own command line it
 1. compares the installed Rasa with the `rasa==` pin of requirements.lock, and every function our
    patches replace or rely on with the source they were written for (deploy/source_pins.py);
-2. installs the patches (deploy/rasa_patches.py), whatever tracker store endpoints.yml names;
-3. turns TensorFlow's oneDNN kernels off (`TF_ENABLE_ONEDNN_OPTS=0`, unless the environment sets
-   it): on DIET's small matrices they cost more than they save. Parsing the held-out messages took
-   2.6 instead of 3.3 ms of CPU per message (alternating processes), with the same intents,
-   entities and FAQ answers and confidences within 1e-6 (tests/deploy/test_graph_in_order.py).
+2. installs the patches (deploy/rasa_patches.py), whatever tracker store endpoints.yml names.
 
 A difference means the image was not built from the lock file, or Rasa was changed by hand. With
 APP_ENV=production Rasa then does not start (the message says what differs); in development and
@@ -123,14 +119,8 @@ def prepare(env: Mapping[str, str], argv: Sequence[str] = ()) -> None:
     )
 
 
-# Read by TensorFlow when it is first imported (by the patches or by Rasa), so set before either.
-TF_DEFAULTS = {"TF_ENABLE_ONEDNN_OPTS": "0"}
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    for name, value in TF_DEFAULTS.items():
-        os.environ.setdefault(name, value)
     prepare(os.environ, args)
     sys.argv = ["rasa", *args]
     from rasa.__main__ import main as rasa_cli

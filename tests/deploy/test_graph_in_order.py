@@ -1,16 +1,10 @@
 """deploy/rasa_speedups.py runs the model graph in a precomputed order instead of through dask,
 and calls the TensorFlow models' concrete predict function directly: on the real model, NLU
 parses and policy predictions must equal Rasa's own, input for input; so must the other
-speed-ups of a parse (count matrices, shallow feature copies, oneDNN off)."""
+speed-ups of a parse and a prediction (count matrices, shallow feature copies, rule matching)."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,9 +15,7 @@ from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
 
-from deploy import rasa_main, rasa_speedups
-
-ROOT = Path(__file__).resolve().parents[2]
+from deploy import rasa_speedups
 
 TEXTS = [
     "xin chào",
@@ -216,84 +208,6 @@ def test_features_copied_shallowly_give_the_same_parses(agent: Agent) -> None:
     finally:
         Message._combine_features = fast  # type: ignore[method-assign]
     assert got == want
-
-
-# Run in a process of its own: TensorFlow reads the variable once, when it is imported.
-PARSE = """
-import asyncio, json, sys
-from deploy import rasa_speedups
-rasa_speedups.install()
-from rasa.core.agent import Agent
-agent = Agent.load(sys.argv[1])
-texts = json.loads(sys.stdin.read())
-async def parse():
-    return [await agent.parse_message(t) for t in texts]
-print("PARSES" + json.dumps(asyncio.run(parse())))
-"""
-
-
-def _key(parse: dict[str, object]) -> object:
-    selector = parse.get("response_selector") or {}
-    assert isinstance(selector, dict)
-    return (
-        parse["intent"]["name"],  # type: ignore[index]
-        [r["name"] for r in parse["intent_ranking"]][:5],  # type: ignore[index,union-attr]
-        [(e["entity"], e["value"], e["start"], e["end"]) for e in parse["entities"]],  # type: ignore[union-attr]
-        {
-            k: v["response"]["intent_response_key"]
-            for k, v in selector.items()
-            if k != "all_retrieval_intents"
-        },
-    )
-
-
-async def test_parses_with_onednn_off_equal_those_with_it_on(agent: Agent, trained_model: Path) -> None:
-    """deploy/rasa_main.py starts Rasa with TensorFlow's oneDNN kernels off: same parses as with
-    them on (this process, TensorFlow's default), confidences within 1e-5."""
-    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "1":
-        pytest.skip("this test process runs TensorFlow with oneDNN off already")
-    texts = _heldout_texts()
-    on = [await agent.parse_message(t) for t in texts]
-    env = {**os.environ, **rasa_main.TF_DEFAULTS, "PYTHONPATH": str(ROOT)}
-    proc = await asyncio.to_thread(
-        functools.partial(
-            subprocess.run,
-            [sys.executable, "-c", PARSE, str(trained_model)],
-            input=json.dumps(texts),
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=300,
-            check=True,
-        )
-    )
-    assert "oneDNN custom operations are on" not in proc.stderr  # TensorFlow's start-up notice
-    [line] = [x for x in proc.stdout.splitlines() if x.startswith("PARSES")]
-    off = json.loads(line[len("PARSES") :])
-    assert len(off) == len(on) == len(texts) > 150
-    assert [_key(p) for p in off] == [_key(p) for p in on]
-    worst = max(
-        abs(a["confidence"] - b["confidence"])
-        for p, q in zip(off, on, strict=True)
-        for a, b in zip(p["intent_ranking"], q["intent_ranking"], strict=True)
-    )
-    assert worst < 1e-5
-    print(f"\n[onednn] {len(texts)} parses equal, largest confidence difference {worst:.1e}")
-
-
-def test_main_turns_onednn_off_unless_the_environment_says(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rasa.__main__
-
-    seen: list[str | None] = []
-    monkeypatch.setattr(rasa.__main__, "main", lambda: seen.append(os.environ.get("TF_ENABLE_ONEDNN_OPTS")))
-    monkeypatch.setattr(sys, "argv", list(sys.argv))
-    monkeypatch.delenv("APP_ENV", raising=False)
-    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
-    rasa_main.main(["run"])
-    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
-    rasa_main.main(["run"])
-    assert seen == ["0", "1"]
 
 
 async def test_rules_matched_from_parsed_keys_answer_as_rasas_own(agent: Agent) -> None:
