@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CODE = "Điện lực Tam Kỳ, mã PC05TK0000123"
 LOCK_LIFETIME = 15  # seconds; a lock held by the dead worker is given up after this
+TURNS_PER_CUSTOMER = 24  # 10 customers
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +64,20 @@ async def test_both_workers_share_a_pooled_client(two_workers: Stack) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as s:
 
         async def customer(n: int) -> None:
-            for i in range(12):
+            for i in range(TURNS_PER_CUSTOMER):
                 assert await post_turn(s, url, f"pool-{n}-{uuid.uuid4().hex[:6]}", f"xin chào {i}") == 200
 
         await asyncio.gather(*(customer(n) for n in range(10)))
     used = {pid: tree_cpu_s([pid]) - before[pid] for pid in workers}
     share = min(used.values()) / sum(used.values())
     seconds = sorted(round(v, 2) for v in used.values())
-    print(f"\n[workers] 120 turns over a pooled client: CPU seconds per worker {seconds}")
-    # With connections kept for ever, one worker took nearly everything in about one run of three.
-    assert share >= 0.25, used
+    print(
+        f"\n[workers] {10 * TURNS_PER_CUSTOMER} turns over a pooled client: CPU seconds per worker {seconds}"
+    )
+    # With connections kept for ever, one worker took nearly everything (a share of about 0.03) in
+    # about one run of three. Connections are re-opened after 20 requests on average: 240 turns over
+    # 10 connections give about two dozen choices of worker, and a fair split read 0.24 once in CI.
+    assert share >= 0.15, used
 
 
 async def test_kill_one_rasa_worker_mid_conversation(two_workers: Stack) -> None:
