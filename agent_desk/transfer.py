@@ -61,14 +61,13 @@ async def target_agent(desk: Desk, agent_id: int) -> Agent:
 async def _move(desk: Desk, handoff: Handoff, owner_id: int, target: Agent) -> None:
     events = joined_events(desk.responses, target)  # before the UPDATE: a missing domain text changes nothing
     h = db.handoffs
-    async with desk.engine.begin() as conn:
-        result = await conn.execute(
-            h.update()
-            .where(h.c.id == handoff.id, h.c.status == "active", h.c.agent_id == owner_id)
-            # A fresh activity clock: the new owner is not idle-timed-out for the old owner's silence.
-            .values(agent_id=target.id, agent_activity_at=time.time())
-        )
-    if result.rowcount != 1:
+    moved = await desk.transition(
+        handoff.id,
+        [h.c.status == "active", h.c.agent_id == owner_id],
+        # A fresh activity clock: the new owner is not idle-timed-out for the old owner's silence.
+        {"agent_id": target.id, "agent_activity_at": time.time()},
+    )
+    if not moved:
         raise DeskError(TEXTS.get("transfer_owner_changed"))
     await tell_rasa_or_undo(
         desk,
@@ -82,16 +81,18 @@ async def _move(desk: Desk, handoff: Handoff, owner_id: int, target: Agent) -> N
 
 async def _requeue(desk: Desk, handoff: Handoff, owner_id: int) -> None:
     h = db.handoffs
-    async with desk.engine.begin() as conn:
-        result = await conn.execute(
-            h.update()
-            .where(h.c.id == handoff.id, h.c.status == "active", h.c.agent_id == owner_id)
-            # Like an idle agent's conversation: a fresh queue clock, marked "chuyển lại" in the queue.
-            .values(
-                status="waiting", agent_id=None, queued_at=time.time(), requeue_count=h.c.requeue_count + 1
-            )
-        )
-    if result.rowcount != 1:
+    requeued = await desk.transition(
+        handoff.id,
+        [h.c.status == "active", h.c.agent_id == owner_id],
+        # Like an idle agent's conversation: a fresh queue clock, marked "chuyển lại" in the queue.
+        {
+            "status": "waiting",
+            "agent_id": None,
+            "queued_at": time.time(),
+            "requeue_count": h.c.requeue_count + 1,
+        },
+    )
+    if not requeued:
         raise DeskError(TEXTS.get("transfer_owner_changed"))
 
 
