@@ -6,6 +6,7 @@ import json
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 # The README's demo request: many tests read it, none may sign it.
 RESERVED = "PC05TK0000123"
@@ -33,14 +34,18 @@ def sms_contact(db: Path, code: str) -> str | None:
     return str(row[0]) if row else None
 
 
+def outbox_messages(outbox: Path, to: str | None = None) -> list[dict[str, Any]]:
+    """The development outbox's messages (SMS and e-mail), oldest first, optionally to one destination."""
+    if not outbox.exists():
+        return []
+    messages = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [m for m in messages if to is None or m.get("to") == to]
+
+
 def last_code(outbox: Path, to: str | None = None) -> str | None:
     """The six-digit code of the latest outbox message (optionally to one destination)."""
-    if not outbox.exists():
-        return None
-    for line in reversed(outbox.read_text(encoding="utf-8").splitlines()):
-        msg = json.loads(line) if line.strip() else {}
-        if to is None or msg.get("to") == to:
-            match = re.search(r"(?<!\d)(\d{6})(?!\d)", msg.get("text", ""))
-            if match:
-                return match.group(1)
+    for msg in reversed(outbox_messages(outbox, to)):
+        match = re.search(r"(?<!\d)(\d{6})(?!\d)", msg.get("text", ""))
+        if match:
+            return match.group(1)
     return None

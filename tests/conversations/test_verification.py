@@ -8,6 +8,7 @@ import re
 import aiohttp
 import pytest
 
+from tests import demo_data
 from tests.conversations.conftest import Chat, codes_awaiting, last_otp, request_contact
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -133,11 +134,7 @@ async def test_delete_my_data_erases_the_conversation(chat: Chat) -> None:
 
 def sent_to(chat: Chat, phone: str) -> int:
     """How many messages the outbox holds for `phone` (codes sent by SMS)."""
-    import json
-
-    outbox = chat.stack.outbox
-    lines = outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []
-    return sum(1 for line in lines if line.strip() and json.loads(line).get("to") == phone)
+    return len(demo_data.outbox_messages(chat.stack.outbox, phone))
 
 
 async def test_questions_and_small_talk_during_verification_are_answered_not_taken_as_answers(

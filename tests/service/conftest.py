@@ -20,6 +20,7 @@ from signing_service.context import Context
 from signing_service.http.app import create_app
 from signing_service.http.keys import CTX
 from signing_service.settings import Settings, load_settings
+from tests import demo_data
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TOKEN = "test-signing-token-0123"
@@ -167,12 +168,7 @@ async def make_request(
 
 
 def outbox_messages(settings: Settings, to: str) -> list[dict[str, Any]]:
-    import json
-
-    if not settings.outbox_path.exists():
-        return []
-    lines = settings.outbox_path.read_text(encoding="utf-8").splitlines()
-    return [m for m in map(json.loads, lines) if m["to"] == to]
+    return demo_data.outbox_messages(settings.outbox_path, to)
 
 
 def wrong_code(code: str) -> str:
