@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import chat_channel, chat_user, choice_button, find_request_code
+from bot.actions.common import chat_channel, chat_user, find_request_code
 from bot.actions.forms import CustomerFormValidation
 from bot.actions.notify_offer import offer_notifications
 from bot.actions.otp_input import (
@@ -31,14 +31,21 @@ from bot.actions.otp_input import (
 )
 from bot.actions.signing_api import ApiError, Challenge, Channel, OtpFrozen, ServiceUnavailable, get_api
 from common.erasure import FORGET_SLOT
-from common.shared_contact import METADATA_KEY, REQUEST_CONTACT_BUTTON, SHARE_CONTACT_TEXT
+from common.shared_contact import METADATA_KEY, SHARE_CONTACT_TEXT
 
+# The form asks for the channel with `utter_ask_verify_channel` (domain.yml), whose variation and
+# button titles come from these slots: a response, not a custom action, saves the action server a
+# round trip each time the form asks again (after every small-talk or FAQ answer).
+BUTTONS_SLOT = "verify_buttons"
+MASKED_SLOTS = {"sms": "verify_sms", "email": "verify_email"}
+MASKED_MAX = 72  # a button title is "Email: " + this, within the 80 characters chat buttons show
 VERIFY_SLOTS = (
     "verify_channel",
     "verify_otp",
     "verification_id",
     "verification_result",
-    "verify_contacts",
+    BUTTONS_SLOT,
+    *MASKED_SLOTS.values(),
     SPENT_SLOT,
 )
 VERIFIED = "verified"
@@ -67,21 +74,14 @@ def shared_contact(tracker: Tracker) -> dict[str, Any] | None:
     return contact if isinstance(contact, dict) else None
 
 
-def contact_buttons(tracker: Tracker, contacts: dict[str, str]) -> list[dict[str, str]]:
-    buttons = []
-    if chat_channel(tracker) in ONE_TAP_CHANNELS:
-        buttons.append(
-            {
-                "title": "📱 Chia sẻ số điện thoại",
-                "payload": SHARE_CONTACT_TEXT,
-                "type": REQUEST_CONTACT_BUTTON,
-            }
-        )
-    if contacts.get("sms"):
-        buttons.append(choice_button(f"SMS: {contacts['sms']}", "sms"))
-    if contacts.get("email"):
-        buttons.append(choice_button(f"Email: {contacts['email']}", "email"))
-    return buttons
+def ask_channel_slots(tracker: Tracker, contacts: dict[str, str]) -> list[EventType]:
+    """The slots `utter_ask_verify_channel` is chosen and filled by: which buttons (`verify_buttons`:
+    "tap_" when the channel can share the phone in one tap, then the contacts there are, as
+    `sms`, `email` or `sms_email`) and the masked contacts shown on them."""
+    kinds = "_".join(kind for kind in MASKED_SLOTS if contacts.get(kind))
+    tap = "tap_" if chat_channel(tracker) in ONE_TAP_CHANNELS else ""
+    masked = {slot: str(contacts.get(kind) or "")[:MASKED_MAX] or None for kind, slot in MASKED_SLOTS.items()}
+    return [SlotSet(BUTTONS_SLOT, tap + kinds)] + [SlotSet(slot, value) for slot, value in masked.items()]
 
 
 async def start_verification(
@@ -117,7 +117,7 @@ async def start_verification(
         dispatcher.utter_message(response="utter_verify_no_contact")
         return []
     dispatcher.utter_message(response="utter_verify_needed")
-    return events + [SlotSet("verify_contacts", contacts), FollowupAction("verification_form")]
+    return events + ask_channel_slots(tracker, contacts) + [FollowupAction("verification_form")]
 
 
 def _sent(dispatcher: CollectingDispatcher, challenge: Challenge) -> dict[str, Any]:
@@ -192,22 +192,6 @@ def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
         return False
     dispatcher.utter_message(response=f"utter_{key}")
     return True
-
-
-class ActionAskVerifyChannel(Action):
-    """How to verify: share the phone (one tap) or a code by SMS / e-mail, contacts masked."""
-
-    def name(self) -> str:
-        return "action_ask_verify_channel"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        contacts = tracker.get_slot("verify_contacts") or {}
-        dispatcher.utter_message(
-            response="utter_ask_verify_channel", buttons=contact_buttons(tracker, contacts)
-        )
-        return []
 
 
 class ValidateVerificationForm(CustomerFormValidation):

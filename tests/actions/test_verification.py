@@ -8,21 +8,35 @@ import sqlite3
 import uuid
 from typing import Any
 
+import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.amendment import ActionPrepareAmendment
 from bot.actions.documents import ActionShowDocuments
 from bot.actions.signing import ActionPrepareSigning, ValidateSigningForm
 from bot.actions.verification import (
-    ActionAskVerifyChannel,
+    MASKED_MAX,
     ActionDeleteMyData,
     ActionFinishVerification,
     ActionUnlink,
     ValidateVerificationForm,
+    ask_channel_slots,
 )
 from common.erasure import FORGET_SLOT
-from common.shared_contact import shared_contact
+from common.shared_contact import REQUEST_CONTACT_BUTTON, SHARE_CONTACT_TEXT, shared_contact
 from tests.actions.conftest import Service, make_tracker, responses, slot_events
+
+
+def ask_for_channel(domain: dict[str, Any], slots: dict[str, Any], channel: str = "rest") -> dict[str, Any]:
+    """The form's question as Rasa renders it: `utter_ask_verify_channel` from domain.yml, with the
+    slots the actions set (Rasa's own response generator picks the variation and fills it)."""
+    from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
+
+    message = TemplatedNaturalLanguageGenerator(domain["responses"]).generate_from_slots(
+        "utter_ask_verify_channel", slots, channel
+    )
+    assert message is not None
+    return message
 
 
 def stranger() -> str:
@@ -49,21 +63,22 @@ async def test_a_code_alone_gives_no_documents_contacts_amendment_or_signing(ser
         said += dispatcher.messages
         assert responses(dispatcher) == ["utter_verify_needed"]
         assert events[-1] == {"event": "followup", "name": "verification_form", "timestamp": None}
-        assert slot_events(events)["verify_contacts"]["sms"] == "090****456"
+        assert slot_events(events)["verify_sms"] == "090****456"
     leaked = json.dumps(said, ensure_ascii=False)
     assert "http" not in leaked and "0905123456" not in leaked and "049090001234" not in leaked
 
 
-async def test_verification_by_code_then_documents(service: Service) -> None:
+async def test_verification_by_code_then_documents(service: Service, domain: dict[str, Any]) -> None:
     code, sender = "PC05TK0000123", stranger()
     events = await ActionShowDocuments().run(
         CollectingDispatcher(), make_tracker({"request_code": code}, sender_id=sender), {}
     )
     state = {"request_code": code, **slot_events(events)}
-    dispatcher = CollectingDispatcher()
-    await ActionAskVerifyChannel().run(dispatcher, make_tracker(state, sender_id=sender), {})
-    titles = [b["title"] for b in dispatcher.messages[0]["buttons"]]
-    assert titles == ["SMS: 090****456", "Email: a*@example.com"]  # REST: no share-phone button
+    buttons = ask_for_channel(domain, state)["buttons"]
+    assert [(b["title"], b["payload"]) for b in buttons] == [
+        ("SMS: 090****456", "sms"),
+        ("Email: a*@example.com", "email"),
+    ]  # REST: no share-phone button
     form = ValidateVerificationForm()
     dispatcher = CollectingDispatcher()
     state.update(
@@ -270,3 +285,46 @@ async def test_a_question_instead_of_an_answer_is_answered_and_sends_no_code() -
     tracker = asking("verify_otp", "12345", None)  # not a question: the format reminder as before
     assert await form.validate_verify_otp("12345", dispatcher, tracker, {}) == {"verify_otp": None}
     assert responses(dispatcher) == ["utter_otp_format"]
+
+
+@pytest.mark.parametrize("channel", ["rest", "web", "socketio", "telegram", "zalo"])
+@pytest.mark.parametrize(
+    "contacts",
+    [
+        {"sms": "090****456", "email": "a*@example.com"},
+        {"sms": "090****456"},
+        {"email": "a*@example.com"},
+        {"sms": "090****456", "email": ""},
+    ],
+)
+def test_the_channel_question_offers_one_tap_where_it_exists_and_only_registered_contacts(
+    domain: dict[str, Any], channel: str, contacts: dict[str, str]
+) -> None:
+    slots = slot_events(ask_channel_slots(make_tracker(input_channel=channel), contacts))
+    message = ask_for_channel(domain, slots, channel)
+    expected = []
+    if channel in ("telegram", "zalo"):
+        # The connectors turn this button into Telegram's / Zalo's "share my number" (one contract).
+        expected.append(
+            {
+                "title": "📱 Chia sẻ số điện thoại",
+                "payload": SHARE_CONTACT_TEXT,
+                "type": REQUEST_CONTACT_BUTTON,
+            }
+        )
+    if contacts.get("sms"):
+        expected.append({"title": f"SMS: {contacts['sms']}", "payload": "sms"})
+    if contacts.get("email"):
+        expected.append({"title": f"Email: {contacts['email']}", "payload": "email"})
+    assert message["buttons"] == expected
+    assert message["text"] == domain["responses"]["utter_ask_verify_channel"][-1]["text"]
+
+
+def test_the_channel_question_without_its_slots_still_asks_and_long_contacts_are_cut(
+    domain: dict[str, Any],
+) -> None:
+    assert "buttons" not in ask_for_channel(domain, {})
+    long_email = "a" + "*" * 100 + "@example.com"
+    slots = slot_events(ask_channel_slots(make_tracker(), {"email": long_email}))
+    (button,) = ask_for_channel(domain, slots)["buttons"]
+    assert button["title"] == "Email: " + long_email[:MASKED_MAX] and len(button["title"]) <= 80
