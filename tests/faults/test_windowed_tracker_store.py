@@ -4,6 +4,7 @@ conversation while loading only its last turns, and stores every event exactly o
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 from pathlib import Path
@@ -130,6 +131,63 @@ async def test_window_keeps_the_state_and_saves_every_event_once(tmp_path: Path,
         f"\n[window] {checked} conversations of 60 turns: window of 6 turns keeps slots, form, "
         "pause flag and the last states; events stored once"
     )
+
+
+def test_create_tracker_is_rasas_own_as_pinned() -> None:
+    from deploy.windowed_tracker_store import CREATE_TRACKER_PIN
+
+    assert CREATE_TRACKER_PIN.drift() is None
+
+
+async def test_a_new_conversation_is_stored_as_rasas_store_stores_it_in_one_insert(
+    tmp_path: Path, domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`get_or_create_tracker` of a new conversation, then a turn: the same rows as Rasa's own SQL
+    store writes (timestamps aside), and never through Rasa's counting ORM save."""
+    import sqlite3
+
+    from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+
+    rasa_db, window_db = tmp_path / "rasa.db", tmp_path / "window.db"
+    rasa_store = SQLTrackerStore(domain=domain, dialect="sqlite", db=str(rasa_db))
+    store = WindowedSQLTrackerStore(domain=domain, dialect="sqlite", db=str(window_db), window_turns=3)
+    rasa_saves = []
+    stock_save = SQLTrackerStore.save
+
+    async def counted(self: SQLTrackerStore, tracker: DialogueStateTracker) -> None:
+        rasa_saves.append(type(self).__name__)
+        await stock_save(self, tracker)
+
+    monkeypatch.setattr(SQLTrackerStore, "save", counted)
+    for st in (rasa_store, store):
+        tracker = await st.get_or_create_tracker("new-customer")
+        assert [e.type_name for e in tracker.events] == ["action"]
+        for e in (
+            UserUttered("xin chào", {"name": "greet", "confidence": 1.0}),
+            SlotSet("power_unit", "PC05TK"),
+            ActionExecuted("utter_greet"),
+        ):
+            tracker.update(e)
+        await st.save(tracker)
+    assert rasa_saves == ["SQLTrackerStore", "SQLTrackerStore"]  # the windowed store never used it
+
+    def rows(db: Path) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(db) as conn:
+            found = conn.execute(
+                "select sender_id, type_name, intent_name, action_name, data from events order by id"
+            ).fetchall()
+        out = []
+        for sender, kind, intent, action, data in found:
+            payload = json.loads(data)
+            payload.pop("timestamp", None)
+            out.append((sender, kind, intent, action, payload))
+        return out
+
+    assert rows(window_db) == rows(rasa_db)
+    assert [r[1] for r in rows(window_db)] == ["action", "user", "slot", "action"]
+    again = await store.get_or_create_tracker("new-customer")
+    assert again.current_slot_values()["power_unit"] == "PC05TK"
+    assert len(rows(window_db)) == 4  # an existing conversation is loaded, not created again
 
 
 def test_rasa_speedups_keep_behaviour() -> None:
