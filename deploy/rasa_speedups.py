@@ -78,6 +78,12 @@
    makes the same object directly: a new instance of the same class with the same `__dict__`,
    which is what `copy.copy` builds for a class that does not customise how it is copied (each
    slot class is checked once; one that does is copied by `copy.copy`'s own path).
+14. To find the rules that fit the conversation, RulePolicy checks every rule (128 here, for each
+   of up to four lookups per prediction) against the last state first, where almost all fail on
+   the previous action alone: a rule whose last state names a previous action can only fit a
+   conversation whose last action has that name. The rules are indexed once by that name, and the
+   first pass checks only the rules of the conversation's last action and those that name none;
+   every check is still Rasa's own, and later passes are Rasa's.
 
 `PATCHES` are installed by deploy/rasa_main.py when Rasa starts (`install()` here: the same, for tests
 and tools). Each pins the functions it replaces or reproduces (deploy/source_pins.py): on another
@@ -497,6 +503,68 @@ def _match_rules_from_parsed_keys() -> None:
     replace(RulePolicy, "_is_rule_applicable", _is_rule_applicable)
 
 
+def rules_by_last_action(rule_keys: Any) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    """For each previous action named by the last state of some rule (`action_name`): the keys of
+    the rules that can fit a conversation whose last action is that one, i.e. those rules and the
+    ones whose last state names no action (no previous action, `action_text`, "should not be
+    set"); and those alone, for any other action."""
+    from rasa.core.policies.rule_policy import PREVIOUS_ACTION, RulePolicy
+    from rasa.shared.core.constants import SHOULD_NOT_BE_SET
+    from rasa.shared.nlu.constants import ACTION_NAME
+
+    named: dict[str, list[str]] = {}
+    other: list[str] = []
+    for key in rule_keys:
+        states = RulePolicy._rule_key_to_state(key)
+        name = (states[-1].get(PREVIOUS_ACTION) or {}).get(ACTION_NAME) if states else None
+        if isinstance(name, str) and name and name != SHOULD_NOT_BE_SET:
+            named.setdefault(name, []).append(key)
+        else:
+            other.append(key)
+    return {name: frozenset(other + keys) for name, keys in named.items()}, frozenset(other)
+
+
+def _index_rules_by_last_action() -> None:
+    from rasa.core.policies.rule_policy import PREVIOUS_ACTION, RulePolicy
+    from rasa.shared.nlu.constants import ACTION_NAME
+
+    # id(lookup) -> (the lookup, its keys when indexed, the index); lookups never change after
+    # training, and a changed one is indexed again.
+    indexes: dict[int, tuple[Any, frozenset[str], tuple[dict[str, frozenset[str]], frozenset[str]]]] = {}
+
+    def _get_possible_keys(self: RulePolicy, lookup: dict[str, str], states: list[Any]) -> set[str]:
+        if not states:
+            return set(lookup.keys())
+        known = indexes.get(id(lookup))
+        if (
+            known is None
+            or known[0] is not lookup
+            or len(known[1]) != len(lookup)
+            or not known[1].issuperset(lookup)
+        ):
+            if len(indexes) > 16:
+                indexes.clear()
+            known = indexes[id(lookup)] = (lookup, frozenset(lookup), rules_by_last_action(lookup))
+        named, other = known[2]
+        last = states[-1]
+        name = (last.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME)
+        # Only these can pass Rasa's check of the last state: the others name another action.
+        candidates = (named.get(name) or other) if isinstance(name, str) else known[1]
+        # Rasa's passes, the first one asking only the candidates (filtered in Rasa's order, so the
+        # sets are built, and iterate, as Rasa's do).
+        possible_keys = set(lookup.keys())
+        for i, state in enumerate(reversed(states)):
+            possible_keys = set(
+                filter(
+                    lambda key: (i > 0 or key in candidates) and self._is_rule_applicable(key, i, state),
+                    possible_keys,
+                )
+            )
+        return possible_keys
+
+    replace(RulePolicy, "_get_possible_keys", _get_possible_keys)
+
+
 def count_matrix(vectorizer: Any, docs: list[str]) -> Any:
     """`vectorizer.transform(docs)` with sorted indices, as a COO matrix: what Rasa's
     CountVectorsFeaturizer makes of it, built directly from the fitted vocabulary.
@@ -817,6 +885,25 @@ PATCHES = (
             # Python 3.10's copy.copy and what it calls for an object without __copy__.
             ("copy:copy", "99ed800055d44c83a26d7286dc552756d4a21d748256943e97cf028559ec8825"),
             ("copy:_reconstruct", "5fdc36411504e8d96f605076f49b568ed976708d016ee362f58b13951ce0dc8f"),
+        ),
+    ),
+    Patch(
+        "rasa_speedups.index_rules_by_last_action",
+        _index_rules_by_last_action,
+        _pins(
+            (
+                "rasa.core.policies.rule_policy:RulePolicy._get_possible_keys",
+                "2915fd81711e194c6d667728e00bd0e51e9c1c2791a0be14c55f0ef9938f9936",
+            ),
+            # What the index relies on: a named previous action must equal the conversation's.
+            (
+                "rasa.core.policies.rule_policy:RulePolicy._is_rule_applicable",
+                "64a108b016b46e573d6020b755a6036439dc207a364b45c9ea5dcb0f18dc7068",
+            ),
+            (
+                "rasa.core.policies.rule_policy:RulePolicy._does_rule_match_state",
+                "d3109c1a97de319ceee17570d2d96b51c2fa0006379c5a491d5ed7df136666a7",
+            ),
         ),
     ),
 )

@@ -258,3 +258,47 @@ async def test_rules_matched_from_parsed_keys_answer_as_rasas_own(agent: Agent) 
             want = runner.run({PLACEHOLDER_TRACKER: tracker}, [core])[core]
         assert (got.policy_name, got.probabilities) == (want.policy_name, want.probabilities), text
     print(f"\n[rules] {len(keys)} rules, {checked} checks equal to Rasa's")
+
+
+async def test_rules_found_through_the_last_action_index_are_rasas(agent: Agent) -> None:
+    """RulePolicy._get_possible_keys checking on the last state only the rules indexed under the
+    conversation's last action: the same rules, in the same set order, as Rasa's, for every rule's
+    own states as a conversation (and each of their tails), odd last states, and a real conversation."""
+    from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
+
+    from deploy.source_pins import original
+
+    processor = agent.processor
+    assert processor is not None
+    [policy] = [
+        node._component
+        for node in processor.graph_runner._instantiated_nodes.values()
+        if isinstance(node._component, RulePolicy)
+    ]
+    fast = RulePolicy._get_possible_keys
+    stock = original(fast)
+    assert stock is not fast
+    conversations: list[list[dict[str, object]]] = [[]]
+    for lookup_name in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH):
+        for key in policy.lookup[lookup_name]:
+            states = RulePolicy._rule_key_to_state(key)
+            conversations += [states[i:] for i in range(len(states))]
+    conversations += [
+        [{}],
+        [{"prev_action": {"action_text": "xin chào"}}],
+        [{"prev_action": {"action_name": "no_such_action"}, "user": {"intent": "greet"}}],
+    ]
+    sender = f"index-{uuid.uuid4().hex[:8]}"
+    for text in TEXTS:
+        await processor.log_message(UserMessage(text, sender_id=sender))
+        tracker = await processor.get_tracker(sender)
+        conversations.append(tracker.past_states(processor.domain))
+    checked = 0
+    for lookup_name in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH):
+        lookup = policy.lookup[lookup_name]
+        for states in conversations:
+            got, want = fast(policy, lookup, states), stock(policy, lookup, states)
+            assert got == want and list(got) == list(want), states
+            checked += 1
+    assert any(fast(policy, policy.lookup[RULES], s) for s in conversations)  # some rules do fit
+    print(f"\n[rule index] {checked} lookups equal to Rasa's")
