@@ -120,6 +120,7 @@ class Run:
     started: float = 0.0
     ended: float = 0.0
     code: int | None = None
+    cpu_s: float | None = None  # user + system CPU of pytest and every process it waited for
     log: Path = field(init=False)
     junit: Path = field(init=False)
 
@@ -152,9 +153,20 @@ class Run:
     def poll(self) -> bool:
         if self.popen is None or self.code is not None:
             return self.code is not None
-        code = self.popen.poll()
-        if code is None:
-            return False
+        try:
+            # wait4, not Popen.poll: the CPU the group cost (its servers and subprocesses included)
+            # is where test time goes on a machine with few cores.
+            pid, status, usage = os.wait4(self.popen.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere
+            code = self.popen.poll()
+            if code is None:
+                return False
+        else:
+            if pid == 0:
+                return False
+            code = os.waitstatus_to_exitcode(status)
+            self.popen.returncode = code
+            self.cpu_s = usage.ru_utime + usage.ru_stime
         self.code, self.ended = code, time.monotonic()
         return True
 
@@ -375,7 +387,10 @@ def main(argv: list[str]) -> int:
     for seconds, name, test_id in slowest([(r.group.name, r.junit) for r in runs]):
         print(f"{seconds:8.2f} s  [{name}] {test_id}")
     for r in runs:
-        print(f"{r.group.name:8} exit {r.code}  {r.ended - r.started:6.0f} s  {r.log}")
+        cpu = f"{r.cpu_s:6.0f} s CPU" if r.cpu_s is not None else " " * 10
+        print(f"{r.group.name:8} exit {r.code}  {r.ended - r.started:6.0f} s  {cpu}  {r.log}")
+    spent = [r.cpu_s for r in runs if r.cpu_s is not None]
+    print(f"CPU of all groups: {sum(spent):.0f} s on {os.cpu_count()} cores")
     return merged_code([r.code if r.code is not None else 1 for r in runs])
 
 

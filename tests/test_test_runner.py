@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,18 @@ def test_every_module_on_the_sessions_rasa_runs_in_the_rasa_group_only() -> None
             assert not inside(path, g.paths) or path in ignored, (path, g.name)
             if not g.paths:
                 assert inside(path, tuple(ignored)), (path, g.name)
+
+
+def test_a_groups_cpu_counts_the_processes_it_waited_for(tmp_path: Path) -> None:
+    """The CPU printed per group includes its servers and subprocesses (here: a grandchild that
+    burns about 0.4 s of CPU), and the group's exit code is kept."""
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass"
+    parent = f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {burn!r}])\nsys.exit(3)"
+    run = runner.Run(runner.GROUPS[-1], 0, tmp_path, sys.executable, [])
+    run.popen = subprocess.Popen([sys.executable, "-c", parent])
+    deadline = time.monotonic() + 60
+    while not run.poll():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert run.code == 3 and run.popen.returncode == 3
+    assert run.cpu_s is not None and run.cpu_s >= 0.4
