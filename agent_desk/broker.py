@@ -148,6 +148,8 @@ class SqlBrokerSource:
         # were asked for (and answered elsewhere) long ago.
         latest = await self._max_id()
         while latest is None:  # Rasa has not created its event table yet
+            if self._stopping:
+                return 0
             await asyncio.sleep(self.poll_interval)
             latest = await self._max_id()
         await self.cursor.save(latest)
@@ -155,6 +157,8 @@ class SqlBrokerSource:
 
     async def run(self, sink: Sink) -> None:
         self.position = await self.start_position()
+        if self._stopping:  # stopped while waiting for Rasa's event table
+            return
         log.info("following Rasa events in %s after id %d", self.path, self.position)
         while not self._stopping:
             rows = await self._rows(self.position)

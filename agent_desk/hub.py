@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+CLOSED = ("closed", None)  # wakes a stream's reader; never sent to a browser
 
 
 class Subscription:
@@ -37,6 +41,15 @@ class Hub:
 
     def subscribe(self, conversation: str | None = None) -> Subscription:
         return Subscription(self, conversation)
+
+    def close_all(self) -> None:
+        """End every stream now (the desk is stopping): each wakes up, sees it is closed and returns,
+        so the server's graceful shutdown does not wait out its timeout for them. Browsers reconnect."""
+        for sub in list(self._subs):
+            sub.closed = True
+            with contextlib.suppress(asyncio.QueueFull):
+                sub.queue.put_nowait(CLOSED)
+        self._subs.clear()
 
     @property
     def subscribers(self) -> int:

@@ -144,6 +144,8 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
                     kind, data = await asyncio.wait_for(
                         sub.queue.get(), timeout=max(0.0, check_at - time.monotonic())
                     )
+                    if sub.closed:
+                        break  # the desk is stopping (Hub.close_all)
                     await send(kind, data)
                 except asyncio.TimeoutError:
                     pass

@@ -446,3 +446,58 @@ async def test_unicode_digits_give_400_or_404_never_500(desk_factory):
     assert await client.app[DESK].canned() == before
     # ASCII ids still work.
     assert (await client.get("/conversations/3")).status == 200
+
+
+async def test_open_event_streams_end_when_the_desk_stops(desk_factory):
+    """aiohttp's graceful shutdown waits for running handlers (60 s): the desk's on_shutdown ends
+    the browsers' event streams first, so a stop or restart of the desk is not held by them."""
+    client = await desk_factory(background=False)
+    await add_account(client, "lan")
+    await login(client, "lan")
+    streams = [await client.get("/api/events") for _ in range(2)]
+    for resp in streams:
+        assert resp.status == 200
+        assert b"event: queue" in await resp.content.readuntil(b"\n\n")
+    assert client.app[DESK].hub.subscribers == 2
+
+    async def drain(resp) -> bytes:
+        rest = b""
+        while chunk := await resp.content.readany():
+            rest += chunk
+        return rest
+
+    await client.app.shutdown()  # what the server's shutdown runs before waiting for handlers
+    for resp in streams:
+        assert b"closed" not in await asyncio.wait_for(drain(resp), 5)  # ended, nothing more sent
+        resp.close()
+    assert client.app[DESK].hub.subscribers == 0
+
+
+async def test_the_event_follower_stops_while_waiting_for_rasas_event_table(tmp_path):
+    """Before Rasa has created its events file, the follower waits for it: a stop must end that wait
+    (the desk's shutdown otherwise waited its 3 s grace and cancelled it)."""
+    from agent_desk.broker import CursorStore, SqlBrokerSource
+
+    class NoCursor(CursorStore):
+        def __init__(self) -> None:
+            self.saved: list[int] = []
+
+        async def load(self) -> int | None:
+            return None
+
+        async def save(self, position: int) -> None:
+            self.saved.append(position)
+
+    cursor = NoCursor()
+    source = SqlBrokerSource(tmp_path / "not-yet.db", cursor, poll_interval=0.05)
+    delivered: list[object] = []
+
+    async def sink(event: object) -> None:
+        delivered.append(event)
+
+    task = asyncio.create_task(source.run(sink))
+    await asyncio.sleep(0.3)
+    assert not task.done()  # still waiting for the file
+    source.stop()
+    await asyncio.wait_for(task, 1)
+    assert cursor.saved == [] and delivered == []  # no position invented
