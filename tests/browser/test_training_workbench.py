@@ -8,8 +8,9 @@ Rasa would change the other tests' bot; it uses the shared stack's action server
 and the desk as a process. Screenshots (training-*.png) land in a temporary directory, or in docs/img/
 with UPDATE_SCREENSHOTS=1.
 
-Slow: the finetune and the scoring of both models on every set of tests/nlu take most of the time
-(`pytest -m slow tests/browser/test_training_workbench.py -s` prints the timings).
+Slow: the finetune and the scoring of both models take most of the time (the copy keeps only the
+held-out set of tests/nlu; `pytest -m slow tests/browser/test_training_workbench.py -s` prints the
+timings).
 DESK_TEST_RASA_MODEL=<model> starts Rasa on that model instead of the current data's (as in
 test_desk_e2e.py); TRAINING_EPOCH_FRACTION overrides the finetune's fraction of the epochs.
 """
@@ -84,7 +85,9 @@ def workbench(request: pytest.FixtureRequest, stack, tmp_path_factory) -> Iterat
     override = os.environ.get("DESK_TEST_RASA_MODEL")
     base_model = Path(override) if override else request.getfixturevalue("trained_model")
     root = tmp_path_factory.mktemp("workbench")
-    project = project_copy(root)
+    # Scored on the held-out set only: the other sets add 2 x 4,400 parses (150 s of the run's 350)
+    # and nothing this journey checks (tests/desk/test_training_runs_e2e.py scores every set).
+    project = project_copy(root, test_sets=("heldout.yml",))
     models = root / "models"
     ports = processes.Ports(
         rasa=processes.free_port(),

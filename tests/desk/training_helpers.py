@@ -41,13 +41,22 @@ PROJECT_DIRS = ("bot/data", "bot/components", "tests/nlu")
 PROJECT_FILES = ("domain.yml", "config.yml", "nlu_thresholds.yml", "credentials.yml", "endpoints.yml")
 
 
-def project_copy(tmp_path: Path, thresholds: str | None = None) -> Path:
+def project_copy(
+    tmp_path: Path, thresholds: str | None = None, test_sets: tuple[str, ...] | None = None
+) -> Path:
     """What the workbench edits and trains, as `<tmp_path>/project`: the project's data, components,
-    NLU test sets and Rasa files, in a new git repository (the repository's own data never changes)."""
+    NLU test sets and Rasa files, in a new git repository (the repository's own data never changes).
+    `test_sets`: only these files of tests/nlu (a run scores every set: 4,600 messages, twice)."""
     project = tmp_path / "project"
     ignore = shutil.ignore_patterns("*.py", "__pycache__", "*.pyc")
     for rel in PROJECT_DIRS:
         shutil.copytree(ROOT / rel, project / rel, ignore=ignore)
+    if test_sets is not None:
+        kept = [f for f in (project / "tests" / "nlu").glob("*.yml") if f.name in test_sets]
+        assert sorted(f.name for f in kept) == sorted(test_sets), test_sets
+        for f in (project / "tests" / "nlu").glob("*.yml"):
+            if f.name not in test_sets:
+                f.unlink()
     for name in PROJECT_FILES:
         shutil.copy2(ROOT / name, project / name)
     if thresholds is not None:
