@@ -7,6 +7,7 @@ sentence). Each finding has a stable code; docs/trainer-guide.vi.md says what to
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -243,6 +244,7 @@ def _check_counts(project: Project, train: list[nludata.Example], add: Adder) ->
                 )
 
 
+@functools.lru_cache(maxsize=textnorm.KEY_CACHE)
 def leak_key(text: str) -> str:
     return textnorm.compare_key(fold_text(text))
 

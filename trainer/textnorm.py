@@ -7,6 +7,7 @@ see them. The tone fallback keeps the trainer usable (and its tests runnable) if
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -47,6 +48,12 @@ def clean_example(text: str) -> str:
     return _SPACES.sub(" ", nfc(text)).strip()
 
 
+# The keys are pure functions of the text; the workbench checks every example and test message
+# (about 6,500) on each label it checks, in one long-lived desk process: computed once per text.
+KEY_CACHE = 1 << 16
+
+
+@functools.lru_cache(maxsize=KEY_CACHE)
 def compare_key(text: str) -> str:
     """Key for duplicate detection: NFC, one tone style, lower case, no punctuation, single spaces.
 
@@ -58,6 +65,7 @@ def compare_key(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+@functools.lru_cache(maxsize=KEY_CACHE)
 def folded_key(text: str) -> str:
     """`compare_key` without diacritics (đ → d): how an example typed without accents looks."""
     return _fold(compare_key(text))

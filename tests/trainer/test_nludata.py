@@ -94,3 +94,52 @@ def test_line_without_dash_is_reported_not_read() -> None:
     )
     assert [e.text for e in nf.examples() if e.name == "goodbye"] == ["tạm biệt"]
     assert any(p.line == 13 and not p.fatal for p in nf.problems)
+
+
+def test_retrieval_intents_are_those_with_utter_base_slash_responses() -> None:
+    from trainer.project import Domain
+
+    dom = Domain(
+        intents={"faq", "chitchat", "greet", "faqs", "odd/name"},
+        responses={
+            "utter_faq/hotline",
+            "utter_faq/fee",
+            "utter_greet",
+            "utter_chitchat/ask_bot",
+            "utter_odd/name/x",
+        },
+    )
+    slow = {i for i in dom.intents if any(r.startswith(f"utter_{i}/") for r in dom.responses)}
+    assert dom.retrieval_intents == slow == {"faq", "chitchat", "odd/name"}
+    assert dom.knows_intent("faq/hotline") and dom.knows_intent("greet")
+    assert not dom.knows_intent("greet/hello")  # greet has no utter_greet/... responses
+    assert not dom.knows_intent("faqs/x") and not dom.knows_intent("nope")
+    assert Domain(intents={"faq"}).knows_intent("faq/anything")  # no responses known: not checked
+
+
+def test_libyaml_and_python_parsers_read_every_nlu_file_alike(monkeypatch) -> None:
+    """nludata parses with libyaml's loader when PyYAML has it: every NLU file of the project (and
+    broken YAML) must give the same blocks, examples, line numbers and problem lines as Python's."""
+    import yaml
+
+    assert nludata.LOADER is yaml.CSafeLoader  # the wheels of both environments have libyaml
+    root = Path(__file__).resolve().parents[2]
+    files = sorted([*(root / "bot" / "data").rglob("*.yml"), *(root / "tests" / "nlu").glob("*.yml")])
+    texts = [(f, f.read_text(encoding="utf-8")) for f in files]
+    texts += [
+        (Path("broken.yml"), 'version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - chào\n  - x: [\n'),
+        (Path("tabs.yml"), 'version: "3.1"\nnlu:\n\t- intent: greet\n'),
+        (Path("empty.yml"), 'version: "3.1"\nnlu:\n'),
+    ]
+    compared = 0
+    for path, text in texts:
+        fast = nludata.parse_text(path, text)
+        monkeypatch.setattr(nludata, "LOADER", yaml.SafeLoader)
+        slow = nludata.parse_text(path, text)
+        monkeypatch.undo()
+        assert (fast.blocks, fast.seq_indent, fast.seq_end) == (slow.blocks, slow.seq_indent, slow.seq_end), (
+            path
+        )
+        assert [(p.line, p.fatal) for p in fast.problems] == [(p.line, p.fatal) for p in slow.problems], path
+        compared += len(fast.examples(None))
+    assert len(files) > 20 and compared > 5000, (len(files), compared)
