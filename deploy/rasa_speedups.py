@@ -106,7 +106,7 @@ import ujson
 from common.env_numbers import env_number
 from deploy import rasa_patches
 from deploy.rasa_patches import Patch
-from deploy.source_pins import SourcePin, replace
+from deploy.source_pins import pins, replace
 
 logger = logging.getLogger(__name__)
 
@@ -720,17 +720,13 @@ def _pool_endpoint_connections() -> None:
     replace(EndpointConfig, "session", session)
 
 
-def _pins(*pins: tuple[str, str]) -> tuple[SourcePin, ...]:
-    return tuple(SourcePin(where, sha256) for where, sha256 in pins)
-
-
 # The functions each speed-up replaces, or whose behaviour it reproduces, as written for Rasa 3.6.21
 # and Sanic 21.12.2 (tests/deploy/test_rasa_patches.py).
 PATCHES = (
     Patch(
         "rasa_speedups.cache_event_types",
         _cache_event_types,
-        _pins(
+        pins(
             (
                 "rasa.shared.core.events:Event.resolve_by_type",
                 "b5cf570fa7f286c7059ec73d8880528d03a78b28cf4e80285a46079c0fa65968",
@@ -740,7 +736,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.prebuild_action_validator",
         _prebuild_action_validator,
-        _pins(
+        pins(
             (
                 "rasa.core.actions.action:RemoteAction._validate_action_result",
                 "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42",
@@ -754,7 +750,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.cache_domain_is_empty",
         _cache_domain_is_empty,
-        _pins(
+        pins(
             (
                 "rasa.shared.core.domain:Domain.is_empty",
                 "884be90ef485f1d2c0f140657a47f106a7d2785b63b03e46cd699b4072e95369",
@@ -765,7 +761,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.close_connections_now_and_then",
         _close_connections_now_and_then,
-        _pins(
+        pins(
             (
                 "sanic.http:Http.http1_request_header",
                 "e52905046f155b2956747e86de2aa1011a021f597b9216fb122fa6d490e8f31a",
@@ -779,7 +775,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.run_graph_in_order",
         _run_graph_in_order,
-        _pins(
+        pins(
             (
                 "rasa.engine.runner.dask:DaskGraphRunner.run",
                 "45f0f52f574f3aa9546a552bf671183e171092c18b66e97f5771a7fa295de37e",
@@ -793,7 +789,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.call_concrete_predict_function",
         _call_concrete_predict_function,
-        _pins(
+        pins(
             (
                 "rasa.utils.tensorflow.models:RasaModel._rasa_predict",
                 "7f745b0f9cb647c9df9e5b04b318a7b93709daf9460bad4373970c6cf9f04d8f",
@@ -803,7 +799,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.join_sparse_features_directly",
         _join_sparse_features_directly,
-        _pins(
+        pins(
             (
                 "rasa.shared.nlu.training_data.features:Features._combine_sparse_features",
                 "9837d864e5983243704cf14616ef9abe181c6f141cc0f9b324c4310629cc133d",
@@ -813,7 +809,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.count_vectors_directly",
         _count_vectors_directly,
-        _pins(
+        pins(
             (
                 "rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer:CountVectorsFeaturizer._create_features",
                 "d841f50f6649704ad33893be4a6e5b4197c2c4df53432ae43e2801bc2fb18783",
@@ -831,7 +827,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.copy_features_shallowly",
         _copy_features_shallowly,
-        _pins(
+        pins(
             (
                 "rasa.shared.nlu.training_data.message:Message._combine_features",
                 "6f88fa43154948bd3f5285324dcba76bf4f80a4a8632a02dff16cd0b0f9631fa",
@@ -849,7 +845,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.match_rules_from_parsed_keys",
         _match_rules_from_parsed_keys,
-        _pins(
+        pins(
             (
                 "rasa.core.policies.rule_policy:RulePolicy._is_rule_applicable",
                 "64a108b016b46e573d6020b755a6036439dc207a364b45c9ea5dcb0f18dc7068",
@@ -867,7 +863,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.pool_endpoint_connections",
         _pool_endpoint_connections,
-        _pins(
+        pins(
             (
                 "rasa.utils.endpoints:EndpointConfig.session",
                 "e55aa13d9d4fb4bc440ac33b870a97ee162b76dda7ccb6bf68433567475fdffb",
@@ -881,7 +877,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.copy_slots_directly",
         _copy_slots_directly,
-        _pins(
+        pins(
             # Python 3.10's copy.copy and what it calls for an object without __copy__.
             ("copy:copy", "99ed800055d44c83a26d7286dc552756d4a21d748256943e97cf028559ec8825"),
             ("copy:_reconstruct", "5fdc36411504e8d96f605076f49b568ed976708d016ee362f58b13951ce0dc8f"),
@@ -890,7 +886,7 @@ PATCHES = (
     Patch(
         "rasa_speedups.index_rules_by_last_action",
         _index_rules_by_last_action,
-        _pins(
+        pins(
             (
                 "rasa.core.policies.rule_policy:RulePolicy._get_possible_keys",
                 "2915fd81711e194c6d667728e00bd0e51e9c1c2791a0be14c55f0ef9938f9936",

@@ -87,3 +87,8 @@ class SourcePin:
                 f"{self.where}: source changed (sha256 {found[:12]}…, patch written for {self.sha256[:12]}…)"
             )
         return None
+
+
+def pins(*pairs: tuple[str, str]) -> tuple[SourcePin, ...]:
+    """`SourcePin`s from ("module:Class.attribute", sha256) pairs, as the patches list them."""
+    return tuple(SourcePin(where, sha256) for where, sha256 in pairs)

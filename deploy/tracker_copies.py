@@ -34,7 +34,7 @@ from typing import Any
 
 from deploy.rasa_patches import Patch
 from deploy.rasa_speedups import copies_as_plain_object
-from deploy.source_pins import SourcePin, replace
+from deploy.source_pins import pins, replace
 
 # Events whose `apply_to` only sets tracker state from the event itself (pinned below).
 STATE_EVENTS = (
@@ -208,17 +208,13 @@ def _copy_without_replay() -> None:
     replace(FormAction, "_temporary_tracker", temporary_tracker)
 
 
-def _pins(*pins: tuple[str, str]) -> tuple[SourcePin, ...]:
-    return tuple(SourcePin(where, sha) for where, sha in pins)
-
-
 # As written for Rasa 3.6.21: the two functions replaced, how a replay builds a tracker, and what
 # the state events do to one (tests/deploy/test_rasa_patches.py).
 PATCHES = (
     Patch(
         "tracker_copies.copy_without_replay",
         _copy_without_replay,
-        _pins(
+        pins(
             (
                 "rasa.shared.core.trackers:DialogueStateTracker.copy",
                 "dfa48dca9f355ad1b42c625bc6f6370bafe83514ed17a77904ed64c67bf07285",
