@@ -18,7 +18,10 @@ dictionary of its own, an event of another type (a reverted utterance, an export
 a full event history (`max_event_history`: the state may come from events no longer there), a
 latest message that is not one of the tracker's events while events that change it in place are
 (an empty message made by a reset, then changed), and for a form's temporary tracker a restart in
-the conversation or slots that were not copied from this domain's.
+the conversation or slots that were not copied from this domain's; and a tracker whose latest
+message, bot utterance or action is not what a replay in order sets: Rasa's in-memory, Redis and
+Mongo stores load trackers with `recreate_from_dialogue`, whose `applied_events()` leaves out the
+user messages and actions of a form's happy path (the windowed and SQL stores replay in order).
 
 tests/deploy/test_tracker_copies.py compares every attribute of both kinds of copy on the
 conversations of the project's stories and on made-up event sequences.
@@ -61,6 +64,10 @@ class _EventKinds:
     state: frozenset[type]  # the classes of STATE_EVENTS
     change_message: frozenset[type]  # those that change the latest message in place
     restarted: type
+    reset: frozenset[type]  # events after which a replay starts from an empty message and action
+    user: type
+    bot: type
+    action: type
     copy_slot: Callable[[Any], Any]
 
 
@@ -71,6 +78,10 @@ def event_kinds() -> _EventKinds:
         frozenset(getattr(events, name) for name in STATE_EVENTS),
         frozenset((events.EntitiesAdded, events.DefinePrevUserUtteredFeaturization)),
         events.Restarted,
+        frozenset((events.Restarted, events.SessionStarted)),
+        events.UserUttered,
+        events.BotUttered,
+        events.ActionExecuted,
         _slot_copier(),
     )
 
@@ -114,26 +125,48 @@ def _copy_state(
     limit = tracker.events.maxlen
     if limit is not None and len(tracker.events) >= limit:
         return None  # events may have fallen out of the history: a replay has only those left
-    message, utterance = tracker.latest_message, tracker.latest_bot_utterance
-    message_seen = utterance_seen = changes_message = False
+    # What a replay of the events in order sets (after the last reset): a tracker loaded through
+    # `recreate_from_dialogue` (Rasa's in-memory, Redis, Mongo stores) has the state of
+    # `applied_events()`, which leaves out the user messages and actions of a form's happy path.
+    last_user = last_bot = last_action = None
+    changes_message = False
     for event in tracker.events:
         kind = type(event)
         if kind not in kinds.state:
             return None
-        if kind in kinds.change_message:
+        if kind is kinds.user:
+            last_user = event
+        elif kind is kinds.action:
+            last_action = event
+        elif kind is kinds.bot:
+            last_bot = event
+        elif kind in kinds.change_message:
             changes_message = True
-        elif no_restart and kind is kinds.restarted:
+        elif kind in kinds.reset:
+            if no_restart and kind is kinds.restarted:
+                return None
+            last_user = last_bot = last_action = None
+    message, utterance, action = tracker.latest_message, tracker.latest_bot_utterance, tracker.latest_action
+    if last_user is not None:
+        if message is not last_user:
             return None
-        if event is message:
-            message_seen = True
-        elif event is utterance:
-            utterance_seen = True
-    if not message_seen:
-        if changes_message:
-            return None  # it may be the empty message of a reset, changed by events since
+    elif changes_message or any(message is e for e in tracker.events):
+        return None  # the empty message of a reset, perhaps changed by events since
+    else:
         message = UserUttered.empty()  # a replay's reset makes a new empty one
-    if not utterance_seen:
+    if last_bot is not None:
+        if utterance is not last_bot:
+            return None
+    else:
         utterance = BotUttered.empty()
+    if last_action is not None:
+        if not action or (action.get("action_name"), action.get("action_text")) != (
+            last_action.action_name,
+            last_action.action_text,
+        ):
+            return None
+    elif action:
+        return None
     new = object.__new__(DialogueStateTracker)
     new._max_event_history = max_event_history
     new.events = deque(tracker.events, max_event_history)
@@ -143,7 +176,7 @@ def _copy_state(
     new.is_rule_tracker = tracker.is_rule_tracker
     new._paused = tracker._paused
     new.followup_action = tracker.followup_action
-    new.latest_action = dict(tracker.latest_action) if tracker.latest_action is not None else None
+    new.latest_action = dict(action) if action is not None else None
     new.latest_message = message
     new.latest_bot_utterance = utterance
     loop = tracker.active_loop

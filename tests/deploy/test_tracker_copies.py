@@ -276,3 +276,36 @@ def test_a_slot_class_that_copies_itself_is_copied_its_way(domain: Domain) -> No
     got = tracker.copy()
     assert _OwnCopy.copies == before + 1 and type(got.slots["own"]) is _OwnCopy
     assert_same(got, replay_copy(tracker), tracker)
+
+
+def test_a_tracker_recreated_from_its_dialogue_is_copied_as_rasa_copies_it(domain: Domain) -> None:
+    """Rasa's in-memory, Redis and Mongo stores load a tracker with `recreate_from_dialogue`, whose
+    state leaves out the user messages and actions of a form's happy path (here the latest message
+    stays "xem tài liệu"): Rasa's copy replays every event, and so must the patched one."""
+    from rasa.shared.core.trackers import Dialogue
+
+    events = conversation(
+        [
+            UserUttered("xem tài liệu", {"name": "view_documents"}),
+            ActionExecuted("verification_form"),
+            ActiveLoop("verification_form"),
+            SlotSet("requested_slot", "verify_channel"),
+            BotUttered("Anh/chị nhận mã qua đâu ạ?"),
+            ActionExecuted(LISTEN),
+            UserUttered("sms", {"name": "inform"}),
+            SlotSet("verify_channel", "sms"),
+            ActionExecuted("verification_form"),
+            SlotSet("requested_slot", "verify_otp"),
+            BotUttered("Mã đã gửi ạ"),
+            ActionExecuted(LISTEN),
+        ]
+    )
+    loaded = DialogueStateTracker("s", domain.slots)
+    loaded.recreate_from_dialogue(Dialogue("s", events))
+    assert loaded.latest_message is not None and loaded.latest_message.text == "xem tài liệu"
+    assert tracker_copies._copy_state(loaded, KINDS, None) is None  # not the state of a replay
+    got, want = loaded.copy(), replay_copy(loaded)
+    assert_same(got, want, loaded)
+    assert got.latest_message is not None and got.latest_message.text == "sms"
+    straight = DialogueStateTracker.from_events("s", events, domain.slots)
+    assert tracker_copies._copy_state(straight, KINDS, None) is not None  # the same events, in order
