@@ -38,9 +38,9 @@ def locked_version(lock_file: Path = LOCK_FILE) -> str | None:
 
 def patches() -> tuple[Patch, ...]:
     """Every patch installed at start-up, in order (register a new patch set here)."""
-    from deploy import rasa_fast_start, rasa_speedups, tracker_copies
+    from deploy import rasa_fast_start, rasa_finetune, rasa_speedups, tracker_copies
 
-    return (*rasa_speedups.PATCHES, *tracker_copies.PATCHES, *rasa_fast_start.PATCHES)
+    return (*rasa_speedups.PATCHES, *tracker_copies.PATCHES, *rasa_fast_start.PATCHES, *rasa_finetune.PATCHES)
 
 
 def start_problems(installed: str, locked: str | None) -> list[str]:

@@ -65,7 +65,7 @@ def ensure_model(root: Path = ROOT, force: bool = False, finetune: bool = False)
     cmd = [
         rasa_python(),
         "-m",
-        "rasa",
+        "deploy.rasa_main",  # Rasa's command line after the patch installer (FINETUNE=1: rasa_finetune)
         "train",
         "--config",
         "config.yml",

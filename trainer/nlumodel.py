@@ -124,6 +124,10 @@ def _train(
     """Train in this process (TensorFlow is imported once for training and testing)."""
     from rasa.model_training import train_nlu
 
+    if finetune_from is not None:
+        from deploy import rasa_finetune, rasa_patches
+
+        rasa_patches.install(rasa_finetune.PATCHES)  # two throw-away graph traces fewer
     domain = settings.path(settings.domain)
     print(f">> học mô hình NLU {name} (vài phút trên máy 2 nhân)", flush=True)
     started = time.monotonic()

@@ -3,10 +3,11 @@
 A run is two subprocesses (never a shell; TensorFlow never loads in the desk process), each in its
 own process group so that a cancel kills everything it started:
 
-1. `python -m rasa train` on TRAINING_PROJECT_DIR's data into TRAINING_MODELS_DIR as
-   `workbench-<id>.tar.gz`. It continues from the production model (`--finetune <model>
-   --epoch-fraction <fraction>`) when there is one; when Rasa refuses (new intents, entities or a
-   config change: its FinetuningValidator), a full training runs instead.
+1. `python -m deploy.rasa_main train` (Rasa's `rasa train` after the patch installer) on
+   TRAINING_PROJECT_DIR's data into TRAINING_MODELS_DIR as `workbench-<id>.tar.gz`. It continues
+   from the production model (`--finetune <model> --epoch-fraction <fraction>`) when there is one;
+   when Rasa refuses (new intents, entities or a config change: its FinetuningValidator), a full
+   training runs instead.
 2. `python -m agent_desk.training.evaluation` scores the new model (and the production model, when
    its report for these test sets is not cached in models_dir/reports/) on every set of tests/nlu.
 
@@ -139,7 +140,8 @@ def log_file(settings: TrainingSettings, run_id: int) -> Path:
 
 
 def train_cmd(settings: TrainingSettings, run_id: int, finetune: Path | None) -> list[str]:
-    prefix = list(settings.train_command) or [settings.python, "-m", "rasa"]
+    # Through the patch installer: a finetune skips two throw-away graph traces (deploy/rasa_finetune.py).
+    prefix = list(settings.train_command) or [settings.python, "-m", "deploy.rasa_main"]
     cmd = prefix + [
         "train",
         "--config",

@@ -14,7 +14,8 @@ TRAINING_PYTHON       the Python that runs `rasa train` and the evaluation (defa
 METRICS_TOKEN         also sent to Rasa's `GET /webhooks/metrics/worker` (connectors/metrics_input.py),
                       which tells activation which worker answered.
 
-`train_command` / `eval_command` replace `<python> -m rasa` / `<python> -m agent_desk.training.evaluation`
+`train_command` / `eval_command` replace `<python> -m deploy.rasa_main` /
+`<python> -m agent_desk.training.evaluation`
 (the arguments are appended unchanged); they are a seam for tests, never read from the environment.
 """
 
