@@ -18,7 +18,7 @@ from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
 
-from deploy import rasa_speedups
+from deploy import rasa_fast_start, rasa_patches, rasa_speedups
 
 TEXTS = [
     "xin chào",
@@ -37,6 +37,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def agent(trained_model: Path) -> Agent:
     assert rasa_speedups.install()
+    # The model loaded as the Rasa server loads it: without the training step (tests/test_rasa_fast_start.py).
+    assert rasa_patches.install(rasa_fast_start.PATCHES) == []
     return Agent.load(str(trained_model))
 
 

@@ -167,7 +167,11 @@ async def evaluate(model: Path, sets: tuple[str, ...] = ("heldout",)) -> dict[st
     """Scores per set (a file `tests/nlu/<name>.yml`) and per diacritic-free copy (`<name>_stripped`)."""
     from rasa.core.agent import Agent
 
+    from deploy import rasa_fast_start, rasa_patches
+
     logging.getLogger("rasa").setLevel(logging.WARNING)
+    # Loaded as the Rasa server loads it (no training step; tests/test_rasa_fast_start.py: same parses).
+    rasa_patches.install(rasa_fast_start.PATCHES)
     agent = Agent.load(str(model))
     report: dict[str, Any] = {"model": model.name}
     for name in sets:
