@@ -1,9 +1,10 @@
 """deploy/rasa_finetune.py: a finetune's one-example fits run eagerly, and nothing else changes.
 
 On a tiny project trained in graph mode (run_eagerly false, as the project's own config): the DIET
-loaded for a finetune has every variable of Rasa's own load, optimizer included; a finetune with new
-words (the sparse layers grow: `_compile_and_fit`) makes its one-example fits eagerly and its real
-training in a traced graph, and has learnt the new examples.
+loaded for a finetune holds exactly what its checkpoint holds, optimizer included (what Rasa's own
+load gives: it overwrites its one-example fit with the checkpoint); a finetune with new words (the
+sparse layers grow: `_compile_and_fit`) makes its one-example fits eagerly and its real training in
+a traced graph, and has learnt the new examples.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import numpy as np
 import pytest
 
 from deploy import rasa_finetune, rasa_patches
-from deploy.source_pins import original
 from tests.trainer.conftest import CONFIG, write_project
 
 pytestmark = pytest.mark.slow
 
-# The trainer tests' tiny pipeline, traced as in production (their config runs eagerly to save time).
-GRAPH_CONFIG = CONFIG.replace("    run_eagerly: true\n", "").replace("epochs: 10", "epochs: 1")
+# The trainer tests' tiny pipeline without its response selector, traced as in production (their
+# config runs eagerly to save time).
+GRAPH_CONFIG = (
+    CONFIG[: CONFIG.index("  - name: ResponseSelector")] + CONFIG[CONFIG.index("policies:") :]
+).replace("    run_eagerly: true\n", "")
 NEW_WORDS = "    - alo\n    - khỏe không bạn ơi\n    - xin kính chào quý khách\n"
 # Training examples after the edit, two of them new: what the finetuned model must have learnt.
 MESSAGES = ["khỏe không bạn ơi", "xin kính chào quý khách", "xin chào", "tạm biệt", "hẹn gặp lại"]
@@ -53,17 +56,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pa
     yield root, train(root, base / "models", "base")
 
 
-@pytest.fixture
-def rasas_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rasa's functions back for the test (the patch may be installed in this process)."""
-    from rasa.utils.tensorflow.models import RasaModel, TransformerRasaModel
-
-    monkeypatch.setattr(RasaModel, "load", classmethod(original(RasaModel.load).__func__))
-    monkeypatch.setattr(
-        TransformerRasaModel, "_compile_and_fit", original(TransformerRasaModel._compile_and_fit)
-    )
-
-
 def diet_loaded_for_finetune(model_file: Path, storage: Path) -> Any:
     from rasa.engine.graph import ExecutionContext
     from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -78,26 +70,26 @@ def diet_loaded_for_finetune(model_file: Path, storage: Path) -> Any:
     return DIETClassifier.load(config, model_storage, node.resource, context).model
 
 
-def variables(model: Any) -> dict[str, np.ndarray]:
-    optimizer_vars = model.optimizer.variables
-    optimizer_vars = optimizer_vars() if callable(optimizer_vars) else optimizer_vars
-    found = {f"model/{v.name}": v.numpy() for v in model.weights}
-    found |= {f"optimizer/{i}/{v.name}": v.numpy() for i, v in enumerate(optimizer_vars)}
-    return found
+def checkpoint(prefix: Path) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(prefix))
+    names = set(reader.get_variable_to_shape_map()) - {"_CHECKPOINTABLE_OBJECT_GRAPH"}
+    return {name: reader.get_tensor(name) for name in names}
 
 
-def test_the_model_loaded_for_a_finetune_has_every_variable_of_rasas_load(
-    project: tuple[Path, Path], tmp_path: Path, rasas_own: None, monkeypatch: pytest.MonkeyPatch
+def test_the_model_loaded_for_a_finetune_holds_its_checkpoint(
+    project: tuple[Path, Path], tmp_path: Path
 ) -> None:
     _, model_file = project
-    theirs = variables(diet_loaded_for_finetune(model_file, tmp_path / "a"))
-    monkeypatch.undo()  # the patch, installed below if it is not yet
     assert rasa_patches.install(rasa_finetune.PATCHES) == []
-    model = diet_loaded_for_finetune(model_file, tmp_path / "b")
-    ours = variables(model)
-    assert ours.keys() == theirs.keys() and len(ours) > 10
-    assert any(k.startswith("optimizer/") for k in ours)
-    different = [k for k in ours if not np.array_equal(ours[k], theirs[k])]
+    model = diet_loaded_for_finetune(model_file, tmp_path / "storage")
+    (saved,) = (p.with_suffix("") for p in (tmp_path / "storage").rglob("*.tf_model.index"))
+    model.save_weights(str(tmp_path / "loaded.tf_model"), save_format="tf")
+    theirs, ours = checkpoint(saved), checkpoint(tmp_path / "loaded.tf_model")
+    assert ours.keys() == theirs.keys()
+    assert sum("/optimizer/" in name for name in ours) > 10  # Adam's slots, restored too
+    different = [name for name in ours if not np.array_equal(ours[name], theirs[name])]
     assert not different, different
     # Back to graph mode for the real training: no eager flag, no cached (eager) training function.
     assert not model.run_eagerly and model.train_function is None
