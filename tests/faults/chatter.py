@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -23,10 +24,13 @@ async def post_turn(session: aiohttp.ClientSession, url: str, sender: str, text:
 
 @dataclass
 class BackgroundCustomers:
-    """`n` customers each sending numbered greetings in a loop until stopped."""
+    """`n` customers each sending numbered greetings in a loop until stopped, `think` seconds apart
+    (10 customers still keep requests in flight on every worker; without a pause they saturated
+    both cores for the whole test, most of a fault test's CPU)."""
 
     url: str
     prefix: str
+    think: float = 0.1
     acked: dict[str, list[str]] = field(default_factory=dict)
     failures: list[tuple[float, int]] = field(default_factory=list)
     stalls: list[float] = field(default_factory=list)  # latency of turns started after the fault
@@ -57,6 +61,8 @@ class BackgroundCustomers:
                     self.stalls.append(time.monotonic() - t0)
             else:
                 self.failures.append((time.monotonic(), status))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.think)
 
     @property
     def total_acked(self) -> int:
