@@ -154,6 +154,9 @@ class Ports:
 def stack_env(ports: Ports, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment shared by all processes of one stack."""
     env = {**DEV_DEFAULTS, **os.environ}
+    # The caller's values first: the files derived below sit beside its RASA_EVENTS_DB (a test's
+    # stack used to share the repository's var/rasa_locks.db, failures and dedupe files).
+    env.update(extra or {})
     env["BIND_HOST"] = bind_host(env)
     host = client_host(env)
     env.setdefault("SIGNING_SERVICE_URL", f"http://{host}:{ports.signing}")
@@ -172,8 +175,6 @@ def stack_env(ports: Ports, extra: dict[str, str] | None = None) -> dict[str, st
     # Sanic closes idle keep-alive connections after 5 s; Rasa's pooled client to the action server
     # then sometimes writes into a closing socket and the turn is lost. Keep connections longer.
     env.setdefault("SANIC_KEEP_ALIVE_TIMEOUT", "75")
-    if extra:
-        env.update(extra)
     # Rasa's usage telemetry (Segment) and crash reports (Sentry) send data to third parties: off in
     # every process, whatever the caller's environment says (rasa/telemetry.py reads only this).
     env["RASA_TELEMETRY_ENABLED"] = "false"

@@ -174,3 +174,15 @@ def test_every_process_gets_the_action_server_token(clean_env: pytest.MonkeyPatc
     procs = run_procs(processes.stack_env(processes.Ports()), tmp_path)
     assert {p.env["ACTION_SERVER_TOKEN"] for p in procs} == {"from-the-operator"}
     assert all("from-the-operator" not in " ".join(p.cmd) for p in procs), "never on a command line"
+
+
+def test_a_stack_elsewhere_keeps_its_locks_failures_and_dedupe_files_beside_its_events(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Tests' stacks shared the repository's var/rasa_locks.db (and failures, dedupe files) before.
+    env = processes.stack_env(processes.Ports(), {"RASA_EVENTS_DB": str(tmp_path / "rasa_events.db")})
+    assert env["RASA_LOCKS_DB"] == str(tmp_path / "rasa_locks.db")
+    assert env["BOT_FAILURES_URL"] == f"sqlite:///{tmp_path / 'bot_failures.db'}"
+    assert env["CHANNEL_DEDUPE_DB"] == str(tmp_path / "channel_dedupe.db")
+    mine = processes.stack_env(processes.Ports(), {"RASA_LOCKS_DB": str(tmp_path / "x.db")})
+    assert mine["RASA_LOCKS_DB"] == str(tmp_path / "x.db")  # a value of the caller's still wins
