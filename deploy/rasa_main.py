@@ -45,7 +45,7 @@ def patches() -> tuple[Patch, ...]:
 
 def start_problems(installed: str, locked: str | None) -> list[str]:
     """What differs from what the patches were written and tested for (empty: nothing)."""
-    from deploy import rest_guard
+    from deploy import lock_tickets, rest_guard
 
     problems = []
     if locked is None:
@@ -55,6 +55,7 @@ def start_problems(installed: str, locked: str | None) -> list[str]:
     for patch in patches():
         problems += patch.drift()
     problems += [problem for pin in rest_guard.PINS if (problem := pin.drift()) is not None]
+    problems += [problem for pin in lock_tickets.PINS if (problem := pin.drift()) is not None]
     return problems
 
 

@@ -7,7 +7,9 @@ file shared by the workers does the same job with no server to run.
 
 The ticket semantics are Rasa's own (`TicketLock`: a message takes a ticket and waits until it is
 served). Unlike Rasa's Redis store, taking a ticket and finishing one are single transactions
-(`BEGIN IMMEDIATE`), so two workers can never draw the same ticket.
+(`BEGIN IMMEDIATE`), so two workers can never draw the same ticket. A ticket that expires while it
+waits its turn keeps its place (deploy/lock_tickets.py: after a worker died holding a
+conversation's lock, Rasa's loop left that conversation's next message waiting for ever).
 
 Configure in endpoints:
     lock_store:
@@ -20,19 +22,21 @@ from __future__ import annotations
 import json
 import logging
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from rasa.core.lock import TicketLock
-from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
+from rasa.core.lock_store import LOCK_LIFETIME, LockError
 from rasa.utils.endpoints import EndpointConfig
 
 from common.shared_sqlite import SharedSQLite
+from deploy.lock_tickets import KeepsPlaceWhenExpired
 
 logger = logging.getLogger(__name__)
 
 
-class SQLiteLockStore(LockStore):
+class SQLiteLockStore(KeepsPlaceWhenExpired):
     def __init__(self, endpoint_config: EndpointConfig | None = None, db: str | None = None) -> None:
         kwargs: dict[str, Any] = dict(endpoint_config.kwargs) if endpoint_config else {}
         path = db or kwargs.get("db") or os.environ.get("RASA_LOCKS_DB") or "rasa_locks.db"
@@ -89,3 +93,6 @@ class SQLiteLockStore(LockStore):
                 self.save_lock(lock)
             else:
                 self.delete_lock(conversation_id)
+
+    def place_transaction(self) -> AbstractContextManager[object]:
+        return self._db.transaction()

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import rasa
 
-from deploy import rasa_main, rasa_patches, rasa_speedups, rest_guard
+from deploy import lock_tickets, rasa_main, rasa_patches, rasa_speedups, rest_guard
 from deploy.rasa_patches import Patch
 from deploy.source_pins import SourcePin, original, replace, source_sha256
 from devstack import processes
 
 ROOT = processes.ROOT
-PINS = [pin for patch in rasa_main.patches() for pin in patch.pins] + list(rest_guard.PINS)
+PINS = [pin for patch in rasa_main.patches() for pin in patch.pins] + [*rest_guard.PINS, *lock_tickets.PINS]
 
 
 @pytest.mark.parametrize("pin", PINS, ids=[pin.where for pin in PINS])

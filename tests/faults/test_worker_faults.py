@@ -89,7 +89,8 @@ async def test_kill_one_rasa_worker_mid_conversation(two_workers: Stack) -> None
     db = Path(two_workers.env["RASA_EVENTS_DB"])
     sender = f"worker-kill-{uuid.uuid4().hex[:8]}"
     script = ["xin chào", CODE, "cảm ơn", "số hotline là gì", "xin chào", "cảm ơn"]
-    others = BackgroundCustomers(url, "worker-bg")
+    # No pause: requests are surely in flight on the worker that dies.
+    others = BackgroundCustomers(url, "worker-bg", think=0)
     slowest = 0.0
     resent = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as s:
@@ -126,6 +127,10 @@ async def test_kill_one_rasa_worker_mid_conversation(two_workers: Stack) -> None
         f"messages, {sum(map(len, lost.values()))} missing from the tracker store"
     )
     assert not lost, lost
+    # A message in flight on the dead worker left its ticket in the conversation's lock: the next
+    # one waits for it to expire, then is served (it used to wait until its client gave up: 90 s).
+    assert max(others.stalls, default=0) < LOCK_LIFETIME + 15, sorted(others.stalls)[-3:]
+    assert others.last_failure_after_fault_s() < 5
     # Only requests in flight on, or kept-alive connections pooled to, the killed worker fail: each
     # of the 10 customers at most twice, as their shared client may hold two connections to it
     # since connections live ~20 requests (RASA_REQUESTS_PER_CONNECTION; 11 failures were seen).
