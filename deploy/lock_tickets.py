@@ -25,26 +25,26 @@ from contextlib import AbstractContextManager
 from rasa.core.lock import Ticket, TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockStore
 
-from deploy.source_pins import SourcePin
+from deploy.source_pins import pins
 
 logger = logging.getLogger(__name__)
 
 # What the override relies on, as written for Rasa 3.6.21 (checked at start-up by deploy/rasa_main.py
 # and by tests/deploy/test_rasa_patches.py): `lock` calls `_acquire_lock`, which this replaces.
-PINS = (
-    SourcePin(
+PINS = pins(
+    (
         "rasa.core.lock_store:LockStore.lock",
         "8b9b716c031a34445100c32e7123859553831d2ac4747ae2b47a581f137ea371",
     ),
-    SourcePin(
+    (
         "rasa.core.lock_store:LockStore._acquire_lock",
         "ead2fff373291c24619f2a2b53453f64ed2975ed68f53dce0e56041061356f05",
     ),
-    SourcePin(
+    (
         "rasa.core.lock:TicketLock.now_serving",
         "a5229961d3271aa427ea1b240349e5e392fba2f03d8e33f5240a1bd61dcc86cd",
     ),
-    SourcePin(
+    (
         "rasa.core.lock_store:RedisLockStore.__init__",
         "829e898a8cddff8dc3f2ff6e260e944b7e1e3e4ec2d4ce8787785ce062ffc551",
     ),
@@ -55,10 +55,10 @@ class KeepsPlaceWhenExpired(LockStore):
     async def _acquire_lock(
         self, conversation_id: str, ticket: int, wait_time_in_seconds: float
     ) -> TicketLock:
+        lock = self.get_lock(conversation_id)  # the usual turn: served at once, one read, no write
+        if lock is not None and lock.now_serving == ticket:
+            return lock
         while True:
-            lock = self.get_lock(conversation_id)  # a read first: the usual turn writes nothing more
-            if lock is not None and lock.now_serving == ticket:
-                return lock
             lock = self._keep_place(conversation_id, ticket)
             if lock.now_serving == ticket:
                 return lock

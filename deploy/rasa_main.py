@@ -54,8 +54,9 @@ def start_problems(installed: str, locked: str | None) -> list[str]:
         problems.append(f"Rasa {installed} is installed, {LOCK_FILE.name} pins rasa=={locked}")
     for patch in patches():
         problems += patch.drift()
-    problems += [problem for pin in rest_guard.PINS if (problem := pin.drift()) is not None]
-    problems += [problem for pin in lock_tickets.PINS if (problem := pin.drift()) is not None]
+    # Not patches, but overrides of Rasa methods written for these functions.
+    overridden = (*rest_guard.PINS, *lock_tickets.PINS)
+    problems += [problem for pin in overridden if (problem := pin.drift()) is not None]
     return problems
 
 
