@@ -103,7 +103,12 @@ def stack(stack_dir: Path) -> Iterator[Stack]:
 def rasa_stack(stack: Stack, trained_model: Path) -> Stack:
     """The full assistant: signing service, action server and a real Rasa server."""
     if "rasa" not in stack.procs:
-        stack.start(processes.rasa_server(stack.ports, stack.env, stack.root / "log", trained_model), 900)
+        # One Sanic worker: the conversations need no second one, which would cost another import
+        # of Rasa and load of the model (about 30 s of CPU with Sanic's main process). What several
+        # workers share (locks, model activation, a worker dying) is tested with workers=2.
+        stack.start(
+            processes.rasa_server(stack.ports, stack.env, stack.root / "log", trained_model, workers=1), 900
+        )
     return stack
 
 

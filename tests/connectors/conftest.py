@@ -77,7 +77,7 @@ def telegram_settings(fake_telegram: FakeTelegramApi) -> TelegramSettings:
     )
 
 
-@pytest.fixture(scope="package")  # stopped after tests/connectors: ~2.5 GB of Rasa workers freed
+@pytest.fixture(scope="package")  # stopped after tests/connectors: its Rasa worker (~1.3 GB) freed
 def shared_channel_stack(
     tmp_path_factory: pytest.TempPathFactory, trained_model: Path
 ) -> Iterator[ChannelStack]:

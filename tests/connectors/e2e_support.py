@@ -59,7 +59,8 @@ class ChannelStack:
         try:
             s.start(processes.signing_service(s.ports, s.env, log))
             s.start(processes.action_server(s.ports, s.env, log))
-            s.start(processes.rasa_server(s.ports, s.env, log, self.model), rasa_timeout)
+            # One worker, as the session's rasa_stack (tests/conftest.py); the fuzz runs two.
+            s.start(processes.rasa_server(s.ports, s.env, log, self.model, workers=1), rasa_timeout)
         except Exception:
             self.stop()
             raise

@@ -47,7 +47,7 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelStac
         # Started here rather than with cs.start(): a busy machine needs more than its 300 s.
         s.start(processes.signing_service(s.ports, s.env, log))
         s.start(processes.action_server(s.ports, s.env, log))
-        s.start(processes.rasa_server(s.ports, s.env, log, cs.model), 900)
+        s.start(processes.rasa_server(s.ports, s.env, log, cs.model, workers=2), 900)  # as in production
         s.start(processes.agent_desk(s.ports, s.env, log))
         yield cs
     finally:
