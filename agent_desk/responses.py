@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import yaml
+from common import yaml_files
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class DomainResponses:
         if mtime == self._mtime:
             return
         with self.path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            data = yaml_files.safe_load(fh) or {}
         self._responses = data.get("responses") or {}
         self._slots = data.get("slots") or {}
         self._mtime = mtime

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from common import yaml_files
+
 TEXTS_DIR = Path(__file__).resolve().parent / "texts"
 
 
@@ -23,7 +25,7 @@ class TextFileError(Exception):
 def read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml_files.safe_load(fh)
     except OSError as exc:
         raise TextFileError(f"{path}: cannot be read ({exc.strerror})") from exc
     except yaml.YAMLError as exc:

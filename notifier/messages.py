@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from common import yaml_files
 from signing_service import events
 
 DOMAIN = Path(__file__).resolve().parent.parent / "domain.yml"
@@ -56,7 +55,7 @@ class Messages:
 
     @classmethod
     def from_domain(cls, path: Path = DOMAIN) -> Messages:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml_files.safe_load(path.read_text(encoding="utf-8")) or {}
         return cls(data.get("responses") or {})
 
     def render(self, kind: str, values: dict[str, str]) -> Notice:

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from common import yaml_files
+
 STEPS: dict[str, str] = {
     "received": "Tiếp nhận yêu cầu",
     "survey": "Khảo sát",
@@ -140,7 +142,7 @@ def _entry(path: Path, key: str, entry: Any) -> ServiceLimit:
 def load_limits(path: Path, keys: Iterable[str]) -> dict[str, ServiceLimit]:
     """The limits of `path` for every service in `keys`; ValueError saying what is wrong and where."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_files.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ValueError(f"service limits {path}: cannot read the file ({e.strerror})") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
