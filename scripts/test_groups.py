@@ -300,9 +300,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     own, pytest_args = argv[:cut], argv[cut + 1 :]
     names = [g.name for g in GROUPS]
     p = argparse.ArgumentParser(prog="python -m scripts.test_groups", description=DESCRIPTION)
-    # 4 on 2 cores: the groups wait on the servers they start (the service group used 382 s of CPU
-    # in 751 s), so with 3 a core idled for 177 s of a 1,047 s run.
-    jobs = min(len(GROUPS), max(4, os.cpu_count() or 2))
+    # 3 on 2 cores: most of the browser and server groups' time is waiting on the servers they start.
+    jobs = min(len(GROUPS), max(3, os.cpu_count() or 2))
     p.add_argument("--jobs", type=int, default=jobs, help=f"groups running at once (default {jobs})")
     p.add_argument("--only", default="", help=f"comma-separated groups to run, of {', '.join(names)}")
     p.add_argument("--out", type=Path, help="logs, JUnit XML and tmp dirs (default: a new temp dir)")
