@@ -20,6 +20,8 @@ if os.environ.get(ports.ENV):
         processes.free_port = ports.range_allocator(*ports.parse(os.environ[ports.ENV]))
     except ports.PortRangeError as e:
         raise pytest.UsageError(str(e)) from None
+# A busy 2-core machine can take minutes to import Rasa and load the model.
+RASA_START_TIMEOUT = float(os.environ.get("RASA_START_TIMEOUT", "900"))
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -107,7 +109,8 @@ def rasa_stack(stack: Stack, trained_model: Path) -> Stack:
         # of Rasa and load of the model (about 30 s of CPU with Sanic's main process). What several
         # workers share (locks, model activation, a worker dying) is tested with workers=2.
         stack.start(
-            processes.rasa_server(stack.ports, stack.env, stack.root / "log", trained_model, workers=1), 900
+            processes.rasa_server(stack.ports, stack.env, stack.root / "log", trained_model, workers=1),
+            RASA_START_TIMEOUT,
         )
     return stack
 

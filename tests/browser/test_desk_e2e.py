@@ -57,7 +57,8 @@ def full_stack(request: pytest.FixtureRequest):
         return request.getfixturevalue("rasa_stack")
     stack = request.getfixturevalue("stack")
     if "rasa" not in stack.procs:
-        stack.start(processes.rasa_server(stack.ports, stack.env, stack.root / "log", Path(model)), 400)
+        rasa = processes.rasa_server(stack.ports, stack.env, stack.root / "log", Path(model), workers=1)
+        stack.start(rasa, 400)
     return stack
 
 

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from devstack import processes
 from tests import demo_data
 from tests.conftest import Stack
 
 TIMEOUT = aiohttp.ClientTimeout(total=60)
-# Loading the model traces DIET's and the ResponseSelector's TensorFlow graphs: ~1 min on a quiet
-# machine, several on a busy shared one. Same fixture as tests/conftest.py, with a longer wait.
-RASA_START_TIMEOUT = float(os.environ.get("RASA_START_TIMEOUT", "900"))
-
-
-@pytest.fixture(scope="session")
-def rasa_stack(stack: Stack, trained_model: Path) -> Stack:
-    """The full assistant (signing service, action server, Rasa with the trained model)."""
-    if "rasa" not in stack.procs:
-        proc = processes.rasa_server(stack.ports, stack.env, stack.root / "log", trained_model)
-        stack.start(proc, RASA_START_TIMEOUT)
-    return stack
 
 
 class Chat:

@@ -190,7 +190,7 @@ def rasa_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     env = processes.stack_env(
         ports, {"RASA_EVENTS_DB": str(root / "rasa_events.db"), "RASA_URL": f"http://127.0.0.1:{ports.rasa}"}
     )
-    proc = processes.rasa_server(ports, env, root / "log", Path(model))
+    proc = processes.rasa_server(ports, env, root / "log", Path(model), workers=1)
     proc.start()
     try:
         proc.wait_healthy(600)  # a loaded 2-core machine can take minutes to load a model
