@@ -81,10 +81,7 @@ async def _sweep(app: web.Application) -> None:
             await asyncio.wait_for(stop.wait(), settings.sweep_interval)
             return
         try:
-            # Before the sweep requeues their idle conversations: those agents stop being offered more.
-            await assignment.mark_idle_agents_away(app[DESK])
-            await app[DESK].sweep()
-            await assignment.assign_waiting(app[DESK])  # DESK_AUTO_ASSIGN=1 only
+            await assignment.sweep_pass(app[DESK])
             await app[DESK].load_open()
         except asyncio.CancelledError:
             raise

@@ -144,3 +144,15 @@ async def mark_idle_agents_away(desk: Desk, now: float | None = None) -> int:
     if changed:
         log.info("%d idle agent(s) set away", len(changed))
     return len(changed)
+
+
+async def sweep_pass(desk: Desk, now: float | None = None) -> None:
+    """One pass of the desk's sweep: idle agents set away, idle conversations requeued and expired
+    requests ended, then waiting conversations assigned. The first two use one instant: with a
+    clock read each, a conversation that crossed the idle limit between them was requeued while its
+    agent stayed available, and auto-assignment gave it straight back (seen on a loaded machine)."""
+    now = time.time() if now is None else now
+    # Before the sweep requeues their idle conversations: those agents stop being offered more.
+    await mark_idle_agents_away(desk, now)
+    await desk.sweep(now)
+    await assign_waiting(desk)  # DESK_AUTO_ASSIGN=1 only

@@ -9,6 +9,7 @@ claim, which assignment reuses, is covered by test_handoff_rasa.py.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -214,8 +215,8 @@ async def test_the_sweep_assigns_and_an_idle_agent_becomes_away(desk_factory, tm
     await wait_for(lan_away, 15, "idle agent set away")
     minh = await make_agent(desk, "minh")
 
-    # Read from the transfer log, not the handoff row: Minh idles too and, 2 s after he gets it, the
-    # sweep requeues it again; a loaded machine's poll could miss that window (it did in CI).
+    # The transfer log, not the handoff row: Minh idles too, and 2 s after he gets it the sweep
+    # requeues it again. [Lan, Lan, Minh] was the race fixed in sweep_pass (test below).
     async def auto_assignees() -> list[int]:
         t = db.transfers
         async with desk.engine.connect() as conn:
@@ -238,6 +239,34 @@ async def test_the_sweep_assigns_and_an_idle_agent_becomes_away(desk_factory, tm
         return fake.joined(sender) == ["lan", "minh"]
 
     await wait_for(both_joined, 10, "Rasa told that Minh joined")
+
+
+async def test_an_agent_is_set_away_in_the_same_pass_that_requeues_their_conversation(
+    desk_factory, tmp_path, rasa, monkeypatch
+):
+    """On a loaded machine the clock moved past the idle limit between setting idle agents away and
+    requeuing: the conversation went back to the queue while Lan stayed available, and straight back
+    to her. A clock that moves a second at every read makes that happen at every pass."""
+    fake, url = rasa
+    client = await start(desk_factory, tmp_path, url, DESK_AUTO_ASSIGN=1, AGENT_IDLE_TIMEOUT=2)
+    desk = client.app[DESK]
+    lan = await make_agent(desk, "lan")
+    handoff_id = await queue(desk)
+    assert await assignment.assign_waiting(desk) == 1
+    claimed_at = (await desk.get(handoff_id)).agent_activity_at
+    clock = iter(claimed_at + 1.5 + i for i in range(10_000))  # 0.5 s before the idle limit
+    monkeypatch.setattr(time, "time", lambda: next(clock))
+
+    for _ in range(3):
+        await assignment.sweep_pass(desk)
+    h = await desk.get(handoff_id)
+    assert (h.status, h.agent_id, h.requeue_count) == ("waiting", None, 1)
+    assert (await presence.get(desk.engine, desk.settings, lan.id)).status == "away"
+    async with desk.engine.connect() as conn:
+        t = db.transfers
+        given = (await conn.execute(sa.select(t.c.to_agent_id).where(t.c.handoff_id == handoff_id))).all()
+    assert [row.to_agent_id for row in given] == [lan.id]  # never given back to her
+    assert fake.joined(h.sender_id) == ["lan"]
 
 
 # ---------------------------------------------------------------------- transfer
