@@ -8,7 +8,9 @@
   const form = document.getElementById("demo-form");
   const input = document.getElementById("demo-input");
   const error = document.getElementById("demo-error");
-  let cursor = 0, version = "", polls = 0, busy = false;
+  // `generation` changes with each new conversation: an answer for the one before is dropped, or its
+  // messages and cursor would land in the new one (and hide the new answers behind the old cursor).
+  let cursor = 0, version = "", polls = 0, busy = false, generation = 0;
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -66,6 +68,7 @@
     error.textContent = "";
     show("user", label || message);
     busy = true;
+    const mine = generation;
     try {
       const resp = await fetch("/demo/api/send", {
         method: "POST", credentials: "same-origin",
@@ -73,6 +76,7 @@
         body: JSON.stringify({ message: message, cursor: cursor }),
       });
       const data = await resp.json().catch(() => ({}));
+      if (mine !== generation) return;
       if (!resp.ok) { error.textContent = data.message || "Không gửi được tin nhắn."; return; }
       receive(data);
     } catch (e) {
@@ -87,9 +91,12 @@
     polls += 1;
     // Every 10th poll asks for a fresh read even if the event stream reported nothing new.
     const v = polls % 10 === 0 ? "" : version;
+    const mine = generation;
     try {
       const resp = await fetch("/demo/api/messages?after=" + cursor + "&version=" + encodeURIComponent(v), { credentials: "same-origin" });
-      if (resp.ok && !busy) receive(await resp.json());
+      if (!resp.ok) return;
+      const data = await resp.json();
+      if (!busy && mine === generation) receive(data);
     } catch (e) { /* offline for a moment: the next poll catches up */ }
   }
 
@@ -101,9 +108,15 @@
     send(text);
   });
   document.getElementById("demo-reset").addEventListener("click", async () => {
-    await fetch("/demo/api/reset", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } });
-    log.replaceChildren();
-    cursor = 0; version = "";
+    busy = true;  // no poll of the old conversation meanwhile
+    generation += 1;
+    try {
+      await fetch("/demo/api/reset", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } });
+      log.replaceChildren();
+      cursor = 0; version = "";
+    } finally {
+      busy = false;
+    }
   });
   // A reload shows the conversation so far (the visitor's messages too), then polls from its end.
   fetch("/demo/api/messages?after=0&history=1", { credentials: "same-origin" })

@@ -196,3 +196,37 @@ def test_the_web_chat_opens_and_downloads_the_customers_documents(desk, full_sta
     assert saved.startswith(b"%PDF") and b"/ByteRange" in saved  # the signed file itself
     assert info.value.suggested_filename.endswith("-da-ky.pdf")
     assert page.locator("#demo-log li.msg-user").count() == bot_lines  # nothing was sent to the bot
+
+
+def test_a_new_conversation_ignores_a_poll_of_the_old_one(desk, browser):
+    """A poll of /demo's old conversation answered after "Cuộc trò chuyện mới" put the old messages
+    and cursor into the new one, and the new conversation's answers stayed hidden behind that cursor
+    (seen once in the workbench journey). Here one poll is held until the reset is done."""
+    from playwright.sync_api import expect
+
+    page = browser.new_context(viewport={"width": 520, "height": 860}, locale="vi-VN").new_page()
+    page.goto(f"{desk}/demo")
+    before = customer_says(page, "xin chào")
+    expect(page.locator("#demo-log li.msg-bot")).not_to_have_count(before, timeout=60_000)
+
+    held: list = []
+
+    def hold_one_poll(route) -> None:
+        if held or "history=1" in route.request.url:
+            route.continue_()
+            return
+        held.append((route, route.fetch()))  # the old conversation's answer, delivered after the reset
+
+    page.route("**/demo/api/messages?*", hold_one_poll)
+    page.wait_for_timeout(2_000)  # a poll starts every 1.5 s
+    assert held, "no poll was made"
+    page.click("#demo-reset")
+    expect(page.locator("#demo-log li")).to_have_count(0, timeout=10_000)
+    route, old_answer = held[0]
+    assert old_answer.json()["cursor"] > 0
+    route.fulfill(response=old_answer)
+    page.unroute("**/demo/api/messages?*")
+    page.wait_for_timeout(500)
+    assert page.locator("#demo-log li").count() == 0, "the old conversation's poll was shown"
+    customer_says(page, "xin chào")
+    page.locator("#demo-log li.msg-bot").first.wait_for(timeout=60_000)
