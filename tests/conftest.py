@@ -105,8 +105,8 @@ def stack(stack_dir: Path) -> Iterator[Stack]:
 def rasa_stack(stack: Stack, trained_model: Path) -> Stack:
     """The full assistant: signing service, action server and a real Rasa server."""
     if "rasa" not in stack.procs:
-        # One Sanic worker: the conversations need no second one, which would cost another import
-        # of Rasa and load of the model (about 30 s of CPU with Sanic's main process). What several
+        # One Sanic worker, in one process: two are three processes (Sanic's main one and the
+        # workers), each importing Rasa, and the conversations need no second worker. What several
         # workers share (locks, model activation, a worker dying) is tested with workers=2.
         stack.start(
             processes.rasa_server(stack.ports, stack.env, stack.root / "log", trained_model, workers=1),
