@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from common.log_paths import loggable_path
 from common.request_code import normalize_request_code
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class SigningClient:
                     raise SigningError(f"dịch vụ ký số trả lỗi {resp.status}")
                 return await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("signing service %s failed: %s", path.split("?")[0], type(exc).__name__)
+            log.warning("signing service %s failed: %s", loggable_path(path), type(exc).__name__)
             raise SigningError("không kết nối được dịch vụ ký số") from exc
 
     async def notices(self, channel: str, sender_id: str) -> list[dict[str, Any]]:

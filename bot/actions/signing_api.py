@@ -27,6 +27,7 @@ from common.chat_identity import (
     MAX_CONVERSATION_ID,
     valid_chat_user,
 )
+from common.log_paths import loggable_path
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ class SigningApi:
                 except (ValueError, aiohttp.ContentTypeError):
                     payload = None
                 if resp.status >= 500 or not isinstance(payload, dict):
-                    log.warning("signing service %s %s -> %s", method, path.split("?")[0], resp.status)
+                    log.warning("signing service %s %s -> %s", method, loggable_path(path), resp.status)
                     raise ServiceUnavailable(f"{method} {path}: HTTP {resp.status}")
                 if resp.status == 401:
                     # Our token is wrong: a configuration fault, not the customer's; say "unavailable".
@@ -271,13 +272,13 @@ class SigningApi:
                     raise ServiceUnavailable(f"{method} {path}: HTTP 401")
                 if resp.status >= 400:
                     code = str(payload.get("error", "error"))
-                    log.info("signing service %s %s -> %s %s", method, path.split("?")[0], resp.status, code)
+                    log.info("signing service %s %s -> %s %s", method, loggable_path(path), resp.status, code)
                     error = _TYPED_ERRORS.get(code, ApiError)
                     raise error(resp.status, code, str(payload.get("message", "")), payload)
                 return cast(dict[str, Any], payload)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             log.warning(
-                "signing service %s %s unreachable: %s", method, path.split("?")[0], type(exc).__name__
+                "signing service %s %s unreachable: %s", method, loggable_path(path), type(exc).__name__
             )
             raise ServiceUnavailable(str(exc) or type(exc).__name__) from exc
 
@@ -354,10 +355,12 @@ class SigningApi:
         return cast(ContactResult, await self._call("POST", path, body=body, headers=who.headers()))
 
     # ---- notifications ("Nhận thông báo" / "dừng thông báo") ----
-    async def set_notifications(self, code: str, who: ChatUser, on: bool) -> bool:
-        """Subscribe (needs verification: NotVerified otherwise) or stop; True if that changed anything."""
+    async def set_notifications(self, code: str, who: ChatUser, on: bool, conversation_id: str) -> bool:
+        """Subscribe (needs verification: NotVerified otherwise) or stop; True if that changed anything.
+        Charged as a code lookup of the conversation (TooManyLookups), as the code may be typed."""
         path = f"/v1/requests/{quote(code, safe='')}/notifications"
-        data = await self._call("POST" if on else "DELETE", path, headers=who.headers())
+        headers = {**who.headers(), CONVERSATION_HEADER: conversation_header(conversation_id)}
+        data = await self._call("POST" if on else "DELETE", path, headers=headers)
         return bool(data.get("changed"))
 
     async def unlink(self, code: str, who: ChatUser) -> int:
