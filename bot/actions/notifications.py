@@ -10,9 +10,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import chat_channel, chat_user, normalize_request_code
+from bot.actions.common import chat_channel, chat_user, mask_code, normalize_request_code
 from bot.actions.notify_offer import MAX_OFFERED, OFFERED_SLOT
-from bot.actions.signing_api import ApiError, NotVerified, ServiceUnavailable, get_api
+from bot.actions.signing_api import ApiError, NotVerified, ServiceUnavailable, TooManyLookups, get_api
 from bot.actions.verification import start_verification
 
 NOTIFY_TASK = "notify"
@@ -42,7 +42,10 @@ class ActionNotifications(Action):
             [] if code in offered else [SlotSet(OFFERED_SLOT, (offered + [code])[-MAX_OFFERED:])]
         )
         try:
-            changed = await get_api().set_notifications(str(code), chat_user(tracker), on)
+            changed = await get_api().set_notifications(str(code), chat_user(tracker), on, tracker.sender_id)
+        except TooManyLookups:
+            dispatcher.utter_message(response="utter_too_many_code_lookups")
+            return []
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return []
@@ -65,5 +68,8 @@ class ActionNotifications(Action):
             said = "utter_notifications_already_on"
         else:
             said = "utter_notifications_off" if changed else "utter_notifications_declined"
-        dispatcher.utter_message(response=said, request_code=code)
+        # Stopping needs no verification: a code the customer did not type (the current request,
+        # perhaps found by name) is shown masked; turning on needed one.
+        shown = code if on or named else mask_code(str(code))
+        dispatcher.utter_message(response=said, request_code=shown)
         return remembered

@@ -1,4 +1,5 @@
-"""A verified chat user's notifications for a request: ask, subscribe ("Nhận thông báo"), stop."""
+"""A verified chat user's notifications for a request: ask, subscribe ("Nhận thông báo"), stop.
+Each call names a code the customer may have typed: charged as a code lookup (code_lookups)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from common.chat_identity import CHAT_CHANNELS, valid_chat_user
 from .. import deliveries, notifications
 from ..errors import ApiError
 from .chat_headers import required_chat_user, staff_only
+from .code_lookups import charged_code_lookup
 from .inputs import request_code
 from .keys import ctx
 
@@ -20,21 +22,24 @@ PATH = "/v1/requests/{code}/notifications"
 async def status(request: web.Request) -> web.Response:
     who = required_chat_user(request)
     code = request_code(request.match_info["code"])
-    return web.json_response(await notifications.subscription_status(ctx(request), code, who))
+    with charged_code_lookup(request):
+        return web.json_response(await notifications.subscription_status(ctx(request), code, who))
 
 
 @routes.post(PATH)
 async def subscribe(request: web.Request) -> web.Response:
     who = required_chat_user(request)
     code = request_code(request.match_info["code"])
-    return web.json_response(await notifications.set_subscribed(ctx(request), code, who, True))
+    with charged_code_lookup(request):
+        return web.json_response(await notifications.set_subscribed(ctx(request), code, who, True))
 
 
 @routes.delete(PATH)
 async def stop(request: web.Request) -> web.Response:
     who = required_chat_user(request)
     code = request_code(request.match_info["code"])
-    return web.json_response(await notifications.set_subscribed(ctx(request), code, who, False))
+    with charged_code_lookup(request):
+        return web.json_response(await notifications.set_subscribed(ctx(request), code, who, False))
 
 
 @routes.get("/v1/notifications")

@@ -12,7 +12,6 @@ from aiohttp import web
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.chat_identity import CONVERSATION_HEADER, MAX_CONVERSATION_ID
 from common.folding import fold
 from common.request_code import normalize_unit_code
 
@@ -25,8 +24,9 @@ from ..requests_query import contacts_of, load_request
 from ..services import SERVICE_TYPES
 from ..timeline import Timeline, iso, request_status, shift_days
 from .chat_headers import chat_user
+from .code_lookups import charged_code_lookup, conversation_of
 from .inputs import request_code
-from .keys import CODE_LOOKUPS, NAME_LOOKUPS, ctx
+from .keys import NAME_LOOKUPS, ctx
 
 routes = web.RouteTableDef()
 MAX_QUERY = 100
@@ -98,29 +98,15 @@ async def _status_json(c: Context, s: AsyncSession, req: Request) -> dict[str, A
     return request_status(req, shift_days(c.anchor, now), now, contacts, awaiting)
 
 
-def _conversation(request: web.Request) -> str | None:
-    """The bot's conversation (Rasa sender) id: lookups are limited per conversation."""
-    return request.headers.get(CONVERSATION_HEADER, "").strip()[:MAX_CONVERSATION_ID] or None
-
-
 @routes.get("/v1/requests/{code}")
 async def get_request(request: web.Request) -> web.Response:
     """Status by code (masked, as on the portal), limited per conversation so codes cannot be swept."""
     c = ctx(request)
     code = request_code(request.match_info["code"])
-    limiter = request.app[CODE_LOOKUPS]
-    conversation = _conversation(request)
-    now = c.clock.now()
-    if conversation:
-        limiter.check(conversation, now)
-    async with c.db.read() as s:
-        try:
+    with charged_code_lookup(request):
+        async with c.db.read() as s:
             req = await load_request(s, code)
-        except ApiError:
-            if conversation:
-                limiter.missed(conversation, now)
-            raise
-        return web.json_response(await _status_json(c, s, req))
+            return web.json_response(await _status_json(c, s, req))
 
 
 @routes.get("/v1/requests")
@@ -144,7 +130,7 @@ async def find_requests(request: web.Request) -> web.Response:
     # Distinct words with letters: "an an" or "an ." would be one common word again.
     if len({w for w in wanted.split() if any(ch.isalpha() for ch in w)}) < MIN_NAME_WORDS:
         raise ApiError(400, "name_too_short", NAME_TOO_SHORT)
-    conversation = _conversation(request)
+    conversation = conversation_of(request)
     if conversation is None:
         raise ApiError(400, "conversation_required")
     limiter = request.app[NAME_LOOKUPS]
@@ -202,7 +188,7 @@ async def get_candidate(request: web.Request) -> web.Response:
     """The status of a candidate picked in the chat, only for the conversation it was offered to."""
     c = ctx(request)
     ref = request.match_info["ref"]
-    conversation = _conversation(request)
+    conversation = conversation_of(request)
     # Refs are token_urlsafe: anything else (a NUL byte, other scripts) is simply not one.
     if conversation is None or not 16 <= len(ref) <= 64 or not _REF.match(ref):
         raise ApiError(404, "candidate_not_found")

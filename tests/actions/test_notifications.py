@@ -81,3 +81,36 @@ async def test_a_web_chat_hears_its_notices_come_by_sms(service: Service) -> Non
     await get_api().check_verification(str(challenge["challenge_id"]), service.last_otp(), who)
     said, _ = await run({"request_code": CODE}, "notifications_on", sender, "rest")
     assert said == ["utter_notifications_on_sms"]  # a web chat cannot be written to first
+
+
+async def test_codes_named_for_notices_count_as_code_lookups(service: Service) -> None:
+    """ "nhận thông báo <code>" answers whether a code exists (and its masked contacts): a sweep of
+    codes that way is stopped by the conversation's code-lookup limit, as the status lookup is."""
+    sender = stranger()
+    said: list[str] = []
+    for n in range(12):  # the service allows 10 misses per conversation and hour
+        made_up = f"PC05TK99{n:05d}"
+        said += (await run({"lookup_code": made_up}, "notifications_on", sender))[0]
+    assert said[:10] == ["utter_service_error"] * 10, said  # "Không tìm thấy yêu cầu với mã này."
+    assert said[10:] == ["utter_too_many_code_lookups"] * 2, said
+    # A real code is refused too now, before its masked contacts are shown.
+    assert (await run({"lookup_code": CODE}, "notifications_on", sender))[0] == [
+        "utter_too_many_code_lookups"
+    ]
+    # Another conversation is not affected.
+    assert (await run({"lookup_code": CODE}, "notifications_on", stranger()))[0] == ["utter_verify_needed"]
+
+
+async def test_stopping_notices_of_the_current_request_shows_its_code_masked(service: Service) -> None:
+    """ "dừng thông báo" needs no verification; the current request may have been found by name, so
+    its code is not handed to the chat. A code the customer named (a notice's button) is shown."""
+    sender = stranger()
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"request_code": CODE}, intent="notifications_off", sender_id=sender)
+    await ActionNotifications().run(dispatcher, tracker, {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_notifications_declined"]
+    assert dispatcher.messages[0]["request_code"] == "PC05TK****123"
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"lookup_code": CODE}, intent="notifications_off", sender_id=sender)
+    await ActionNotifications().run(dispatcher, tracker, {})
+    assert dispatcher.messages[0]["request_code"] == CODE
