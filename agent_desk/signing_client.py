@@ -12,6 +12,7 @@ from common.log_paths import loggable_path
 from common.request_code import normalize_request_code
 
 log = logging.getLogger(__name__)
+PANEL_DOCUMENT_FIELDS = ("id", "title", "kind", "status", "status_label", "version")
 
 
 class SigningError(RuntimeError):
@@ -63,7 +64,7 @@ class SigningClient:
         return await self._get(f"/v1/requests/{quote(normalised)}")
 
     async def request_info(self, code: str) -> dict[str, Any] | None:
-        """The request and its documents, or None when the code is unknown."""
+        """The request and its documents (without their file links), or None when the code is unknown."""
         normalised = normalize_request_code(code)
         if normalised is None:
             return None
@@ -71,7 +72,13 @@ class SigningClient:
         if request is None:
             return None
         documents = await self._get(f"/v1/requests/{quote(normalised)}/documents")
-        request["documents"] = (documents or {}).get("documents", [])
+        # Titles and states only: the file links the staff call returns open PDFs that print the
+        # customer's ID number, address and phone, and agents never receive them (docs/security.md).
+        request["documents"] = [
+            {k: d[k] for k in PANEL_DOCUMENT_FIELDS if k in d}
+            for d in (documents or {}).get("documents", [])
+            if isinstance(d, dict)
+        ]
         return request
 
     async def send_sms(

@@ -131,6 +131,7 @@ def test_customer_agent_handoff_round_trip(desk, browser, shots):
     # The request's status and documents, from the signing service.
     expect(agent.locator("aside")).to_contain_text("Ký hợp đồng")
     expect(agent.locator("aside ul.docs li").first).to_be_visible()
+    expect(agent.locator("aside ul.docs a")).to_have_count(0)  # titles and states, never the PDFs
     wait_bot_line(customer, response_text("utter_handoff_agent_joined", agent_name="Lan"))
 
     customer_says(customer, "Tôi muốn hỏi về hợp đồng mua bán điện")
