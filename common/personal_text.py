@@ -18,8 +18,14 @@ _EMAIL = re.compile(
 )
 # National ID numbers (CCCD 12 digits, old CMND 9 digits) not already taken as phone numbers.
 _ID_NUMBER = re.compile(r"(?<![\dA-Za-z])(\d{9}|\d{12})(?!\d)")
-# A one-time code typed into the chat ("mã là 123 456"): six digits alone, maybe split 3+3.
-_OTP = re.compile(r"(?<![\dA-Za-z])(?<!\d[.,])\d{3}[ -]?\d{3}(?!\d|[.,]\d)")
+# A one-time code as the bot accepts it (bot/actions/otp_input.py): six digits, maybe typed in
+# groups with spaces, dots or dashes ("123 456", "12-34-56", "1 2 3 4 5 6", "ma123456").
+OTP_DIGITS = r"\d(?:[\s.\-]?\d){5}"
+OTP_IN_TEXT = re.compile(rf"(?<!\d){OTP_DIGITS}(?!\d)")
+# Masked: whatever the bot would take as a code, except where it reads as an amount of money
+# ("350.000 đồng", "1.250.000": groups of three after a dot), which agents need.
+_OTP = re.compile(rf"(?<!\d)(?<!\d[.,]){OTP_DIGITS}(?!\d|[.,]\d)")
+_MONEY = re.compile(r"\d{3}\.\d{3}")
 
 
 def mask_phones_and_emails(text: str) -> str:
@@ -35,4 +41,9 @@ def mask_personal(text: str) -> str:
     at most MAX_TEXT characters of `text` are kept."""
     text = mask_phones_and_emails(text[:MAX_TEXT])
     text = _ID_NUMBER.sub(lambda m: "*" * (len(m.group(1)) - 3) + m.group(1)[-3:], text)
-    return _OTP.sub("******", text)
+    return mask_codes(text)
+
+
+def mask_codes(text: str, replacement: str = "******") -> str:
+    """One-time codes in `text` replaced (amounts of money written 350.000 kept)."""
+    return _OTP.sub(lambda m: m.group(0) if _MONEY.fullmatch(m.group(0)) else replacement, text)

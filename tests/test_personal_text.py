@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.personal_text import mask_personal
+from common.personal_text import OTP_IN_TEXT, mask_personal
 
 
 @pytest.mark.parametrize(
@@ -18,6 +18,12 @@ from common.personal_text import mask_personal
         ("cccd 049190001111", "049190001111"),
         ("mã là 482 913", "482 913"),
         ("483913.", "483913"),
+        # Every grouping the bot accepts as a code (bot/actions/otp_input.py) is masked too.
+        ("ma 48 29 13 a", "48 29 13"),
+        ("1 2 3 4 5 6", "1 2 3 4 5 6"),
+        ("48-29-13", "48-29-13"),
+        ("48.29.13", "48.29.13"),
+        ("otp482913", "482913"),
     ],
 )
 def test_personal_data_is_masked(typed: str, hidden: str) -> None:
@@ -31,6 +37,7 @@ def test_personal_data_is_masked(typed: str, hidden: str) -> None:
         "PC05TK0000123",
         "tiền điện 350.000 đồng",
         "1.250.000",
+        "phí 2.350.000 đ",
         "ngày 06/12/2026",
         "gọi 1900 1909",
         "3 ngày làm việc",
@@ -49,3 +56,15 @@ def test_long_hostile_texts_are_masked_in_linear_time() -> None:
         started = time.perf_counter()
         mask_personal(hostile)
         assert time.perf_counter() - started < 2.0, hostile[:10]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["482913", "482 913", "48 29 13", "4 8 2 9 1 3", "48-29-13", "48.29.13", "mã:482913", "otp482913"],
+)
+def test_what_the_bot_takes_as_a_code_never_reaches_staff(typed: str) -> None:
+    """The bot's acceptance and the staff masking share one pattern: a code the bot would take is
+    never shown (a customer may type it while an agent has the conversation)."""
+    assert OTP_IN_TEXT.search(typed)
+    shown = mask_personal(typed)
+    assert "482913" not in shown.replace(" ", "").replace("-", "").replace(".", "").replace(":", "")

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from common.personal_text import mask_codes
 from trainer import csvio, textnorm
 from trainer.nlucsv import REVIEW_HEADER
 from trainer.project import Project
@@ -38,7 +39,6 @@ MAX_TEXT = 500
 
 _PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){9}(?!\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_OTP = re.compile(r"(?<![\w])\d{6}(?![\w])")
 
 
 class ReviewError(Exception):
@@ -49,7 +49,7 @@ def mask(text: str) -> str:
     """Replace personal data by samples that keep the sentence useful for training."""
     text = _EMAIL.sub("email@example.com", text)
     text = _PHONE.sub("0900000000", text)
-    return _OTP.sub("123456", text)
+    return mask_codes(text, "123456")  # every form the bot takes as a one-time code
 
 
 @dataclass

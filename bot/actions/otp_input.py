@@ -13,9 +13,8 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions.signing_api import ApiError
 from bot.components.normalizer import fold_text
+from common.personal_text import OTP_IN_TEXT  # six digits, maybe in groups: one definition
 
-# Six digits, optionally typed in groups ("123 456", "12-34-56"), not part of a longer number.
-OTP_IN_TEXT = re.compile(r"(?<![\d])\d(?:[\s.\-]?\d){5}(?![\d])")
 OTP_VERIFIED = "verified"  # what the slot keeps instead of the code
 _SMS_WORDS = re.compile(r"\b(sms|tin nhan|nhan tin|dien thoai|so dien thoai|sdt|phone)\b")
 _EMAIL_WORDS = re.compile(r"\b(e ?mail|gmail|mail|thu dien tu)\b")

@@ -212,4 +212,6 @@ def test_masking() -> None:
     assert review.mask("gọi 0905 123 456 hoặc +84905123456") == "gọi 0900000000 hoặc 0900000000"
     assert review.mask("mã 123456, hồ sơ PC05TK0000123") == "mã 123456, hồ sơ PC05TK0000123"
     assert review.mask("otp 987654") == "otp 123456"
+    assert review.mask("ma la 98 76 54 a") == "ma la 123456 a"  # the groupings the bot accepts
+    assert review.mask("987-654") == "123456"
     assert review.mask("email: nguyen.an@evn.com.vn") == "email: email@example.com"
