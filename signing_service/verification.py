@@ -30,6 +30,7 @@ from .models import (
     NotificationSubscription,
     OtpSend,
     Request,
+    SigningSession,
     VerificationChallenge,
 )
 from .outbox import verification_message
@@ -406,6 +407,7 @@ async def revoke(c: Context, code: str, who: ChatUser | None, by: str) -> int:
         for row in rows:
             row.revoked_at, row.revoked_by, row.sign_credit_until = now, by, None
         await stop_for_chat_user(s, req.id, who, now)
+        await _cancel_pending_signing(s, now, "verification_revoked", request_id=req.id, who=who)
         audit.record(
             s,
             at=now,
@@ -415,6 +417,30 @@ async def revoke(c: Context, code: str, who: ChatUser | None, by: str) -> int:
             count=len(rows),
         )
     return len(rows)
+
+
+async def _cancel_pending_signing(
+    s: AsyncSession, now: datetime, reason: str, request_id: int | None = None, who: ChatUser | None = None
+) -> None:
+    """Signing sessions started under a verification that is revoked now: their codes no longer
+    sign (an unlinked chat, or a stranger unlinked by staff, must not finish one). `who` None:
+    every chat user's (staff unlinking the request)."""
+    query = select(SigningSession).where(SigningSession.state == "pending")
+    if request_id is not None:
+        query = query.where(SigningSession.request_id == request_id)
+    if who is not None:
+        query = query.where(SigningSession.chat_channel == who.channel, SigningSession.chat_user == who.user)
+    for sess in (await s.execute(query.with_for_update())).scalars():
+        sess.state, sess.code_hash, sess.finished_at = "cancelled", None, now
+        audit.record(
+            s,
+            at=now,
+            request_id=sess.request_id,
+            actor=audit.SYSTEM,
+            action="otp_revoked",
+            session_id=sess.id,
+            reason=reason,
+        )
 
 
 async def take_sign_credit(
@@ -447,6 +473,7 @@ async def forget_chat_user(c: Context, who: ChatUser, conversation_key: str | No
         )
         for row in rows:
             row.revoked_at, row.revoked_by, row.sign_credit_until = now, "customer_erasure", None
+        await _cancel_pending_signing(s, now, "customer_erasure", who=who)
         for request_id in sorted({row.request_id for row in rows}):
             audit.record(
                 s,

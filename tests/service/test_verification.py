@@ -443,3 +443,62 @@ async def test_an_older_database_gets_the_new_column(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         assert conn.execute("select purpose from verification_challenges").fetchall() == [("view",)]
         assert conn.execute("select replaced_code_hash from verification_challenges").fetchall() == [(None,)]
+
+
+async def _pending_signing(api: Api, fresh: Fresh, user: str) -> str:
+    who = chat(user)
+    await verified(api, fresh, who)
+    await api.get(f"/v1/requests/{fresh.code}/documents", headers=who)
+    body = {
+        "request_code": fresh.code,
+        "document_ids": fresh.doc_ids,
+        "channel": "sms",
+        "consent": True,
+        "chat_channel": "telegram",
+        "chat_user": user,
+    }
+    status, sess = await api.post("/v1/signing-sessions", body, headers=who)
+    assert status == 201, sess
+    return str(sess["session_id"])
+
+
+@pytest.mark.parametrize("how", ["customer_unlinks", "staff_unlinks", "customer_erasure"])
+async def test_a_revoked_verification_ends_its_pending_signing(api: Api, how: str) -> None:
+    """Unlinking (by the customer or staff) or erasure cancels the chat user's pending signing: its
+    code, already sent, no longer signs."""
+    fresh = await make_request(api)
+    user = f"tg-unlink-{how}"
+    session_id = await _pending_signing(api, fresh, user)
+    code = last_code(api.ctx.settings, fresh.phone)
+    if how == "customer_unlinks":
+        path, headers = f"/v1/requests/{fresh.code}/verification", {**api.headers, **chat(user)}
+    elif how == "staff_unlinks":
+        path, headers = f"/v1/requests/{fresh.code}/verification?by=lan", api.headers
+    if how == "customer_erasure":
+        status, _ = await api.post("/v1/chat-users/forget", headers={**chat(user), "X-Conversation-Id": user})
+        assert status == 200
+    else:
+        async with api.client.delete(path, headers=headers) as r:
+            assert r.status == 200
+    status, body = await api.post(f"/v1/signing-sessions/{session_id}/verify", {"otp": code})
+    assert (status, body["error"], body.get("state")) == (409, "session_finished", "cancelled")
+    _, trail = await api.get(f"/v1/requests/{fresh.code}/audit")
+    revoked = [e for e in trail["events"] if e["action"] == "otp_revoked"]
+    assert [(e.get("details") or {}).get("reason") for e in revoked] == [
+        "customer_erasure" if how == "customer_erasure" else "verification_revoked"
+    ]
+    assert not [e for e in trail["events"] if e["action"] == "document_signed"]
+
+
+async def test_unlinking_leaves_another_chat_users_signing_alone(api: Api) -> None:
+    fresh = await make_request(api)
+    session_id = await _pending_signing(api, fresh, "tg-signs-on")
+    code = last_code(api.ctx.settings, fresh.phone)
+    api.ctx.clock.advance(seconds=61)  # type: ignore[attr-defined]
+    await verified(api, fresh, chat("tg-leaves"))
+    async with api.client.delete(
+        f"/v1/requests/{fresh.code}/verification", headers={**api.headers, **chat("tg-leaves")}
+    ) as r:
+        assert r.status == 200
+    status, body = await api.post(f"/v1/signing-sessions/{session_id}/verify", {"otp": code})
+    assert status == 200 and body["status"] == "signed", body
