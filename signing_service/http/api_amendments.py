@@ -40,6 +40,8 @@ async def create_amendment(request: web.Request) -> web.Response:
         raise ApiError(400, "text_too_long", max_length=MAX_TEXT)
     now = c.clock.now()
     who = chat_identity(request)
+    if who is not None:  # the verified chat user is who asks: one identity, the one checked below
+        chat_channel, chat_user = who.channel, who.user
     async with c.db.write() as s:
         req = await load_request(s, code)
         await verification.require(c, s, req, who)

@@ -232,3 +232,19 @@ async def test_demo_signed_documents_verify(api: Api) -> None:
 async def test_document_endpoints_need_the_token(api: Api, path: str) -> None:
     async with api.client.request("POST" if "sessions" in path else "GET", path) as r:
         assert r.status == 401
+
+
+async def test_a_chat_users_amendment_is_audited_under_that_chat_user(api: Api) -> None:
+    """The bot names the customer in the headers (the identity verification checks); the audit
+    trail records that identity, not a body field the bot does not send."""
+    from .test_verification import chat, verified
+
+    fresh = await make_request(api)
+    who = chat("tg-amends")
+    await verified(api, fresh, who)
+    body = {"document_id": fresh.doc_ids[0], "text": "Sai số nhà, đúng là 12", "chat_channel": "zalo"}
+    status, _ = await api.post(f"/v1/requests/{fresh.code}/amendments", body, headers=who)
+    assert status == 201
+    _, trail = await api.get(f"/v1/requests/{fresh.code}/audit")
+    (event,) = [e for e in trail["events"] if e["action"] == "amendment_requested"]
+    assert (event["actor"], event["channel"]) == ("customer:telegram:tg-amends", "telegram")
