@@ -26,6 +26,21 @@ SESSION_CHANNELS: Final = CHAT_CHANNELS | {DESK_CHANNEL}
 # channels (socketio web widget, cmdline `rasa shell`, callback) all reach the bot from a web page or
 # a terminal, so the service sees them as the REST web demo; anything unknown is also "rest".
 DEFAULT_CHAT_CHANNEL: Final = "rest"
+# How a customer text names each channel ("đã được ký qua Zalo"): never the technical name.
+CHAT_CHANNEL_LABELS: Final = {
+    "telegram": "Telegram",
+    "zalo": "Zalo",
+    "web": "trang web",
+    "rest": "trang web",
+    DESK_CHANNEL: "tổng đài",
+}
+
+
+def chat_channel_label(channel: str | None) -> str:
+    """The customer's name for a session's chat channel; an unknown one reads as the web chat."""
+    return CHAT_CHANNEL_LABELS.get(channel or "", CHAT_CHANNEL_LABELS[DEFAULT_CHAT_CHANNEL])
+
+
 MAX_CHAT_USER: Final = 128
 
 

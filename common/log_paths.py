@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import re
 
-_WORD = re.compile(
-    r"^(v[0-9]|[a-z][a-z-]{0,19})$"
-)  # route words: v1, requests, verify
+_WORD = re.compile(r"^(v[0-9]|[a-z][a-z-]{0,19})$")  # route words: v1, requests, verify
 _NUMBER = re.compile(r"^[0-9]{1,9}$")  # desk conversation ids and the like
 
 

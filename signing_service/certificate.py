@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from common.chat_identity import chat_channel_label
+
 from .context import Context
 from .doc_kinds import DOC_KINDS
 from .drafts import sha256
@@ -25,7 +27,6 @@ from .services import SERVICE_TYPES
 from .workdays import VN_TZ
 
 CHANNELS = {"sms": "SMS", "email": "email"}
-CHATS = {"telegram": "Telegram", "zalo": "Zalo", "web": "trang web", "rest": "trang web", "desk": "tổng đài"}
 
 
 def _at(ts: datetime | None) -> str:
@@ -110,7 +111,7 @@ async def _build(c: Context, session_id: str) -> tuple[str, bytes]:
         if "consent_given" in first
         else "",
         "consent_at": _at(first["consent_given"].at if "consent_given" in first else sess.created_at),
-        "chat_channel": CHATS.get(sess.chat_channel, sess.chat_channel),
+        "chat_channel": chat_channel_label(sess.chat_channel),
         "otp_channel": CHANNELS.get(sess.channel, sess.channel),
         "otp_destination": (first["otp_sent"].details or {}).get("destination", "—")
         if "otp_sent" in first

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from common.chat_identity import chat_channel_label
+
 from .workdays import VN_TZ
 
 
@@ -100,7 +102,13 @@ def otp_message(channel: str, to: str, code: str, titles: list[str], customer: s
 
 
 def verification_message(
-    channel: str, to: str, code: str, request_code: str, now: datetime, sign_titles: list[str] | None = None
+    channel: str,
+    to: str,
+    code: str,
+    request_code: str,
+    now: datetime,
+    sign_titles: list[str] | None = None,
+    chat_channel: str | None = None,
 ) -> Message:
     """The code that links a chat to a request. It says what it unlocks, so a customer who did not ask
     for it knows to ignore it; only a code sent to sign names the drafts and may confirm a signature."""
@@ -113,8 +121,9 @@ def verification_message(
             "Tuyệt đối không cung cấp mã cho bất kỳ ai. Nếu không yêu cầu, vui lòng bỏ qua."
         )
     else:
+        where = chat_channel_label(chat_channel)
         text = (
-            f"EVNCPC: Mã xác minh để XEM hồ sơ yêu cầu {request_code} trên Zalo/Telegram là {code} "
+            f"EVNCPC: Mã xác minh để XEM hồ sơ yêu cầu {request_code} trên {where} là {code} "
             "(5 phút). Mã này không dùng để ký. Tuyệt đối không cung cấp mã cho bất kỳ ai. "
             "Nếu Quý khách không yêu cầu, vui lòng bỏ qua tin nhắn này."
         )
@@ -131,7 +140,7 @@ def signed_notice(
     local = now.astimezone(VN_TZ)
     text = (
         f"EVNCPC: Hồ sơ của yêu cầu {request_code} đã được ký lúc {local:%H:%M ngày %d/%m/%Y} "
-        f"qua {chat_channel}: {'; '.join(titles)}. "
+        f"qua {chat_channel_label(chat_channel)}: {'; '.join(titles)}. "
         "Nếu không phải Quý khách thực hiện, vui lòng gọi ngay 1900 1909."
     )
     subject = "EVNCPC - Thông báo hồ sơ đã được ký"
@@ -156,7 +165,7 @@ def signed_files_email(
     text = (
         f"Kính gửi Quý khách {customer},\n\n"
         f"Các hồ sơ sau của yêu cầu {request_code} đã được ký số lúc {local:%H:%M ngày %d/%m/%Y} "
-        f"qua {chat_channel}:\n{listing}\n\n"
+        f"qua {chat_channel_label(chat_channel)}:\n{listing}\n\n"
         "Kèm theo thư này là bản đã ký của từng hồ sơ và biên bản xác nhận ký số. "
         "Quý khách vui lòng lưu giữ các tệp này.\n\n"
         f"Cách kiểm tra: mở {check_url}, tải tệp lên (hoặc quét mã QR trên biên bản). Trang kiểm tra cho "

@@ -180,7 +180,9 @@ def _issue(c: Context, s: AsyncSession, ch: VerificationChallenge, now: datetime
 async def _deliver(
     c: Context, ch: VerificationChallenge, code: str, request_code: str, sign_titles: list[str] | None
 ) -> None:
-    message = verification_message(ch.channel, ch.destination, code, request_code, c.clock.now(), sign_titles)
+    message = verification_message(
+        ch.channel, ch.destination, code, request_code, c.clock.now(), sign_titles, ch.chat_channel
+    )
     try:
         await c.outbox.send(message)
     except Exception:
