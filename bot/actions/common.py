@@ -125,15 +125,33 @@ def parse_choices(text: str | None, titles: list[str], allow_many: bool) -> list
     if choosing and _LAST_RE.search(folded):
         return [len(titles) - 1]
     words = [w for w in re.findall(r"\w+", folded) if len(w) > 1 and w not in _FILLER_WORDS]
+    # Words of a title, punctuation apart ("P. An Mỹ, Q. Hải Châu" has "my" and "chau").
+    title_words = [set(re.findall(r"\w+", fold_text(t))) for t in titles]
     # Words of a title ("hop dong", "thoa thuan dau noi"): pick the titles that contain them all.
     if words:
-        hits = [i for i, t in enumerate(titles) if all(w in fold_text(t).split() for w in words)]
+        hits = [i for i, tw in enumerate(title_words) if all(w in tw for w in words)]
         if len(hits) == 1 or (allow_many and hits):
             return hits
     for phrase, n in sorted(_ORDINALS.items(), key=lambda kv: -len(kv[0])):
         if choosing and re.search(rf"\b{phrase}\b", folded) and n <= len(titles):
             return [n - 1]
-    return None
+    # Only for a single choice: a sentence such as "không ký hợp đồng" must never pick documents.
+    return None if allow_many else described_choice(text, titles)
+
+
+def described_choice(text: str | None, titles: list[str]) -> list[int] | None:
+    """The one title a description in a sentence fits ("cái nhà ở phường Tân Thạnh đó cháu, số đuôi
+    456"): the title with the most words (at least two) that not every title has; None on a tie.
+    One shared word is not enough: a name typed again ("nguyen van an") has the "an" of "An Mỹ"."""
+    folded = fold_text(text or "")
+    words = {w for w in re.findall(r"\w+", folded) if len(w) > 1 and w not in _FILLER_WORDS}
+    title_words = [set(re.findall(r"\w+", fold_text(t))) for t in titles]
+    if not words or not title_words:
+        return None
+    shared = set.intersection(*title_words)
+    scores = [len({w for w in words if w in tw and w not in shared}) for tw in title_words]
+    best = max(scores)
+    return [scores.index(best)] if best >= 2 and scores.count(best) == 1 else None
 
 
 def chat_channel(tracker: Tracker) -> str:

@@ -14,6 +14,7 @@ from rasa_sdk.types import DomainDict
 from bot.actions.common import (
     REQUEST_CODE_IN_TEXT,
     choice_button,
+    described_choice,
     find_request_code,
     fmt_date,
     mask_code,
@@ -77,8 +78,10 @@ SHORT_REPLY = 6
 # Cleared with every other lookup slot, so a list never outlives the lookup that showed it.
 CANDIDATES_SLOT = "candidate_choices"
 LOOKUP_SLOTS = ("lookup_code", "power_unit", "power_unit_name", "customer_name", CANDIDATES_SLOT)
-# A typed choice is a short reply ("cái thứ 2", "số đuôi 789"), not a sentence that has a number.
+# A typed choice is a short reply ("cái thứ 2", "số đuôi 789"), not a sentence that has a number;
+# a longer one may still describe a candidate ("cái nhà ở phường Tân Thạnh đó cháu, số đuôi 456").
 MAX_CHOICE_WORDS = 8
+MAX_DESCRIPTION_WORDS = 20
 # "tra cứu hồ sơ khác": the customer wants another request than the one shown.
 # ("mới" alone is not: "khi nào mới xong"; nor "nữa": "bao lâu nữa").
 _ANOTHER = re.compile(r"\bkhac\b|\b(ho so|yeu cau|ma|don) moi\b")
@@ -384,10 +387,14 @@ def typed_candidate(tracker: Tracker) -> str | None:
     if not isinstance(choices, list) or not choices:
         return None
     text = str((tracker.latest_message or {}).get("text") or "")[:300]
-    if len(text.split()) > MAX_CHOICE_WORDS or find_request_code(text):
+    words = len(text.split())
+    if words > MAX_DESCRIPTION_WORDS or find_request_code(text):
         return None
     titles = [str(c.get("title", "")) for c in choices if isinstance(c, dict)]
-    picked = parse_choices(text, titles, allow_many=False)
+    if words <= MAX_CHOICE_WORDS:
+        picked = parse_choices(text, titles, allow_many=False)
+    else:
+        picked = described_choice(text, titles)
     return str(choices[picked[0]].get("ref", "")) or None if picked else None
 
 

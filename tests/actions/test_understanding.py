@@ -207,3 +207,60 @@ async def test_an_unknown_current_request_is_named_masked_in_the_error() -> None
     await show_request(dispatcher, make_tracker({}), "PC05TK9999999", mask=True)
     assert responses(dispatcher) == ["utter_request_not_found"]
     assert dispatcher.messages[0]["code"] == "PC05TK****999"
+
+
+WARD_TITLES = [
+    "Nguyễn V** A* · P. An Mỹ, TP. Tam Kỳ · 090****456 · 12/11/2026",
+    "Nguyễn V** A* · P. Tân Thạnh, TP. Tam Kỳ · 091****456 · 20/11/2026",
+    "Nguyễn V** A* · X. Tam Thăng, TP. Tam Kỳ · 093****789 · 02/12/2026",
+]
+
+
+@pytest.mark.parametrize(
+    ("typed", "picked"),
+    [
+        ("cai nha o phuong tan thanh do chau, so dt duoi 456 do", [1]),
+        ("phường An Mỹ", [0]),
+        ("an my", [0]),
+        ("tan thanh", [1]),
+        ("hồ sơ ở xã Tam Thăng nộp hôm 2/12 đó em", [2]),
+        ("cái thứ hai", [1]),  # an ordinal, not the "hai" of a ward
+    ],
+)
+def test_a_candidate_described_in_a_sentence_is_picked(typed: str, picked: list[int]) -> None:
+    from bot.actions.common import parse_choices
+
+    assert parse_choices(typed, WARD_TITLES, allow_many=False) == picked
+
+
+@pytest.mark.parametrize(
+    "typed", ["số đuôi 456", "ở Tam Kỳ", "không biết nữa", "nhà ở phường đó đó em, cái số đuôi 456 á"]
+)
+def test_a_description_that_fits_several_candidates_picks_none(typed: str) -> None:
+    from bot.actions.common import parse_choices
+
+    assert parse_choices(typed, WARD_TITLES, allow_many=False) is None
+
+
+def test_a_sentence_never_picks_documents_to_sign() -> None:
+    from bot.actions.common import parse_choices
+
+    titles = ["Hợp đồng mua bán điện sinh hoạt", "Thỏa thuận đấu nối", "Biên bản nghiệm thu"]
+    assert parse_choices("không ký hợp đồng đâu em ạ", titles, allow_many=True) is None
+    assert parse_choices(
+        "Hợp đồng đầu tư công trình như tôi đã nói", titles + ["Hợp đồng đầu tư công trình"], allow_many=False
+    ) == [3]
+
+
+async def test_a_real_candidate_is_picked_by_an_elderly_customers_description() -> None:
+    """The demo namesakes of Tam Kỳ (P. An Mỹ and P. Tân Thạnh), then a sentence of 10+ words that
+    names the ward of one: the same request as typing its number."""
+    choices = await listed_candidates()
+    (index,) = [i for i, c in enumerate(choices) if "Tân Thạnh" in c["title"]]
+    text = "dạ cái hồ sơ nhà tui ở phường tân thạnh đó cháu, cháu coi giùm bác với nghe"
+    assert len(text.split()) > 8
+    dispatcher, slots = await pick(text, choices)
+    assert dispatcher.messages[0]["response"] == "utter_request_status"
+    assert slots[CANDIDATES_SLOT] is None
+    _, by_number = await pick(str(index + 1), choices)
+    assert slots["request_code"] == by_number["request_code"]
