@@ -194,6 +194,10 @@ def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     return True
 
 
+# Intents that leave the code question, whatever digits the message holds.
+LEAVING_INTENTS = frozenset({"cancel", "deny", "human_handoff", "resend_otp"})
+
+
 class ValidateVerificationForm(CustomerFormValidation):
     def name(self) -> str:
         return "validate_verification_form"
@@ -202,6 +206,23 @@ class ValidateVerificationForm(CustomerFormValidation):
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
         return [] if tracker.get_slot("verification_result") else domain_slots
+
+    async def extract_verify_otp(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """A code inside a sentence the NLU reads as something else ("xin lỗi em đi nấu cơm, mã là
+        875727 ạ" is out_of_scope, which the slot's mapping leaves out) is still the code asked for;
+        a customer who leaves ("thôi", "gặp nhân viên", "gửi lại mã") is not held by it."""
+        if (
+            tracker.active_loop_name != "verification_form"
+            or tracker.get_slot("requested_slot") != "verify_otp"
+        ):
+            return {}
+        latest = tracker.latest_message or {}
+        if (latest.get("intent") or {}).get("name") in LEAVING_INTENTS:
+            return {}
+        text = str(latest.get("text") or "")[:200]
+        return {"verify_otp": text} if extract_otp(text) else {}
 
     async def validate_verify_channel(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
