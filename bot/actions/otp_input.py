@@ -50,6 +50,23 @@ def parse_channel(text: str) -> str | None:
     return None
 
 
+def fits_masked_phone(text: str, masked: str | None) -> bool:
+    """Whether a phone typed in `text` ("sdt cua minh la 0935456789") fits the registered one as the
+    bot showed it ("093****789"): the customer is telling their number, not asking for another
+    destination. Only the shown digits are compared, so the answer says nothing of the hidden ones;
+    the code still goes to the registered number, never to the typed one."""
+    if not masked or "*" not in masked:
+        return False
+    head, tail = masked.split("*", 1)[0], masked.rsplit("*", 1)[-1]
+    for typed in re.findall(r"\+?\d[\d .\-]{7,16}\d", text):
+        digits = re.sub(r"\D", "", typed)
+        if digits.startswith("84") and len(digits) == len(masked) + 1:
+            digits = "0" + digits[2:]
+        if len(digits) == len(masked) and digits.startswith(head) and digits.endswith(tail):
+            return True
+    return False
+
+
 def utter_sent(dispatcher: CollectingDispatcher, session: Any) -> None:
     channel = str(session.get("channel", ""))
     dispatcher.utter_message(

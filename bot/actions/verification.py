@@ -26,6 +26,7 @@ from bot.actions.otp_input import (
     explain_code_refusal,
     explain_send_refusal,
     extract_otp,
+    fits_masked_phone,
     parse_channel,
     utter_wait,
 )
@@ -243,6 +244,8 @@ class ValidateVerificationForm(CustomerFormValidation):
         choice = parse_channel(text)
         if choice is None and answer_question(dispatcher, tracker):
             return {"verify_channel": None}
+        if choice == "elsewhere" and fits_masked_phone(text, tracker.get_slot(MASKED_SLOTS["sms"])):
+            choice = "sms"  # the registered number typed out: send there
         if choice == "elsewhere":
             dispatcher.utter_message(response="utter_contact_change_needed")
             dispatcher.utter_message(response="utter_faq/change_contact")

@@ -367,3 +367,50 @@ async def test_a_code_inside_a_sentence_verifies_whatever_the_intent(
         assert slots.get("verification_result") == "verified", events
     else:
         assert "verification_result" not in slots and not slots.get("verify_otp"), events
+
+
+@pytest.mark.parametrize(
+    ("typed", "fits"),
+    [
+        ("sdt cua minh la 0905123456", True),
+        ("số em +84 905 123 456 nha", True),
+        ("0905.123.456", True),
+        ("0905999456", True),  # the hidden digits are not compared: no answer tells them
+        ("số của vợ tôi 0912345678", False),
+        ("0905123457", False),
+        ("gửi vào số khác", False),
+    ],
+)
+def test_a_typed_phone_that_fits_the_masked_one(typed: str, fits: bool) -> None:
+    from bot.actions.otp_input import fits_masked_phone
+
+    assert fits_masked_phone(typed, "090****456") is fits
+    assert fits_masked_phone(typed, None) is False
+
+
+async def test_the_customer_typing_the_registered_number_gets_the_code_there(service: Service) -> None:
+    """ "sdt cua minh la 0905123456" at the channel question was told its number must be updated
+    first (taken as another destination); it fits the registered 090****456: the code goes there."""
+    from bot.actions.verification import ValidateVerificationForm
+
+    code = service.codes_awaiting(1)[11]
+    sender = stranger()
+    events = await ActionShowDocuments().run(
+        CollectingDispatcher(), make_tracker({"request_code": code}, sender_id=sender), {}
+    )
+    state = {"request_code": code, **slot_events(events)}
+    phone = registered_phone(service, code)
+    assert state["verify_sms"] == phone[:3] + "****" + phone[-3:]
+    dispatcher = CollectingDispatcher()
+    text = f"sdt cua minh la {phone}"
+    result = await ValidateVerificationForm().validate_verify_channel(
+        text, dispatcher, make_tracker(state, text=text, sender_id=sender), {}
+    )
+    assert responses(dispatcher) == ["utter_verify_code_sent"] and result["verification_id"]
+    assert service.last_otp(phone)
+    other = f"so cua vo toi {phone[:3]}1111{phone[-3:]}0"  # another number: still refused
+    dispatcher = CollectingDispatcher()
+    await ValidateVerificationForm().validate_verify_channel(
+        other, dispatcher, make_tracker(state, text=other, sender_id=sender), {}
+    )
+    assert responses(dispatcher)[0] == "utter_contact_change_needed"
