@@ -120,6 +120,20 @@ async def resolve_unit(text: str) -> list[Unit]:
     return exact or units
 
 
+async def most_specific_units(mentions: list[str]) -> list[Unit]:
+    """The units of several places named at once: the one place that resolves to a single unit
+    ("Sầm Sơn" beside "Thanh Hóa"), else the units every place agrees on, else the fewest."""
+    found = [units for units in [await resolve_unit(m) for m in mentions] if units]
+    singles = {u[0]["code"]: u for u in found if len(u) == 1}
+    if len(singles) == 1:
+        return next(iter(singles.values()))
+    if not found:
+        return []
+    common = set.intersection(*({u["code"] for u in units} for units in found))
+    agreed = [u for u in found[0] if u["code"] in common]
+    return agreed or min(found, key=len)
+
+
 def follows_current_request(tracker: Tracker) -> bool:
     """A question about progress with nothing new in it ("trễ mấy ngày rồi?", "khi nào xong?") is
     about the request already shown: answer with it instead of asking for a code again."""
@@ -252,12 +266,15 @@ class ValidateFindRequestForm(CustomerFormValidation):
     async def validate_power_unit(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = str(value or "")[:200]
+        # Two places in one message ("e o sam son thanh hoa": a town and its province) come as a
+        # list: the most specific one that names a single unit wins.
+        mentions = [str(v)[:100] for v in value if v][:3] if isinstance(value, list) else []
+        text = " ".join(mentions) if mentions else str(value or "")[:200]
         code = find_request_code(text)
         if code:
             return {"power_unit": None, "lookup_code": code}
         try:
-            units = await resolve_unit(text)
+            units = await most_specific_units(mentions) if mentions else await resolve_unit(text)
         except ServiceUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return {"power_unit": None}

@@ -146,6 +146,33 @@ async def test_unit_is_resolved_from_free_text(typed: str, unit: str) -> None:
     assert result["power_unit"] == unit, dispatcher.messages
 
 
+@pytest.mark.parametrize(
+    ("places", "unit"),
+    [
+        (["sam son", "thanh hoa"], "PC10SS"),  # "e o sam son thanh hoa": a town and its province
+        (["Hải Châu", "Đà Nẵng"], "PC04HC"),
+        (["da nang", "hoa vang"], "PC04HV"),
+        (["hoi an", "sao hỏa"], "PC05HA"),  # a place that is no unit is left aside
+    ],
+)
+async def test_a_town_and_its_province_in_one_message_give_the_town(places: list[str], unit: str) -> None:
+    """Two power_unit entities reach the form as a list; the province alone lists all its units."""
+    dispatcher = CollectingDispatcher()
+    result = await ValidateFindRequestForm().validate_power_unit(
+        places, dispatcher, make_tracker(text=" ".join(places)), {}
+    )
+    assert result["power_unit"] == unit, dispatcher.messages
+
+
+async def test_two_provinces_in_one_message_offer_the_choice() -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateFindRequestForm().validate_power_unit(
+        ["Đà Nẵng", "Quảng Nam"], dispatcher, make_tracker(text="đà nẵng hay quảng nam"), {}
+    )
+    assert result == {"power_unit": None}
+    assert responses(dispatcher) == ["utter_choose_unit"]
+
+
 async def test_unknown_unit_is_explained() -> None:
     dispatcher = CollectingDispatcher()
     result = await ValidateFindRequestForm().validate_power_unit(
