@@ -9,7 +9,14 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.common import chat_user, choice_button, link_button, numbered, parse_choices
+from bot.actions.common import (
+    chat_user,
+    choice_button,
+    chosen_in_request,
+    link_button,
+    numbered,
+    parse_choices,
+)
 from bot.actions.document_list import CERTIFICATE_TITLE, SIGNED_MARK, certificate_buttons
 from bot.actions.documents import documents_of_current_request
 from bot.actions.forms import CustomerFormValidation
@@ -83,8 +90,15 @@ class ActionPrepareSigning(Action):
             for d in awaiting
         ]
         events: list[EventType] = reset_signing() + [SlotSet("doc_choices", choices)]
+        named = None
+        if ((tracker.latest_message or {}).get("intent") or {}).get("name") == "sign_documents":
+            # "ký cả 3 giấy tờ": the choice was in the request; the consent step lists it again.
+            text = str((tracker.latest_message or {}).get("text") or "")[:300]
+            named = chosen_in_request(text, [str(c["title"]) for c in choices])
         if len(choices) == 1:
             events.append(SlotSet("sign_selection", [choices[0]["id"]]))
+        elif named:
+            events.append(SlotSet("sign_selection", [choices[i]["id"] for i in named]))
         return events + [FollowupAction("signing_form")]
 
 

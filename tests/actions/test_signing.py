@@ -312,3 +312,27 @@ def test_a_code_replaced_by_a_resend_is_called_replaced_and_the_form_asks_on() -
     domain = yaml.safe_load(Path("domain.yml").read_text(encoding="utf-8"))
     text = domain["responses"]["utter_otp_replaced"][0]["text"]
     assert "mã mới" in text and "sai" in text
+
+
+@pytest.mark.parametrize(
+    ("typed", "picked"),
+    [
+        ("ky ca 2 giay to", [0, 1]),
+        ("ký hết luôn em", [0, 1]),
+        ("ky thoa thuan dau noi", [1]),
+        ("ký 2 giấy tờ", None),  # a count, not the second document
+        ("ký cả 3 giấy tờ", None),  # there are two: say nothing rather than guess
+        ("tôi muốn ký", None),
+    ],
+)
+async def test_documents_named_in_the_request_to_sign_are_not_asked_for_again(
+    service: Service, typed: str, picked: list[int] | None
+) -> None:
+    code = service.codes_awaiting(2)[0]
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"request_code": code}, text=typed, intent="sign_documents")
+    slots = slot_events(await ActionPrepareSigning().run(dispatcher, tracker, {}))
+    choices = slots["doc_choices"]
+    assert "thỏa thuận đấu nối" in choices[1]["title"]  # a contract, then the connection agreement
+    expected = None if picked is None else [choices[i]["id"] for i in picked]
+    assert slots.get("sign_selection") == expected
