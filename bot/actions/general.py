@@ -34,8 +34,12 @@ class ActionCancelTask(Action):
             + [SlotSet("pending_task", None), SlotSet("verify_task", None)]
         )
         if tracker.get_slot("handoff_requested"):
-            # "thôi" while queued for a person withdraws from the queue (the desk marks it cancelled).
-            dispatcher.utter_message(response="utter_handoff_withdrawn")
+            # "thôi" (or goodbye) while queued for a person withdraws from the queue (the desk marks
+            # it cancelled); after a goodbye there is nothing more to offer.
+            leaving = ((tracker.latest_message or {}).get("intent") or {}).get("name") == "goodbye"
+            dispatcher.utter_message(
+                response="utter_handoff_withdrawn_goodbye" if leaving else "utter_handoff_withdrawn"
+            )
             return forget + [SlotSet("handoff_requested", False)]
         dispatcher.utter_message(response="utter_cancelled")
         return forget

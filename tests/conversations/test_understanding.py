@@ -92,6 +92,15 @@ async def test_stopping_while_queued_withdraws_from_the_queue(chat: Chat) -> Non
     assert "hàng chờ" not in chat.text
 
 
+async def test_saying_goodbye_while_queued_leaves_the_queue(chat: Chat) -> None:
+    """A customer who says goodbye while waiting has left: no agent should take an empty chat."""
+    await chat.say("cho minh gap nhan vien tu van")
+    assert "chuyển cuộc trò chuyện tới nhân viên" in chat.text
+    await chat.say("bye em nha")
+    assert "rút yêu cầu gặp nhân viên" in chat.text and "một ngày tốt lành" in chat.text
+    assert (await chat.slots())["handoff_requested"] is False
+
+
 @pytest.mark.parametrize("message", ["asdkj qwe zxcvb", "cái vụ hôm bữa á", "ủa rồi sao"])
 async def test_nothing_understood_is_never_a_dead_end(chat: Chat, message: str) -> None:
     await chat.say(message)
