@@ -75,6 +75,18 @@ def shared_contact(tracker: Tracker) -> dict[str, Any] | None:
     return contact if isinstance(contact, dict) else None
 
 
+def not_understood_before(tracker: Tracker) -> bool:
+    """Whether this verification already answered "em chưa rõ anh/chị chọn mục nào" once."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "active_loop" and event.get("name") == "verification_form":
+            return False  # the form's start: no earlier failure in this run
+        if event.get("event") == "bot" and (event.get("metadata") or {}).get("utter_action") == (
+            "utter_choice_invalid"
+        ):
+            return True
+    return False
+
+
 def ask_channel_slots(tracker: Tracker, contacts: dict[str, str]) -> list[EventType]:
     """The slots `utter_ask_verify_channel` is chosen and filled by: which buttons (`verify_buttons`:
     "tap_" when the channel can share the phone in one tap, then the contacts there are, as
@@ -250,6 +262,11 @@ class ValidateVerificationForm(CustomerFormValidation):
             dispatcher.utter_message(response="utter_contact_change_needed")
             dispatcher.utter_message(response="utter_faq/change_contact")
             return {"verify_channel": None}
+        if choice is None and not_understood_before(tracker):
+            # A second answer that is no channel ("e chi muon xem tien do thoi ma"): stop asking and
+            # offer a person, rather than repeat the same question to someone who wants out.
+            dispatcher.utter_message(response="utter_offer_handoff")
+            return {"verify_channel": None, "verification_result": ABORTED}
         if choice is None:
             dispatcher.utter_message(response="utter_choice_invalid")
             return {"verify_channel": None}

@@ -414,3 +414,42 @@ async def test_the_customer_typing_the_registered_number_gets_the_code_there(ser
         other, dispatcher, make_tracker(state, text=other, sender_id=sender), {}
     )
     assert responses(dispatcher)[0] == "utter_contact_change_needed"
+
+
+async def test_a_second_answer_that_is_no_channel_offers_a_person(service: Service) -> None:
+    """ "Em chưa rõ anh/chị chọn mục nào" came back for every message of a customer who wanted out
+    ("e chi muon xem tien do thoi ma"); the second time the question ends and a person is offered."""
+    from bot.actions.verification import ValidateVerificationForm
+
+    state = {"request_code": "PC05TK0000123", "verify_task": "documents", "verify_sms": "090****456"}
+    form = ValidateVerificationForm()
+    first = make_tracker(
+        state, text="abc xyz", active_loop="verification_form", requested_slot="verify_channel"
+    )
+    first.events.insert(0, {"event": "active_loop", "name": "verification_form"})
+    dispatcher = CollectingDispatcher()
+    assert await form.validate_verify_channel("abc xyz", dispatcher, first, {}) == {"verify_channel": None}
+    assert responses(dispatcher) == ["utter_choice_invalid"]
+    second = make_tracker(
+        state, text="e chi muon xem thoi ma", active_loop="verification_form", requested_slot="verify_channel"
+    )
+    second.events[:0] = [
+        {"event": "active_loop", "name": "verification_form"},
+        {"event": "bot", "text": "Em chưa rõ", "metadata": {"utter_action": "utter_choice_invalid"}},
+        {"event": "bot", "text": "...", "metadata": {"utter_action": "utter_ask_verify_channel"}},
+    ]
+    dispatcher = CollectingDispatcher()
+    result = await form.validate_verify_channel("e chi muon xem thoi ma", dispatcher, second, {})
+    assert result == {"verify_channel": None, "verification_result": "aborted"}
+    assert responses(dispatcher) == ["utter_offer_handoff"]
+    # A failure of an earlier verification (before this form started) does not count.
+    earlier = make_tracker(
+        state, text="abc", active_loop="verification_form", requested_slot="verify_channel"
+    )
+    earlier.events[:0] = [
+        {"event": "bot", "text": "Em chưa rõ", "metadata": {"utter_action": "utter_choice_invalid"}},
+        {"event": "active_loop", "name": "verification_form"},
+    ]
+    dispatcher = CollectingDispatcher()
+    await form.validate_verify_channel("abc", dispatcher, earlier, {})
+    assert responses(dispatcher) == ["utter_choice_invalid"]

@@ -166,3 +166,20 @@ async def test_questions_and_small_talk_during_verification_are_answered_not_tak
     assert "6 chữ số, anh/chị kiểm tra" not in chat.text
     await chat.say(last_otp(chat.stack, phone))
     assert "Xác minh thành công" in chat.text
+
+
+async def test_a_customer_who_answers_the_channel_question_twice_with_something_else_is_let_out(
+    chat: Chat,
+) -> None:
+    """The channel question used to come back for every message; the second answer that is no
+    channel ends it with a person offered, and the next message is understood as itself."""
+    code = codes_awaiting(chat.stack, 1)[1]
+    await chat.say(code)
+    await chat.say("xem giấy tờ")
+    assert any(b["title"].startswith("SMS:") for b in chat.buttons)
+    await chat.say("zxq vbn")
+    assert "chưa rõ" in chat.text
+    await chat.say("qwe rty")
+    assert "nhân viên tổng đài" in chat.text and "chọn cách xác minh" not in chat.text
+    await chat.say("gặp nhân viên")
+    assert "chuyển cuộc trò chuyện tới nhân viên" in chat.text
