@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
 from rasa_sdk import Action, Tracker
@@ -35,6 +36,7 @@ from bot.actions.otp_input import (
 )
 from bot.actions.signing_api import ApiError, Channel, NotVerified, OtpFrozen, ServiceUnavailable, get_api
 from bot.actions.verification import resend_verification
+from bot.components.normalizer import fold_text
 
 SIGNING_SLOTS = (
     SPENT_SLOT,
@@ -166,9 +168,28 @@ class ActionAskSignChannel(Action):
         return []
 
 
+# "được rồi tui đồng ý ký" at the consent question is read as sign_documents, not affirm: the
+# words of the consent statement itself still consent; "không đồng ý", "chưa đồng ý" never do.
+_AGREE = re.compile(r"\bdong y\b")
+_NOT_AGREE = re.compile(r"\b(khong|ko|k|chua|chang|cha|hong|hok|hem)\s+(\w+\s+)?dong y\b")
+_NOT_CONSENTING_INTENTS = frozenset({"cancel", "deny", "human_handoff", "request_amendment"})
+
+
 class ValidateSigningForm(CustomerFormValidation):
     def name(self) -> str:
         return "validate_signing_form"
+
+    async def extract_sign_consent(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if tracker.active_loop_name != "signing_form" or tracker.get_slot("requested_slot") != "sign_consent":
+            return {}
+        latest = tracker.latest_message or {}
+        intent = (latest.get("intent") or {}).get("name")
+        if intent == "affirm" or intent in _NOT_CONSENTING_INTENTS:
+            return {}  # the slot's own mapping, or no consent
+        folded = fold_text(str(latest.get("text") or "")[:300])
+        return {"sign_consent": True} if _AGREE.search(folded) and not _NOT_AGREE.search(folded) else {}
 
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -336,3 +336,33 @@ async def test_documents_named_in_the_request_to_sign_are_not_asked_for_again(
     assert "thỏa thuận đấu nối" in choices[1]["title"]  # a contract, then the connection agreement
     expected = None if picked is None else [choices[i]["id"] for i in picked]
     assert slots.get("sign_selection") == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "intent", "consents"),
+    [
+        ("được rồi tui đồng ý ký", "sign_documents", True),
+        ("dong y ky luon", "sign_documents", True),
+        ("em đồng ý", "inform", True),
+        ("không đồng ý đâu", "sign_documents", False),
+        ("chưa đồng ý, để tôi đọc lại", "inform", False),
+        ("ko dong y", "deny", False),
+        ("đồng ý nhưng sửa lại tên giúp", "request_amendment", False),
+        ("ký đi", "sign_documents", False),  # no words of the consent statement
+        ("đồng ý", "affirm", False),  # affirm: the slot's own mapping takes it, not this
+    ],
+)
+async def test_consent_in_words_counts_whatever_the_intent(typed: str, intent: str, consents: bool) -> None:
+    tracker = make_tracker(
+        {"sign_selection": [1]},
+        text=typed,
+        intent=intent,
+        active_loop="signing_form",
+        requested_slot="sign_consent",
+    )
+    extracted = await ValidateSigningForm().extract_sign_consent(CollectingDispatcher(), tracker, {})
+    assert extracted == ({"sign_consent": True} if consents else {})
+    elsewhere = make_tracker(
+        {}, text=typed, intent=intent, active_loop="signing_form", requested_slot="sign_channel"
+    )
+    assert await ValidateSigningForm().extract_sign_consent(CollectingDispatcher(), elsewhere, {}) == {}
