@@ -183,3 +183,14 @@ async def test_a_customer_who_answers_the_channel_question_twice_with_something_
     assert "nhân viên tổng đài" in chat.text and "chọn cách xác minh" not in chat.text
     await chat.say("gặp nhân viên")
     assert "chuyển cuộc trò chuyện tới nhân viên" in chat.text
+
+
+async def test_consent_in_the_customers_words_signs(chat: Chat) -> None:
+    """ "được rồi tui đồng ý ký" at the consent question was read as "sign" and the question came
+    back; the words of the consent statement now consent whatever the intent."""
+    code = codes_awaiting(chat.stack, 2)[4]
+    phone = request_contact(chat.stack, code)
+    await chat.say(code)
+    for step in ("ký hồ sơ", "sms", last_otp, "tất cả", "được rồi tui đồng ý ký"):
+        await chat.say(step(chat.stack, phone) if callable(step) else step)
+    assert "Ký số thành công 2 giấy tờ" in chat.text
