@@ -140,23 +140,17 @@ def parse_choices(text: str | None, titles: list[str], allow_many: bool) -> list
 
 
 def chosen_in_request(text: str | None, titles: list[str]) -> list[int] | None:
-    """The documents a request to sign already names ("ký cả 3 giấy tờ", "ký hết luôn", "ký hợp
-    đồng đầu tư công trình"), so they are not asked for again. Numbers are counts here, not
-    positions ("ký 2 giấy tờ"); "cả 2" of three documents says nothing."""
+    """Every document, when a request to sign says so ("ký cả 2 giấy tờ", "ký hết luôn"), so the
+    choice is not asked again. Titles are not matched: "ký hợp đồng" is what customers call the
+    whole signing step (the status names it so), not the contract alone. "cả 3" of two documents
+    says nothing."""
     folded = fold_text(text or "").strip(" .!?")
     if not folded or not titles:
         return None
     count = re.search(r"\bca (\d)\b", folded)
     if count and int(count.group(1)) != len(titles):
         return None
-    if _ALL_RE.search(folded):
-        return list(range(len(titles)))
-    words = [
-        w for w in re.findall(r"\w+", folded) if len(w) > 1 and w not in _FILLER_WORDS and not w.isdigit()
-    ]
-    title_words = [set(re.findall(r"\w+", fold_text(t))) for t in titles]
-    hits = [i for i, tw in enumerate(title_words) if words and all(w in tw for w in words)]
-    return hits or None
+    return list(range(len(titles))) if _ALL_RE.search(folded) else None
 
 
 def described_choice(text: str | None, titles: list[str]) -> list[int] | None:

@@ -34,15 +34,28 @@ class ActionCancelTask(Action):
             + [SlotSet("pending_task", None), SlotSet("verify_task", None)]
         )
         if tracker.get_slot("handoff_requested"):
-            # "thôi" (or goodbye) while queued for a person withdraws from the queue (the desk marks
-            # it cancelled); after a goodbye there is nothing more to offer.
-            leaving = ((tracker.latest_message or {}).get("intent") or {}).get("name") == "goodbye"
-            dispatcher.utter_message(
-                response="utter_handoff_withdrawn_goodbye" if leaving else "utter_handoff_withdrawn"
-            )
+            # "thôi" while queued for a person withdraws from the queue (the desk marks it cancelled).
+            dispatcher.utter_message(response="utter_handoff_withdrawn")
             return forget + [SlotSet("handoff_requested", False)]
         dispatcher.utter_message(response="utter_cancelled")
         return forget
+
+
+class ActionGoodbye(Action):
+    """Goodbye. While queued for a person the customer leaves the queue too ("thôi, chào em"): no
+    agent should take an empty chat (the desk marks the wait cancelled)."""
+
+    def name(self) -> str:
+        return "action_goodbye"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if tracker.get_slot("handoff_requested"):
+            dispatcher.utter_message(response="utter_handoff_withdrawn_goodbye")
+            return [SlotSet("handoff_requested", False)]
+        dispatcher.utter_message(response="utter_goodbye")
+        return []
 
 
 class ActionRequestHandoff(Action):

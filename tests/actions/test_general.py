@@ -54,12 +54,6 @@ async def test_stop_while_queued_for_a_person_withdraws_from_the_queue() -> None
     events = await ActionCancelTask().run(dispatcher, make_tracker({"handoff_requested": True}), {})
     assert responses(dispatcher) == ["utter_handoff_withdrawn"]
     assert slot_events(events)["handoff_requested"] is False  # the desk marks the wait cancelled
-    bye = CollectingDispatcher()
-    events = await ActionCancelTask().run(
-        bye, make_tracker({"handoff_requested": True}, intent="goodbye"), {}
-    )
-    assert responses(bye) == ["utter_handoff_withdrawn_goodbye"]
-    assert slot_events(events)["handoff_requested"] is False
     again = CollectingDispatcher()
     events = await ActionCancelTask().run(again, make_tracker({"handoff_requested": False}), {})
     assert responses(again) == ["utter_cancelled"] and "handoff_requested" not in slot_events(events)
@@ -93,3 +87,19 @@ def test_settings_defaults_and_production_refusal() -> None:
         )
     with pytest.raises(ConfigError, match="DESK_URL"):
         Settings.from_env({"DESK_URL": "desk:8900"})
+
+
+async def test_goodbye_while_queued_for_a_person_leaves_the_queue() -> None:
+    from bot.actions.general import ActionGoodbye
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionGoodbye().run(
+        dispatcher, make_tracker({"handoff_requested": True}, intent="goodbye"), {}
+    )
+    assert responses(dispatcher) == ["utter_handoff_withdrawn_goodbye"]
+    assert slot_events(events) == {"handoff_requested": False}  # the desk marks the wait cancelled
+    dispatcher = CollectingDispatcher()
+    events = await ActionGoodbye().run(
+        dispatcher, make_tracker({"handoff_requested": False}, intent="goodbye"), {}
+    )
+    assert responses(dispatcher) == ["utter_goodbye"] and events == []

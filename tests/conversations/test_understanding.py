@@ -4,6 +4,8 @@ choices, units named by province, a queue place kept, and no dead end."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from tests.conversations.conftest import Chat
@@ -97,8 +99,16 @@ async def test_saying_goodbye_while_queued_leaves_the_queue(chat: Chat) -> None:
     await chat.say("cho minh gap nhan vien tu van")
     assert "chuyển cuộc trò chuyện tới nhân viên" in chat.text
     await chat.say("bye em nha")
+    # One answer: a first version looped to Rasa's action limit (a bot failure queued on the desk).
+    assert len(chat.last) == 1, chat.last
     assert "rút yêu cầu gặp nhân viên" in chat.text and "một ngày tốt lành" in chat.text
     assert (await chat.slots())["handoff_requested"] is False
+    failures = chat.stack.root / "bot_failures.db"
+    if failures.exists():
+        with sqlite3.connect(failures) as conn:
+            assert conn.execute("select count(*) from bot_failures where text = 'bye em nha'").fetchone() == (
+                0,
+            )
 
 
 @pytest.mark.parametrize("message", ["asdkj qwe zxcvb", "cái vụ hôm bữa á", "ủa rồi sao"])
