@@ -161,24 +161,7 @@ async def create_session(
         await otp_budget.check_can_start(c, s, req.id, key, now)
         otp_budget.record_session(s, req.id, key, now)
         # A new session revokes the request's earlier pending sessions and their codes.
-        earlier = (
-            await s.execute(
-                select(SigningSession).where(
-                    SigningSession.request_id == req.id, SigningSession.state == "pending"
-                )
-            )
-        ).scalars()
-        for old in earlier:
-            old.state, old.code_hash, old.finished_at = "cancelled", None, now
-            audit.record(
-                s,
-                at=now,
-                request_id=req.id,
-                actor=audit.SYSTEM,
-                action="otp_revoked",
-                session_id=old.id,
-                reason="new_session",
-            )
+        await verification.cancel_pending_signing(s, now, "new_session", request_id=req.id)
         sess = SigningSession(
             id=otp.new_session_id(),
             request_id=req.id,

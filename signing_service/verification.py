@@ -409,7 +409,7 @@ async def revoke(c: Context, code: str, who: ChatUser | None, by: str) -> int:
         for row in rows:
             row.revoked_at, row.revoked_by, row.sign_credit_until = now, by, None
         await stop_for_chat_user(s, req.id, who, now)
-        await _cancel_pending_signing(s, now, "verification_revoked", request_id=req.id, who=who)
+        await cancel_pending_signing(s, now, "verification_revoked", request_id=req.id, who=who)
         audit.record(
             s,
             at=now,
@@ -421,12 +421,12 @@ async def revoke(c: Context, code: str, who: ChatUser | None, by: str) -> int:
     return len(rows)
 
 
-async def _cancel_pending_signing(
+async def cancel_pending_signing(
     s: AsyncSession, now: datetime, reason: str, request_id: int | None = None, who: ChatUser | None = None
 ) -> None:
-    """Signing sessions started under a verification that is revoked now: their codes no longer
-    sign (an unlinked chat, or a stranger unlinked by staff, must not finish one). `who` None:
-    every chat user's (staff unlinking the request)."""
+    """Pending signing sessions cancelled, their codes no longer sign: those a revoked verification
+    allowed (an unlinked chat must not finish one), or a request's earlier ones when a new session
+    starts. `who` None: every chat user's."""
     query = select(SigningSession).where(SigningSession.state == "pending")
     if request_id is not None:
         query = query.where(SigningSession.request_id == request_id)
@@ -475,7 +475,7 @@ async def forget_chat_user(c: Context, who: ChatUser, conversation_key: str | No
         )
         for row in rows:
             row.revoked_at, row.revoked_by, row.sign_credit_until = now, "customer_erasure", None
-        await _cancel_pending_signing(s, now, "customer_erasure", who=who)
+        await cancel_pending_signing(s, now, "customer_erasure", who=who)
         for request_id in sorted({row.request_id for row in rows}):
             audit.record(
                 s,
