@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.phones import normalize_phone
+
 from . import audit, otp, otp_budget
 from .context import Context
 from .counters import COUNTERS
@@ -34,7 +36,6 @@ from .models import (
     VerificationChallenge,
 )
 from .outbox import verification_message
-from .phones import normalize_phone
 from .requests_query import contacts_of, load_request
 from .subscriptions import stop_for_chat_user
 from .timeline import iso

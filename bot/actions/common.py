@@ -100,6 +100,16 @@ _FILLER_WORDS: Final = frozenset(
 )
 
 
+def _reply_words(folded: str) -> list[str]:
+    """The words of a folded reply that can say which item: not one letter, not filler."""
+    return [w for w in re.findall(r"\w+", folded) if len(w) > 1 and w not in _FILLER_WORDS]
+
+
+def _title_words(titles: list[str]) -> list[set[str]]:
+    """Each title's words, punctuation apart ("P. An Mỹ, Q. Hải Châu" has "my" and "chau")."""
+    return [set(re.findall(r"\w+", fold_text(t))) for t in titles]
+
+
 def parse_choices(text: str | None, titles: list[str], allow_many: bool) -> list[int] | None:
     """Indices (0-based) chosen by a reply: '2', '1, 2', 'cái thứ hai', 'tất cả', 'cả 2', the last
     digits shown in a title ('đuôi 789'), or words of a title ('chỉ hợp đồng thôi', 'Minh An').
@@ -124,9 +134,8 @@ def parse_choices(text: str | None, titles: list[str], allow_many: bool) -> list
     choosing = bool(_CHOOSING_RE.search(folded)) or len(folded.split()) == 1
     if choosing and _LAST_RE.search(folded):
         return [len(titles) - 1]
-    words = [w for w in re.findall(r"\w+", folded) if len(w) > 1 and w not in _FILLER_WORDS]
-    # Words of a title, punctuation apart ("P. An Mỹ, Q. Hải Châu" has "my" and "chau").
-    title_words = [set(re.findall(r"\w+", fold_text(t))) for t in titles]
+    words = _reply_words(folded)
+    title_words = _title_words(titles)
     # Words of a title ("hop dong", "thoa thuan dau noi"): pick the titles that contain them all.
     if words:
         hits = [i for i, tw in enumerate(title_words) if all(w in tw for w in words)]
@@ -157,9 +166,8 @@ def described_choice(text: str | None, titles: list[str]) -> list[int] | None:
     """The one title a description in a sentence fits ("cái nhà ở phường Tân Thạnh đó cháu, số đuôi
     456"): the title with the most words (at least two) that not every title has; None on a tie.
     One shared word is not enough: a name typed again ("nguyen van an") has the "an" of "An Mỹ"."""
-    folded = fold_text(text or "")
-    words = {w for w in re.findall(r"\w+", folded) if len(w) > 1 and w not in _FILLER_WORDS}
-    title_words = [set(re.findall(r"\w+", fold_text(t))) for t in titles]
+    words = set(_reply_words(fold_text(text or "")))
+    title_words = _title_words(titles)
     if not words or not title_words:
         return None
     shared = set.intersection(*title_words)

@@ -14,6 +14,7 @@ from rasa_sdk.types import DomainDict
 from bot.actions.signing_api import ApiError
 from bot.components.normalizer import fold_text
 from common.personal_text import OTP_IN_TEXT  # six digits, maybe in groups: one definition
+from common.phones import normalize_phone
 
 OTP_VERIFIED = "verified"  # what the slot keeps instead of the code
 _SMS_WORDS = re.compile(r"\b(sms|tin nhan|nhan tin|dien thoai|so dien thoai|sdt|phone)\b")
@@ -59,10 +60,8 @@ def fits_masked_phone(text: str, masked: str | None) -> bool:
         return False
     head, tail = masked.split("*", 1)[0], masked.rsplit("*", 1)[-1]
     for typed in re.findall(r"\+?\d[\d .\-]{7,16}\d", text):
-        digits = re.sub(r"\D", "", typed)
-        if digits.startswith("84") and len(digits) == len(masked) + 1:
-            digits = "0" + digits[2:]
-        if len(digits) == len(masked) and digits.startswith(head) and digits.endswith(tail):
+        phone = normalize_phone(typed)
+        if phone and len(phone) == len(masked) and phone.startswith(head) and phone.endswith(tail):
             return True
     return False
 

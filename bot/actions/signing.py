@@ -92,15 +92,15 @@ class ActionPrepareSigning(Action):
             for d in awaiting
         ]
         events: list[EventType] = reset_signing() + [SlotSet("doc_choices", choices)]
-        named = None
-        if ((tracker.latest_message or {}).get("intent") or {}).get("name") == "sign_documents":
-            # "ký cả 3 giấy tờ": the choice was in the request; the consent step lists it again.
-            text = str((tracker.latest_message or {}).get("text") or "")[:300]
-            named = chosen_in_request(text, [str(c["title"]) for c in choices])
+        latest = tracker.latest_message or {}
         if len(choices) == 1:
             events.append(SlotSet("sign_selection", [choices[0]["id"]]))
-        elif named:
-            events.append(SlotSet("sign_selection", [choices[i]["id"] for i in named]))
+        elif (latest.get("intent") or {}).get("name") == "sign_documents":
+            # "ký cả 3 giấy tờ": the choice was in the request; the consent step lists it again.
+            text = str(latest.get("text") or "")[:300]
+            named = chosen_in_request(text, [str(c["title"]) for c in choices])
+            if named:
+                events.append(SlotSet("sign_selection", [choices[i]["id"] for i in named]))
         return events + [FollowupAction("signing_form")]
 
 

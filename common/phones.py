@@ -1,4 +1,5 @@
-"""Vietnamese phone numbers in one form, so a shared contact can be compared with the registered one."""
+"""Vietnamese phone numbers in one form, so a shared or typed number can be compared with the
+registered one (the signing service's contact check, the bot's channel question)."""
 
 from __future__ import annotations
 
